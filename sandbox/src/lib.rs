@@ -1,0 +1,1 @@
+//! hk8s-sandbox: a built-in Kubernetes API server for learners without a cluster.
