@@ -26,7 +26,13 @@ pub struct GlobalArgs {
     pub kubeconfig: Option<PathBuf>,
 
     /// Namespace the tutorial runs in.
-    #[arg(short = 'n', long, global = true, default_value = "demo", env = "HK8S_NAMESPACE")]
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        default_value = "demo",
+        env = "HK8S_NAMESPACE"
+    )]
     pub namespace: String,
 
     /// Use the built-in sandbox cluster, starting it when needed.

@@ -1,1 +1,3 @@
 //! hk8s-sandbox: a built-in Kubernetes API server for learners without a cluster.
+
+pub mod network;
