@@ -387,3 +387,70 @@ async fn get_hosts_from_env_uses_kubernetes_service_variables() {
     );
     assert_eq!(stored(&redis), 1);
 }
+
+/// The probe paths in the embedded manifests, by file, as (kind, port, path).
+fn manifest_probes(file: &str) -> Vec<(String, u16, String)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../embedded-manifests")
+        .join(file);
+    let text = std::fs::read_to_string(&path).expect("read manifest");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    let mut out = Vec::new();
+    for doc in docs {
+        let Some(containers) = doc
+            .pointer("/spec/template/spec/containers")
+            .and_then(|c| c.as_array())
+        else {
+            continue;
+        };
+        for c in containers {
+            for kind in ["livenessProbe", "readinessProbe"] {
+                if let Some(h) = c.get(kind).and_then(|p| p.get("httpGet")) {
+                    let port = h["port"].as_u64().expect("numeric probe port");
+                    out.push((
+                        kind.to_owned(),
+                        u16::try_from(port).expect("port"),
+                        h["path"].as_str().expect("path").to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_probe_paths_match_the_binaries() {
+    let s = stack();
+    let status = |port: u16, path: &str| {
+        let base = if port == 5000 {
+            &s.api.base
+        } else {
+            &s.frontend.base
+        };
+        let url = format!("{base}{path}");
+        async move { get(&url).await.status }
+    };
+    for file in [
+        "03-api-deployment.yml",
+        "05-frontend-deployment.yml",
+        "10-frontend-liveness.yml",
+        "11-api-liveness.yml",
+    ] {
+        let probes = manifest_probes(file);
+        assert!(!probes.is_empty(), "{file} has HTTP probes");
+        for (kind, port, path) in probes {
+            assert_eq!(status(port, &path).await, 200, "{file} {kind} {path}");
+        }
+    }
+    let broken = manifest_probes("12-api-liveness-404.yml");
+    let liveness = broken
+        .iter()
+        .find(|(k, _, _)| k == "livenessProbe")
+        .expect("12 has a liveness probe");
+    assert_eq!(
+        status(liveness.1, &liveness.2).await,
+        404,
+        "12 breaks liveness on purpose"
+    );
+}
