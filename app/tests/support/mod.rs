@@ -218,7 +218,7 @@ impl App {
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
         let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-s", "TERM", &self.child.id().to_string()])
             .status()
             .expect("run kill")
             .success();
