@@ -61,8 +61,10 @@ impl UserStats {
 
     /// Records a complete response; returns whether it counts as a transaction.
     pub(crate) fn response(&mut self, status: u16, bytes: u64, time: Duration) -> bool {
-        self.latency_us
-            .saturating_record(u64::try_from(time.as_micros()).unwrap_or(u64::MAX).max(1));
+        let micros = u64::try_from(time.as_micros()).unwrap_or(u64::MAX).max(1);
+        // An auto-resizing histogram only refuses values beyond its u64 range; such a
+        // response is still counted everywhere else.
+        let _ = self.latency_us.record(micros);
         self.total_time += time;
         self.longest = self.longest.max(time);
         self.shortest = Some(self.shortest.map_or(time, |s| s.min(time)));
