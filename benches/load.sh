@@ -58,15 +58,21 @@ echo "== nginx (1 worker) serving $(stat -c %s "$work/www/hello.txt") bytes at $
 
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 
-echo "== wrk -t1 -c50 -d10s"
-wrk_out="$(wrk -t1 -c50 -d10s "$url")"
-echo "$wrk_out"
-wrk_rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$wrk_out")"
+# Two alternating rounds, best of each: the machine is shared, so one round can be unlucky.
+wrk_rps=0
+hk8s_rps=0
+best() { python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$1" "$2"; }
+for round in 1 2; do
+  echo "== round $round: wrk -t1 -c50 -d10s"
+  wrk_out="$(wrk -t1 -c50 -d10s "$url")"
+  echo "$wrk_out" | grep -E 'requests in|Requests/sec|Socket errors' || true
+  wrk_rps="$(best "$wrk_rps" "$(awk '/^Requests\/sec:/ {print $2}' <<<"$wrk_out")")"
 
-echo "== hk8s load -c 50 -t 10S"
-hk8s_json="$("$hk8s" load --json -c 50 -t 10S "$url" 2>/dev/null)"
-hk8s_rps="$(json_field transaction_rate <<<"$hk8s_json")"
-echo "hk8s load: $(json_field transactions <<<"$hk8s_json") transactions, $(json_field failed_transactions <<<"$hk8s_json") failed"
+  echo "== round $round: hk8s load -c 50 -t 10S"
+  hk8s_json="$("$hk8s" load --json -c 50 -t 10S "$url" 2>/dev/null)"
+  echo "hk8s load: $(json_field transactions <<<"$hk8s_json") transactions, $(json_field failed_transactions <<<"$hk8s_json") failed, $(json_field transaction_rate <<<"$hk8s_json") trans/sec"
+  hk8s_rps="$(best "$hk8s_rps" "$(json_field transaction_rate <<<"$hk8s_json")")"
+done
 
 echo "== siege -d1 -c255 -t10S"
 # A private siegerc: the classic text report, no per-request lines, no log file.
@@ -95,6 +101,6 @@ echo "== results"
 python3 - "$wrk_rps" "$hk8s_rps" "$siege_tx" "$hk8s_d1_tx" <<'PY'
 import sys
 wrk, hk8s, siege_tx, hk8s_tx = (float(x) for x in sys.argv[1:])
-print(f"throughput  wrk {wrk:,.0f} req/s   hk8s load {hk8s:,.0f} req/s   ratio {hk8s / wrk:.2f} (target >= 0.90)")
+print(f"throughput (best of 2)  wrk {wrk:,.0f} req/s   hk8s load {hk8s:,.0f} req/s   ratio {hk8s / wrk:.2f} (target >= 0.90)")
 print(f"-d1 -c255   siege {siege_tx:,.0f} transactions   hk8s load {hk8s_tx:,.0f}   ratio {hk8s_tx / siege_tx:.2f} (target 0.90..1.10)")
 PY
