@@ -71,7 +71,7 @@ page_bytes="$(curl -fsS "http://127.0.0.1:$fe_port/" | wc -c)"
 echo "--- page: $page_bytes bytes with 10 messages"
 
 run_wrk() {
-  local name="$1" url="$2" out="$tmp/$1.wrk"
+  local slug="$1" name="$2" url="$3" out="$tmp/$1.wrk"
   wrk -t2 -c"$connections" -d"$duration" --latency "$url" >"$out"
   local rps p50 p99 errors
   rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
@@ -79,12 +79,12 @@ run_wrk() {
   p99="$(awk '$1 == "99%" {print $2}' "$out")"
   errors="$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$out")"
   printf '%-34s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${errors:-0}"
-  echo "$rps" >"$tmp/$name.rps"
+  echo "$rps" >"$tmp/$slug.rps"
 }
 
 echo "--- wrk -t2 -c$connections -d$duration --latency"
-run_wrk "frontend GET / (full chain)" "http://127.0.0.1:$fe_port/"
-run_wrk "api GET /" "http://127.0.0.1:$api_port/"
+run_wrk frontend "frontend GET / (full chain)" "http://127.0.0.1:$fe_port/"
+run_wrk api "api GET /" "http://127.0.0.1:$api_port/"
 
 echo "--- peak resident memory (VmHWM) after the runs"
 for entry in "redis-server:$redis_pid" "hello-k8s-api:$api_pid" "hello-k8s-frontend:$fe_pid"; do
@@ -94,5 +94,5 @@ for entry in "redis-server:$redis_pid" "hello-k8s-api:$api_pid" "hello-k8s-front
   awk -v n="$name" -v k="$kib" 'BEGIN { printf "%-20s %7.1f MiB\n", n, k / 1024 }'
 done
 
-fe_rps="$(cat "$tmp/frontend GET / (full chain).rps")"
+fe_rps="$(cat "$tmp/frontend.rps")"
 awk -v r="$fe_rps" 'BEGIN { printf "--- frontend GET /: %.0f req/s = %.1fx the original Python app (230 req/s); target >= 10000\n", r, r / 230 }'
