@@ -297,7 +297,7 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
         let name = name.to_string();
         match (ty, wire) {
             // Go encodes unset non-pointer fields as zero values; JSON omits them.
-            (F::Str, Wire::Bytes(x)) if x.is_empty() => {}
+            (F::Str, Wire::Bytes([])) => {}
             (F::Int, Wire::Varint(0)) if !KEEP_ZERO.contains(&name.as_str()) => {}
             (F::Bool, Wire::Varint(0)) => {}
             (F::Str, Wire::Bytes(x)) => {

@@ -246,15 +246,23 @@ pub fn parse_quantity(s: &str) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
-fn check_pod_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>, template: bool) {
+/// `claims` names the StatefulSet's volumeClaimTemplates, which mounts may use too.
+fn check_pod_spec(
+    spec: &Value,
+    field: &str,
+    causes: &mut Vec<Cause>,
+    template: bool,
+    claims: &[&str],
+) {
     let containers = spec["containers"].as_array();
     if containers.is_none_or(Vec::is_empty) {
         causes.push(Cause::required(format!("{field}.containers")));
     }
-    let volumes: Vec<&str> = spec["volumes"]
+    let mut volumes: Vec<&str> = spec["volumes"]
         .as_array()
         .map(|a| a.iter().filter_map(|v| v["name"].as_str()).collect())
         .unwrap_or_default();
+    volumes.extend_from_slice(claims);
     let mut seen = Vec::new();
     for (i, c) in containers.into_iter().flatten().enumerate() {
         let cf = format!("{field}.containers[{i}]");
@@ -398,11 +406,18 @@ fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
         }
     }
     check_labels(template_labels, "spec.template.metadata.labels", causes);
+    let claims: Vec<&str> = spec["volumeClaimTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["metadata"]["name"].as_str())
+        .collect();
     check_pod_spec(
         &spec["template"]["spec"],
         "spec.template.spec",
         causes,
         true,
+        &claims,
     );
 }
 
@@ -506,7 +521,7 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
     }
     check_labels(&obj["metadata"]["labels"], "metadata.labels", &mut causes);
     match (r.group, r.kind) {
-        ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes, false),
+        ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes, false, &[]),
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
             check_workload(obj, &mut causes);
             if let Some(old) = old
