@@ -15,6 +15,9 @@ use kube::ResourceExt;
 use kube::api::{Api, ObjectMeta, PostParams};
 use std::collections::BTreeMap;
 
+/// A pod's resolved (name, port, protocol) for each service port.
+type ResolvedPorts = Vec<(Option<String>, i32, String)>;
+
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// The container port a service port targets on `pod`, or `None` if a named port is missing.
@@ -70,13 +73,11 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
             })
             .collect();
         // Pods grouped by the ports they resolve to, as one subset each.
-        let mut subsets: BTreeMap<
-            Vec<(Option<String>, i32, String)>,
-            (Vec<EndpointAddress>, Vec<EndpointAddress>),
-        > = BTreeMap::new();
+        let mut subsets: BTreeMap<ResolvedPorts, (Vec<EndpointAddress>, Vec<EndpointAddress>)> =
+            BTreeMap::new();
         let mut slice_endpoints = Vec::new();
         for pod in &pods {
-            let resolved: Option<Vec<(Option<String>, i32, String)>> = ports
+            let resolved: Option<ResolvedPorts> = ports
                 .iter()
                 .map(|p| {
                     Some((

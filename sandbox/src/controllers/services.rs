@@ -44,8 +44,11 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
             continue;
         }
         let base = u32::from(LOAD_BALANCER_CIDR.0);
-        let Some(ip) = (1..(1u32 << (32 - LOAD_BALANCER_CIDR.1)) - 1)
-            .map(|i| Ipv4Addr::from(base + i).to_string())
+        let size = 1u32 << (32 - LOAD_BALANCER_CIDR.1);
+        // Random, so sandboxes running side by side (e.g. parallel tests) do not collide.
+        let start = rand::Rng::random_range(&mut rand::rng(), 1..size - 1);
+        let Some(ip) = (0..size - 2)
+            .map(|i| Ipv4Addr::from(base + 1 + (start + i) % (size - 2)).to_string())
             .find(|ip| !taken.contains(ip))
         else {
             continue;

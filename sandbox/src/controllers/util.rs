@@ -174,11 +174,13 @@ mod tests {
 
     #[test]
     fn template_hashes_are_stable_and_ignore_their_own_label() {
-        let mut t = PodTemplateSpec::default();
-        t.metadata = Some(kube::api::ObjectMeta {
-            labels: Some(BTreeMap::from([("app".into(), "x".into())])),
-            ..Default::default()
-        });
+        let mut t = PodTemplateSpec {
+            metadata: Some(kube::api::ObjectMeta {
+                labels: Some(BTreeMap::from([("app".into(), "x".into())])),
+                ..Default::default()
+            }),
+            spec: None,
+        };
         let h = pod_template_hash(&t);
         assert!(h.chars().all(|c| SAFE_ALPHABET.contains(&(c as u8))));
         t.metadata

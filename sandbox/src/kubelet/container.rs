@@ -413,6 +413,8 @@ impl Supervisor {
             };
             tokio::time::sleep(probe.initial_delay).await;
             let (mut successes, mut failures, mut ready) = (0, 0, false);
+            let mut ever_ready = false;
+            let mut last_event: Option<Instant> = None;
             loop {
                 match probe.run_once().await {
                     Ok(()) => {
@@ -420,12 +422,19 @@ impl Supervisor {
                         failures = 0;
                         if !ready && successes >= probe.success_threshold {
                             ready = true;
+                            ever_ready = true;
                             ctx.update_container(&container.name, |s| s.ready = true);
                         }
                     }
                     Err(message) => {
                         successes = 0;
                         failures += 1;
+                        let quiet = last_event.is_some_and(|t| t.elapsed() < probe.period);
+                        if quiet {
+                            tokio::time::sleep(next_probe(ever_ready, probe.period)).await;
+                            continue;
+                        }
+                        last_event = Some(Instant::now());
                         let mut r = ctx.pod_ref.clone();
                         r.field_path = Some(format!("spec.containers{{{}}}", container.name));
                         ctx.kubelet
@@ -443,7 +452,7 @@ impl Supervisor {
                         }
                     }
                 }
-                tokio::time::sleep(probe.period).await;
+                tokio::time::sleep(next_probe(ever_ready, probe.period)).await;
             }
         })
     }
@@ -496,6 +505,17 @@ impl Supervisor {
     }
 }
 
+/// Until a container is first ready its readiness probe is retried every 250 ms rather than
+/// every period, so a sandbox pod turns Ready as soon as it can (failure events still come
+/// at most once per period); afterwards the manifest's period applies.
+fn next_probe(ever_ready: bool, period: Duration) -> Duration {
+    if ever_ready {
+        period
+    } else {
+        period.min(Duration::from_millis(250))
+    }
+}
+
 /// redis-server bound to the pod's IP, its data in the volume mounted at /data (or the pod's
 /// scratch directory), saving like the official image's default; user arguments come last
 /// so they win.
@@ -521,23 +541,20 @@ fn redis_args(user: Vec<String>, ctx: &PodContext, container: &Container) -> Vec
         ),
     };
     let mut args = config_file;
-    args.extend(
-        [
-            "--bind".to_string(),
-            ctx.ip.to_string(),
-            "--port".into(),
-            port.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--save".into(),
-            "60 1".into(),
-            "--protected-mode".into(),
-            "no".into(),
-            "--daemonize".into(),
-            "no".into(),
-        ]
-        .into_iter(),
-    );
+    args.extend([
+        "--bind".to_string(),
+        ctx.ip.to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--dir".into(),
+        dir.display().to_string(),
+        "--save".into(),
+        "60 1".into(),
+        "--protected-mode".into(),
+        "no".into(),
+        "--daemonize".into(),
+        "no".into(),
+    ]);
     args.extend(rest);
     args
 }

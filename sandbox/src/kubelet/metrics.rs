@@ -74,9 +74,10 @@ impl Metrics {
                 (sample.history.front(), sample.history.back())
             {
                 let elapsed = t1.duration_since(*t0).as_millis() as u64;
-                if elapsed > 0 {
-                    sample.cpu_millis =
-                        c1.saturating_sub(*c0) * 1000 * 1000 / TICKS_PER_SECOND / elapsed;
+                if let Some(rate) =
+                    (c1.saturating_sub(*c0) * 1000 * 1000 / TICKS_PER_SECOND).checked_div(elapsed)
+                {
+                    sample.cpu_millis = rate;
                 }
             }
         }

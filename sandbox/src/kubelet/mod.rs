@@ -107,11 +107,16 @@ impl IpPool {
             self.used.insert(ip, uid.to_string());
             return Some(ip);
         }
+        if self.cursor == 0 {
+            // A random start keeps several sandboxes on one machine (e.g. parallel tests)
+            // from handing out the same addresses.
+            self.cursor = rand::Rng::random_range(&mut rand::rng(), 2..size - 1);
+        }
         for _ in 0..size {
             self.cursor = (self.cursor % (size - 3)) + 2;
             let ip = Ipv4Addr::from(base + self.cursor);
-            if !self.used.contains_key(&ip) {
-                self.used.insert(ip, uid.to_string());
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.used.entry(ip) {
+                slot.insert(uid.to_string());
                 return Some(ip);
             }
         }
