@@ -171,7 +171,7 @@ async fn request(
 /// Posts a message through the frontend's form, as a visitor would.
 pub async fn post_message(target: &Target, text: &str) -> Result<Address, FrontendError> {
     let addr = address(target).await?;
-    let form = format!("message={}", form_encode(text));
+    let form = format!("msg={}", form_encode(text));
     let (status, body) = request(target, &addr, http::Method::POST, Some(form)).await?;
     if !(200..400).contains(&status) {
         return Err(FrontendError::Status {

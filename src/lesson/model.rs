@@ -85,6 +85,9 @@ pub enum Action {
         seconds: u64,
         #[serde(default)]
         until: Option<WaitFor>,
+        /// The step fails when fewer requests succeed (percent).
+        #[serde(default)]
+        min_availability: Option<f64>,
     },
     /// Post a message through the frontend.
     PostMessage { text: String },
@@ -126,6 +129,27 @@ impl Action {
                 | Action::ShowManifest { .. }
                 | Action::Check { .. }
         )
+    }
+
+    /// A title for a step that follows another in the same section.
+    pub fn default_title(&self) -> String {
+        match self {
+            Action::Explain => "More".into(),
+            Action::ShowCluster => "The cluster".into(),
+            Action::ShowManifest { manifest, .. } => format!("Look at {manifest}"),
+            Action::CreateNamespace => "Create the namespace".into(),
+            Action::Apply { manifests, .. } if !manifests.is_empty() => {
+                format!("Apply {}", manifests.join(", "))
+            }
+            Action::Apply { .. } => "Apply".into(),
+            Action::Delete { manifests } => format!("Delete {}", manifests.join(", ")),
+            Action::DeletePods { selector } => format!("Delete the pods {selector}"),
+            Action::Load { .. } => "Load the frontend".into(),
+            Action::PostMessage { .. } => "Post a message".into(),
+            Action::ReadMessages { .. } => "Read the messages".into(),
+            Action::Wait { until, .. } => format!("Wait for {}", until.describe()),
+            Action::Check { .. } => "Check".into(),
+        }
     }
 
     /// Every embedded manifest the step names.
@@ -193,24 +217,33 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
         serde_saphyr::from_str(front).map_err(|e| invalid(format!("front matter: {e}")))?;
 
     let mut intro = String::new();
-    let mut steps = Vec::new();
-    let mut current: Option<(String, String, Option<String>)> = None;
+    // (section title, prose since the last block, blocks emitted in this section)
+    let mut section: Option<(String, String, usize)> = None;
+    let mut raw_steps: Vec<(String, String, Option<String>)> = Vec::new();
     let mut in_block: Option<String> = None;
     let mut in_fence = false;
+    let close_section = |section: Option<(String, String, usize)>,
+                         raw: &mut Vec<(String, String, Option<String>)>| {
+        if let Some((title, prose, blocks)) = section
+            && (blocks == 0 || !prose.trim().is_empty())
+        {
+            raw.push((title, prose, None));
+        }
+    };
     for line in body.lines() {
         if let Some(block) = in_block.as_mut() {
             if line.trim_end() == "```" {
                 let data = in_block.take().unwrap_or_default();
-                let step = current.as_mut().ok_or_else(|| {
+                let (title, prose, blocks) = section.as_mut().ok_or_else(|| {
                     invalid("a ```step block must be inside a `## ` section".into())
                 })?;
-                if step.2.is_some() {
-                    return Err(invalid(format!(
-                        "section {:?} has two ```step blocks",
-                        step.0
-                    )));
-                }
-                step.2 = Some(data);
+                let step_title = if *blocks == 0 {
+                    title.clone()
+                } else {
+                    String::new()
+                };
+                raw_steps.push((step_title, std::mem::take(prose), Some(data)));
+                *blocks += 1;
             } else {
                 block.push_str(line);
                 block.push('\n');
@@ -225,16 +258,14 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
             in_fence = !in_fence;
         }
         if !in_fence && let Some(title) = line.strip_prefix("## ") {
-            if let Some(done) = current.take() {
-                steps.push(done);
-            }
-            current = Some((title.trim().to_string(), String::new(), None));
+            close_section(section.take(), &mut raw_steps);
+            section = Some((title.trim().to_string(), String::new(), 0));
             continue;
         }
-        match current.as_mut() {
-            Some(step) => {
-                step.1.push_str(line);
-                step.1.push('\n');
+        match section.as_mut() {
+            Some((_, prose, _)) => {
+                prose.push_str(line);
+                prose.push('\n');
             }
             None => {
                 intro.push_str(line);
@@ -245,11 +276,9 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
     if in_block.is_some() {
         return Err(invalid("a ```step block is not closed".into()));
     }
-    if let Some(done) = current.take() {
-        steps.push(done);
-    }
+    close_section(section.take(), &mut raw_steps);
 
-    let steps = steps
+    let steps = raw_steps
         .into_iter()
         .map(|(title, prose, data)| {
             let (action, kubectl) = match data {
@@ -265,6 +294,11 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
                         .map_err(|e| invalid(format!("step {title:?}: {e}")))?;
                     (action, kubectl)
                 }
+            };
+            let title = if title.is_empty() {
+                action.default_title()
+            } else {
+                title
             };
             Ok(Step {
                 title,

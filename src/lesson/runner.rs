@@ -346,6 +346,7 @@ impl<'a> Runner<'a> {
                 concurrency,
                 seconds,
                 until,
+                min_availability,
             } => {
                 let addr = frontend::address(self.target)
                     .await
@@ -372,6 +373,26 @@ impl<'a> Runner<'a> {
                     }
                 };
                 ui.line(&summary.render());
+                if let Some(min) = min_availability {
+                    let passed = summary.availability_percent >= *min;
+                    let result = CheckResult {
+                        lesson: lesson.number,
+                        name: "availability under load".into(),
+                        passed,
+                        skipped: false,
+                        detail: format!(
+                            "{:.2} % of {} requests succeeded (needs {min} %)",
+                            summary.availability_percent,
+                            summary.transactions + summary.failed
+                        ),
+                    };
+                    if passed {
+                        ui.ok(&result.detail);
+                    } else {
+                        ui.fail(&result.detail);
+                    }
+                    outcome.checks.push(result);
+                }
             }
             Action::PostMessage { text } => {
                 let text = text.replace("{run}", &self.run_id);
@@ -522,7 +543,7 @@ impl<'a> Runner<'a> {
                 format!("siege -d1S -c{concurrency} -t{seconds}S http://<frontend address>/")
             }
             Action::PostMessage { text } => {
-                format!("curl -d 'message={text}' http://<frontend address>/")
+                format!("curl -d 'msg={text}' http://<frontend address>/")
             }
             Action::ReadMessages { .. } => "curl http://<frontend address>/".into(),
             Action::Wait { until, .. } => until.kubectl(ns),
