@@ -4,7 +4,7 @@ use crate::cluster::{Target, explain_kube_error};
 use crate::frontend;
 use crate::wait::{WaitFor, pod_ready, restart_count};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, PersistentVolumeClaim, Pod, Service};
 use kube::api::{Api, ListParams};
 use serde::{Deserialize, Serialize};
@@ -431,9 +431,7 @@ impl CheckSpec {
                         hs.max_replicas, spec.min, spec.max
                     ));
                 }
-                let current = hpa
-                    .status
-                    .and_then(|s| s.current_cpu_utilization_percentage);
+                let current = hpa.status.as_ref().and_then(crate::wait::hpa_cpu);
                 let cpu = current
                     .map(|c| format!("CPU {c} %"))
                     .unwrap_or_else(|| "no CPU metrics yet".into());

@@ -65,6 +65,9 @@ impl Ui {
     pub fn cyan(&self, text: &str) -> String {
         self.paint(Style::new().cyan(), text)
     }
+    pub fn italic(&self, text: &str) -> String {
+        self.paint(Style::new().italic(), text)
+    }
     /// A highlighted manifest field.
     pub fn highlight(&self, text: &str) -> String {
         self.paint(Style::new().yellow().bold(), text)

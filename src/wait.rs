@@ -5,7 +5,7 @@ use crate::cluster::Target;
 use crate::ui::Ui;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolumeClaim, Pod, Service};
 use kube::api::{Api, ListParams};
 use kube::runtime::watcher;
@@ -235,9 +235,7 @@ impl WaitFor {
                 let hpa = Api::<HorizontalPodAutoscaler>::namespaced(client, ns)
                     .get_opt(name)
                     .await?;
-                let cpu = hpa
-                    .and_then(|h| h.status)
-                    .and_then(|s| s.current_cpu_utilization_percentage);
+                let cpu = hpa.and_then(|h| h.status).as_ref().and_then(hpa_cpu);
                 Ok((
                     cpu.is_some(),
                     cpu.map(|c| format!("CPU at {c} %"))
@@ -246,6 +244,18 @@ impl WaitFor {
             }
         }
     }
+}
+
+/// The HPA's current average CPU utilisation (percent of request), once metrics arrived.
+pub fn hpa_cpu(
+    status: &k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerStatus,
+) -> Option<i32> {
+    status.current_metrics.as_ref()?.iter().find_map(|m| {
+        let r = m.resource.as_ref()?;
+        (r.name == "cpu")
+            .then_some(r.current.average_utilization)
+            .flatten()
+    })
 }
 
 fn deployment_state(name: &str, d: Option<&Deployment>) -> (bool, String) {

@@ -12,8 +12,7 @@ use crate::manifests;
 use crate::progress::Progress;
 use crate::ui::{Answer, Ui};
 use crate::wait;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How the lesson runs.
@@ -355,24 +354,24 @@ impl<'a> Runner<'a> {
                     "Loading {} with {concurrency} clients for up to {seconds} s…",
                     addr.describe()
                 ));
-                let stop = Arc::new(AtomicBool::new(false));
-                let load = load_step::run(self.target, *concurrency, *seconds, stop.clone());
+                let stop = crate::load::CancellationToken::new();
+                let load = load_step::run(self.target, &addr, *concurrency, *seconds, stop.clone());
                 let summary = match until {
-                    None => load.await,
+                    None => load.await?,
                     Some(cond) => {
                         let watch = async {
                             let r =
                                 wait::wait(self.target, cond, Duration::from_secs(*seconds), ui)
                                     .await;
-                            stop.store(true, Ordering::Relaxed);
+                            stop.cancel();
                             r
                         };
                         let (summary, reached) = tokio::join!(load, watch);
                         reached.map_err(|e| e.to_string())?;
-                        summary
+                        summary?
                     }
                 };
-                ui.line(&summary.render());
+                ui.line(summary.text.trim_end());
                 if let Some(min) = min_availability {
                     let passed = summary.availability_percent >= *min;
                     let result = CheckResult {
@@ -589,7 +588,7 @@ pub fn render_prose(text: &str, ui: &Ui) -> String {
                     if j % 2 == 1 {
                         rendered.push_str(&ui.bold(bit));
                     } else {
-                        rendered.push_str(bit);
+                        rendered.push_str(&italics(bit, ui));
                     }
                 }
             }
@@ -598,6 +597,30 @@ pub fn render_prose(text: &str, ui: &Ui) -> String {
         out.push('\n');
     }
     out.trim_end().to_string()
+}
+
+/// `*word*` in italics (a lone `*`, as in `2 * 3`, stays).
+fn italics(text: &str, ui: &Ui) -> String {
+    let parts: Vec<&str> = text.split('*').collect();
+    if parts.len() < 3 {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 0 {
+            out.push_str(part);
+        } else if i + 1 == parts.len() {
+            out.push('*');
+            out.push_str(part);
+        } else if !part.is_empty() && !part.starts_with(' ') && !part.ends_with(' ') {
+            out.push_str(&ui.italic(part));
+        } else {
+            out.push('*');
+            out.push_str(part);
+            out.push('*');
+        }
+    }
+    out
 }
 
 /// The messages listed on the frontend's page (its `<li>` items), for display.
