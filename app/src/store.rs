@@ -1,0 +1,167 @@
+//! Message storage in Redis: an atomic append (Lua script) and a newest-first read.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::message::Message;
+
+/// Redis key of the list holding messages as JSON, newest first.
+pub const LIST_KEY: &str = "hello-k8s:messages";
+/// Redis key of the id counter.
+pub const SEQ_KEY: &str = "hello-k8s:next-id";
+/// How many messages Redis keeps; older ones are trimmed on append.
+pub const MAX_STORED: usize = 10_000;
+
+/// Upper bound on one store operation, reconnect included, so callers answer 503 promptly.
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Allocates the id and pushes the record in one server-side step, so concurrent appends
+/// can neither lose nor duplicate a message.
+const APPEND_LUA: &str = r"
+local id = redis.call('INCR', KEYS[1])
+local rec = cjson.encode({id = id, text = ARGV[1], time = ARGV[2]})
+redis.call('LPUSH', KEYS[2], rec)
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+return rec
+";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis refused, dropped or did not answer.
+    #[error("Redis at {addr} is unavailable ({source}); it is retried on the next request")]
+    Unavailable {
+        /// host:port
+        addr: String,
+        /// The client error.
+        source: redis::RedisError,
+    },
+    /// Redis did not answer in time.
+    #[error(
+        "Redis at {addr} did not answer within {OP_TIMEOUT:?}; it is retried on the next request"
+    )]
+    Timeout {
+        /// host:port
+        addr: String,
+    },
+    /// A stored record is not the JSON this program writes.
+    #[error("a record in Redis list {LIST_KEY} is not a message ({0}); delete the key to reset")]
+    Corrupt(String),
+    /// The Redis URL could not be built.
+    #[error("invalid Redis address {addr}: {source}")]
+    Address {
+        /// host:port
+        addr: String,
+        /// The parse error.
+        source: redis::RedisError,
+    },
+}
+
+/// A cloneable handle over one multiplexed, self-reconnecting Redis connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    addr: String,
+    append: redis::Script,
+}
+
+impl Store {
+    /// Prepares the connection without contacting Redis, so the API starts before Redis does.
+    pub fn new(host: &str, port: u16) -> Result<Self, StoreError> {
+        let addr = format!("{host}:{port}");
+        let client = redis::Client::open(format!("redis://{addr}/")).map_err(|source| {
+            StoreError::Address {
+                addr: addr.clone(),
+                source,
+            }
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|source| {
+            StoreError::Address {
+                addr: addr.clone(),
+                source,
+            }
+        })?;
+        Ok(Store {
+            conn,
+            addr,
+            append: redis::Script::new(APPEND_LUA),
+        })
+    }
+
+    /// host:port of the Redis server.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    async fn bounded<T>(
+        &self,
+        fut: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(OP_TIMEOUT, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(source)) => Err(StoreError::Unavailable {
+                addr: self.addr.clone(),
+                source,
+            }),
+            Err(_) => Err(StoreError::Timeout {
+                addr: self.addr.clone(),
+            }),
+        }
+    }
+
+    /// Answers whether Redis replies to PING.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let pong: String = self
+            .bounded(redis::cmd("PING").query_async(&mut conn))
+            .await?;
+        debug_assert_eq!(pong, "PONG");
+        Ok(())
+    }
+
+    /// Appends a message (already validated) and returns it with its id and time.
+    pub async fn append(&self, text: &str) -> Result<Message, StoreError> {
+        let time = jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        let mut conn = self.conn.clone();
+        let mut inv = self.append.prepare_invoke();
+        inv.key(SEQ_KEY)
+            .key(LIST_KEY)
+            .arg(text)
+            .arg(time.to_string())
+            .arg(MAX_STORED);
+        let rec: String = self.bounded(inv.invoke_async(&mut conn)).await?;
+        serde_json::from_str(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// The newest `limit` messages, newest first.
+    pub async fn latest(&self, limit: usize) -> Result<Vec<Message>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let stop = isize::try_from(limit)
+            .unwrap_or(isize::MAX)
+            .saturating_sub(1);
+        let recs: Vec<String> = self
+            .bounded(
+                redis::cmd("LRANGE")
+                    .arg(LIST_KEY)
+                    .arg(0)
+                    .arg(stop)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        recs.iter()
+            .map(|r| serde_json::from_str(r).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+}
