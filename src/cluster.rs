@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+/// The context name the sandbox writes into its kubeconfig.
+pub const SANDBOX_CONTEXT: &str = "hk8s-sandbox";
+
 /// The cluster and namespace a command works on.
 #[derive(Clone)]
 pub struct Target {
@@ -124,7 +127,7 @@ pub async fn connect(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<Target> {
 /// Reads the current context and server without contacting the cluster.
 pub fn identify(global: &GlobalArgs) -> Option<(bool, String, String)> {
     if global.sandbox {
-        return Some((true, "hk8s-sandbox".into(), String::new()));
+        return Some((true, SANDBOX_CONTEXT.into(), String::new()));
     }
     let (config, _) = load_kubeconfig(global).ok()?;
     let context = global.context.clone().or(config.current_context.clone())?;
@@ -145,7 +148,7 @@ pub fn identify(global: &GlobalArgs) -> Option<(bool, String, String)> {
         .server
         .clone()
         .unwrap_or_default();
-    Some((false, context, server))
+    Some((context == SANDBOX_CONTEXT, context, server))
 }
 
 fn load_kubeconfig(global: &GlobalArgs) -> Result<(Kubeconfig, Option<PathBuf>), ClusterError> {
@@ -220,7 +223,7 @@ async fn kubeconfig_target(global: &GlobalArgs) -> Result<Target, ClusterError> 
             .unwrap_or_default(),
         message: e.to_string(),
     })?;
-    let sandbox = context == "hk8s-sandbox";
+    let sandbox = context == SANDBOX_CONTEXT;
     Ok(Target {
         client,
         context,

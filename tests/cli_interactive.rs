@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A private tmux server, killed on drop.
@@ -13,7 +14,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(dir: &Path, command: &str) -> Self {
-        let socket = dir.join("tmux.sock");
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let socket = dir.join(format!(
+            "tmux-{}.sock",
+            STARTED.fetch_add(1, Ordering::SeqCst)
+        ));
         let status = Command::new("tmux")
             .arg("-S")
             .arg(&socket)

@@ -1,0 +1,338 @@
+//! Starting and stopping a sandbox: state directory, TLS, token, kubeconfig, the HTTPS
+//! listener, and the background tasks.
+
+use crate::error::SandboxError;
+use crate::objects::Api;
+use crate::server;
+use crate::store::Store;
+use crate::tls::{self, write_private};
+use base64::Engine;
+use rand::Rng;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// The kubeconfig context (and cluster and user) name the sandbox writes.
+pub const CONTEXT: &str = "hk8s-sandbox";
+
+const MARKER: &str = "hk8s-sandbox.json";
+
+/// How to run a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where the store, certificates, token, kubeconfig, logs and volumes live.
+    pub state_dir: PathBuf,
+    /// Address to listen on; loopback unless `allow_non_loopback`.
+    pub bind: IpAddr,
+    /// Port to listen on; 0 reuses the previous run's port when free, else picks one.
+    pub port: u16,
+    /// Listen on a non-loopback address (the API is then reachable from the network).
+    pub allow_non_loopback: bool,
+    /// Run the built-in stand-in kubelet (marks pods Running without running anything).
+    /// Turn off when the process kubelet runs.
+    pub standin_kubelet: bool,
+    /// Deleting a pod bound to the node marks it Terminating for its grace period and
+    /// leaves removal to the kubelet (with a fallback after grace + 2 s).
+    pub graceful_pod_deletion: bool,
+}
+
+impl SandboxConfig {
+    /// A loopback sandbox with its state in `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        SandboxConfig {
+            state_dir: state_dir.into(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            allow_non_loopback: false,
+            standin_kubelet: true,
+            graceful_pod_deletion: true,
+        }
+    }
+
+    /// `$HK8S_SANDBOX_DIR`, else `$XDG_DATA_HOME/hk8s/sandbox`, else
+    /// `~/.local/share/hk8s/sandbox`.
+    pub fn default_state_dir() -> PathBuf {
+        if let Some(d) = std::env::var_os("HK8S_SANDBOX_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(d);
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share"))
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        data.join("hk8s").join("sandbox")
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig::new(SandboxConfig::default_state_dir())
+    }
+}
+
+/// A running sandbox API server. Dropping it stops serving; `shutdown` also waits.
+pub struct Sandbox {
+    api: Option<Arc<Api>>,
+    addr: SocketAddr,
+    state_dir: PathBuf,
+    kubeconfig: PathBuf,
+    token: String,
+    ca_pem: String,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    server: Option<JoinHandle<()>>,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> SandboxError {
+    SandboxError::StateDir {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn prepare_state_dir(dir: &Path) -> Result<(), SandboxError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let marker = dir.join(MARKER);
+    if !marker.exists() {
+        // The CLI's own files (log, pid) may precede the first start.
+        let foreign = std::fs::read_dir(dir)
+            .map_err(|e| io_err(dir, e))?
+            .filter_map(Result::ok)
+            .any(|e| !matches!(e.file_name().to_str(), Some("sandbox.log" | "sandbox.pid")));
+        if foreign {
+            return Err(SandboxError::ForeignStateDir {
+                path: dir.to_path_buf(),
+            });
+        }
+        std::fs::write(&marker, "{\"format\": 1}\n").map_err(|e| io_err(&marker, e))?;
+    }
+    Ok(())
+}
+
+fn load_or_create_token(dir: &Path) -> Result<String, SandboxError> {
+    let path = dir.join("token");
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        _ => {
+            let bytes: [u8; 32] = rand::rng().random();
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(&path, token.as_bytes())?;
+            Ok(token)
+        }
+    }
+}
+
+/// The kubeconfig YAML for a sandbox at `url`.
+fn kubeconfig_yaml(url: &str, ca_pem: &str, token: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n    namespace: default\ncurrent-context: {CONTEXT}\nusers:\n- name: {CONTEXT}\n  user:\n    token: {token}\npreferences: {{}}\n"
+    )
+}
+
+async fn bind(config: &SandboxConfig) -> Result<tokio::net::TcpListener, SandboxError> {
+    let mut ports = Vec::new();
+    if config.port != 0 {
+        ports.push(config.port);
+    } else {
+        if let Some(p) = std::fs::read_to_string(config.state_dir.join("port"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u16>().ok())
+        {
+            ports.push(p);
+        }
+        ports.push(0);
+    }
+    let mut last = None;
+    for port in ports {
+        let addr = SocketAddr::new(config.bind, port);
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    let (addr, source) = last.expect("at least one port tried");
+    Err(SandboxError::Bind { addr, source })
+}
+
+impl Sandbox {
+    /// Opens the state directory, binds the listener, writes the kubeconfig and serves.
+    pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        if !config.bind.is_loopback() && !config.allow_non_loopback {
+            return Err(SandboxError::NonLoopback {
+                addr: SocketAddr::new(config.bind, config.port),
+            });
+        }
+        let dir = config.state_dir.clone();
+        prepare_state_dir(&dir)?;
+        let store = Store::open(&dir.join("store.redb"))?;
+        let tls = tls::load_or_generate(&dir)?;
+        let token = load_or_create_token(&dir)?;
+        let api = Api::new(store, dir.clone(), config.graceful_pod_deletion);
+        api.bootstrap()
+            .map_err(|e| SandboxError::Store(e.to_string()))?;
+        let listener = bind(&config).await?;
+        let addr = listener.local_addr().map_err(|e| SandboxError::Bind {
+            addr: SocketAddr::new(config.bind, config.port),
+            source: e,
+        })?;
+        let host = match addr.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+            ip => ip.to_string(),
+        };
+        let url = format!("https://{host}:{}", addr.port());
+        let kubeconfig = dir.join("kubeconfig");
+        write_private(
+            &kubeconfig,
+            kubeconfig_yaml(&url, &tls.ca_pem, &token).as_bytes(),
+        )?;
+        std::fs::write(dir.join("port"), addr.port().to_string())
+            .map_err(|e| io_err(&dir.join("port"), e))?;
+        if config.standin_kubelet {
+            api.spawn(crate::standin::run(api.clone()));
+        }
+        let router = server::router(api.clone(), &token);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
+        let server = tokio::spawn(serve(listener, acceptor, router, stop_rx));
+        Ok(Sandbox {
+            api: Some(api),
+            addr,
+            state_dir: dir,
+            kubeconfig,
+            token,
+            ca_pem: tls.ca_pem,
+            stop: Some(stop_tx),
+            server: Some(server),
+        })
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://{}:{}", self.host(), self.addr.port())
+    }
+
+    fn host(&self) -> String {
+        match self.addr.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+            ip => ip.to_string(),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The kubeconfig (context `hk8s-sandbox`) that reaches this sandbox.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The bearer token clients must send.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The CA certificate (PEM) that signed the serving certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A kube-rs client for this sandbox, over HTTPS with its CA and token.
+    pub fn client(&self) -> Result<kube::Client, SandboxError> {
+        let url: http::Uri = self
+            .url()
+            .parse()
+            .map_err(|e| SandboxError::Client(format!("{e}")))?;
+        let mut cfg = kube::Config::new(url);
+        let der = CertificateDer::from_pem_slice(self.ca_pem.as_bytes())
+            .map_err(|e| SandboxError::Client(format!("CA certificate: {e}")))?;
+        cfg.root_cert = Some(vec![der.to_vec()]);
+        cfg.default_namespace = "default".into();
+        let auth = http::HeaderValue::from_str(&format!("Bearer {}", self.token))
+            .map_err(|e| SandboxError::Client(e.to_string()))?;
+        cfg.headers.push((http::header::AUTHORIZATION, auth));
+        kube::Client::try_from(cfg).map_err(|e| SandboxError::Client(e.to_string()))
+    }
+
+    /// Stops serving, cancels background tasks and closes the store.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some(api) = self.api.take() {
+            api.stop_tasks().await;
+            // Connections still finishing hold the last references; wait briefly so the
+            // store file is closed when this returns.
+            let weak = Arc::downgrade(&api);
+            drop(api);
+            for _ in 0..100 {
+                if weak.strong_count() == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        if let Some(api) = self.api.take() {
+            let tasks = api.clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { tasks.stop_tasks().await });
+            }
+        }
+    }
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _peer)) = accepted else { continue };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let router = router.clone();
+                conns.spawn(async move {
+                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(router);
+                    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                    let _ = builder
+                        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}

@@ -1,0 +1,894 @@
+//! The HTTP layer: bearer-token authentication, routing of Kubernetes API paths, body
+//! decoding (JSON, YAML, patch types, size limit), lists, Tables, watches, logs and scale.
+
+use crate::discovery;
+use crate::error::ApiError;
+use crate::objects::{Api, DeleteOpts, PatchBody, PatchKind, WriteOpts};
+use crate::registry::{self, Resource};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::store::Event;
+use crate::table;
+use crate::validate::FieldValidation;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Request bodies above this size get 413, like the real API server's 3 MiB limit.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// How often a watch that asked for bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+struct AppState {
+    api: Arc<Api>,
+    token: Arc<str>,
+}
+
+/// The API server as an axum Router (a tower Service): requires `Authorization: Bearer <token>`.
+pub fn router(api: Arc<Api>, token: &str) -> Router {
+    Router::new().fallback(handle).with_state(AppState {
+        api,
+        token: Arc::from(token),
+    })
+}
+
+type Query = HashMap<String, String>;
+
+fn json_response(code: StatusCode, v: &Value, warnings: &[String]) -> Response {
+    let mut resp = (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response();
+    for w in warnings {
+        let escaped = w.replace('"', "\\\"");
+        if let Ok(h) = http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            resp.headers_mut().append(header::WARNING, h);
+        }
+    }
+    resp
+}
+
+fn ok(v: &Value) -> Response {
+    json_response(StatusCode::OK, v, &[])
+}
+
+async fn handle(State(st): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if !matches!(path.as_str(), "/healthz" | "/readyz" | "/livez") {
+        let authorized = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), st.token.as_bytes()));
+        if !authorized {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    match route(st, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn accept_of(headers: &HeaderMap) -> String {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// What representation the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Object,
+    Table,
+    Metadata,
+}
+
+fn shape_of(accept: &str) -> Shape {
+    let first = accept.split(',').next().unwrap_or("");
+    if first.contains("as=Table") {
+        Shape::Table
+    } else if first.contains("as=PartialObjectMetadata") {
+        Shape::Metadata
+    } else {
+        Shape::Object
+    }
+}
+
+async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let query: Query = axum::extract::Query::<Query>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+    let accept = accept_of(&parts.headers);
+    let path = parts.uri.path().trim_end_matches('/').to_string();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let method = parts.method.clone();
+    let is_get = method == Method::GET;
+    match segs.as_slice() {
+        ["healthz"] | ["readyz"] | ["livez"] => return Ok("ok".into_response()),
+        ["version"] if is_get => return Ok(ok(&discovery::version())),
+        ["api"] if is_get => {
+            return Ok(if discovery::wants_aggregated(&accept) {
+                aggregated(true)
+            } else {
+                ok(&discovery::core_versions())
+            });
+        }
+        ["apis"] if is_get => {
+            return Ok(if discovery::wants_aggregated(&accept) {
+                aggregated(false)
+            } else {
+                ok(&discovery::group_list())
+            });
+        }
+        ["openapi", "v3"] if is_get => return Ok(ok(&discovery::openapi_root())),
+        ["openapi", "v3", rest @ ..] if is_get => {
+            return discovery::openapi_group_version(&rest.join("/"))
+                .map(|d| ok(&d))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        ["api", "v1"] if is_get => {
+            return discovery::resource_list("", "v1")
+                .map(|d| ok(&d))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        ["apis", g] if is_get => {
+            return discovery::group(g)
+                .map(|d| ok(&d))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        ["apis", g, v] if is_get => {
+            return discovery::resource_list(g, v)
+                .map(|d| ok(&d))
+                .ok_or_else(ApiError::path_not_found);
+        }
+        _ => {}
+    }
+    let (group, version, rest) = match segs.as_slice() {
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(ApiError::path_not_found()),
+    };
+    let target = parse_target(group, version, rest)?;
+    let body = if matches!(
+        method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        read_body(body).await?
+    } else {
+        Bytes::new()
+    };
+    let ctx = Ctx {
+        api: st.api,
+        query,
+        accept,
+        headers: parts.headers,
+    };
+    match (target, method) {
+        (Target::Collection { r, ns }, Method::GET) => {
+            if ctx.flag("watch") {
+                watch(&ctx, r, ns.as_deref())
+            } else {
+                list(&ctx, r, ns.as_deref())
+            }
+        }
+        (Target::Collection { r, ns }, Method::POST) => {
+            let ns = ns.unwrap_or_default();
+            if r.namespaced && ns.is_empty() {
+                return Err(ApiError::path_not_found());
+            }
+            let obj = decode_body(&ctx.headers, &body)?;
+            let out = ctx.api.create(r, &ns, obj, &ctx.write_opts("create")?)?;
+            let mut resp = json_response(StatusCode::CREATED, &out.object, &out.warnings);
+            if ctx.opt("dryRun").is_some() {
+                *resp.status_mut() = StatusCode::OK;
+            }
+            Ok(resp)
+        }
+        (Target::Collection { r, ns }, Method::DELETE) => {
+            delete_collection(&ctx, r, ns.as_deref(), &body)
+        }
+        (Target::Object { r, ns, name, sub }, method) => {
+            object(&ctx, r, &ns, &name, sub.as_deref(), method, &body).await
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn aggregated(core: bool) -> Response {
+    (
+        [(header::CONTENT_TYPE, discovery::AGGREGATED_CONTENT_TYPE)],
+        discovery::aggregated(core).to_string(),
+    )
+        .into_response()
+}
+
+enum Target {
+    Collection {
+        r: &'static Resource,
+        ns: Option<String>,
+    },
+    Object {
+        r: &'static Resource,
+        ns: String,
+        name: String,
+        sub: Option<String>,
+    },
+}
+
+fn lookup(group: &str, version: &str, plural: &str) -> Result<&'static Resource, ApiError> {
+    registry::by_plural(group, version, plural).ok_or_else(ApiError::path_not_found)
+}
+
+fn parse_target(group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
+    let namespaced_path = rest.len() >= 3
+        && rest[0] == "namespaces"
+        && registry::by_plural(group, version, rest[2]).is_some_and(|r| r.namespaced);
+    if namespaced_path {
+        let ns = rest[1].to_string();
+        let r = lookup(group, version, rest[2])?;
+        return Ok(match &rest[3..] {
+            [] => Target::Collection { r, ns: Some(ns) },
+            [name] => Target::Object {
+                r,
+                ns,
+                name: name.to_string(),
+                sub: None,
+            },
+            [name, sub] if r.subresources.contains(sub) => Target::Object {
+                r,
+                ns,
+                name: name.to_string(),
+                sub: Some(sub.to_string()),
+            },
+            _ => return Err(ApiError::path_not_found()),
+        });
+    }
+    let r = lookup(group, version, rest.first().copied().unwrap_or(""))?;
+    Ok(match &rest[1..] {
+        [] => Target::Collection { r, ns: None },
+        [name] if !r.namespaced => Target::Object {
+            r,
+            ns: String::new(),
+            name: name.to_string(),
+            sub: None,
+        },
+        [name, sub] if !r.namespaced && (r.subresources.contains(sub) || *sub == "finalize") => {
+            Target::Object {
+                r,
+                ns: String::new(),
+                name: name.to_string(),
+                sub: Some(sub.to_string()),
+            }
+        }
+        _ => return Err(ApiError::path_not_found()),
+    })
+}
+
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::too_large(MAX_BODY_BYTES))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "could not read the request body: {e}"
+        ))),
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the request body is not valid JSON: {e}; send a complete Kubernetes object"
+        ))
+    })
+}
+
+fn parse_yaml(body: &[u8]) -> Result<Value, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the request body is not UTF-8 text"))?;
+    serde_saphyr::from_str::<Value>(text)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))
+}
+
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a Kubernetes object as JSON or YAML",
+        ));
+    }
+    match content_type(headers).as_str() {
+        "" | "application/json" => parse_json(body),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body),
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body),
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+struct Ctx {
+    api: Arc<Api>,
+    query: Query,
+    accept: String,
+    headers: HeaderMap,
+}
+
+impl Ctx {
+    fn opt(&self, k: &str) -> Option<&str> {
+        self.query
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+    fn flag(&self, k: &str) -> bool {
+        matches!(self.opt(k), Some("true" | "1"))
+    }
+    fn write_opts(&self, verb: &str) -> Result<WriteOpts, ApiError> {
+        let manager = match self.opt("fieldManager") {
+            Some(m) => m.to_string(),
+            None => self
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|ua| ua.split('/').next())
+                .filter(|m| !m.is_empty())
+                .map(String::from)
+                .unwrap_or_else(|| format!("unknown-{verb}")),
+        };
+        Ok(WriteOpts {
+            manager,
+            validation: FieldValidation::parse(self.opt("fieldValidation"))?,
+            dry_run: self.opt("dryRun").is_some(),
+            force: self.flag("force"),
+        })
+    }
+    fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+        Ok((
+            LabelSelector::parse(self.opt("labelSelector").unwrap_or(""))?,
+            FieldSelector::parse(self.opt("fieldSelector").unwrap_or(""))?,
+        ))
+    }
+}
+
+fn list_kind(r: &Resource) -> String {
+    format!("{}List", r.kind)
+}
+
+fn list(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, ApiError> {
+    let (labels, fields) = ctx.selectors()?;
+    let (items, rv) = ctx.api.store.list(r, ns);
+    let mut items: Vec<Arc<Value>> = items
+        .into_iter()
+        .filter(|o| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
+        .collect();
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if let Some(token) = ctx.opt("continue") {
+        let after = String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, token)
+                .map_err(|_| ApiError::bad_request("invalid continue token"))?,
+        )
+        .map_err(|_| ApiError::bad_request("invalid continue token"))?;
+        items.retain(|o| list_key(o) > after);
+    }
+    if let Some(limit) = ctx.opt("limit").and_then(|l| l.parse::<usize>().ok())
+        && limit > 0
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let last = list_key(items.last().expect("limit > 0"));
+        meta["continue"] = json!(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            last
+        ));
+        meta["remainingItemCount"] = json!(remaining);
+    }
+    match shape_of(&ctx.accept) {
+        Shape::Table => {
+            let mut t = table::table(
+                r,
+                &items,
+                ctx.opt("includeObject").unwrap_or("Metadata"),
+                rv,
+                true,
+            );
+            t["metadata"] = meta;
+            Ok(ok(&t))
+        }
+        Shape::Metadata => {
+            let items: Vec<Value> = items.iter().map(|o| table::partial_metadata(o)).collect();
+            Ok(ok(&json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": meta,
+                "items": items,
+            })))
+        }
+        Shape::Object => {
+            let items: Vec<&Value> = items.iter().map(|o| &**o).collect();
+            Ok(ok(&json!({
+                "kind": list_kind(r),
+                "apiVersion": r.api_version(),
+                "metadata": meta,
+                "items": items,
+            })))
+        }
+    }
+}
+
+fn list_key(o: &Value) -> String {
+    format!(
+        "{}/{}",
+        o["metadata"]["namespace"].as_str().unwrap_or(""),
+        o["metadata"]["name"].as_str().unwrap_or("")
+    )
+}
+
+fn watch(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, ApiError> {
+    let (labels, fields) = ctx.selectors()?;
+    let shape = shape_of(&ctx.accept);
+    let include = ctx.opt("includeObject").unwrap_or("Metadata").to_string();
+    let bookmarks = ctx.flag("allowWatchBookmarks");
+    let send_initial = ctx.flag("sendInitialEvents");
+    let timeout = ctx
+        .opt("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(1800);
+    let rv_param = ctx.opt("resourceVersion").unwrap_or("").to_string();
+    let ns = ns.map(String::from);
+    let store = &ctx.api.store;
+
+    let start = if rv_param.is_empty() || rv_param == "0" || send_initial {
+        let (items, rv, rx) = store.snapshot_and_subscribe(r, ns.as_deref());
+        WatchStart {
+            initial: items,
+            backlog: Vec::new(),
+            start_rv: rv,
+            rx: Some(rx),
+            gone: None,
+        }
+    } else {
+        let after: u64 = rv_param.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid resourceVersion {rv_param:?}: expected a number"
+            ))
+        })?;
+        match store.watch_from(after) {
+            Ok((backlog, rx)) => WatchStart {
+                initial: Vec::new(),
+                backlog,
+                start_rv: after,
+                rx: Some(rx),
+                gone: None,
+            },
+            Err(e) => WatchStart {
+                initial: Vec::new(),
+                backlog: Vec::new(),
+                start_rv: after,
+                rx: None,
+                gone: Some(e),
+            },
+        }
+    };
+    let (tx, body_rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let stream = futures::stream::unfold(body_rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    let matches = {
+        let ns = ns.clone();
+        move |ev_r: &Resource, ev_ns: &str, o: &Value| {
+            std::ptr::eq(ev_r, r) | (ev_r == r)
+                && ns.as_deref().is_none_or(|n| n == ev_ns)
+                && labels.matches(&o["metadata"]["labels"])
+                && fields.matches(o)
+        }
+    };
+    let render = move |kind: &str, o: &Value, first: bool| -> Bytes {
+        let object = match shape {
+            Shape::Table => table::table(r, &[Arc::new(o.clone())], &include, 0, first),
+            Shape::Metadata => table::partial_metadata(o),
+            Shape::Object => o.clone(),
+        };
+        let mut line = json!({"type": kind, "object": object}).to_string();
+        line.push('\n');
+        Bytes::from(line)
+    };
+    let api_version = r.api_version();
+    let bookmark = move |rv: u64, initial_end: bool| -> Bytes {
+        let mut meta = json!({"resourceVersion": rv.to_string()});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let mut line = json!({"type": "BOOKMARK", "object": {"kind": r.kind, "apiVersion": api_version, "metadata": meta}}).to_string();
+        line.push('\n');
+        Bytes::from(line)
+    };
+    let WatchStart {
+        initial: initial_items,
+        backlog,
+        start_rv,
+        rx,
+        gone,
+    } = start;
+    ctx.api.spawn(async move {
+        let mut first = true;
+        if let Some(e) = gone {
+            let line = format!("{}\n", json!({"type": "ERROR", "object": e.status()}));
+            let _ = tx.send(Bytes::from(line)).await;
+            return;
+        }
+        let Some(mut rx) = rx else { return };
+        for o in &initial_items {
+            if !matches(r, o["metadata"]["namespace"].as_str().unwrap_or(""), o) {
+                continue;
+            }
+            if tx.send(render("ADDED", o, first)).await.is_err() {
+                return;
+            }
+            first = false;
+        }
+        if send_initial && bookmarks && tx.send(bookmark(start_rv, true)).await.is_err() {
+            return;
+        }
+        let mut last_rv = start_rv;
+        for ev in backlog {
+            if ev.rv <= last_rv {
+                continue;
+            }
+            last_rv = ev.rv;
+            if matches(ev.resource, &ev.namespace, &ev.object)
+                && tx
+                    .send(render(ev.kind.as_str(), &ev.object, first))
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+            first = false;
+        }
+        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval(BOOKMARK_EVERY);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = tx.closed() => return,
+                _ = tick.tick(), if bookmarks => {
+                    if tx.send(bookmark(last_rv, false)).await.is_err() {
+                        return;
+                    }
+                }
+                ev = rx.recv() => match ev {
+                    Ok(ev) => {
+                        if ev.rv <= last_rv {
+                            continue;
+                        }
+                        last_rv = ev.rv;
+                        if !matches(ev.resource, &ev.namespace, &ev.object) {
+                            continue;
+                        }
+                        if tx.send(render(ev.kind.as_str(), &ev.object, first)).await.is_err() {
+                            return;
+                        }
+                        first = false;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let e = ApiError::gone("the watch fell behind; list again and resume from the new resourceVersion");
+                        let line = format!("{}\n", json!({"type": "ERROR", "object": e.status()}));
+                        let _ = tx.send(Bytes::from(line)).await;
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Where a watch starts: objects to report as ADDED, changes to replay, and the live feed.
+struct WatchStart {
+    initial: Vec<Arc<Value>>,
+    backlog: Vec<Arc<Event>>,
+    start_rv: u64,
+    rx: Option<tokio::sync::broadcast::Receiver<Arc<Event>>>,
+    gone: Option<ApiError>,
+}
+
+fn delete_opts(ctx: &Ctx, body: &[u8]) -> Result<DeleteOpts, ApiError> {
+    let mut opts = DeleteOpts {
+        propagation: ctx.opt("propagationPolicy").map(String::from),
+        grace_period: ctx.opt("gracePeriodSeconds").and_then(|g| g.parse().ok()),
+        dry_run: ctx.opt("dryRun").is_some(),
+        ..Default::default()
+    };
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let v = parse_json(body)?;
+        if let Some(p) = v["propagationPolicy"].as_str() {
+            opts.propagation = Some(p.to_string());
+        }
+        if v["orphanDependents"] == true {
+            opts.propagation = Some("Orphan".into());
+        }
+        if let Some(g) = v["gracePeriodSeconds"].as_i64() {
+            opts.grace_period = Some(g);
+        }
+        if v["dryRun"].as_array().is_some_and(|a| !a.is_empty()) {
+            opts.dry_run = true;
+        }
+        opts.uid = v["preconditions"]["uid"].as_str().map(String::from);
+        opts.resource_version = v["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(String::from);
+    }
+    if let Some(p) = &opts.propagation
+        && !["Background", "Foreground", "Orphan"].contains(&p.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "propagationPolicy {p:?} is not one of Background, Foreground, Orphan"
+        )));
+    }
+    Ok(opts)
+}
+
+fn delete_collection(
+    ctx: &Ctx,
+    r: &'static Resource,
+    ns: Option<&str>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let opts = delete_opts(ctx, body)?;
+    let (labels, fields) = ctx.selectors()?;
+    let (items, _) = ctx.api.store.list(r, ns);
+    let mut deleted = Vec::new();
+    for o in items
+        .iter()
+        .filter(|o| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
+    {
+        let ons = o["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = o["metadata"]["name"].as_str().unwrap_or("");
+        match ctx.api.delete(r, ons, name, &opts) {
+            Ok(v) => deleted.push((*v).clone()),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ok(&json!({
+        "kind": list_kind(r),
+        "apiVersion": r.api_version(),
+        "metadata": {"resourceVersion": ctx.api.store.current_rv().to_string()},
+        "items": deleted,
+    })))
+}
+
+fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
+    match content_type(headers).as_str() {
+        "application/json-patch+json" => Ok(PatchKind::Json),
+        "application/merge-patch+json" => Ok(PatchKind::Merge),
+        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchKind::Apply),
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+fn render_one(ctx: &Ctx, r: &Resource, obj: &Value) -> Response {
+    match shape_of(&ctx.accept) {
+        Shape::Table => ok(&table::table(
+            r,
+            &[Arc::new(obj.clone())],
+            ctx.opt("includeObject").unwrap_or("Metadata"),
+            ctx.api.store.current_rv(),
+            true,
+        )),
+        Shape::Metadata => ok(&table::partial_metadata(obj)),
+        Shape::Object => ok(obj),
+    }
+}
+
+async fn object(
+    ctx: &Ctx,
+    r: &'static Resource,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    method: Method,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    if r.namespaced
+        && ctx
+            .api
+            .store
+            .get(
+                registry::by_kind("v1", "Namespace").expect("served"),
+                "",
+                ns,
+            )
+            .is_none()
+        && method != Method::GET
+        && method != Method::DELETE
+    {
+        return Err(ApiError::namespace_not_found(ns));
+    }
+    match (sub, &method) {
+        (Some("log"), &Method::GET) => {
+            return crate::logs::serve(ctx.api.clone(), ns, name, &ctx.query).await;
+        }
+        (Some("scale"), _) => return scale(ctx, r, ns, name, method, body),
+        _ => {}
+    }
+    let sub = match sub {
+        Some("finalize") => "",
+        Some(s) => s,
+        None => "",
+    };
+    match method {
+        Method::GET => {
+            let obj = ctx
+                .api
+                .store
+                .get(r, ns, name)
+                .ok_or_else(|| ApiError::not_found(r, name))?;
+            Ok(render_one(ctx, r, &obj))
+        }
+        Method::PUT => {
+            let obj = decode_body(&ctx.headers, body)?;
+            let out = ctx
+                .api
+                .update(r, ns, name, sub, obj, &ctx.write_opts("update")?)?;
+            Ok(json_response(StatusCode::OK, &out.object, &out.warnings))
+        }
+        Method::PATCH => {
+            let kind = patch_kind(&ctx.headers)?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::bad_request("the patch body is empty"));
+            }
+            let patch = match kind {
+                PatchKind::Apply => parse_json(body).or_else(|_| parse_yaml(body))?,
+                _ => parse_json(body)?,
+            };
+            let mut opts = ctx.write_opts("patch")?;
+            if kind == PatchKind::Apply && ctx.opt("fieldManager").is_none() {
+                return Err(ApiError::bad_request(
+                    "PATCH is missing the fieldManager query parameter, which apply requests require",
+                ));
+            }
+            if kind != PatchKind::Apply && opts.force {
+                return Err(ApiError::bad_request(
+                    "force may only be set for apply patches",
+                ));
+            }
+            if kind != PatchKind::Apply && ctx.opt("fieldValidation").is_none() {
+                opts.validation = FieldValidation::Warn;
+            }
+            let out = ctx
+                .api
+                .patch(r, ns, name, sub, PatchBody { kind, body: patch }, &opts)?;
+            let code = if out.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(json_response(code, &out.object, &out.warnings))
+        }
+        Method::DELETE => {
+            let opts = delete_opts(ctx, body)?;
+            let obj = ctx.api.delete(r, ns, name, &opts)?;
+            let code = if obj["metadata"]["deletionTimestamp"].is_null() {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            Ok(json_response(code, &obj, &[]))
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn scale_of(obj: &Value) -> Value {
+    let sel = LabelSelector::from_object(&obj["spec"]["selector"]).to_query();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": obj["metadata"]["name"],
+            "namespace": obj["metadata"]["namespace"],
+            "uid": obj["metadata"]["uid"],
+            "resourceVersion": obj["metadata"]["resourceVersion"],
+            "creationTimestamp": obj["metadata"]["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": sel},
+    })
+}
+
+fn scale(
+    ctx: &Ctx,
+    r: &'static Resource,
+    ns: &str,
+    name: &str,
+    method: Method,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let cur = ctx
+        .api
+        .store
+        .get(r, ns, name)
+        .ok_or_else(|| ApiError::not_found(r, name))?;
+    let current = scale_of(&cur);
+    let wanted = match method {
+        Method::GET => return Ok(ok(&current)),
+        Method::PUT => decode_body(&ctx.headers, body)?,
+        Method::PATCH => {
+            let mut s = current.clone();
+            let p = parse_json(body)?;
+            match patch_kind(&ctx.headers)? {
+                PatchKind::Json => crate::patch::json_patch(&mut s, &p)?,
+                PatchKind::Merge => crate::patch::json_merge(&mut s, &p),
+                PatchKind::Strategic => crate::patch::strategic_merge(&mut s, &p),
+                PatchKind::Apply => crate::patch::strategic_merge(&mut s, &p),
+            }
+            s
+        }
+        _ => return Err(ApiError::method_not_allowed()),
+    };
+    let replicas = wanted["spec"]["replicas"].as_i64().ok_or_else(|| {
+        ApiError::invalid(r, name, &[crate::error::Cause::required("spec.replicas")])
+    })?;
+    if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str()
+        && !rv.is_empty()
+        && Some(rv) != cur["metadata"]["resourceVersion"].as_str()
+    {
+        return Err(ApiError::conflict(r, name));
+    }
+    let out = ctx.api.patch(
+        r,
+        ns,
+        name,
+        "",
+        PatchBody {
+            kind: PatchKind::Merge,
+            body: json!({"spec": {"replicas": replicas}}),
+        },
+        &ctx.write_opts("scale")?,
+    )?;
+    Ok(ok(&scale_of(&out.object)))
+}

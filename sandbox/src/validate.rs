@@ -1,0 +1,578 @@
+//! Decoding and validation of incoming objects: typed decoding through k8s-openapi (which
+//! also finds unknown fields for `fieldValidation=Strict`), and the checks behind the
+//! 422 answers learners meet most (selectors, names, requests above limits, required fields).
+
+use crate::error::{ApiError, Cause};
+use crate::registry::Resource;
+use crate::selectors::LabelSelector;
+use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, storage};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// What `fieldValidation` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+impl FieldValidation {
+    pub fn parse(s: Option<&str>) -> Result<Self, ApiError> {
+        match s {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other:?}; use Ignore, Warn or Strict"
+            ))),
+        }
+    }
+}
+
+fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
+    let typed: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    serde_json::to_value(&typed).map_err(|e| e.to_string())
+}
+
+fn typed_roundtrip(r: &Resource, v: &Value) -> Option<Result<Value, String>> {
+    Some(match (r.group, r.kind) {
+        ("", "Namespace") => roundtrip::<core::v1::Namespace>(v),
+        ("", "Node") => roundtrip::<core::v1::Node>(v),
+        ("", "Pod") => roundtrip::<core::v1::Pod>(v),
+        ("", "Service") => roundtrip::<core::v1::Service>(v),
+        ("", "Endpoints") => roundtrip::<core::v1::Endpoints>(v),
+        ("", "PersistentVolume") => roundtrip::<core::v1::PersistentVolume>(v),
+        ("", "PersistentVolumeClaim") => roundtrip::<core::v1::PersistentVolumeClaim>(v),
+        ("", "Event") => roundtrip::<core::v1::Event>(v),
+        ("", "ConfigMap") => roundtrip::<core::v1::ConfigMap>(v),
+        ("", "Secret") => roundtrip::<core::v1::Secret>(v),
+        ("", "ServiceAccount") => roundtrip::<core::v1::ServiceAccount>(v),
+        ("apps", "Deployment") => roundtrip::<apps::v1::Deployment>(v),
+        ("apps", "ReplicaSet") => roundtrip::<apps::v1::ReplicaSet>(v),
+        ("apps", "StatefulSet") => roundtrip::<apps::v1::StatefulSet>(v),
+        ("apps", "ControllerRevision") => roundtrip::<apps::v1::ControllerRevision>(v),
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            roundtrip::<autoscaling::v2::HorizontalPodAutoscaler>(v)
+        }
+        ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(v),
+        ("storage.k8s.io", "StorageClass") => roundtrip::<storage::v1::StorageClass>(v),
+        ("coordination.k8s.io", "Lease") => roundtrip::<coordination::v1::Lease>(v),
+        _ => return None,
+    })
+}
+
+/// Quantities written as bare numbers (`cpu: 1`) become strings, as the API server reads them.
+fn quantities_to_strings(v: &mut Value, parent: &str) {
+    match v {
+        Value::Object(m) => {
+            let quantity_map = matches!(
+                parent,
+                "limits" | "requests" | "capacity" | "allocatable" | "hard" | "used"
+            );
+            for (k, child) in m.iter_mut() {
+                if quantity_map && child.is_number() {
+                    *child = Value::String(child.to_string());
+                } else {
+                    quantities_to_strings(child, k);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| quantities_to_strings(x, parent)),
+        _ => {}
+    }
+}
+
+fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, known) {
+        (Value::Object(i), Value::Object(k)) => {
+            for (key, iv) in i {
+                let p = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match k.get(key) {
+                    Some(kv) => unknown_fields(iv, kv, &p, out),
+                    None if iv.is_null() => {}
+                    None => out.push(p),
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(k)) => {
+            for (idx, (iv, kv)) in i.iter().zip(k).enumerate() {
+                unknown_fields(iv, kv, &format!("{path}[{idx}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Decodes `obj` as its typed Kubernetes kind: returns the normalized object (unknown
+/// fields dropped) and warnings; rejects bad types, and unknown fields when Strict.
+pub fn decode(
+    r: &Resource,
+    mut obj: Value,
+    mode: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
+    quantities_to_strings(&mut obj, "");
+    let cannot = |detail: String| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {detail}",
+            r.kind, r.version, r.kind
+        ))
+    };
+    let Some(result) = typed_roundtrip(r, &obj) else {
+        return Ok((obj, Vec::new()));
+    };
+    let known = result.map_err(cannot)?;
+    let mut unknown = Vec::new();
+    unknown_fields(&obj, &known, "", &mut unknown);
+    let messages: Vec<String> = unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    match mode {
+        FieldValidation::Strict if !messages.is_empty() => Err(cannot(format!(
+            "strict decoding error: {}",
+            messages.join(", ")
+        ))),
+        FieldValidation::Warn => Ok((known, messages)),
+        _ => Ok((known, Vec::new())),
+    }
+}
+
+// ---- names and labels ----
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+fn is_label_value(s: &str) -> bool {
+    s.len() <= 63
+        && (s.is_empty()
+            || (s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && s.as_bytes()[0].is_ascii_alphanumeric()
+                && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()))
+}
+
+fn is_label_key(s: &str) -> bool {
+    let (prefix, name) = match s.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && is_label_value(name)
+}
+
+/// Checks a name the way the API server does for this kind.
+pub fn check_name(r: &Resource, name: &str, causes: &mut Vec<Cause>) {
+    let q = format!("\"{name}\"");
+    match r.kind {
+        "Namespace" if !is_dns_label(name) => {
+            causes.push(Cause::invalid("metadata.name", q, LABEL_MSG))
+        }
+        "Service" if !(is_dns_label(name) && name.as_bytes()[0].is_ascii_lowercase()) => {
+            causes.push(Cause::invalid("metadata.name", q, DNS1035_MSG))
+        }
+        _ if !is_dns_subdomain(name) => {
+            causes.push(Cause::invalid("metadata.name", q, SUBDOMAIN_MSG))
+        }
+        _ => {}
+    }
+}
+
+fn check_labels(labels: &Value, field: &str, causes: &mut Vec<Cause>) {
+    let Some(m) = labels.as_object() else { return };
+    for (k, v) in m {
+        if !is_label_key(k) {
+            causes.push(Cause::invalid(
+                field,
+                format!("\"{k}\""),
+                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            ));
+        }
+        let s = v.as_str().unwrap_or_default();
+        if !is_label_value(s) {
+            causes.push(Cause::invalid(
+                field,
+                format!("\"{s}\""),
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            ));
+        }
+    }
+}
+
+/// Parses a Kubernetes quantity (`500m`, `1`, `128Mi`, `1Gi`, `2e3`) to a number.
+pub fn parse_quantity(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let suffixes: &[(&str, f64)] = &[
+        ("Ki", 1024.0),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("Ti", 1024f64.powi(4)),
+        ("Pi", 1024f64.powi(5)),
+        ("Ei", 1024f64.powi(6)),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    for (suf, mult) in suffixes {
+        if let Some(num) = s.strip_suffix(suf) {
+            return num.parse::<f64>().ok().map(|n| n * mult);
+        }
+    }
+    s.parse::<f64>().ok()
+}
+
+fn check_pod_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>, template: bool) {
+    let containers = spec["containers"].as_array();
+    if containers.is_none_or(Vec::is_empty) {
+        causes.push(Cause::required(format!("{field}.containers")));
+    }
+    let volumes: Vec<&str> = spec["volumes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v["name"].as_str()).collect())
+        .unwrap_or_default();
+    let mut seen = Vec::new();
+    for (i, c) in containers.into_iter().flatten().enumerate() {
+        let cf = format!("{field}.containers[{i}]");
+        match c["name"].as_str() {
+            None | Some("") => causes.push(Cause::required(format!("{cf}.name"))),
+            Some(n) if !is_dns_label(n) => causes.push(Cause::invalid(
+                format!("{cf}.name"),
+                format!("\"{n}\""),
+                LABEL_MSG,
+            )),
+            Some(n) if seen.contains(&n) => causes.push(Cause {
+                reason: "FieldValueDuplicate",
+                field: format!("{cf}.name"),
+                message: format!("Duplicate value: \"{n}\""),
+            }),
+            Some(n) => seen.push(n),
+        }
+        if c["image"].as_str().is_none_or(|s| s.trim().is_empty()) {
+            causes.push(Cause::required(format!("{cf}.image")));
+        }
+        for (j, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
+            let port = p["containerPort"].as_i64().unwrap_or(0);
+            if !(1..=65535).contains(&port) {
+                causes.push(Cause::invalid(
+                    format!("{cf}.ports[{j}].containerPort"),
+                    port,
+                    "must be between 1 and 65535, inclusive",
+                ));
+            }
+        }
+        let limits = &c["resources"]["limits"];
+        let requests = &c["resources"]["requests"];
+        if let Some(reqs) = requests.as_object() {
+            for (res, q) in reqs {
+                let (Some(req), Some(lim)) = (q.as_str(), limits[res].as_str()) else {
+                    continue;
+                };
+                if let (Some(rq), Some(lq)) = (parse_quantity(req), parse_quantity(lim))
+                    && rq > lq + f64::EPSILON * rq.abs()
+                {
+                    causes.push(Cause::invalid(
+                        format!("{cf}.resources.requests"),
+                        format!("\"{req}\""),
+                        &format!("must be less than or equal to {res} limit of {lim}"),
+                    ));
+                }
+            }
+        }
+        for (res, q) in limits
+            .as_object()
+            .into_iter()
+            .flatten()
+            .chain(requests.as_object().into_iter().flatten())
+        {
+            if q.as_str().and_then(parse_quantity).is_none() {
+                causes.push(Cause::invalid(
+                    format!("{cf}.resources[{res}]"),
+                    q,
+                    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+                ));
+            }
+        }
+        for (j, m) in c["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let n = m["name"].as_str().unwrap_or_default();
+            if !volumes.contains(&n) {
+                causes.push(Cause {
+                    reason: "FieldValueNotFound",
+                    field: format!("{cf}.volumeMounts[{j}].name"),
+                    message: format!("Not found: \"{n}\""),
+                });
+            }
+            if m["mountPath"].as_str().is_none_or(str::is_empty) {
+                causes.push(Cause::required(format!("{cf}.volumeMounts[{j}].mountPath")));
+            }
+        }
+        for (j, e) in c["env"].as_array().into_iter().flatten().enumerate() {
+            if e["name"].as_str().is_none_or(str::is_empty) {
+                causes.push(Cause::required(format!("{cf}.env[{j}].name")));
+            }
+        }
+        for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+            let p = &c[probe];
+            if p.is_object()
+                && p["httpGet"].is_null()
+                && p["tcpSocket"].is_null()
+                && p["exec"].is_null()
+                && p["grpc"].is_null()
+            {
+                causes.push(Cause::required(format!(
+                    "{cf}.{probe}: must specify a handler type"
+                )));
+            }
+        }
+    }
+    if template
+        && let Some(rp) = spec["restartPolicy"].as_str()
+        && rp != "Always"
+    {
+        causes.push(Cause::unsupported(
+            format!("{field}.restartPolicy"),
+            rp,
+            &["Always"],
+        ));
+    }
+}
+
+fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    if let Some(n) = spec["replicas"].as_i64()
+        && n < 0
+    {
+        causes.push(Cause::invalid(
+            "spec.replicas",
+            n,
+            "must be greater than or equal to 0",
+        ));
+    }
+    let selector = &spec["selector"];
+    let template_labels = &spec["template"]["metadata"]["labels"];
+    if selector.is_null() {
+        causes.push(Cause::required("spec.selector"));
+    } else {
+        let sel = LabelSelector::from_object(selector);
+        if sel.is_empty() {
+            causes.push(Cause::invalid(
+                "spec.selector",
+                "{}",
+                "empty selector is invalid for deployment",
+            ));
+        } else if !sel.matches(template_labels) {
+            causes.push(Cause::invalid(
+                "spec.template.metadata.labels",
+                go_map(template_labels),
+                "`selector` does not match template `labels`",
+            ));
+        }
+    }
+    check_labels(template_labels, "spec.template.metadata.labels", causes);
+    check_pod_spec(
+        &spec["template"]["spec"],
+        "spec.template.spec",
+        causes,
+        true,
+    );
+}
+
+fn go_map(labels: &Value) -> String {
+    let parts: Vec<String> = labels
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect())
+        .unwrap_or_default();
+    format!("map[string]string{{{}}}", parts.join(", "))
+}
+
+fn check_service(obj: &Value, causes: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    let ty = spec["type"].as_str().unwrap_or("ClusterIP");
+    if !["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"].contains(&ty) {
+        causes.push(Cause::unsupported(
+            "spec.type",
+            ty,
+            &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+        ));
+    }
+    let ports = spec["ports"].as_array();
+    if ty != "ExternalName" && ports.is_none_or(Vec::is_empty) && spec["clusterIP"] != "None" {
+        causes.push(Cause::required("spec.ports"));
+    }
+    let ports = ports.cloned().unwrap_or_default();
+    for (i, p) in ports.iter().enumerate() {
+        let port = p["port"].as_i64().unwrap_or(0);
+        if !(1..=65535).contains(&port) {
+            causes.push(Cause::invalid(
+                format!("spec.ports[{i}].port"),
+                port,
+                "must be between 1 and 65535, inclusive",
+            ));
+        }
+        if ports.len() > 1 && p["name"].as_str().is_none_or(str::is_empty) {
+            causes.push(Cause::required(format!("spec.ports[{i}].name")));
+        }
+        if let Some(np) = p["nodePort"].as_i64()
+            && !crate::network::NODE_PORT_RANGE.contains(&(np as u16))
+        {
+            causes.push(Cause::invalid(
+                format!("spec.ports[{i}].nodePort"),
+                np,
+                "provided port is not in the valid range. The range of valid ports is 30000-32767",
+            ));
+        }
+    }
+}
+
+fn check_pvc(obj: &Value, causes: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    if spec["accessModes"].as_array().is_none_or(Vec::is_empty) {
+        causes.push(Cause {
+            reason: "FieldValueRequired",
+            field: "spec.accessModes".into(),
+            message: "Required value: at least 1 access mode is required".into(),
+        });
+    }
+    if spec["resources"]["requests"]["storage"].is_null() {
+        causes.push(Cause::required("spec.resources[storage]"));
+    }
+}
+
+fn check_hpa(obj: &Value, causes: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    let max = spec["maxReplicas"].as_i64().unwrap_or(0);
+    let min = spec["minReplicas"].as_i64().unwrap_or(1);
+    if max < 1 {
+        causes.push(Cause::invalid(
+            "spec.maxReplicas",
+            max,
+            "must be greater than or equal to 1",
+        ));
+    } else if min > max {
+        causes.push(Cause::invalid(
+            "spec.maxReplicas",
+            max,
+            "must be greater than or equal to `minReplicas`",
+        ));
+    }
+    for f in ["kind", "name"] {
+        if spec["scaleTargetRef"][f].as_str().is_none_or(str::is_empty) {
+            causes.push(Cause::required(format!("spec.scaleTargetRef.{f}")));
+        }
+    }
+}
+
+/// The checks of a created or updated object; `old` is the stored version on update.
+pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let mut causes = Vec::new();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    if name.is_empty() {
+        causes.push(Cause {
+            reason: "FieldValueRequired",
+            field: "metadata.name".into(),
+            message: "Required value: name or generateName is required".into(),
+        });
+    } else {
+        check_name(r, name, &mut causes);
+    }
+    check_labels(&obj["metadata"]["labels"], "metadata.labels", &mut causes);
+    match (r.group, r.kind) {
+        ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes, false),
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
+            check_workload(obj, &mut causes);
+            if let Some(old) = old
+                && old["spec"]["selector"] != obj["spec"]["selector"]
+            {
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    obj["spec"]["selector"].to_string(),
+                    "field is immutable",
+                ));
+            }
+        }
+        ("", "Service") => {
+            check_service(obj, &mut causes);
+            if let Some(old) = old {
+                let (o, n) = (&old["spec"]["clusterIP"], &obj["spec"]["clusterIP"]);
+                if !n.is_null() && n != o && n != "" {
+                    causes.push(Cause::invalid(
+                        "spec.clusterIPs[0]",
+                        n.to_string(),
+                        "may not change once set",
+                    ));
+                }
+            }
+        }
+        ("", "PersistentVolumeClaim") => check_pvc(obj, &mut causes),
+        ("autoscaling", "HorizontalPodAutoscaler") => check_hpa(obj, &mut causes),
+        _ => {}
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(r, name, &causes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::by_kind;
+    use serde_json::json;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(parse_quantity("500m"), Some(0.5));
+        assert_eq!(parse_quantity("128Mi"), Some(128.0 * 1024.0 * 1024.0));
+        assert_eq!(parse_quantity("2"), Some(2.0));
+        assert_eq!(parse_quantity("x"), None);
+    }
+
+    #[test]
+    fn strict_decoding_names_unknown_fields() {
+        let r = by_kind("apps/v1", "Deployment").unwrap();
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"replicass": 2, "selector": {"matchLabels": {"a": "b"}},
+                     "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        let err = decode(r, d.clone(), FieldValidation::Strict).unwrap_err();
+        assert!(
+            err.message.contains("unknown field \"spec.replicass\""),
+            "{}",
+            err.message
+        );
+        let (_, warnings) = decode(r, d, FieldValidation::Warn).unwrap();
+        assert_eq!(
+            warnings,
+            vec!["unknown field \"spec.replicass\"".to_string()]
+        );
+    }
+}
