@@ -310,6 +310,8 @@ async fn sigterm_drains_an_in_flight_request() {
         support::raw_get_status(api.port, "/healthz").is_none(),
         "no new connections accepted while draining"
     );
+    // The request stays in flight for a while: the server must keep waiting for it.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert!(api.running(), "still draining the open request");
 
     conn.write_all(&body[5..]).await.expect("write rest");

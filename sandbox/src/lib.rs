@@ -38,15 +38,22 @@
 //! - **Metrics**: `metrics.k8s.io/v1beta1` PodMetrics/NodeMetrics are plain stored objects:
 //!   whoever measures creates or updates them, and `kubectl top` reads them.
 
+pub mod cgroups;
+pub mod controllers;
 pub mod defaults;
 pub mod discovery;
 pub mod error;
+pub mod images;
+pub mod kubelet;
 pub mod logs;
 pub mod network;
 pub mod objects;
 pub mod patch;
+pub mod paths;
 pub mod protobuf;
+pub mod proxy;
 pub mod registry;
+pub mod runtime;
 mod sandbox;
 pub mod selectors;
 pub mod server;

@@ -38,6 +38,9 @@ pub struct SandboxConfig {
     /// Deleting a pod bound to the node marks it Terminating for its grace period and
     /// leaves removal to the kubelet (with a fallback after grace + 2 s).
     pub graceful_pod_deletion: bool,
+    /// Run the pods for real: controllers, scheduler, process kubelet and service proxy
+    /// (`crate::runtime`). Turn `standin_kubelet` off with it.
+    pub process_runtime: bool,
 }
 
 impl SandboxConfig {
@@ -50,6 +53,7 @@ impl SandboxConfig {
             allow_non_loopback: false,
             standin_kubelet: true,
             graceful_pod_deletion: true,
+            process_runtime: false,
         }
     }
 
@@ -86,6 +90,7 @@ pub struct Sandbox {
     ca_pem: String,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     server: Option<JoinHandle<()>>,
+    runtime: Option<crate::runtime::Runtime>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> SandboxError {
@@ -201,7 +206,7 @@ impl Sandbox {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
         let server = tokio::spawn(serve(listener, acceptor, router, stop_rx));
-        Ok(Sandbox {
+        let mut sandbox = Sandbox {
             api: Some(api),
             addr,
             state_dir: dir,
@@ -210,7 +215,22 @@ impl Sandbox {
             ca_pem: tls.ca_pem,
             stop: Some(stop_tx),
             server: Some(server),
-        })
+            runtime: None,
+        };
+        if config.process_runtime {
+            let client = sandbox.client()?;
+            let kubelet = crate::kubelet::KubeletConfig::new(&sandbox.state_dir);
+            let runtime = crate::runtime::Runtime::start(client, kubelet)
+                .await
+                .map_err(|e| SandboxError::Client(format!("starting the pod runtime: {e}")))?;
+            sandbox.runtime = Some(runtime);
+        }
+        Ok(sandbox)
+    }
+
+    /// The controllers, kubelet and proxy, when `process_runtime` is on.
+    pub fn runtime(&self) -> Option<&crate::runtime::Runtime> {
+        self.runtime.as_ref()
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -268,6 +288,9 @@ impl Sandbox {
 
     /// Stops serving, cancels background tasks and closes the store.
     pub async fn shutdown(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }

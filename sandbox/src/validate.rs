@@ -398,12 +398,23 @@ fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
         }
     }
     check_labels(template_labels, "spec.template.metadata.labels", causes);
-    check_pod_spec(
-        &spec["template"]["spec"],
-        "spec.template.spec",
-        causes,
-        true,
-    );
+    // A StatefulSet's volumeClaimTemplates are volumes of its pods.
+    let mut template_spec = spec["template"]["spec"].clone();
+    for claim in spec["volumeClaimTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(name) = claim["metadata"]["name"].as_str() {
+            if !template_spec["volumes"].is_array() {
+                template_spec["volumes"] = serde_json::json!([]);
+            }
+            if let Some(volumes) = template_spec["volumes"].as_array_mut() {
+                volumes.push(serde_json::json!({ "name": name }));
+            }
+        }
+    }
+    check_pod_spec(&template_spec, "spec.template.spec", causes, true);
 }
 
 fn go_map(labels: &Value) -> String {

@@ -92,6 +92,8 @@ async fn up(dir: &Path, port: u16) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut config = SandboxConfig::new(dir);
     config.port = port;
+    config.standin_kubelet = false;
+    config.process_runtime = true;
     let sandbox = Sandbox::start(config)
         .await
         .with_context(|| format!("starting the sandbox in {}", dir.display()))?;
@@ -227,12 +229,23 @@ async fn status(dir: &Path) -> anyhow::Result<ExitCode> {
         .await
         .context("the sandbox did not answer within 5 s")?
         .context("asking the sandbox for its version")?;
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
     let count = namespaces.list(&Default::default()).await?.items.len();
     println!(
         "running (pid {pid}) at {url}, Kubernetes {}, {count} namespaces\n  export KUBECONFIG={}",
         version.git_version,
         kubeconfig.display()
     );
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    if let Ok(Some(node)) = nodes.get_opt(hk8s_sandbox::network::NODE_NAME).await
+        && let Some(limits) = node
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(hk8s_sandbox::kubelet::LIMITS_ANNOTATION))
+    {
+        println!("  CPU and memory limits: {limits}");
+    }
     Ok(ExitCode::SUCCESS)
 }

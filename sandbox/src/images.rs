@@ -1,0 +1,300 @@
+//! Container images as local programs: the sandbox has no container engine, so an image
+//! is mapped, by repository name (any registry, tag or digest), to a program on this machine.
+//!
+//! Built in: `hello-k8s-frontend` and `hello-k8s-api` (the companion app's binaries) and
+//! `redis` (`redis-server`). Users add mappings in `<state-dir>/images.yaml`:
+//!
+//! ```yaml
+//! images:
+//!   my-app: /usr/local/bin/my-app          # a path, or a name looked up on PATH
+//!   web:
+//!     program: python3
+//!     args: ["-m", "http.server"]          # the image's default arguments (its CMD)
+//! ```
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What an image runs as: the program and the arguments used when the pod gives none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    pub path: PathBuf,
+    pub default_args: Vec<String>,
+    pub kind: ProgramKind,
+}
+
+/// Which built-in behaviour the kubelet applies (e.g. redis gets `--bind <podIP>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramKind {
+    Frontend,
+    Api,
+    Redis,
+    User,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(
+        "image {image:?} runs the program `{program}`, which was not found (looked next to the \
+         sandbox's executable, on PATH and in the cargo target directory); {hint}"
+    )]
+    ProgramNotFound {
+        image: String,
+        program: String,
+        hint: String,
+    },
+    #[error(
+        "image {image:?} has no local program: the sandbox knows hello-k8s-frontend, \
+         hello-k8s-api and redis; map {repository:?} to a program in {config}"
+    )]
+    Unknown {
+        image: String,
+        repository: String,
+        config: String,
+    },
+    #[error("cannot read the image mappings in {path}: {source}")]
+    Config {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    images: BTreeMap<String, Mapping>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Mapping {
+    Program(String),
+    Full {
+        program: String,
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+/// Resolves images to programs; user mappings win over the built-in ones.
+#[derive(Debug, Clone, Default)]
+pub struct ImageResolver {
+    user: BTreeMap<String, Mapping>,
+    config_path: PathBuf,
+    extra_dirs: Vec<PathBuf>,
+}
+
+impl ImageResolver {
+    /// Loads `<state-dir>/images.yaml` if it exists; a malformed file is an error, never ignored.
+    pub fn load(state_dir: &Path) -> Result<Self, ImageError> {
+        let config_path = crate::paths::images_config_path(state_dir);
+        let user = match std::fs::read_to_string(&config_path) {
+            Ok(text) => {
+                serde_saphyr::from_str::<ConfigFile>(&text)
+                    .map_err(|e| ImageError::Config {
+                        path: config_path.display().to_string(),
+                        source: Box::new(e),
+                    })?
+                    .images
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(ImageError::Config {
+                    path: config_path.display().to_string(),
+                    source: Box::new(e),
+                });
+            }
+        };
+        Ok(Self {
+            user,
+            config_path,
+            extra_dirs: Vec::new(),
+        })
+    }
+
+    /// Also looks for programs in `dir` first (e.g. a freshly built target directory).
+    pub fn with_search_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.extra_dirs.push(dir.into());
+        self
+    }
+
+    pub fn resolve(&self, image: &str) -> Result<Program, ImageError> {
+        let repository = repository_name(image);
+        if let Some(mapping) = self.user.get(repository) {
+            let (program, args) = match mapping {
+                Mapping::Program(p) => (p.clone(), Vec::new()),
+                Mapping::Full { program, args } => (program.clone(), args.clone()),
+            };
+            let path = self
+                .find_program(&program)
+                .ok_or_else(|| ImageError::ProgramNotFound {
+                    image: image.to_string(),
+                    program: program.clone(),
+                    hint: format!(
+                        "fix the mapping for {repository:?} in {}",
+                        self.config_path.display()
+                    ),
+                })?;
+            return Ok(Program {
+                path,
+                default_args: args,
+                kind: ProgramKind::User,
+            });
+        }
+        let (program, kind, hint) = match repository {
+            "hello-k8s-frontend" => (
+                "hello-k8s-frontend",
+                ProgramKind::Frontend,
+                "build it with `cargo build -p hello-k8s` (or `cargo install --path app`)",
+            ),
+            "hello-k8s-api" => (
+                "hello-k8s-api",
+                ProgramKind::Api,
+                "build it with `cargo build -p hello-k8s` (or `cargo install --path app`)",
+            ),
+            "redis" | "redis-server" => (
+                "redis-server",
+                ProgramKind::Redis,
+                "install Redis: `sudo apt install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS)",
+            ),
+            _ => {
+                return Err(ImageError::Unknown {
+                    image: image.to_string(),
+                    repository: repository.to_string(),
+                    config: self.config_path.display().to_string(),
+                });
+            }
+        };
+        let path = self
+            .find_program(program)
+            .ok_or_else(|| ImageError::ProgramNotFound {
+                image: image.to_string(),
+                program: program.to_string(),
+                hint: hint.to_string(),
+            })?;
+        Ok(Program {
+            path,
+            default_args: Vec::new(),
+            kind,
+        })
+    }
+
+    /// Looks a program up: an explicit path as is; a bare name in the extra directories, next to
+    /// the current executable (and its parent, for test binaries in `target/*/deps`), on PATH,
+    /// then in the cargo target directory.
+    pub fn find_program(&self, name: &str) -> Option<PathBuf> {
+        let as_path = Path::new(name);
+        if as_path.components().count() > 1 {
+            return is_executable(as_path).then(|| as_path.to_path_buf());
+        }
+        candidate_dirs(&self.extra_dirs)
+            .into_iter()
+            .map(|dir| dir.join(name))
+            .find(|p| is_executable(p))
+    }
+}
+
+fn candidate_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = extra.to_vec();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        dirs.push(dir.to_path_buf());
+        if dir.file_name().is_some_and(|n| n == "deps")
+            && let Some(parent) = dir.parent()
+        {
+            dirs.push(parent.to_path_buf());
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_MANIFEST_DIR").map(|d| PathBuf::from(d).join("../target"))
+        });
+    if let Some(target) = target {
+        dirs.push(target.join("release"));
+        dirs.push(target.join("debug"));
+    }
+    dirs
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The repository's last path component without registry, tag or digest:
+/// `docker.io/library/redis:7.2.4` and `redis@sha256:…` are both `redis`.
+pub fn repository_name(image: &str) -> &str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    last.split(':').next().unwrap_or(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names_ignore_registry_tag_and_digest() {
+        assert_eq!(repository_name("redis"), "redis");
+        assert_eq!(repository_name("redis:7.2.4"), "redis");
+        assert_eq!(repository_name("docker.io/library/redis:7.2.4"), "redis");
+        assert_eq!(
+            repository_name("localhost:5000/team/hello-k8s-api:0.1.0"),
+            "hello-k8s-api"
+        );
+        assert_eq!(
+            repository_name("gcr.io/x/hello-k8s-frontend@sha256:abc"),
+            "hello-k8s-frontend"
+        );
+    }
+
+    #[test]
+    fn user_mappings_win_and_bad_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            crate::paths::images_config_path(dir.path()),
+            "images:\n  redis: sleep\n  web:\n    program: sh\n    args: [\"-c\", \"exit 3\"]\n",
+        )
+        .unwrap();
+        let resolver = ImageResolver::load(dir.path()).unwrap();
+        let redis = resolver.resolve("docker.io/redis:7").unwrap();
+        assert_eq!(redis.kind, ProgramKind::User);
+        assert!(redis.path.ends_with("sleep"));
+        let web = resolver.resolve("example.com/web:1").unwrap();
+        assert_eq!(web.default_args, vec!["-c", "exit 3"]);
+        let unknown = resolver.resolve("nginx:1.25").unwrap_err().to_string();
+        assert!(unknown.contains("images.yaml"), "{unknown}");
+
+        std::fs::write(
+            crate::paths::images_config_path(dir.path()),
+            "images: [oops",
+        )
+        .unwrap();
+        let err = ImageResolver::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("images.yaml"), "{err}");
+    }
+
+    #[test]
+    fn missing_programs_carry_an_install_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            crate::paths::images_config_path(dir.path()),
+            "images:\n  ghost: hk8s-no-such-program\n",
+        )
+        .unwrap();
+        let resolver = ImageResolver::load(dir.path()).unwrap();
+        let err = resolver.resolve("ghost:1").unwrap_err().to_string();
+        assert!(
+            err.contains("hk8s-no-such-program") && err.contains("fix the mapping"),
+            "{err}"
+        );
+    }
+}

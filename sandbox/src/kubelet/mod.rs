@@ -1,0 +1,543 @@
+//! The process kubelet: registers the sandbox's node and runs the pods bound to it as local
+//! processes, each on its own loopback IP, reporting their status through the API.
+
+pub mod container;
+pub mod metrics;
+pub mod pod;
+pub mod probes;
+pub mod process;
+
+use crate::cgroups::Enforcement;
+use crate::controllers::events::Recorder;
+use crate::images::{ImageError, ImageResolver};
+use crate::network::{NODE_IP, NODE_NAME, POD_CIDR};
+use container::Backoff;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{
+    Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Pod,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use metrics::Metrics;
+use process::PidRegistry;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// Annotation on the Node saying how CPU and memory limits are enforced.
+pub const LIMITS_ANNOTATION: &str = "hk8s.dev/limit-enforcement";
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// How the kubelet runs pods.
+#[derive(Debug, Clone)]
+pub struct KubeletConfig {
+    pub state_dir: PathBuf,
+    pub backoff: Backoff,
+    /// `None` detects cgroups; tests may force [`Enforcement::Polling`].
+    pub enforcement: Option<Enforcement>,
+    /// Directories searched first for image programs (e.g. a test's target directory).
+    pub program_dirs: Vec<PathBuf>,
+}
+
+impl KubeletConfig {
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            backoff: Backoff::default(),
+            enforcement: None,
+            program_dirs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeletError {
+    #[error(transparent)]
+    Images(#[from] ImageError),
+    #[error("cannot use the kubelet's state under {path}: {source}")]
+    State {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What every pod worker shares.
+pub(crate) struct KubeletShared {
+    pub client: Client,
+    pub state_dir: PathBuf,
+    pub images: ImageResolver,
+    pub enforcement: Enforcement,
+    pub pids: PidRegistry,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub backoff: Backoff,
+    ips: Mutex<IpPool>,
+}
+
+/// Pod IPs from 127.244.0.0/16, one per pod, handed out round the range.
+#[derive(Debug, Default)]
+struct IpPool {
+    used: HashMap<Ipv4Addr, String>,
+    cursor: u32,
+}
+
+impl IpPool {
+    fn allocate(&mut self, uid: &str, preferred: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+        if let Some((ip, _)) = self.used.iter().find(|(_, u)| *u == uid) {
+            return Some(*ip);
+        }
+        let base = u32::from(POD_CIDR.0);
+        let size = 1u32 << (32 - POD_CIDR.1);
+        if let Some(ip) = preferred
+            && u32::from(ip) & !(size - 1) == base
+            && !self.used.contains_key(&ip)
+        {
+            self.used.insert(ip, uid.to_string());
+            return Some(ip);
+        }
+        if self.cursor == 0 {
+            // A random start keeps several sandboxes on one machine (e.g. parallel tests)
+            // from handing out the same addresses.
+            self.cursor = rand::Rng::random_range(&mut rand::rng(), 2..size - 1);
+        }
+        for _ in 0..size {
+            self.cursor = (self.cursor % (size - 3)) + 2;
+            let ip = Ipv4Addr::from(base + self.cursor);
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.used.entry(ip) {
+                slot.insert(uid.to_string());
+                return Some(ip);
+            }
+        }
+        None
+    }
+
+    fn release(&mut self, uid: &str) {
+        self.used.retain(|_, u| u != uid);
+    }
+}
+
+struct Worker {
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+/// A running kubelet; [`Kubelet::shutdown`] stops every pod process.
+pub struct Kubelet {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    metrics: Metrics,
+    enforcement: Enforcement,
+    sampler: JoinHandle<()>,
+}
+
+impl Kubelet {
+    pub async fn start(client: Client, config: KubeletConfig) -> Result<Self, KubeletError> {
+        let mut images = ImageResolver::load(&config.state_dir)?;
+        for dir in &config.program_dirs {
+            images = images.with_search_dir(dir);
+        }
+        let registry_path = crate::paths::pid_registry_path(&config.state_dir);
+        let (pids, killed) =
+            PidRegistry::open(&registry_path).map_err(|source| KubeletError::State {
+                path: registry_path.display().to_string(),
+                source,
+            })?;
+        if killed > 0 {
+            tracing::warn!(
+                killed,
+                "killed pod processes left over from a previous sandbox run"
+            );
+        }
+        let enforcement = config
+            .enforcement
+            .clone()
+            .unwrap_or_else(crate::cgroups::detect);
+        let metrics = Metrics::default();
+        let shared = Arc::new(KubeletShared {
+            recorder: Recorder::new(client.clone(), "kubelet"),
+            client,
+            state_dir: config.state_dir.clone(),
+            images,
+            enforcement: enforcement.clone(),
+            pids,
+            metrics: metrics.clone(),
+            backoff: config.backoff,
+            ips: Mutex::default(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(shared, stop_rx));
+        let sampler = metrics.spawn_sampler();
+        Ok(Self {
+            stop,
+            task,
+            metrics,
+            enforcement,
+            sampler,
+        })
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    pub fn enforcement(&self) -> &Enforcement {
+        &self.enforcement
+    }
+
+    /// Stops every pod's processes (SIGTERM, then SIGKILL) and the kubelet itself.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+        self.sampler.abort();
+    }
+}
+
+async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
+    let trigger = Arc::new(Notify::new());
+    let watch_task = {
+        let trigger = trigger.clone();
+        let api: Api<Pod> = Api::all(shared.client.clone());
+        tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            while events.next().await.is_some() {
+                trigger.notify_one();
+            }
+        })
+    };
+    let heartbeat = tokio::spawn(node_heartbeat(shared.clone()));
+    let mut workers: HashMap<String, Worker> = HashMap::new();
+    let stopping: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut finalizers = tokio::task::JoinSet::new();
+    let mut pruned = false;
+    loop {
+        tokio::select! {
+            _ = trigger.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stopped(&mut stop) => break,
+        }
+        let pods = match Api::<Pod>::all(shared.client.clone())
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(list) => list.items,
+            Err(e) => {
+                tracing::debug!(error = %e, "kubelet cannot list pods");
+                continue;
+            }
+        };
+        let mine: Vec<Pod> = pods
+            .into_iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(NODE_NAME))
+            .collect();
+        if !pruned {
+            prune_leftovers(&shared, &mine);
+            pruned = true;
+        }
+        let present: HashSet<String> = mine.iter().filter_map(|p| p.uid()).collect();
+        for pod in &mine {
+            let Some(uid) = pod.uid() else { continue };
+            if stopping
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&uid)
+            {
+                continue;
+            }
+            let terminating = pod.metadata.deletion_timestamp.is_some();
+            if terminating {
+                let worker = workers.remove(&uid);
+                stopping
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(uid.clone());
+                finalizers.spawn(finish_pod(
+                    shared.clone(),
+                    pod.clone(),
+                    worker,
+                    stopping.clone(),
+                    true,
+                ));
+                continue;
+            }
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if workers.contains_key(&uid) || matches!(phase, Some("Succeeded" | "Failed")) {
+                continue;
+            }
+            let preferred = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.as_deref())
+                .and_then(|ip| ip.parse().ok());
+            let Some(ip) = shared
+                .ips
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .allocate(&uid, preferred)
+            else {
+                tracing::warn!(pod = %pod.name_any(), "no free pod IP left in {:?}", POD_CIDR);
+                continue;
+            };
+            let (tx, rx) = watch::channel(false);
+            let handle = tokio::spawn(pod::run_pod(shared.clone(), pod.clone(), ip, rx));
+            workers.insert(uid, Worker { stop: tx, handle });
+        }
+        let gone: Vec<String> = workers
+            .keys()
+            .filter(|uid| !present.contains(*uid))
+            .cloned()
+            .collect();
+        for uid in gone {
+            let worker = workers.remove(&uid);
+            stopping
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(uid.clone());
+            let mut placeholder = Pod::default();
+            placeholder.metadata.uid = Some(uid);
+            finalizers.spawn(finish_pod(
+                shared.clone(),
+                placeholder,
+                worker,
+                stopping.clone(),
+                false,
+            ));
+        }
+        workers.retain(|_, w| !w.handle.is_finished());
+        while finalizers.try_join_next().is_some() {}
+    }
+    watch_task.abort();
+    heartbeat.abort();
+    for (uid, worker) in workers.drain() {
+        let _ = worker.stop.send(true);
+        finalizers.spawn(async move {
+            let _ = worker.handle.await;
+            drop(uid);
+        });
+    }
+    while finalizers.join_next().await.is_some() {}
+}
+
+/// Stops a pod's processes; for a pod being deleted, completes the deletion afterwards.
+async fn finish_pod(
+    shared: Arc<KubeletShared>,
+    pod: Pod,
+    worker: Option<Worker>,
+    stopping: Arc<Mutex<HashSet<String>>>,
+    delete: bool,
+) {
+    let uid = pod.uid().unwrap_or_default();
+    if let Some(worker) = worker {
+        let _ = worker.stop.send(true);
+        let _ = worker.handle.await;
+    }
+    shared
+        .ips
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .release(&uid);
+    let _ = std::fs::remove_dir_all(crate::paths::pod_dir(&shared.state_dir, &uid));
+    if delete {
+        let api: Api<Pod> =
+            Api::namespaced(shared.client.clone(), &pod.namespace().unwrap_or_default());
+        let mut params = DeleteParams::default().grace_period(0);
+        params.preconditions = Some(kube::api::Preconditions {
+            uid: Some(uid.clone()),
+            resource_version: None,
+        });
+        if let Err(e) = api.delete(&pod.name_any(), &params).await {
+            tracing::debug!(pod = %pod.name_any(), error = %e, "final pod deletion failed");
+        }
+    }
+    stopping
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&uid);
+}
+
+/// Removes scratch directories and logs of pods that no longer exist.
+fn prune_leftovers(shared: &KubeletShared, pods: &[Pod]) {
+    let uids: HashSet<String> = pods.iter().filter_map(|p| p.uid()).collect();
+    if let Ok(entries) = std::fs::read_dir(shared.state_dir.join("pods")) {
+        for entry in entries.flatten() {
+            if !uids.contains(&entry.file_name().to_string_lossy().to_string()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let names: HashSet<(String, String)> = pods
+        .iter()
+        .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
+        .collect();
+    if let Ok(namespaces) = std::fs::read_dir(shared.state_dir.join("logs")) {
+        for ns in namespaces.flatten() {
+            let ns_name = ns.file_name().to_string_lossy().to_string();
+            for pod in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let pod_name = pod.file_name().to_string_lossy().to_string();
+                if !names.contains(&(ns_name.clone(), pod_name)) {
+                    let _ = std::fs::remove_dir_all(pod.path());
+                }
+            }
+        }
+    }
+}
+
+/// Registers the node (if the API server has not) and keeps its Ready condition fresh.
+async fn node_heartbeat(shared: Arc<KubeletShared>) {
+    let api: Api<Node> = Api::all(shared.client.clone());
+    loop {
+        if let Err(e) = register_node(&api, &shared.enforcement).await {
+            tracing::debug!(error = %e, "node status not written");
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
+async fn register_node(api: &Api<Node>, enforcement: &Enforcement) -> Result<(), kube::Error> {
+    if api.get_opt(NODE_NAME).await?.is_none() {
+        let node = Node {
+            metadata: ObjectMeta {
+                name: Some(NODE_NAME.into()),
+                labels: Some(BTreeMap::from([
+                    ("kubernetes.io/hostname".to_string(), NODE_NAME.to_string()),
+                    ("kubernetes.io/os".to_string(), "linux".to_string()),
+                    ("kubernetes.io/arch".to_string(), arch().to_string()),
+                    (
+                        "node-role.kubernetes.io/control-plane".to_string(),
+                        String::new(),
+                    ),
+                ])),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match api.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let now = Time(jiff::Timestamp::now());
+    let condition = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_heartbeat_time: Some(now.clone()),
+        last_transition_time: Some(now.clone()),
+    };
+    let capacity = node_capacity();
+    let status = NodeStatus {
+        capacity: Some(capacity.clone()),
+        allocatable: Some(capacity),
+        conditions: Some(vec![
+            condition(
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
+            condition(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+            ),
+            condition(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
+            condition(
+                "Ready",
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status",
+            ),
+        ]),
+        addresses: Some(vec![
+            NodeAddress {
+                type_: "InternalIP".into(),
+                address: NODE_IP.to_string(),
+            },
+            NodeAddress {
+                type_: "Hostname".into(),
+                address: NODE_NAME.into(),
+            },
+        ]),
+        node_info: Some(NodeSystemInfo {
+            architecture: arch().into(),
+            container_runtime_version: "hk8s-process://0.1.0".into(),
+            kernel_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            kube_proxy_version: "v1.33.0-hk8s".into(),
+            kubelet_version: "v1.33.0-hk8s".into(),
+            operating_system: std::env::consts::OS.into(),
+            os_image: "hk8s sandbox (local processes)".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut patch = serde_json::json!({ "status": status });
+    if let Some(conditions) = patch["status"]["conditions"].as_array_mut() {
+        for c in conditions {
+            if let Some(o) = c.as_object_mut() {
+                o.retain(|_, v| !v.is_null());
+            }
+        }
+    }
+    api.patch_status(NODE_NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    let annotate = serde_json::json!({ "metadata": { "annotations": { LIMITS_ANNOTATION: enforcement.to_string() } } });
+    api.patch(NODE_NAME, &PatchParams::default(), &Patch::Merge(&annotate))
+        .await?;
+    Ok(())
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The node's capacity: this machine's CPUs and memory, 110 pods as kubeadm's default.
+pub fn node_capacity() -> BTreeMap<String, Quantity> {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| {
+                    v.split_whitespace()
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                })
+        })
+        .unwrap_or(4 * 1024 * 1024);
+    BTreeMap::from([
+        ("cpu".to_string(), Quantity(cpus.to_string())),
+        ("memory".to_string(), Quantity(format!("{mem_kib}Ki"))),
+        ("pods".to_string(), Quantity("110".into())),
+        ("ephemeral-storage".to_string(), Quantity("100Gi".into())),
+    ])
+}

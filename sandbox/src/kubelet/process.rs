@@ -1,0 +1,267 @@
+//! Container processes: spawned so that none outlives the sandbox, each in its own process
+//! group, output appended to a log file, and recorded in a pid registry so leftovers from a
+//! crashed sandbox are killed at the next start.
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use tokio::sync::oneshot;
+
+/// What to run for one container instance.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub log_path: PathBuf,
+}
+
+/// A started process; `exited` resolves when it ends.
+#[derive(Debug)]
+pub struct Process {
+    pub pid: u32,
+    pub exited: oneshot::Receiver<ExitStatus>,
+}
+
+impl Process {
+    /// Sends `signal` to the whole process group of the container.
+    pub fn signal(&self, signal: Signal) {
+        signal_group(self.pid, signal);
+    }
+}
+
+/// Sends a signal to a process group, ignoring groups that are already gone.
+pub fn signal_group(pid: u32, signal: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = killpg(Pid::from_raw(pid), signal);
+    }
+}
+
+struct SpawnRequest {
+    command: Command,
+    reply: oneshot::Sender<io::Result<Process>>,
+}
+
+/// All container processes are forked by one long-lived thread: `PR_SET_PDEATHSIG` fires when
+/// the *thread* that forked a child ends, so forking from short-lived runtime threads would
+/// kill containers at random; this thread lives as long as the sandbox process.
+fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("hk8s-spawner".into())
+            .spawn(move || {
+                for SpawnRequest { mut command, reply } in rx {
+                    let result = command.spawn().map(|mut child| {
+                        let pid = child.id();
+                        let (tx, exited) = oneshot::channel();
+                        let _ = std::thread::Builder::new()
+                            .name(format!("hk8s-wait-{pid}"))
+                            .spawn(move || {
+                                if let Ok(status) = child.wait() {
+                                    let _ = tx.send(status);
+                                }
+                            });
+                        Process { pid, exited }
+                    });
+                    let _ = reply.send(result);
+                }
+            })
+            .expect("spawning the process-spawner thread");
+        Mutex::new(tx)
+    })
+}
+
+/// Starts a container process; its output is appended to `spec.log_path`.
+pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
+    if let Some(dir) = spec.log_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log_path)?;
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    die_with_parent(&mut command);
+    let (reply, rx) = oneshot::channel();
+    spawner()
+        .lock()
+        .map_err(|_| io::Error::other("process spawner poisoned"))?
+        .send(SpawnRequest { command, reply })
+        .map_err(|_| io::Error::other("process spawner stopped"))?;
+    rx.await
+        .map_err(|_| io::Error::other("process spawner dropped the request"))?
+}
+
+/// Makes the child its own process-group leader and asks the kernel to SIGKILL it when the
+/// sandbox dies, even by SIGKILL.
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id();
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system
+    // calls (setpgid, prctl, getppid, kill); it allocates nothing and takes no locks.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            if nix::unistd::getppid().as_raw() as u32 != parent {
+                // The sandbox died between fork and prctl: do not run orphaned.
+                let _ = nix::sys::signal::raise(Signal::SIGKILL);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The kernel's start time of a process (field 22 of /proc/<pid>/stat), which tells a
+/// recorded pid apart from an unrelated process that reused the number.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    proc_stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// Fields of /proc/<pid>/stat after the command name (field 3 onwards).
+pub fn proc_stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// The processes the kubelet started, persisted so a crashed sandbox's leftovers are found.
+#[derive(Debug, Clone)]
+pub struct PidRegistry {
+    path: PathBuf,
+    pids: Arc<Mutex<HashMap<u32, u64>>>,
+}
+
+impl PidRegistry {
+    /// Opens the registry, killing every recorded process (group) that is still alive.
+    pub fn open(path: &Path) -> io::Result<(Self, usize)> {
+        let mut killed = 0;
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                let mut parts = line.split_whitespace();
+                let (Some(Ok(pid)), Some(Ok(start))) = (
+                    parts.next().map(str::parse::<u32>),
+                    parts.next().map(str::parse::<u64>),
+                ) else {
+                    continue;
+                };
+                if process_start_time(pid) == Some(start) {
+                    signal_group(pid, Signal::SIGKILL);
+                    if let Ok(raw) = i32::try_from(pid) {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(raw), Signal::SIGKILL);
+                    }
+                    killed += 1;
+                }
+            }
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let registry = Self {
+            path: path.to_path_buf(),
+            pids: Arc::default(),
+        };
+        registry.save()?;
+        Ok((registry, killed))
+    }
+
+    pub fn add(&self, pid: u32) {
+        if let Some(start) = process_start_time(pid) {
+            self.pids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(pid, start);
+            let _ = self.save();
+        }
+    }
+
+    pub fn remove(&self, pid: u32) {
+        self.pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pid);
+        let _ = self.save();
+    }
+
+    fn save(&self) -> io::Result<()> {
+        let text: String = self
+            .pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(pid, start)| format!("{pid} {start}\n"))
+            .collect();
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(tmp, &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[tokio::test]
+    async fn output_goes_to_the_log_and_exit_codes_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("logs/c.log");
+        let spec = ProcessSpec {
+            program: "/bin/sh".into(),
+            args: vec![
+                "-c".into(),
+                "echo out-$GREETING; echo err >&2; exit 7".into(),
+            ],
+            env: vec![("GREETING".into(), "hi".into())],
+            cwd: None,
+            log_path: log_path.clone(),
+        };
+        let process = spawn(&spec).await.unwrap();
+        let status = process.exited.await.unwrap();
+        assert_eq!(status.code(), Some(7));
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(log.contains("out-hi") && log.contains("err"), "{log}");
+    }
+
+    #[tokio::test]
+    async fn the_registry_kills_leftovers_from_a_previous_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pids");
+        let (registry, _) = PidRegistry::open(&path).unwrap();
+        let spec = ProcessSpec {
+            program: "/bin/sleep".into(),
+            args: vec!["30".into()],
+            env: vec![],
+            cwd: None,
+            log_path: dir.path().join("sleep.log"),
+        };
+        let process = spawn(&spec).await.unwrap();
+        registry.add(process.pid);
+        drop(registry);
+        let (_again, killed) = PidRegistry::open(&path).unwrap();
+        assert_eq!(killed, 1);
+        let status = tokio::time::timeout(std::time::Duration::from_secs(10), process.exited)
+            .await
+            .expect("the leftover process was not killed")
+            .unwrap();
+        assert_eq!(status.signal(), Some(9));
+    }
+}

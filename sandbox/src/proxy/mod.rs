@@ -1,0 +1,216 @@
+//! The service proxy (the sandbox's kube-proxy): each Service port listens on its cluster
+//! IP, its NodePort on the node IP, and a LoadBalancer's port on its external IP (or, where
+//! port numbers below 1024 are not permitted, on its NodePort there), forwarding round-robin
+//! to the ready endpoints.
+
+pub mod table;
+
+use crate::network::NODE_IP;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use kube::api::{Api, ListParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use table::ProxyTable;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// Listening address -> backends, plus where a LoadBalancer port moved when 80 was refused.
+pub type Fallbacks = Arc<Mutex<HashMap<String, SocketAddr>>>;
+
+/// The desired listeners for the given services and endpoints.
+pub fn desired_listeners(
+    services: &[Service],
+    endpoints: &[Endpoints],
+) -> Vec<(SocketAddr, Vec<SocketAddr>, Option<SocketAddr>)> {
+    let mut out = Vec::new();
+    for svc in services {
+        let Some(spec) = &svc.spec else { continue };
+        let ns = svc.namespace().unwrap_or_default();
+        let ep = endpoints.iter().find(|e| {
+            e.namespace().as_deref() == Some(ns.as_str()) && e.name_any() == svc.name_any()
+        });
+        let cluster_ip: Option<Ipv4Addr> =
+            spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
+        let lb_ips: Vec<Ipv4Addr> = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|l| l.ingress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.ip.as_deref().and_then(|ip| ip.parse().ok()))
+            .collect();
+        for port in spec.ports.iter().flatten() {
+            if port.protocol.as_deref().is_some_and(|p| p != "TCP") {
+                continue;
+            }
+            let backends: Vec<SocketAddr> = ep
+                .and_then(|e| e.subsets.as_ref())
+                .into_iter()
+                .flatten()
+                .flat_map(|subset| {
+                    let target = subset
+                        .ports
+                        .iter()
+                        .flatten()
+                        .find(|p| {
+                            p.name == port.name
+                                || p.name.as_deref().unwrap_or("")
+                                    == port.name.as_deref().unwrap_or("")
+                        })
+                        .map(|p| p.port);
+                    subset.addresses.iter().flatten().filter_map(move |a| {
+                        let ip: IpAddr = a.ip.parse().ok()?;
+                        Some(SocketAddr::new(ip, u16::try_from(target?).ok()?))
+                    })
+                })
+                .collect();
+            let Ok(svc_port) = u16::try_from(port.port) else {
+                continue;
+            };
+            let node_port = port.node_port.and_then(|p| u16::try_from(p).ok());
+            if let Some(ip) = cluster_ip {
+                out.push((SocketAddr::new(ip.into(), svc_port), backends.clone(), None));
+            }
+            if let Some(np) = node_port {
+                out.push((SocketAddr::new(NODE_IP.into(), np), backends.clone(), None));
+            }
+            for ip in &lb_ips {
+                let fallback = node_port.map(|np| SocketAddr::new((*ip).into(), np));
+                out.push((
+                    SocketAddr::new((*ip).into(), svc_port),
+                    backends.clone(),
+                    fallback,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A running service proxy.
+pub struct ServiceProxy {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    fallbacks: Fallbacks,
+}
+
+impl ServiceProxy {
+    pub fn start(client: Client) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let fallbacks: Fallbacks = Arc::default();
+        let task = tokio::spawn(run(client, stop_rx, fallbacks.clone()));
+        Self {
+            stop,
+            task,
+            fallbacks,
+        }
+    }
+
+    /// LoadBalancer addresses that could not be bound and the address used instead
+    /// (e.g. `127.240.0.1:80` -> `127.240.0.1:31234` without permission for port 80).
+    pub fn fallbacks(&self) -> HashMap<String, SocketAddr> {
+        self.fallbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+async fn run(client: Client, mut stop: watch::Receiver<bool>, fallbacks: Fallbacks) {
+    let trigger = Arc::new(Notify::new());
+    let spawn_watch = |api_trigger: Arc<Notify>, services: bool| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            if services {
+                let mut s = watcher(Api::<Service>::all(client), watcher::Config::default())
+                    .default_backoff()
+                    .boxed();
+                while s.next().await.is_some() {
+                    api_trigger.notify_one();
+                }
+            } else {
+                let mut s = watcher(Api::<Endpoints>::all(client), watcher::Config::default())
+                    .default_backoff()
+                    .boxed();
+                while s.next().await.is_some() {
+                    api_trigger.notify_one();
+                }
+            }
+        })
+    };
+    let watchers = [
+        spawn_watch(trigger.clone(), true),
+        spawn_watch(trigger.clone(), false),
+    ];
+    let mut table = ProxyTable::default();
+    loop {
+        tokio::select! {
+            _ = trigger.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = crate::kubelet::stopped(&mut stop) => break,
+        }
+        let lp = ListParams::default();
+        let (svc_api, ep_api) = (
+            Api::<Service>::all(client.clone()),
+            Api::<Endpoints>::all(client.clone()),
+        );
+        let (services, endpoints) = match tokio::try_join!(svc_api.list(&lp), ep_api.list(&lp)) {
+            Ok((s, e)) => (s.items, e.items),
+            Err(e) => {
+                tracing::debug!(error = %e, "service proxy cannot list services");
+                continue;
+            }
+        };
+        let listeners = desired_listeners(&services, &endpoints);
+        let mut desired: HashMap<SocketAddr, Vec<SocketAddr>> = HashMap::new();
+        let mut fallback_of: HashMap<SocketAddr, SocketAddr> = HashMap::new();
+        let known = fallbacks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (addr, backends, fallback) in listeners {
+            // An address already known to be refused goes straight to its fallback.
+            match (known.get(&addr.to_string()), fallback) {
+                (Some(fb), _) => {
+                    desired.insert(*fb, backends);
+                }
+                (None, Some(fb)) => {
+                    fallback_of.insert(addr, fb);
+                    desired.insert(addr, backends);
+                }
+                (None, None) => {
+                    desired.insert(addr, backends);
+                }
+            }
+        }
+        let failures = table.sync(&desired).await;
+        let mut retry = false;
+        for (addr, error) in failures {
+            match fallback_of.get(&addr) {
+                Some(fb) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                    tracing::warn!(%addr, fallback = %fb, "no permission to listen on the load balancer's port; using its node port on the same IP");
+                    fallbacks
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(addr.to_string(), *fb);
+                    retry = true;
+                }
+                _ => tracing::warn!(%addr, error = %error, "service proxy cannot listen"),
+            }
+        }
+        if retry {
+            trigger.notify_one();
+        }
+    }
+    for w in watchers {
+        w.abort();
+    }
+}
