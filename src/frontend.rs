@@ -1,0 +1,210 @@
+//! Reaching the tutorial's frontend from the learner's machine: its LoadBalancer address,
+//! else the API server's service proxy, to post and read messages.
+
+use crate::cluster::Target;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+use std::time::Duration;
+
+/// The frontend service's name (embedded-manifests/06-frontend-service.yml).
+pub const SERVICE: &str = "frontend";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    #[error("service {SERVICE} not found in namespace {0}: run lesson 2 (`hk8s lesson 2`) first")]
+    NoService(String),
+    #[error("the frontend at {url} did not answer: {message}")]
+    Http { url: String, message: String },
+    #[error("the frontend at {url} answered {status}: {body}")]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+}
+
+/// Where the frontend can be reached.
+#[derive(Debug, Clone)]
+pub enum Address {
+    /// A LoadBalancer ingress, e.g. `http://127.240.0.1:80/`.
+    Direct(String),
+    /// Through the API server: `/api/v1/namespaces/<ns>/services/frontend:80/proxy/`.
+    Proxy(String),
+}
+
+impl Address {
+    pub fn describe(&self) -> String {
+        match self {
+            Address::Direct(url) => url.clone(),
+            Address::Proxy(path) => format!("the API server's service proxy {path}"),
+        }
+    }
+}
+
+/// Finds the frontend's address: LoadBalancer ingress if any, else the service proxy.
+pub async fn address(target: &Target) -> Result<Address, FrontendError> {
+    let api: Api<Service> = Api::namespaced(target.client.clone(), &target.namespace);
+    let svc = api
+        .get_opt(SERVICE)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| FrontendError::NoService(target.namespace.clone()))?;
+    let port = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|p| p.first())
+        .map(|p| p.port)
+        .unwrap_or(80);
+    if let Some(url) = load_balancer_url(&svc) {
+        return Ok(Address::Direct(url));
+    }
+    Ok(Address::Proxy(format!(
+        "/api/v1/namespaces/{}/services/{SERVICE}:{port}/proxy/",
+        target.namespace
+    )))
+}
+
+/// `http://<ingress>:<port>/` when the service has a LoadBalancer ingress.
+pub fn load_balancer_url(svc: &Service) -> Option<String> {
+    let ingress = svc
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .first()?
+        .clone();
+    let host = ingress.ip.or(ingress.hostname)?;
+    let port = svc.spec.as_ref()?.ports.as_ref()?.first()?.port;
+    Some(format!("http://{host}:{port}/"))
+}
+
+/// One HTTP request to the frontend; returns status and body.
+async fn request(
+    target: &Target,
+    addr: &Address,
+    method: http::Method,
+    body: Option<String>,
+) -> Result<(u16, String), FrontendError> {
+    let (url, content_type) = (addr.describe(), "application/x-www-form-urlencoded");
+    match addr {
+        Address::Direct(url) => {
+            let client = HttpClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+            let mut req = http::Request::builder().method(method).uri(url.as_str());
+            if body.is_some() {
+                req = req.header(http::header::CONTENT_TYPE, content_type);
+            }
+            let req = req
+                .body(Full::new(Bytes::from(body.unwrap_or_default())))
+                .map_err(|e| FrontendError::Http {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?;
+            let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req))
+                .await
+                .map_err(|_| FrontendError::Http {
+                    url: url.clone(),
+                    message: "no answer within 20 s".into(),
+                })?
+                .map_err(|e| FrontendError::Http {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?;
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| FrontendError::Http {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?
+                .to_bytes();
+            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        }
+        Address::Proxy(path) => {
+            let mut req = http::Request::builder().method(method).uri(path.as_str());
+            if body.is_some() {
+                req = req.header(http::header::CONTENT_TYPE, content_type);
+            }
+            let req = req
+                .body(body.unwrap_or_default().into_bytes())
+                .map_err(|e| FrontendError::Http {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?;
+            let resp = tokio::time::timeout(
+                Duration::from_secs(20),
+                target.client.send(req.map(Into::into)),
+            )
+            .await
+            .map_err(|_| FrontendError::Http {
+                url: url.clone(),
+                message: "no answer within 20 s".into(),
+            })?
+            .map_err(|e| FrontendError::Http {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| FrontendError::Http {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?
+                .to_bytes();
+            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        }
+    }
+}
+
+/// Posts a message through the frontend's form, as a visitor would.
+pub async fn post_message(target: &Target, text: &str) -> Result<Address, FrontendError> {
+    let addr = address(target).await?;
+    let form = format!("msg={}", form_encode(text));
+    let (status, body) = request(target, &addr, http::Method::POST, Some(form)).await?;
+    if !(200..400).contains(&status) {
+        return Err(FrontendError::Status {
+            url: addr.describe(),
+            status,
+            body: body.chars().take(200).collect(),
+        });
+    }
+    Ok(addr)
+}
+
+/// The frontend's page, as a visitor sees it.
+pub async fn page(target: &Target) -> Result<(Address, String), FrontendError> {
+    let addr = address(target).await?;
+    let (status, body) = request(target, &addr, http::Method::GET, None).await?;
+    if status != 200 {
+        return Err(FrontendError::Status {
+            url: addr.describe(),
+            status,
+            body: body.chars().take(200).collect(),
+        });
+    }
+    Ok((addr, body))
+}
+
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,189 @@
+//! The interactive walkthrough in a real terminal (tmux): prompts appear, answers advance,
+//! Ctrl-C saves progress and says how to resume, and the next run resumes there.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A private tmux server, killed on drop.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn start(dir: &Path, command: &str) -> Self {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let socket = dir.join(format!(
+            "tmux-{}.sock",
+            STARTED.fetch_add(1, Ordering::SeqCst)
+        ));
+        let status = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "150",
+                "-y",
+                "50",
+                command,
+            ])
+            .status()
+            .expect("tmux is installed");
+        assert!(status.success(), "tmux starts");
+        Self { socket }
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["send-keys", "-t", "t"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["capture-pane", "-p", "-J", "-S", "-200", "-t", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text` `count` times, or fails showing the screen.
+    fn wait_for(&self, text: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.matches(text).count() >= count {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?} x{count}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+fn dead_cluster_kubeconfig(dir: &Path) -> (PathBuf, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: dead\nclusters:\n- name: dead\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: dead\n  context:\n    cluster: dead\n    user: dead\nusers:\n- name: dead\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    (path, port)
+}
+
+fn lesson_command(dir: &Path, kubeconfig: &Path, extra: &str) -> String {
+    format!(
+        "env HK8S_DATA_DIR={} NO_COLOR=1 {} lesson 0 --kubeconfig {} {extra}; echo EXITED-$?; sleep 30",
+        dir.display(),
+        env!("CARGO_BIN_EXE_hk8s"),
+        kubeconfig.display()
+    )
+}
+
+#[test]
+fn prompts_advance_and_ctrl_c_saves_progress_for_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kubeconfig, port) = dead_cluster_kubeconfig(dir.path());
+    let tmux = Tmux::start(dir.path(), &lesson_command(dir.path(), &kubeconfig, ""));
+
+    let screen = tmux.wait_for("Step 1/4: Where hk8s looks", 1);
+    assert!(
+        screen.contains("Using cluster dead"),
+        "names the cluster first:\n{screen}"
+    );
+    tmux.wait_for("? Continue? [Enter = run, s = skip, q = quit]", 1);
+    tmux.send(&["Enter"]);
+    tmux.wait_for("Step 2/4: Getting a cluster", 1);
+    tmux.send(&["s", "Enter"]);
+    let screen = tmux.wait_for("Step 3/4: Which cluster is this?", 1);
+    assert!(screen.contains("skipped"), "s skips:\n{screen}");
+    assert!(
+        screen.contains("kubectl equivalent: $ kubectl config current-context"),
+        "{screen}"
+    );
+    tmux.wait_for("? Run this step?", 1);
+    tmux.send(&["C-c"]);
+    let screen = tmux.wait_for("EXITED-130", 1);
+    assert!(
+        screen.contains("Interrupted in lesson 0, step 3")
+            && screen.contains("Resume with `hk8s lesson 0`"),
+        "Ctrl-C says where and how to resume:\n{screen}"
+    );
+
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("progress.json")).unwrap())
+            .unwrap();
+    let key = format!("dead@http://127.0.0.1:{port}/demo");
+    assert_eq!(
+        saved["targets"][&key]["0"]["steps_done"], 2,
+        "two steps saved: {saved}"
+    );
+    assert_eq!(saved["targets"][&key]["0"]["completed"], false);
+    drop(tmux);
+
+    let tmux = Tmux::start(dir.path(), &lesson_command(dir.path(), &kubeconfig, ""));
+    let screen = tmux.wait_for("Step 3/4: Which cluster is this?", 1);
+    assert!(screen.contains("resuming at step 3 of 4"), "{screen}");
+    assert!(
+        !screen.contains("Step 1/4"),
+        "does not replay finished steps:\n{screen}"
+    );
+    tmux.wait_for("? Run this step?", 1);
+    tmux.send(&["q", "Enter"]);
+    let screen = tmux.wait_for("EXITED-", 1);
+    assert!(screen.contains("Stopped before step 3"), "{screen}");
+    assert!(
+        screen.contains("EXITED-0"),
+        "quitting is not an error:\n{screen}"
+    );
+}
+
+#[test]
+fn a_failing_step_says_what_happened_and_how_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kubeconfig, _) = dead_cluster_kubeconfig(dir.path());
+    let tmux = Tmux::start(
+        dir.path(),
+        &lesson_command(dir.path(), &kubeconfig, "--step 3"),
+    );
+    tmux.wait_for("? Run this step?", 1);
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("EXITED-", 1);
+    assert!(screen.contains("does not answer"), "{screen}");
+    assert!(screen.contains("hk8s lesson 0 --step 3"), "{screen}");
+    assert!(screen.contains("EXITED-1"), "{screen}");
+    assert!(!screen.contains("panicked"), "{screen}");
+}

@@ -1,0 +1,114 @@
+//! The lessons as data: they parse, every manifest a lesson names exists, every embedded
+//! manifest is used by some lesson, and every step that acts shows its kubectl equivalent.
+
+use hk8s::lesson::model::{self, Action};
+use hk8s::manifests;
+use std::collections::BTreeSet;
+
+#[test]
+fn lessons_zero_to_seven_parse_in_order() {
+    let lessons = model::all().expect("lessons parse");
+    let numbers: Vec<u32> = lessons.iter().map(|l| l.number).collect();
+    assert_eq!(numbers, (0..=7).collect::<Vec<_>>());
+    for l in &lessons {
+        assert!(!l.steps.is_empty(), "lesson {} has steps", l.number);
+        assert!(
+            l.steps
+                .iter()
+                .any(|s| matches!(s.action, Action::Check { .. })),
+            "lesson {} checks something",
+            l.number
+        );
+    }
+}
+
+#[test]
+fn every_named_manifest_exists_and_every_manifest_is_used() {
+    let lessons = model::all().unwrap();
+    let embedded: BTreeSet<&str> = manifests::names().into_iter().collect();
+    let mut used = BTreeSet::new();
+    for l in &lessons {
+        for s in &l.steps {
+            for m in s.action.manifests() {
+                assert!(
+                    embedded.contains(m),
+                    "lesson {} step {:?} names {m}, which is not in embedded-manifests/",
+                    l.number,
+                    s.title
+                );
+                used.insert(m.to_string());
+            }
+        }
+    }
+    for m in &embedded {
+        assert!(
+            used.contains(*m),
+            "embedded manifest {m} is used by no lesson"
+        );
+    }
+    assert_eq!(
+        embedded.len(),
+        13,
+        "the 13 tutorial manifests: {embedded:?}"
+    );
+}
+
+#[test]
+fn every_embedded_manifest_parses_into_namespace_free_objects() {
+    for name in manifests::names() {
+        let objects = manifests::objects(name, None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!objects.is_empty(), "{name} holds objects");
+        for o in objects {
+            assert!(o.types.is_some(), "{name}: apiVersion and kind");
+            assert!(o.metadata.name.is_some(), "{name}: metadata.name");
+            assert!(
+                o.metadata.namespace.is_none(),
+                "{name}: no metadata.namespace (hk8s picks it)"
+            );
+        }
+    }
+}
+
+#[test]
+fn registry_rewrites_only_our_images() {
+    let text = "spec:\n  containers:\n    - name: a\n      image: hello-k8s-api:0.1.0\n    - name: r\n      image: redis:7.2.4\n";
+    let out = manifests::rewrite_images(text, Some("localhost:5000/"));
+    assert!(
+        out.contains("image: localhost:5000/hello-k8s-api:0.1.0"),
+        "{out}"
+    );
+    assert!(out.contains("image: redis:7.2.4"), "{out}");
+    assert_eq!(manifests::rewrite_images(text, None), text);
+}
+
+#[test]
+fn a_broken_lesson_file_names_the_file_and_the_step() {
+    let bad = "---\nnumber: 9\nslug: x\ntitle: X\nsummary: s\n---\n## Oops\n\n```step\naction: apply\nmanifestz: [a]\n```\n";
+    let err = model::parse("99-x.md", bad).unwrap_err().to_string();
+    assert!(err.contains("99-x.md"), "{err}");
+    assert!(err.contains("Oops"), "{err}");
+    assert!(err.contains("manifestz"), "{err}");
+    let err = model::parse("98-y.md", "no front matter")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("front matter"), "{err}");
+}
+
+#[test]
+fn steps_in_one_section_share_its_prose_in_order() {
+    let text = "---\nnumber: 0\nslug: s\ntitle: T\nsummary: s\n---\nIntro.\n## Apply\nWhy.\n```step\naction: create-namespace\n```\n```step\naction: wait\nfor: namespace-active\n```\nAfter.\n## Done\nBye.\n";
+    let lesson = model::parse("t.md", text).unwrap();
+    let titles: Vec<&str> = lesson.steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Apply",
+            "Wait for the namespace to be Active",
+            "Apply",
+            "Done"
+        ]
+    );
+    assert_eq!(lesson.steps[0].prose, "Why.");
+    assert_eq!(lesson.steps[2].prose, "After.");
+    assert_eq!(lesson.intro, "Intro.");
+}
