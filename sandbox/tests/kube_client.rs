@@ -376,6 +376,26 @@ async fn deleting_an_owner_deletes_its_dependents() {
             .unwrap_or_default()
             .is_empty()
     );
+
+    // Foreground removes the dependents first, then the owner.
+    rss.delete("web-1", &DeleteParams::default()).await.unwrap();
+    let d = deploys
+        .create(&PostParams::default(), &deployment("web", 1, "nginx:1"))
+        .await
+        .unwrap();
+    let mut rs3 = rs.clone();
+    rs3.metadata.owner_references = Some(
+        serde_json::from_value(json!([{"apiVersion": "apps/v1", "kind": "Deployment",
+            "name": "web", "uid": d.metadata.uid.unwrap()}]))
+        .unwrap(),
+    );
+    rss.create(&PostParams::default(), &rs3).await.unwrap();
+    deploys
+        .delete("web", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    assert_eq!(api_error(rss.get("web-1").await.unwrap_err()).code, 404);
+    assert_eq!(api_error(deploys.get("web").await.unwrap_err()).code, 404);
     sandbox.shutdown().await;
 }
 
