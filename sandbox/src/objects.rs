@@ -332,7 +332,13 @@ impl Api {
             new["metadata"]["generation"] = json!(g);
         }
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
-        if track {
+        // A request that rewrites managedFields itself (kubectl's client-side to
+        // server-side apply upgrade does) gets them as written.
+        let rewrites_managers = new["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+            && new["metadata"]["managedFields"] != old["metadata"]["managedFields"];
+        if track && !rewrites_managers {
             patch::track_update(
                 Some(old),
                 &mut new,
