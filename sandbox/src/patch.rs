@@ -15,8 +15,7 @@ pub fn merge_key(field: &str, sample: Option<&Value>) -> Option<&'static str> {
         | "ephemeralContainers"
         | "volumes"
         | "env"
-        | "imagePullSecrets"
-        | "volumeClaimTemplates" => "name",
+        | "imagePullSecrets" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "conditions" => "type",

@@ -140,6 +140,16 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
                 ok(&discovery::group_list())
             });
         }
+        ["openapi", "v2"] if is_get => {
+            return Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                )],
+                discovery::openapi_v2_protobuf(),
+            )
+                .into_response());
+        }
         ["openapi", "v3"] if is_get => return Ok(ok(&discovery::openapi_root())),
         ["openapi", "v3", rest @ ..] if is_get => {
             return discovery::openapi_group_version(&rest.join("/"))

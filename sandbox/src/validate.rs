@@ -246,15 +246,23 @@ pub fn parse_quantity(s: &str) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
-fn check_pod_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>, template: bool) {
+/// `claims` names the StatefulSet's volumeClaimTemplates, which mounts may use too.
+fn check_pod_spec(
+    spec: &Value,
+    field: &str,
+    causes: &mut Vec<Cause>,
+    template: bool,
+    claims: &[&str],
+) {
     let containers = spec["containers"].as_array();
     if containers.is_none_or(Vec::is_empty) {
         causes.push(Cause::required(format!("{field}.containers")));
     }
-    let volumes: Vec<&str> = spec["volumes"]
+    let mut volumes: Vec<&str> = spec["volumes"]
         .as_array()
         .map(|a| a.iter().filter_map(|v| v["name"].as_str()).collect())
         .unwrap_or_default();
+    volumes.extend_from_slice(claims);
     let mut seen = Vec::new();
     for (i, c) in containers.into_iter().flatten().enumerate() {
         let cf = format!("{field}.containers[{i}]");
@@ -398,23 +406,19 @@ fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
         }
     }
     check_labels(template_labels, "spec.template.metadata.labels", causes);
-    // A StatefulSet's volumeClaimTemplates are volumes of its pods.
-    let mut template_spec = spec["template"]["spec"].clone();
-    for claim in spec["volumeClaimTemplates"]
+    let claims: Vec<&str> = spec["volumeClaimTemplates"]
         .as_array()
         .into_iter()
         .flatten()
-    {
-        if let Some(name) = claim["metadata"]["name"].as_str() {
-            if !template_spec["volumes"].is_array() {
-                template_spec["volumes"] = serde_json::json!([]);
-            }
-            if let Some(volumes) = template_spec["volumes"].as_array_mut() {
-                volumes.push(serde_json::json!({ "name": name }));
-            }
-        }
-    }
-    check_pod_spec(&template_spec, "spec.template.spec", causes, true);
+        .filter_map(|t| t["metadata"]["name"].as_str())
+        .collect();
+    check_pod_spec(
+        &spec["template"]["spec"],
+        "spec.template.spec",
+        causes,
+        true,
+        &claims,
+    );
 }
 
 fn go_map(labels: &Value) -> String {
@@ -517,7 +521,7 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
     }
     check_labels(&obj["metadata"]["labels"], "metadata.labels", &mut causes);
     match (r.group, r.kind) {
-        ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes, false),
+        ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes, false, &[]),
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
             check_workload(obj, &mut causes);
             if let Some(old) = old
