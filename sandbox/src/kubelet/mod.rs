@@ -140,6 +140,7 @@ pub struct Kubelet {
     metrics: Metrics,
     enforcement: Enforcement,
     sampler: JoinHandle<()>,
+    publisher: JoinHandle<()>,
     pids: PidRegistry,
     stopped: bool,
 }
@@ -179,14 +180,16 @@ impl Kubelet {
             ips: Mutex::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(shared, stop_rx));
+        let task = tokio::spawn(run(shared.clone(), stop_rx));
         let sampler = metrics.spawn_sampler();
+        let publisher = tokio::spawn(metrics::publish(shared.client.clone(), metrics.clone()));
         Ok(Self {
             stop,
             task,
             metrics,
             enforcement,
             sampler,
+            publisher,
             pids,
             stopped: false,
         })
@@ -205,6 +208,7 @@ impl Kubelet {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
         self.sampler.abort();
+        self.publisher.abort();
         self.stopped = true;
     }
 }
@@ -217,6 +221,7 @@ impl Drop for Kubelet {
             let _ = self.stop.send(true);
             self.task.abort();
             self.sampler.abort();
+            self.publisher.abort();
             self.pids.kill_all();
         }
     }
