@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet -p hk8s -p hk8s-sandbox --example bench
+cargo build --release --quiet -p hk8s --bin hk8s
+cargo build --release --quiet -p hk8s-sandbox --example bench
 state="$(mktemp -d)/sandbox"
 trap 'target/release/hk8s sandbox down --state-dir "$state" >/dev/null 2>&1 || true' EXIT
 

@@ -362,6 +362,11 @@ pub fn from_fields_v1(v: &Value) -> FieldSet {
     out
 }
 
+/// The annotation kubectl's client-side apply keeps its last configuration in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The field manager of kubectl's client-side apply.
+const CLIENT_SIDE_APPLY: &str = "kubectl-client-side-apply";
+
 /// One `metadata.managedFields` entry, decoded.
 #[derive(Debug, Clone)]
 pub struct ManagedEntry {
@@ -501,17 +506,30 @@ pub fn server_side_apply(
     let mut entries = read_managed(live);
     let mut conflicts = Vec::new();
     let mut conflicting: FieldSet = FieldSet::new();
+    // Like the API server's last-applied manager: fields kubectl's client-side apply set
+    // and still hold their last-applied value move to a server-side applier without a
+    // conflict, so switching `kubectl apply` to `--server-side` just works.
+    let last_applied: Option<Value> = live["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok());
     for e in &entries {
         if e.manager == manager && e.operation == "Apply" {
             continue;
         }
         for p in e.fields.intersection(&applied_set) {
             if value_at(applied, p) != value_at(live, p) && !is_container(value_at(applied, p)) {
-                conflicts.push((e.manager.clone(), display_path(p)));
                 conflicting.insert(p.clone());
+                let from_last_applied = e.manager == CLIENT_SIDE_APPLY
+                    && last_applied
+                        .as_ref()
+                        .is_some_and(|la| value_at(la, p) == value_at(live, p));
+                if !from_last_applied {
+                    conflicts.push((e.manager.clone(), display_path(p)));
+                }
             }
         }
     }
+    let force = force || (conflicts.is_empty() && !conflicting.is_empty());
     if !conflicts.is_empty() && !force {
         return Err(conflicts);
     }

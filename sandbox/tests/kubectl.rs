@@ -303,6 +303,33 @@ async fn kubectl_creates_and_applies_every_manifest() {
         ])
         .await;
     assert_eq!(replicas, "3");
+
+    // Switching the same object from client-side to server-side apply with a changed
+    // field works as on a cluster (kubectl upgrades the managed fields first).
+    std::fs::write(&redis, text.replace("replicas: 1", "replicas: 2")).unwrap();
+    let out = kubectl
+        .ok(&[
+            "apply",
+            "--server-side",
+            "-n",
+            "applied",
+            "-f",
+            redis.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/redis serverside-applied");
+    let replicas = kubectl
+        .ok(&[
+            "get",
+            "deploy",
+            "redis",
+            "-n",
+            "applied",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .await;
+    assert_eq!(replicas, "2");
     sandbox.shutdown().await;
 }
 
