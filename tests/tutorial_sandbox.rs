@@ -405,6 +405,21 @@ async fn the_tutorial_runs_on_the_sandbox_with_kubectl() {
     c.apply("11");
     c.wait_deployments_available(&["hello-k8s-api"]).await;
 
+    // Lesson 7's tooling: pod metrics for `kubectl top`.
+    c.wait(
+        "kubectl top pods to show the frontend",
+        Duration::from_secs(40),
+        |c| {
+            let out = c.kubectl_raw(&["top", "pods"]);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            (out.status.success()
+                && text.contains("MEMORY(bytes)")
+                && text.contains("hello-k8s-frontend"))
+            .then_some(())
+        },
+    )
+    .await;
+
     let pids = c.pod_pids();
     assert!(
         pids.len() >= 3,

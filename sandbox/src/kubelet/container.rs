@@ -166,10 +166,13 @@ impl Supervisor {
                     None
                 }
             };
-            self.ctx
-                .kubelet
-                .metrics
-                .track(&self.ctx.namespace, &self.ctx.name, &name, pid);
+            self.ctx.kubelet.metrics.track(
+                &self.ctx.namespace,
+                &self.ctx.name,
+                &self.ctx.uid,
+                &name,
+                pid,
+            );
             let start_time = Time(jiff::Timestamp::now());
             let has_readiness = self.container.readiness_probe.is_some();
             self.update(|s| {
