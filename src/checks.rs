@@ -272,7 +272,7 @@ impl CheckSpec {
             }
             CheckSpec::MessageRoundTrip => {
                 let text = unique_message("roundtrip");
-                let addr = frontend::post_message(target, &text)
+                let addr = frontend::post_message_retrying(target, &text, Duration::from_secs(60))
                     .await
                     .map_err(|e| CheckError::Other(e.to_string()))?;
                 let (_, page) = frontend::page(target)
@@ -322,7 +322,7 @@ impl CheckSpec {
             }
             CheckSpec::MessageSurvivesPodDeletion { selector } => {
                 let text = unique_message("persist");
-                frontend::post_message(target, &text)
+                frontend::post_message_retrying(target, &text, Duration::from_secs(60))
                     .await
                     .map_err(|e| CheckError::Other(e.to_string()))?;
                 let pods: Api<Pod> = Api::namespaced(client, ns);

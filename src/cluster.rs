@@ -239,10 +239,10 @@ async fn sandbox_target(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<Target> 
     let path = match sandbox_kubeconfig().await {
         Some(path) => path,
         None => {
-            ui.line(&format!(
+            eprintln!(
                 "Starting the built-in sandbox ({})…",
                 ui.dim("hk8s sandbox up --detach")
-            ));
+            );
             start_sandbox().await?;
             sandbox_kubeconfig().await.ok_or_else(|| {
                 ClusterError::SandboxStart(
@@ -289,6 +289,7 @@ async fn start_sandbox() -> Result<(), ClusterError> {
     let mut child = tokio::process::Command::new(exe)
         .args(["sandbox", "up", "--detach"])
         .stdin(Stdio::null())
+        .stdout(Stdio::from(std::io::stderr()))
         .spawn()
         .map_err(|e| ClusterError::SandboxStart(e.to_string()))?;
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())

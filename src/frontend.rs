@@ -183,6 +183,26 @@ pub async fn post_message(target: &Target, text: &str) -> Result<Address, Fronte
     Ok(addr)
 }
 
+/// Posts a message, retrying while the frontend (or the tiers behind it) answer 5xx or
+/// cannot be reached, e.g. right after Redis or the API was replaced.
+pub async fn post_message_retrying(
+    target: &Target,
+    text: &str,
+    patience: Duration,
+) -> Result<Address, FrontendError> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match post_message(target, text).await {
+            Ok(addr) => return Ok(addr),
+            Err(FrontendError::Status { status, .. })
+                if status >= 500 && std::time::Instant::now() < deadline => {}
+            Err(FrontendError::Http { .. }) if std::time::Instant::now() < deadline => {}
+            Err(e) => return Err(e),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// The frontend's page, as a visitor sees it.
 pub async fn page(target: &Target) -> Result<(Address, String), FrontendError> {
     let addr = address(target).await?;

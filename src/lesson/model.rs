@@ -24,6 +24,8 @@ pub struct Lesson {
     pub slug: String,
     pub title: String,
     pub summary: String,
+    /// Lessons whose state this one builds on; set up first when missing.
+    pub requires: Vec<u32>,
     pub file: String,
     pub intro: String,
     pub steps: Vec<Step>,
@@ -46,6 +48,8 @@ struct FrontMatter {
     slug: String,
     title: String,
     summary: String,
+    #[serde(default)]
+    requires: Vec<u32>,
 }
 
 /// What a step does.
@@ -314,6 +318,7 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
         slug: front.slug,
         title: front.title,
         summary: front.summary,
+        requires: front.requires,
         file: file.to_string(),
         intro: intro.trim().to_string(),
         steps,

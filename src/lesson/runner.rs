@@ -395,9 +395,10 @@ impl<'a> Runner<'a> {
             }
             Action::PostMessage { text } => {
                 let text = text.replace("{run}", &self.run_id);
-                let addr = frontend::post_message(self.target, &text)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let addr =
+                    frontend::post_message_retrying(self.target, &text, Duration::from_secs(60))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 ui.ok(&format!("posted {text:?} through {}", addr.describe()));
             }
             Action::ReadMessages {
@@ -542,7 +543,10 @@ impl<'a> Runner<'a> {
                 format!("siege -d1S -c{concurrency} -t{seconds}S http://<frontend address>/")
             }
             Action::PostMessage { text } => {
-                format!("curl -d 'msg={text}' http://<frontend address>/")
+                format!(
+                    "curl -d 'msg={}' http://<frontend address>/",
+                    text.replace("{run}", &self.run_id)
+                )
             }
             Action::ReadMessages { .. } => "curl http://<frontend address>/".into(),
             Action::Wait { until, .. } => until.kubectl(ns),

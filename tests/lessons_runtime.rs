@@ -1,0 +1,314 @@
+//! Lessons 3-7 on the sandbox with its process runtime (real app binaries and redis-server):
+//! every lesson with --yes, `hk8s verify --apply --all --sandbox` as CI runs it, and the
+//! lessons' checks failing with their reason on deliberately broken states.
+
+use hk8s::checks::{CheckSpec, HpaSpec, ResourcesSpec};
+use hk8s::cluster::Target;
+use hk8s_sandbox::{Sandbox, SandboxConfig};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the app's binaries once, where the sandbox kubelet looks for them.
+fn ensure_app_binaries() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "hello-k8s", "--bins"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo build -p hello-k8s");
+        assert!(status.success(), "cargo build -p hello-k8s failed");
+    });
+}
+
+async fn start_sandbox(dir: &Path) -> Sandbox {
+    ensure_app_binaries();
+    let mut config = SandboxConfig::new(dir.join("sandbox"));
+    config.standin_kubelet = false;
+    config.process_runtime = true;
+    Sandbox::start(config).await.expect("sandbox starts")
+}
+
+async fn hk8s(args: &[&str], envs: &[(&str, &Path)], limit: Duration) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hk8s"));
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .env_remove("HK8S_NAMESPACE")
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    tokio::time::timeout(limit, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("hk8s {args:?} did not finish within {limit:?}"))
+        .expect("hk8s runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lesson_with_yes_on_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox(dir.path()).await;
+    let kubeconfig = sandbox.kubeconfig_path().to_path_buf();
+    let data = dir.path().join("data");
+    let envs = [
+        ("HK8S_KUBECONFIG", kubeconfig.as_path()),
+        ("HK8S_DATA_DIR", data.as_path()),
+    ];
+    let expectations: [(u32, &[&str]); 8] = [
+        (0, &["✔ a node is Ready"]),
+        (1, &["namespace/demo created"]),
+        (
+            2,
+            &[
+                "service/frontend created",
+                "✔ service frontend: LoadBalancer",
+            ],
+        ),
+        (
+            3,
+            &[
+                "As expected, the cluster refused it",
+                "extensions/v1beta1",
+                "deployment/hello-k8s-frontend created",
+                "✔ message posted through the frontend is read back",
+            ],
+        ),
+        (
+            4,
+            &[
+                "Availability:",
+                "✔ requests and limits of hello-k8s-frontend",
+            ],
+        ),
+        (
+            5,
+            &[
+                "is gone",
+                "✔ PersistentVolumeClaims Bound",
+                "✔ a message survives deleting pods app=redis",
+            ],
+        ),
+        (
+            6,
+            &[
+                "✔ pods app=hello-k8s,tier=api restarted by the kubelet",
+                "Unhealthy",
+            ],
+        ),
+        (
+            7,
+            &[
+                "✔ hello-k8s-frontend has more than 1 replica(s)",
+                "✔ HPA hello-k8s-frontend",
+            ],
+        ),
+    ];
+    for (lesson, wanted) in expectations {
+        let n = lesson.to_string();
+        let out = hk8s(&["lesson", &n, "--yes"], &envs, Duration::from_secs(600)).await;
+        let t = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "lesson {lesson} with --yes:\n{t}"
+        );
+        for w in wanted {
+            assert!(t.contains(w), "lesson {lesson} shows {w:?}:\n{t}");
+        }
+        assert!(!t.contains("✘"), "no failed check in lesson {lesson}:\n{t}");
+    }
+    let out = hk8s(&[], &envs, Duration::from_secs(30)).await;
+    assert!(text(&out).contains("8/8"), "{}", text(&out));
+    sandbox.shutdown().await;
+}
+
+/// Stops a sandbox started by `--sandbox` (detached) when the test ends, pass or fail.
+struct SandboxDown(PathBuf);
+
+impl Drop for SandboxDown {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_hk8s"))
+            .args(["sandbox", "down"])
+            .env("HK8S_SANDBOX_DIR", &self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_apply_all_with_the_sandbox_flag_passes() {
+    ensure_app_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sandbox");
+    let data = dir.path().join("data");
+    let _down = SandboxDown(state.clone());
+    let envs = [
+        ("HK8S_SANDBOX_DIR", state.as_path()),
+        ("HK8S_DATA_DIR", data.as_path()),
+    ];
+    let out = hk8s(
+        &[
+            "verify",
+            "--apply",
+            "--all",
+            "--sandbox",
+            "--output",
+            "json",
+        ],
+        &envs,
+        Duration::from_secs(900),
+    )
+    .await;
+    let t = text(&out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{t}"));
+    let failed: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert!(failed.is_empty(), "failed checks: {failed:#?}\n{t}");
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let lessons: std::collections::BTreeSet<u64> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["lesson"].as_u64())
+        .collect();
+    assert_eq!(lessons.len(), 8, "every lesson checked: {lessons:?}");
+    assert!(
+        t.contains("Starting the built-in sandbox"),
+        "--sandbox started it:\n{t}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_of_lessons_three_to_seven_fail_with_the_reason_on_broken_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox(dir.path()).await;
+    let kubeconfig = sandbox.kubeconfig_path().to_path_buf();
+    let data = dir.path().join("data");
+    let envs = [
+        ("HK8S_KUBECONFIG", kubeconfig.as_path()),
+        ("HK8S_DATA_DIR", data.as_path()),
+    ];
+    for lesson in ["1", "2", "3"] {
+        let out = hk8s(
+            &["lesson", lesson, "--yes"],
+            &envs,
+            Duration::from_secs(600),
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let target = Target {
+        client: sandbox.client().unwrap(),
+        context: "hk8s-sandbox".into(),
+        server: sandbox.url(),
+        namespace: "demo".into(),
+        sandbox: true,
+        kubeconfig: Some(kubeconfig.clone()),
+    };
+
+    // Lesson 4: the frontend still has lesson 3's resources, not the starved ones.
+    let starved = CheckSpec::ContainerResources(ResourcesSpec {
+        deployment: "hello-k8s-frontend".into(),
+        container: "hello-k8s-frontend".into(),
+        requests: BTreeMap::from([("cpu".into(), "1m".into())]),
+        limits: BTreeMap::from([("cpu".into(), "10m".into())]),
+    });
+    let r = starved.run(&target, 4).await;
+    assert!(
+        !r.passed && r.detail.contains("requests.cpu is 50m, expected 1m"),
+        "{r:?}"
+    );
+
+    // Lesson 5: no claim exists before the StatefulSet.
+    let r = CheckSpec::PvcsBound.run(&target, 5).await;
+    assert!(
+        !r.passed && r.detail.contains("no PVC in the namespace"),
+        "{r:?}"
+    );
+    // ... and messages do not survive a plain Redis Deployment's pod being replaced.
+    let r = CheckSpec::MessageSurvivesPodDeletion {
+        selector: "app=redis".into(),
+    }
+    .run(&target, 5)
+    .await;
+    assert!(!r.passed && r.detail.contains("was lost"), "{r:?}");
+
+    // Lesson 6: a healthy API has not been restarted.
+    let r = CheckSpec::Restarted {
+        selector: "app=hello-k8s,tier=api".into(),
+        at_least: 1,
+        event_reason: "Unhealthy".into(),
+    }
+    .run(&target, 6)
+    .await;
+    assert!(
+        !r.passed && r.detail.contains("0 restart(s), expected at least 1"),
+        "{r:?}"
+    );
+
+    // Lesson 7: no HPA yet, one replica.
+    let r = CheckSpec::Hpa(HpaSpec {
+        name: "hello-k8s-frontend".into(),
+        deployment: "hello-k8s-frontend".into(),
+        min: 1,
+        max: 10,
+    })
+    .run(&target, 7)
+    .await;
+    assert!(
+        !r.passed && r.detail.contains("HPA hello-k8s-frontend not found"),
+        "{r:?}"
+    );
+    let r = CheckSpec::ReplicasAbove {
+        deployment: "hello-k8s-frontend".into(),
+        above: 1,
+    }
+    .run(&target, 7)
+    .await;
+    assert!(!r.passed && r.detail.contains("has 1 replica(s)"), "{r:?}");
+
+    // Lesson 3: with the API scaled to zero the frontend cannot store a message.
+    let deployments = Api::<Deployment>::namespaced(target.client.clone(), "demo");
+    deployments
+        .patch(
+            "hello-k8s-api",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    let out = hk8s(&["verify", "3"], &envs, Duration::from_secs(120)).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("FAIL lesson 3 · deployment hello-k8s-api Available"),
+        "{t}"
+    );
+    assert!(
+        t.contains("FAIL lesson 3 · message posted through the frontend is read back"),
+        "{t}"
+    );
+    sandbox.shutdown().await;
+}
