@@ -451,19 +451,19 @@ async fn the_hpa_scales_a_busy_deployment_up() {
         },
     )
     .await;
-    let hpa = env
-        .api::<HorizontalPodAutoscaler>()
-        .get("burner")
-        .await
-        .unwrap();
-    let status = hpa.status.unwrap();
-    let utilization = status.current_metrics.unwrap()[0]
-        .resource
-        .as_ref()
-        .unwrap()
-        .current
-        .average_utilization
-        .unwrap();
+    let hpas = env.api::<HorizontalPodAutoscaler>();
+    let utilization = wait_for("the HPA's status", Duration::from_secs(30), async || {
+        let status = hpas.get("burner").await.ok()?.status?;
+        let current = status
+            .current_metrics?
+            .first()?
+            .resource
+            .clone()?
+            .current
+            .average_utilization?;
+        (status.desired_replicas == 2).then_some(current)
+    })
+    .await;
     assert!(utilization > 50, "{utilization}");
     let events = env.events().await;
     assert!(
