@@ -546,10 +546,21 @@ pub fn server_side_apply(
         .collect();
     // Fields this manager applied before and no longer applies are removed, deepest first,
     // unless another manager still owns them.
-    let mut removed: Vec<&Vec<String>> = previous
+    let candidates: Vec<&Vec<String>> = previous
         .iter()
         .filter(|p| !applied_set.contains(*p) && !others.contains(*p))
         .filter(|p| !applied_set.iter().any(|a| a.starts_with(p)))
+        .collect();
+    // A removed list item takes its fields with it: remove only the outermost paths
+    // (its key fields are still needed to find it).
+    let mut removed: Vec<&Vec<String>> = candidates
+        .iter()
+        .filter(|p| {
+            !candidates
+                .iter()
+                .any(|q| q.len() < p.len() && p.starts_with(q))
+        })
+        .copied()
         .collect();
     removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in removed {
@@ -623,6 +634,19 @@ mod tests {
         let fewer = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
         let shrunk = server_side_apply(Some(&first), &fewer, "one", false, "v1", "t").unwrap();
         assert_eq!(shrunk["metadata"]["labels"], json!({"a": "1"}));
+    }
+
+    #[test]
+    fn apply_removes_dropped_list_items_whole() {
+        let with = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"volumes": [{"name": "data", "emptyDir": {}}], "containers": [{"name": "c", "image": "i",
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}});
+        let without = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let live = server_side_apply(None, &with, "m", false, "v1", "t").unwrap();
+        let after = server_side_apply(Some(&live), &without, "m", false, "v1", "t").unwrap();
+        assert_eq!(after["spec"]["containers"][0]["volumeMounts"], json!([]));
+        assert_eq!(after["spec"]["volumes"], json!([]));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::selectors::LabelSelector;
 use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, storage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What `fieldValidation` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,71 @@ fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut Vec<String
     }
 }
 
+fn ensure(parent: &mut Value, key: &str, default: Value) {
+    if let Some(m) = parent.as_object_mut()
+        && m.get(key).is_none_or(Value::is_null)
+    {
+        m.insert(key.to_string(), default);
+    }
+}
+
+fn each(list: &mut Value, f: impl Fn(&mut Value)) {
+    if let Some(items) = list.as_array_mut() {
+        items.iter_mut().for_each(f);
+    }
+}
+
+fn fill_pod_spec(spec: &mut Value) {
+    ensure(spec, "containers", json!([]));
+    for list in ["containers", "initContainers"] {
+        each(&mut spec[list], |c| {
+            ensure(c, "name", json!(""));
+            each(&mut c["ports"], |p| ensure(p, "containerPort", json!(0)));
+            each(&mut c["env"], |e| ensure(e, "name", json!("")));
+            each(&mut c["volumeMounts"], |m| {
+                ensure(m, "name", json!(""));
+                ensure(m, "mountPath", json!(""));
+            });
+        });
+    }
+    each(&mut spec["volumes"], |v| ensure(v, "name", json!("")));
+}
+
+/// Fields the typed decoding requires get empty values when missing, so that the
+/// validation below answers 422 "Required value" with their path, as Kubernetes does,
+/// rather than a decoding error.
+fn fill_required(r: &Resource, obj: &mut Value) {
+    if !obj.is_object() {
+        return;
+    }
+    match (r.group, r.kind) {
+        ("", "Pod") => {
+            ensure(obj, "spec", json!({}));
+            fill_pod_spec(&mut obj["spec"]);
+        }
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
+            ensure(obj, "spec", json!({}));
+            let spec = &mut obj["spec"];
+            ensure(spec, "selector", json!({}));
+            ensure(spec, "template", json!({}));
+            ensure(&mut spec["template"], "spec", json!({}));
+            fill_pod_spec(&mut spec["template"]["spec"]);
+        }
+        ("", "Service") if obj["spec"].is_object() => {
+            each(&mut obj["spec"]["ports"], |p| ensure(p, "port", json!(0)));
+        }
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            ensure(obj, "spec", json!({}));
+            let spec = &mut obj["spec"];
+            ensure(spec, "maxReplicas", json!(0));
+            ensure(spec, "scaleTargetRef", json!({}));
+            ensure(&mut spec["scaleTargetRef"], "kind", json!(""));
+            ensure(&mut spec["scaleTargetRef"], "name", json!(""));
+        }
+        _ => {}
+    }
+}
+
 /// Decodes `obj` as its typed Kubernetes kind: returns the normalized object (unknown
 /// fields dropped) and warnings; rejects bad types, and unknown fields when Strict.
 pub fn decode(
@@ -117,6 +182,7 @@ pub fn decode(
     mode: FieldValidation,
 ) -> Result<(Value, Vec<String>), ApiError> {
     quantities_to_strings(&mut obj, "");
+    fill_required(r, &mut obj);
     let cannot = |detail: String| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {detail}",
@@ -332,7 +398,9 @@ fn check_pod_spec(
             .enumerate()
         {
             let n = m["name"].as_str().unwrap_or_default();
-            if !volumes.contains(&n) {
+            if n.is_empty() {
+                causes.push(Cause::required(format!("{cf}.volumeMounts[{j}].name")));
+            } else if !volumes.contains(&n) {
                 causes.push(Cause {
                     reason: "FieldValueNotFound",
                     field: format!("{cf}.volumeMounts[{j}].name"),
@@ -392,11 +460,7 @@ fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
     } else {
         let sel = LabelSelector::from_object(selector);
         if sel.is_empty() {
-            causes.push(Cause::invalid(
-                "spec.selector",
-                "{}",
-                "empty selector is invalid for deployment",
-            ));
+            causes.push(Cause::required("spec.selector"));
         } else if !sel.matches(template_labels) {
             causes.push(Cause::invalid(
                 "spec.template.metadata.labels",
@@ -570,6 +634,27 @@ mod tests {
         assert_eq!(parse_quantity("128Mi"), Some(128.0 * 1024.0 * 1024.0));
         assert_eq!(parse_quantity("2"), Some(2.0));
         assert_eq!(parse_quantity("x"), None);
+    }
+
+    #[test]
+    fn missing_required_fields_are_422_with_paths() {
+        let r = by_kind("apps/v1", "Deployment").unwrap();
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"image": "i"}]}}}});
+        let (obj, _) = decode(r, d, FieldValidation::Strict).unwrap();
+        let err = validate(r, &obj, None).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(
+            err.message.contains("spec.selector: Required value"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message
+                .contains("spec.template.spec.containers[0].name: Required value"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

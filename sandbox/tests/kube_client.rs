@@ -166,6 +166,31 @@ async fn error_answers_name_the_problem() {
             .contains("`selector` does not match template `labels`")
     );
 
+    // A required field left out is a 422 naming it, not a decoding error.
+    let no_selector = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "loose"},
+        "spec": {"template": {"metadata": {"labels": {"app": "x"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "demo",
+        &kube::api::ApiResource::erase::<Deployment>(&()),
+    );
+    let err = api_error(
+        raw.create(
+            &PostParams::default(),
+            &serde_json::from_value(no_selector).unwrap(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.contains("spec.selector: Required value"),
+        "{}",
+        err.message
+    );
+
     let pods: Api<Pod> = Api::namespaced(client.clone(), "demo");
     let greedy: Pod = serde_json::from_value(json!({
         "metadata": {"name": "greedy"},

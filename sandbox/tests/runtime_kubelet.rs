@@ -131,6 +131,7 @@ async fn crashes_back_off_missing_programs_wait_and_memory_hogs_are_oom_killed()
     let env = Env::start(
         "  crasher:\n    program: sh\n    args: [\"-c\", \"echo boom; exit 3\"]\n  \
          ghost: hk8s-no-such-program\n  \
+         sleeper:\n    program: sleep\n    args: [\"600\"]\n  \
          hog:\n    program: python3\n    args: [\"-c\", \"import time\\na = bytearray(300 * 1024 * 1024)\\ntime.sleep(60)\"]\n",
     )
     .await;
@@ -146,6 +147,12 @@ async fn crashes_back_off_missing_programs_wait_and_memory_hogs_are_oom_killed()
     ))
     .await;
 
+    env.create::<Pod>(pod(
+        "slow",
+        "sleeper",
+        json!({"startupProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2}}),
+    ))
+    .await;
     let crasher = env
         .wait_pod("crasher", "CrashLoopBackOff after two restarts", |p| {
             let s = &p["status"]["containerStatuses"][0];
@@ -203,7 +210,20 @@ async fn crashes_back_off_missing_programs_wait_and_memory_hogs_are_oom_killed()
             >= 1
     );
 
+    env.wait_pod("slow", "a restart by its startup probe", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+            && p["status"]["containerStatuses"][0]["started"] == false
+    })
+    .await;
     let events = env.events().await;
+    assert!(
+        events.iter().any(|e| e.message.as_deref()
+            == Some("Container main failed startup probe, will be restarted")),
+        "{events:?}"
+    );
     let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
     for reason in [
         "Scheduled",
@@ -451,19 +471,19 @@ async fn the_hpa_scales_a_busy_deployment_up() {
         },
     )
     .await;
-    let hpa = env
-        .api::<HorizontalPodAutoscaler>()
-        .get("burner")
-        .await
-        .unwrap();
-    let status = hpa.status.unwrap();
-    let utilization = status.current_metrics.unwrap()[0]
-        .resource
-        .as_ref()
-        .unwrap()
-        .current
-        .average_utilization
-        .unwrap();
+    let hpas = env.api::<HorizontalPodAutoscaler>();
+    let utilization = wait_for("the HPA's status", Duration::from_secs(30), async || {
+        let status = hpas.get("burner").await.ok()?.status?;
+        let current = status
+            .current_metrics?
+            .first()?
+            .resource
+            .clone()?
+            .current
+            .average_utilization?;
+        (status.desired_replicas == 2).then_some(current)
+    })
+    .await;
     assert!(utilization > 50, "{utilization}");
     let events = env.events().await;
     assert!(
