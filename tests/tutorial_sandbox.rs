@@ -5,7 +5,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -433,26 +433,8 @@ async fn the_tutorial_runs_on_the_sandbox_with_kubectl() {
     );
 }
 
-/// Runs in a child process: a sandbox with the tutorial's Redis, killed by the parent.
-#[tokio::test(flavor = "multi_thread")]
-async fn child_sandbox_for_kill_test() {
-    let Ok(dir) = std::env::var("HK8S_TEST_CHILD_STATE") else {
-        return;
-    };
-    let mut config = hk8s_sandbox::SandboxConfig::new(Path::new(&dir));
-    config.standin_kubelet = false;
-    config.process_runtime = true;
-    let sandbox = hk8s_sandbox::Sandbox::start(config)
-        .await
-        .expect("child sandbox");
-    std::fs::write(
-        Path::new(&dir).join("child-kubeconfig"),
-        sandbox.kubeconfig_path().display().to_string(),
-    )
-    .unwrap();
-    tokio::time::sleep(Duration::from_secs(120)).await;
-}
-
+/// SIGKILLs a real `hk8s sandbox up`: its pod processes must die with it, and the next
+/// `up` on the same state directory runs the stored pods again.
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_the_sandbox_kills_its_pods_and_a_restart_brings_them_back() {
     ensure_app_binaries();
@@ -460,14 +442,9 @@ async fn killing_the_sandbox_kills_its_pods_and_a_restart_brings_them_back() {
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     let spawn_child = || {
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_sandbox_for_kill_test",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("HK8S_TEST_CHILD_STATE", &state)
+        Command::new(env!("CARGO_BIN_EXE_hk8s"))
+            .args(["sandbox", "up", "--state-dir"])
+            .arg(&state)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -481,7 +458,7 @@ async fn killing_the_sandbox_kills_its_pods_and_a_restart_brings_them_back() {
         }
     }
     let mut child = KillOnDrop(spawn_child());
-    let marker = state.join("child-kubeconfig");
+    let marker = state.join("sandbox.pid");
     let start = Instant::now();
     while !marker.exists() {
         assert!(
@@ -490,7 +467,7 @@ async fn killing_the_sandbox_kills_its_pods_and_a_restart_brings_them_back() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let kubeconfig = PathBuf::from(std::fs::read_to_string(&marker).unwrap());
+    let kubeconfig = state.join("kubeconfig");
     let c = Cluster {
         sandbox: None,
         kubeconfig,
