@@ -303,7 +303,8 @@ fn kind_defaults(r: &Resource, obj: &mut Value, old: Option<&Value>, taken: &Tak
                 obj["metadata"]["labels"] = json!({});
             }
             obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
-            set_default(obj, "spec", json!({"finalizers": ["kubernetes"]}));
+            set_default(obj, "spec", json!({}));
+            set_default(&mut obj["spec"], "finalizers", json!(["kubernetes"]));
             if old.is_none() || obj["status"]["phase"].is_null() {
                 obj["status"] = json!({"phase": "Active"});
             }

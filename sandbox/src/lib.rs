@@ -62,6 +62,7 @@ pub mod store;
 pub mod table;
 mod tls;
 pub mod validate;
+mod watch;
 
 pub use error::{ApiError, SandboxError};
 pub use sandbox::{CONTEXT, Sandbox, SandboxConfig};

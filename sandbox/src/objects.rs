@@ -620,21 +620,7 @@ impl Api {
             self.spawn(async move { api.purge_namespace(&ns_name).await });
         }
         if let Some((grace, uid)) = reap_after {
-            let api = self.clone();
-            let (ns, name) = (ns.to_string(), name.to_string());
-            self.spawn(async move {
-                tokio::time::sleep(Duration::from_secs(grace + 2)).await;
-                if api
-                    .store
-                    .get(r, &ns, &name)
-                    .is_some_and(|p| p["metadata"]["uid"] == uid)
-                {
-                    let _ = api.store.write(r, &ns, &name, |cur| match cur {
-                        Some(c) if c["metadata"]["uid"] == uid => Ok(Write::Delete),
-                        _ => Ok(Write::Unchanged(None)),
-                    });
-                }
-            });
+            self.reap_later(r, ns, name, uid, Duration::from_secs(grace + 2));
         }
         let uid = obj["metadata"]["uid"]
             .as_str()
@@ -648,6 +634,26 @@ impl Api {
             );
         }
         Ok(obj)
+    }
+
+    /// Removes a Terminating pod after `wait` unless the kubelet did (or it was recreated).
+    fn reap_later(
+        self: &Arc<Self>,
+        r: &'static Resource,
+        ns: &str,
+        name: &str,
+        uid: Value,
+        wait: Duration,
+    ) {
+        let api = self.clone();
+        let (ns, name) = (ns.to_string(), name.to_string());
+        self.spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = api.store.write(r, &ns, &name, |cur| match cur {
+                Some(c) if c["metadata"]["uid"] == uid => Ok(Write::Delete),
+                _ => Ok(Write::Unchanged(None)),
+            });
+        });
     }
 
     /// Owner-reference garbage collection, done synchronously by the API server:
@@ -756,6 +762,25 @@ impl Api {
                 "allowVolumeExpansion": false,
             }),
         )?;
+        // Pods that were Terminating when the sandbox stopped get their reaper back.
+        let pods = by_kind("v1", "Pod").expect("pods are served");
+        let now = jiff::Timestamp::now();
+        for pod in self.store.list(pods, None).0 {
+            let Some(at) = pod["metadata"]["deletionTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            else {
+                continue;
+            };
+            let left = (at.as_second() - now.as_second()).max(0) as u64;
+            self.reap_later(
+                pods,
+                ns_of(&pod),
+                name_of(&pod),
+                pod["metadata"]["uid"].clone(),
+                Duration::from_secs(left + 2),
+            );
+        }
         let node_r = by_kind("v1", "Node").expect("nodes are served");
         let node_name = crate::network::NODE_NAME;
         ensure("v1", "Node", "", node_object())?;

@@ -593,3 +593,41 @@ async fn logs_scale_and_collections() {
     assert_eq!(err.code, 404, "{}", err.message);
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn terminating_pods_are_reaped_even_across_a_restart() {
+    // Without a kubelet, a pod on the node stays Terminating for its grace period and is
+    // then removed by the server, also when the sandbox restarted meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut config = SandboxConfig::new(&state);
+    config.standin_kubelet = false;
+    let sandbox = Sandbox::start(config.clone()).await.unwrap();
+    let client = sandbox.client().unwrap();
+    namespace(&client, "demo").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "demo");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "slow"},
+        "spec": {"nodeName": "hk8s-sandbox", "terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "c", "image": "redis:7.2.4"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    pods.delete("slow", &DeleteParams::default()).await.unwrap();
+    let terminating = pods.get("slow").await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    assert_eq!(terminating.metadata.deletion_grace_period_seconds, Some(1));
+    sandbox.shutdown().await;
+
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(sandbox.client().unwrap(), "demo");
+    let uid = terminating.metadata.uid.unwrap();
+    tokio::time::timeout(
+        WAIT,
+        await_condition(pods.clone(), "slow", conditions::is_deleted(&uid)),
+    )
+    .await
+    .expect("the pod is reaped after its grace period")
+    .unwrap();
+    sandbox.shutdown().await;
+}

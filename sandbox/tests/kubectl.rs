@@ -572,3 +572,83 @@ async fn kubectl_reports_old_apis_and_invalid_manifests_like_a_cluster() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn kubectl_create_subcommands_are_understood() {
+    // These kubectl commands send protobuf bodies; the stored objects show they were read.
+    let (sandbox, kubectl, _dir) = start().await;
+    kubectl.ok(&["create", "namespace", "demo"]).await;
+    let n = ["-n", "demo"];
+    for args in [
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1",
+            "--replicas=2",
+            "--port=80",
+        ][..],
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=mode=fast",
+        ],
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "--from-literal=password=s3cret",
+        ],
+        &["create", "service", "nodeport", "web", "--tcp=80:8080"],
+        &[
+            "autoscale",
+            "deployment",
+            "web",
+            "--min=1",
+            "--max=3",
+            "--cpu-percent=50",
+        ],
+    ] {
+        let all: Vec<&str> = args.iter().chain(n.iter()).copied().collect();
+        kubectl.ok(&all).await;
+    }
+    let get = |kind: &'static str, path: &'static str| {
+        let kubectl = &kubectl;
+        async move {
+            kubectl
+                .ok(&["get", kind, "-n", "demo", "-o", &format!("jsonpath={path}")])
+                .await
+        }
+    };
+    assert_eq!(
+        get("deploy/web", "{.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.selector.matchLabels.app}").await,
+        "2 nginx:1 80 web"
+    );
+    assert_eq!(get("configmap/settings", "{.data.mode}").await, "fast");
+    assert_eq!(get("secret/creds", "{.data.password}").await, "czNjcmV0");
+    assert_eq!(
+        get(
+            "service/web",
+            "{.spec.type} {.spec.ports[0].port} {.spec.ports[0].targetPort}"
+        )
+        .await,
+        "NodePort 80 8080"
+    );
+    assert_eq!(
+        get("hpa/web", "{.spec.scaleTargetRef.name} {.spec.minReplicas} {.spec.maxReplicas} {.spec.metrics[0].resource.target.averageUtilization}").await,
+        "web 1 3 50"
+    );
+    let ns = kubectl
+        .ok(&[
+            "get",
+            "ns",
+            "demo",
+            "-o",
+            "jsonpath={.status.phase} {.spec.finalizers[0]}",
+        ])
+        .await;
+    assert_eq!(ns, "Active kubernetes");
+    sandbox.shutdown().await;
+}
