@@ -273,6 +273,12 @@ fn deployment_state(name: &str, d: Option<&Deployment>) -> (bool, String) {
     let updated = status.updated_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);
     let current_gen = status.observed_generation >= d.metadata.generation;
+    if want == 0 {
+        return (
+            false,
+            format!("{name} is scaled to 0 replicas: nothing serves"),
+        );
+    }
     let done = available && current_gen && ready >= want && updated >= want && total == updated;
     (
         done,

@@ -299,16 +299,52 @@ async fn checks_of_lessons_three_to_seven_fail_with_the_reason_on_broken_states(
         )
         .await
         .unwrap();
-    let out = hk8s(&["verify", "3"], &envs, Duration::from_secs(120)).await;
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(target.client.clone(), "demo");
+    let api_pods = kube::api::ListParams::default().labels("app=hello-k8s,tier=api");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !pods.list(&api_pods).await.unwrap().items.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "api pods still there after scaling to 0"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let out = hk8s(&["verify", "3"], &envs, Duration::from_secs(180)).await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
-        t.contains("FAIL lesson 3 · deployment hello-k8s-api Available"),
+        t.contains("FAIL lesson 3 · service api has ready endpoints: selector app=hello-k8s,tier=api matches 0 ready pod(s) of 0"),
         "{t}"
     );
     assert!(
-        t.contains("FAIL lesson 3 · message posted through the frontend is read back"),
+        t.contains("FAIL lesson 3 · deployment hello-k8s-api Available: hello-k8s-api is scaled to 0 replicas"),
+        "{t}"
+    );
+    assert!(t.contains("FAIL lesson 3 · message posted through the frontend is read back: the frontend at http://"), "{t}");
+    assert!(
+        t.contains("PASS lesson 3 · deployment hello-k8s-frontend Available"),
         "{t}"
     );
     sandbox.shutdown().await;
+}
+
+/// The README's run command (`hk8s lesson 3 --sandbox --yes`) on a machine with no sandbox
+/// and no progress: it starts the sandbox, sets up lessons 1 and 2, then runs lesson 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_three_with_sandbox_and_yes_from_scratch() {
+    ensure_app_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sandbox");
+    let data = dir.path().join("data");
+    let _down = SandboxDown(state.clone());
+    let envs = [("HK8S_SANDBOX_DIR", state.as_path()), ("HK8S_DATA_DIR", data.as_path())];
+    let out = hk8s(&["lesson", "3", "--sandbox", "--yes"], &envs, Duration::from_secs(600)).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Starting the built-in sandbox"), "{t}");
+    assert!(t.contains("Lesson 3 builds on lesson 2 (Services)"), "{t}");
+    assert!(t.contains("✔ lesson 2 set up"), "{t}");
+    assert!(t.contains("Lesson 3 complete."), "{t}");
+    let status = hk8s(&["sandbox", "status"], &envs, Duration::from_secs(30)).await;
+    assert_eq!(status.status.code(), Some(0), "the sandbox keeps running: {}", text(&status));
 }

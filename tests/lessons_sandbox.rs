@@ -260,3 +260,19 @@ async fn verify_apply_runs_lessons_zero_to_two_without_prompts() {
         "--apply applied lesson 2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_on_the_sandbox() {
+    let env = Env::start().await;
+    let out = env.hk8s(&["doctor"]).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("✔ API server reachable: Kubernetes"), "{t}");
+    assert!(t.contains("context: cluster hk8s-sandbox"), "{t}");
+    assert!(
+        t.contains("✔ default StorageClass")
+            || t.contains("✔ the sandbox provisions volumes itself"),
+        "{t}"
+    );
+    assert!(t.contains("✔ redis-server found"), "{t}");
+}

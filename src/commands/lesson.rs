@@ -42,7 +42,12 @@ pub async fn run(args: LessonArgs, global: &GlobalArgs, ui: &Ui) -> anyhow::Resu
 
 /// Sets up the state of the lessons this one builds on when their checks fail
 /// (e.g. `hk8s lesson 3` on a fresh cluster first creates lesson 2's services).
-async fn prepare(lesson: &Lesson, target: &Target, global: &GlobalArgs, ui: &Ui) -> anyhow::Result<()> {
+async fn prepare(
+    lesson: &Lesson,
+    target: &Target,
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> anyhow::Result<()> {
     let mut quiet = ui.clone();
     quiet.quiet = true;
     for number in &lesson.requires {
@@ -56,7 +61,10 @@ async fn prepare(lesson: &Lesson, target: &Target, global: &GlobalArgs, ui: &Ui)
             "Lesson {} builds on lesson {} ({}), which is not in place: {}: {}",
             lesson.number, required.number, required.title, missing.name, missing.detail
         ));
-        let question = format!("Run lesson {}'s steps now, without the explanations?", required.number);
+        let question = format!(
+            "Run lesson {}'s steps now, without the explanations?",
+            required.number
+        );
         if !ui.confirm(&question, global.yes || !ui.interactive) {
             anyhow::bail!(
                 "lesson {} needs lesson {} first: run `hk8s lesson {}`",
@@ -65,7 +73,10 @@ async fn prepare(lesson: &Lesson, target: &Target, global: &GlobalArgs, ui: &Ui)
                 required.number
             );
         }
-        let spinner = ui.spinner(&format!("setting up lesson {}: {}", required.number, required.title));
+        let spinner = ui.spinner(&format!(
+            "setting up lesson {}: {}",
+            required.number, required.title
+        ));
         let runner = Runner::new(target, &quiet, global.registry.clone(), Mode::VerifyApply);
         let outcome = runner.run(&required, 1, None).await?;
         spinner.finish_and_clear();
