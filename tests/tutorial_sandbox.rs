@@ -405,6 +405,21 @@ async fn the_tutorial_runs_on_the_sandbox_with_kubectl() {
     c.apply("11");
     c.wait_deployments_available(&["hello-k8s-api"]).await;
 
+    // Lesson 7's tooling: pod metrics for `kubectl top`.
+    c.wait(
+        "kubectl top pods to show the frontend",
+        Duration::from_secs(40),
+        |c| {
+            let out = c.kubectl_raw(&["top", "pods"]);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            (out.status.success()
+                && text.contains("MEMORY(bytes)")
+                && text.contains("hello-k8s-frontend"))
+            .then_some(())
+        },
+    )
+    .await;
+
     let pids = c.pod_pids();
     assert!(
         pids.len() >= 3,
@@ -618,4 +633,98 @@ async fn starved_limits_serve_clearly_less_than_sane_limits() {
         sane_ok > starved_ok * 2,
         "07's starved frontend served {starved_ok} requests ({starved_failed} failed), 08's {sane_ok} ({sane_failed} failed)"
     );
+}
+
+/// Sends one inline Redis command to `addr` and returns the raw reply.
+async fn redis_command(addr: &str, command: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+            .await
+            .ok()?
+            .ok()?;
+    stream
+        .write_all(format!("{command}\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = vec![0; 512];
+    let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_and_up_keeps_objects_and_volume_data() {
+    let mut c = Cluster::start().await;
+    let state = c.state_dir();
+    c.create_namespace();
+    c.apply("02");
+    c.apply("09");
+    let ready = |c: &Cluster| {
+        c.kubectl_raw(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod/redis-0",
+            "--timeout=1s",
+        ])
+        .status
+        .success()
+        .then_some(())
+    };
+    c.wait("redis-0 Ready", Duration::from_secs(60), ready)
+        .await;
+    let redis = format!(
+        "{}:6379",
+        c.kubectl(&[
+            "get",
+            "service",
+            "redis",
+            "-o",
+            "jsonpath={.spec.clusterIP}"
+        ])
+        .trim()
+    );
+    let reply = redis_command(&redis, "SET hk8s-kept still-here").await;
+    assert_eq!(
+        reply.as_deref(),
+        Some("+OK\r\n"),
+        "writing to redis through {redis}"
+    );
+    c.stop().await;
+
+    let mut config = hk8s_sandbox::SandboxConfig::new(&state);
+    config.standin_kubelet = false;
+    config.process_runtime = true;
+    c.sandbox = Some(
+        hk8s_sandbox::Sandbox::start(config)
+            .await
+            .expect("restarting the sandbox"),
+    );
+    c.kubeconfig = c.sandbox.as_ref().unwrap().kubeconfig_path().to_path_buf();
+    c.wait(
+        "redis-0 Ready after the restart",
+        Duration::from_secs(60),
+        ready,
+    )
+    .await;
+    let reply = wait_redis(&redis, "GET hk8s-kept").await;
+    assert!(
+        reply.contains("still-here"),
+        "after down/up redis answered {reply:?}"
+    );
+    c.stop().await;
+}
+
+async fn wait_redis(addr: &str, command: &str) -> String {
+    for _ in 0..100 {
+        if let Some(reply) = redis_command(addr, command).await
+            && !reply.starts_with("-LOADING")
+        {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("redis at {addr} did not answer {command}");
 }

@@ -333,6 +333,52 @@ mod tests {
         assert!(limiter.oom_killed(), "the kill was not recognised as OOM");
     }
 
+    /// CPU ticks a busy loop gets in `wall` under `limits` (none: unthrottled).
+    async fn busy_ticks(enforcement: &Enforcement, cpu_millis: Option<u64>, wall: Duration) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ProcessSpec {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "while :; do :; done".into()],
+            env: vec![],
+            cwd: None,
+            log_path: dir.path().join("busy.log"),
+        };
+        let process = spawn(&spec).await.unwrap();
+        let name = format!("busy-{}-{}", std::process::id(), process.pid);
+        let limits = Limits {
+            cpu_millis,
+            memory_bytes: None,
+        };
+        let limiter = Limiter::apply(enforcement, &name, process.pid, limits).unwrap();
+        let before = cpu_ticks(process.pid).unwrap_or(0);
+        tokio::time::sleep(wall).await;
+        let used = cpu_ticks(process.pid).unwrap_or(0) - before;
+        process.signal(Signal::SIGKILL);
+        let _ = process.exited.await;
+        drop(limiter);
+        used
+    }
+
+    async fn cpu_limit_throttles(enforcement: Enforcement) {
+        let wall = Duration::from_millis(1500);
+        let free = busy_ticks(&enforcement, None, wall).await;
+        let limited = busy_ticks(&enforcement, Some(20), wall).await;
+        assert!(
+            limited * 3 < free,
+            "{enforcement}: 20m got {limited} ticks, unlimited {free}"
+        );
+    }
+
+    #[tokio::test]
+    async fn polling_enforcement_throttles_cpu() {
+        cpu_limit_throttles(Enforcement::Polling).await;
+    }
+
+    #[tokio::test]
+    async fn cgroup_enforcement_throttles_cpu_where_available() {
+        cpu_limit_throttles(detect()).await;
+    }
+
     #[tokio::test]
     async fn polling_enforcement_kills_memory_overrun() {
         memory_hog_is_oom_killed(Enforcement::Polling).await;

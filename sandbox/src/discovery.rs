@@ -261,6 +261,20 @@ pub fn openapi_group_version(gv_path: &str) -> Option<Value> {
     }))
 }
 
+/// `/openapi/v2` as the gnostic protobuf `Document` kubectl asks for: `swagger: "2.0"`
+/// and `info` only. Kubectl reads it when a manifest names a group version the v3
+/// document lacks (such as `extensions/v1beta1`), finds no schema, and then reports the
+/// same "no matches for kind" a real cluster gives.
+pub fn openapi_v2_protobuf() -> Vec<u8> {
+    fn field(num: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![(num << 3) | 2, bytes.len() as u8];
+        out.extend_from_slice(bytes);
+        out
+    }
+    let info = [field(1, b"Kubernetes"), field(2, b"v1.33.0")].concat();
+    [field(1, b"2.0"), field(2, &info)].concat()
+}
+
 /// Every resource, for places that need to search them all.
 pub fn all() -> &'static [Resource] {
     RESOURCES

@@ -15,6 +15,8 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 /// What an image runs as: the program and the arguments used when the pod gives none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,37 +81,50 @@ enum Mapping {
     },
 }
 
-/// Resolves images to programs; user mappings win over the built-in ones.
+/// Resolves images to programs; user mappings win over the built-in ones. The mappings
+/// file is re-read when it changes, so a mapping added while the sandbox runs is used by
+/// the next container start.
 #[derive(Debug, Clone, Default)]
 pub struct ImageResolver {
-    user: BTreeMap<String, Mapping>,
+    user: Arc<Mutex<UserMappings>>,
     config_path: PathBuf,
     extra_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default)]
+struct UserMappings {
+    modified: Option<SystemTime>,
+    images: BTreeMap<String, Mapping>,
+}
+
+type Loaded = (Option<SystemTime>, BTreeMap<String, Mapping>);
+
+fn read_config(config_path: &Path) -> Result<Loaded, ImageError> {
+    let config_error = |source: Box<dyn std::error::Error + Send + Sync>| ImageError::Config {
+        path: config_path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(config_path) {
+        Ok(text) => {
+            let modified = std::fs::metadata(config_path)
+                .and_then(|m| m.modified())
+                .ok();
+            let file = serde_saphyr::from_str::<ConfigFile>(&text)
+                .map_err(|e| config_error(Box::new(e)))?;
+            Ok((modified, file.images))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((None, BTreeMap::new())),
+        Err(e) => Err(config_error(Box::new(e))),
+    }
 }
 
 impl ImageResolver {
     /// Loads `<state-dir>/images.yaml` if it exists; a malformed file is an error, never ignored.
     pub fn load(state_dir: &Path) -> Result<Self, ImageError> {
         let config_path = crate::paths::images_config_path(state_dir);
-        let user = match std::fs::read_to_string(&config_path) {
-            Ok(text) => {
-                serde_saphyr::from_str::<ConfigFile>(&text)
-                    .map_err(|e| ImageError::Config {
-                        path: config_path.display().to_string(),
-                        source: Box::new(e),
-                    })?
-                    .images
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(ImageError::Config {
-                    path: config_path.display().to_string(),
-                    source: Box::new(e),
-                });
-            }
-        };
+        let (modified, images) = read_config(&config_path)?;
         Ok(Self {
-            user,
+            user: Arc::new(Mutex::new(UserMappings { modified, images })),
             config_path,
             extra_dirs: Vec::new(),
         })
@@ -123,10 +138,21 @@ impl ImageResolver {
 
     pub fn resolve(&self, image: &str) -> Result<Program, ImageError> {
         let repository = repository_name(image);
-        if let Some(mapping) = self.user.get(repository) {
+        let mapping = {
+            let mut user = self.user.lock().unwrap_or_else(|e| e.into_inner());
+            let modified = std::fs::metadata(&self.config_path)
+                .and_then(|m| m.modified())
+                .ok();
+            if modified != user.modified && !self.config_path.as_os_str().is_empty() {
+                let (modified, images) = read_config(&self.config_path)?;
+                *user = UserMappings { modified, images };
+            }
+            user.images.get(repository).cloned()
+        };
+        if let Some(mapping) = mapping {
             let (program, args) = match mapping {
-                Mapping::Program(p) => (p.clone(), Vec::new()),
-                Mapping::Full { program, args } => (program.clone(), args.clone()),
+                Mapping::Program(p) => (p, Vec::new()),
+                Mapping::Full { program, args } => (program, args),
             };
             let path = self
                 .find_program(&program)
@@ -280,6 +306,19 @@ mod tests {
         .unwrap();
         let err = ImageResolver::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("images.yaml"), "{err}");
+    }
+
+    #[test]
+    fn mappings_added_while_running_are_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolver = ImageResolver::load(dir.path()).unwrap();
+        assert!(resolver.resolve("later:1").is_err());
+        std::fs::write(
+            crate::paths::images_config_path(dir.path()),
+            "images:\n  later: sh\n",
+        )
+        .unwrap();
+        assert!(resolver.resolve("later:1").unwrap().path.ends_with("sh"));
     }
 
     #[test]

@@ -98,6 +98,8 @@ impl Api {
     /// Runs a background task that is cancelled when the sandbox shuts down.
     pub fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
         if let Some(set) = self.tasks.lock().expect("task lock").as_mut() {
+            // Finished tasks stay in the set until joined; drop them as new ones come.
+            while set.try_join_next().is_some() {}
             set.spawn(fut);
         }
     }
@@ -330,7 +332,13 @@ impl Api {
             new["metadata"]["generation"] = json!(g);
         }
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
-        if track {
+        // A request that rewrites managedFields itself (kubectl's client-side to
+        // server-side apply upgrade does) gets them as written.
+        let rewrites_managers = new["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+            && new["metadata"]["managedFields"] != old["metadata"]["managedFields"];
+        if track && !rewrites_managers {
             patch::track_update(
                 Some(old),
                 &mut new,
@@ -518,6 +526,15 @@ impl Api {
         opts: &DeleteOpts,
     ) -> Result<Arc<Value>, ApiError> {
         let graceful_pods = self.graceful_pods;
+        let foreground = opts.propagation.as_deref() == Some("Foreground");
+        if foreground
+            && !opts.dry_run
+            && let Some(cur) = self.store.get(r, ns, name)
+            && let Some(uid) = cur["metadata"]["uid"].as_str()
+        {
+            // Foreground: the dependents go first, then the owner.
+            self.cascade(uid, ns, "Foreground");
+        }
         let mut terminating_ns = false;
         let mut reap_after = None;
         let mut removed = None;
@@ -623,7 +640,7 @@ impl Api {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        if removed.is_some() || r.kind != "Pod" {
+        if !foreground && (removed.is_some() || r.kind != "Pod") {
             self.cascade(
                 &uid,
                 ns,

@@ -15,8 +15,7 @@ pub fn merge_key(field: &str, sample: Option<&Value>) -> Option<&'static str> {
         | "ephemeralContainers"
         | "volumes"
         | "env"
-        | "imagePullSecrets"
-        | "volumeClaimTemplates" => "name",
+        | "imagePullSecrets" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "conditions" => "type",
@@ -363,6 +362,11 @@ pub fn from_fields_v1(v: &Value) -> FieldSet {
     out
 }
 
+/// The annotation kubectl's client-side apply keeps its last configuration in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The field manager of kubectl's client-side apply.
+const CLIENT_SIDE_APPLY: &str = "kubectl-client-side-apply";
+
 /// One `metadata.managedFields` entry, decoded.
 #[derive(Debug, Clone)]
 pub struct ManagedEntry {
@@ -502,17 +506,30 @@ pub fn server_side_apply(
     let mut entries = read_managed(live);
     let mut conflicts = Vec::new();
     let mut conflicting: FieldSet = FieldSet::new();
+    // Like the API server's last-applied manager: fields kubectl's client-side apply set
+    // and still hold their last-applied value move to a server-side applier without a
+    // conflict, so switching `kubectl apply` to `--server-side` just works.
+    let last_applied: Option<Value> = live["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok());
     for e in &entries {
         if e.manager == manager && e.operation == "Apply" {
             continue;
         }
         for p in e.fields.intersection(&applied_set) {
             if value_at(applied, p) != value_at(live, p) && !is_container(value_at(applied, p)) {
-                conflicts.push((e.manager.clone(), display_path(p)));
                 conflicting.insert(p.clone());
+                let from_last_applied = e.manager == CLIENT_SIDE_APPLY
+                    && last_applied
+                        .as_ref()
+                        .is_some_and(|la| value_at(la, p) == value_at(live, p));
+                if !from_last_applied {
+                    conflicts.push((e.manager.clone(), display_path(p)));
+                }
             }
         }
     }
+    let force = force || (conflicts.is_empty() && !conflicting.is_empty());
     if !conflicts.is_empty() && !force {
         return Err(conflicts);
     }
@@ -529,10 +546,21 @@ pub fn server_side_apply(
         .collect();
     // Fields this manager applied before and no longer applies are removed, deepest first,
     // unless another manager still owns them.
-    let mut removed: Vec<&Vec<String>> = previous
+    let candidates: Vec<&Vec<String>> = previous
         .iter()
         .filter(|p| !applied_set.contains(*p) && !others.contains(*p))
         .filter(|p| !applied_set.iter().any(|a| a.starts_with(p)))
+        .collect();
+    // A removed list item takes its fields with it: remove only the outermost paths
+    // (its key fields are still needed to find it).
+    let mut removed: Vec<&Vec<String>> = candidates
+        .iter()
+        .filter(|p| {
+            !candidates
+                .iter()
+                .any(|q| q.len() < p.len() && p.starts_with(q))
+        })
+        .copied()
         .collect();
     removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in removed {
@@ -606,6 +634,19 @@ mod tests {
         let fewer = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
         let shrunk = server_side_apply(Some(&first), &fewer, "one", false, "v1", "t").unwrap();
         assert_eq!(shrunk["metadata"]["labels"], json!({"a": "1"}));
+    }
+
+    #[test]
+    fn apply_removes_dropped_list_items_whole() {
+        let with = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"volumes": [{"name": "data", "emptyDir": {}}], "containers": [{"name": "c", "image": "i",
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}});
+        let without = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let live = server_side_apply(None, &with, "m", false, "v1", "t").unwrap();
+        let after = server_side_apply(Some(&live), &without, "m", false, "v1", "t").unwrap();
+        assert_eq!(after["spec"]["containers"][0]["volumeMounts"], json!([]));
+        assert_eq!(after["spec"]["volumes"], json!([]));
     }
 
     #[test]

@@ -202,6 +202,9 @@ const HPA_V2: &[Field] = &[
     ),
 ];
 
+/// Pointer fields where an explicit zero means something.
+const KEEP_ZERO: &[&str] = &["replicas", "minReplicas", "averageUtilization"];
+
 /// The media type kubectl's typed clients send.
 pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
@@ -293,14 +296,18 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
         };
         let name = name.to_string();
         match (ty, wire) {
+            // Go encodes unset non-pointer fields as zero values; JSON omits them.
+            (F::Str, Wire::Bytes([])) => {}
+            (F::Int, Wire::Varint(0)) if !KEEP_ZERO.contains(&name.as_str()) => {}
+            (F::Bool, Wire::Varint(0)) => {}
             (F::Str, Wire::Bytes(x)) => {
                 out.insert(name, json!(text(x)?));
             }
             (F::Int, Wire::Varint(v)) => {
                 out.insert(name, json!(v as i64));
             }
-            (F::Bool, Wire::Varint(v)) => {
-                out.insert(name, json!(v != 0));
+            (F::Bool, Wire::Varint(_)) => {
+                out.insert(name, json!(true));
             }
             (F::Bytes, Wire::Bytes(x)) => {
                 out.insert(
@@ -314,6 +321,9 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
             (F::Time, Wire::Bytes(x)) => {
                 let t = message(x, &[(1, "seconds", F::Int)])?;
                 let secs = t["seconds"].as_i64().unwrap_or(0);
+                if secs == 0 {
+                    continue;
+                }
                 let ts = jiff::Timestamp::from_second(secs).map_err(|_| malformed())?;
                 out.insert(name, json!(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
             }

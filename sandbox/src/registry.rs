@@ -281,6 +281,17 @@ pub static RESOURCES: &[Resource] = &[
         subresources: NONE,
     },
     Resource {
+        group: "apiextensions.k8s.io",
+        version: "v1",
+        kind: "CustomResourceDefinition",
+        plural: "customresourcedefinitions",
+        singular: "customresourcedefinition",
+        short_names: &["crd", "crds"],
+        namespaced: false,
+        categories: &["api-extensions"],
+        subresources: STATUS,
+    },
+    Resource {
         group: "metrics.k8s.io",
         version: "v1beta1",
         kind: "PodMetrics",

@@ -140,6 +140,16 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
                 ok(&discovery::group_list())
             });
         }
+        ["openapi", "v2"] if is_get => {
+            return Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                )],
+                discovery::openapi_v2_protobuf(),
+            )
+                .into_response());
+        }
         ["openapi", "v3"] if is_get => return Ok(ok(&discovery::openapi_root())),
         ["openapi", "v3", rest @ ..] if is_get => {
             return discovery::openapi_group_version(&rest.join("/"))
@@ -570,12 +580,10 @@ fn watch(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, 
                 continue;
             }
             last_rv = ev.rv;
-            if matches(ev.resource, &ev.namespace, &ev.object)
-                && tx
-                    .send(render(ev.kind.as_str(), &ev.object, first))
-                    .await
-                    .is_err()
-            {
+            let Some(kind) = seen_as(&ev, &matches) else {
+                continue;
+            };
+            if tx.send(render(kind, &ev.object, first)).await.is_err() {
                 return;
             }
             first = false;
@@ -599,10 +607,10 @@ fn watch(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, 
                             continue;
                         }
                         last_rv = ev.rv;
-                        if !matches(ev.resource, &ev.namespace, &ev.object) {
+                        let Some(kind) = seen_as(&ev, &matches) else {
                             continue;
-                        }
-                        if tx.send(render(ev.kind.as_str(), &ev.object, first)).await.is_err() {
+                        };
+                        if tx.send(render(kind, &ev.object, first)).await.is_err() {
                             return;
                         }
                         first = false;
@@ -623,6 +631,22 @@ fn watch(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, 
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// How a filtered watch reports a change: objects entering the selection are ADDED,
+/// objects leaving it DELETED, others as they happened; `None` when it never matched.
+fn seen_as(ev: &Event, matches: &impl Fn(&Resource, &str, &Value) -> bool) -> Option<&'static str> {
+    let now = matches(ev.resource, &ev.namespace, &ev.object);
+    let before = ev
+        .previous
+        .as_ref()
+        .map(|p| matches(ev.resource, &ev.namespace, p));
+    match (before, now) {
+        (Some(false), true) => Some("ADDED"),
+        (Some(true), false) => Some("DELETED"),
+        (_, true) => Some(ev.kind.as_str()),
+        _ => None,
+    }
 }
 
 /// Where a watch starts: objects to report as ADDED, changes to replay, and the live feed.

@@ -44,6 +44,9 @@ pub struct Event {
     pub namespace: String,
     pub kind: EventType,
     pub object: Arc<Value>,
+    /// The object before a modification, so filtered watches can report an object
+    /// entering (ADDED) or leaving (DELETED) their selection.
+    pub previous: Option<Arc<Value>>,
 }
 
 /// What a write closure decided.
@@ -252,7 +255,7 @@ impl Store {
                 (kind, Arc::new(obj))
             }
             Write::Delete => {
-                let Some(cur) = current else {
+                let Some(cur) = current.clone() else {
                     return Err(ApiError::not_found(r, name));
                 };
                 self.persist(next_rv, &key, None)?;
@@ -267,6 +270,11 @@ impl Store {
             namespace: ns.to_string(),
             kind,
             object: stored.clone(),
+            previous: if kind == EventType::Modified {
+                current
+            } else {
+                None
+            },
         });
         let mut st = self.state.write().expect("store lock");
         let idx = resource_index(r);

@@ -8,7 +8,7 @@ use crate::selectors::LabelSelector;
 use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, storage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What `fieldValidation` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,71 @@ fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut Vec<String
     }
 }
 
+fn ensure(parent: &mut Value, key: &str, default: Value) {
+    if let Some(m) = parent.as_object_mut()
+        && m.get(key).is_none_or(Value::is_null)
+    {
+        m.insert(key.to_string(), default);
+    }
+}
+
+fn each(list: &mut Value, f: impl Fn(&mut Value)) {
+    if let Some(items) = list.as_array_mut() {
+        items.iter_mut().for_each(f);
+    }
+}
+
+fn fill_pod_spec(spec: &mut Value) {
+    ensure(spec, "containers", json!([]));
+    for list in ["containers", "initContainers"] {
+        each(&mut spec[list], |c| {
+            ensure(c, "name", json!(""));
+            each(&mut c["ports"], |p| ensure(p, "containerPort", json!(0)));
+            each(&mut c["env"], |e| ensure(e, "name", json!("")));
+            each(&mut c["volumeMounts"], |m| {
+                ensure(m, "name", json!(""));
+                ensure(m, "mountPath", json!(""));
+            });
+        });
+    }
+    each(&mut spec["volumes"], |v| ensure(v, "name", json!("")));
+}
+
+/// Fields the typed decoding requires get empty values when missing, so that the
+/// validation below answers 422 "Required value" with their path, as Kubernetes does,
+/// rather than a decoding error.
+fn fill_required(r: &Resource, obj: &mut Value) {
+    if !obj.is_object() {
+        return;
+    }
+    match (r.group, r.kind) {
+        ("", "Pod") => {
+            ensure(obj, "spec", json!({}));
+            fill_pod_spec(&mut obj["spec"]);
+        }
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
+            ensure(obj, "spec", json!({}));
+            let spec = &mut obj["spec"];
+            ensure(spec, "selector", json!({}));
+            ensure(spec, "template", json!({}));
+            ensure(&mut spec["template"], "spec", json!({}));
+            fill_pod_spec(&mut spec["template"]["spec"]);
+        }
+        ("", "Service") if obj["spec"].is_object() => {
+            each(&mut obj["spec"]["ports"], |p| ensure(p, "port", json!(0)));
+        }
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            ensure(obj, "spec", json!({}));
+            let spec = &mut obj["spec"];
+            ensure(spec, "maxReplicas", json!(0));
+            ensure(spec, "scaleTargetRef", json!({}));
+            ensure(&mut spec["scaleTargetRef"], "kind", json!(""));
+            ensure(&mut spec["scaleTargetRef"], "name", json!(""));
+        }
+        _ => {}
+    }
+}
+
 /// Decodes `obj` as its typed Kubernetes kind: returns the normalized object (unknown
 /// fields dropped) and warnings; rejects bad types, and unknown fields when Strict.
 pub fn decode(
@@ -117,6 +182,7 @@ pub fn decode(
     mode: FieldValidation,
 ) -> Result<(Value, Vec<String>), ApiError> {
     quantities_to_strings(&mut obj, "");
+    fill_required(r, &mut obj);
     let cannot = |detail: String| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {detail}",
@@ -246,15 +312,23 @@ pub fn parse_quantity(s: &str) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
-fn check_pod_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>, template: bool) {
+/// `claims` names the StatefulSet's volumeClaimTemplates, which mounts may use too.
+fn check_pod_spec(
+    spec: &Value,
+    field: &str,
+    causes: &mut Vec<Cause>,
+    template: bool,
+    claims: &[&str],
+) {
     let containers = spec["containers"].as_array();
     if containers.is_none_or(Vec::is_empty) {
         causes.push(Cause::required(format!("{field}.containers")));
     }
-    let volumes: Vec<&str> = spec["volumes"]
+    let mut volumes: Vec<&str> = spec["volumes"]
         .as_array()
         .map(|a| a.iter().filter_map(|v| v["name"].as_str()).collect())
         .unwrap_or_default();
+    volumes.extend_from_slice(claims);
     let mut seen = Vec::new();
     for (i, c) in containers.into_iter().flatten().enumerate() {
         let cf = format!("{field}.containers[{i}]");
@@ -324,7 +398,9 @@ fn check_pod_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>, template: 
             .enumerate()
         {
             let n = m["name"].as_str().unwrap_or_default();
-            if !volumes.contains(&n) {
+            if n.is_empty() {
+                causes.push(Cause::required(format!("{cf}.volumeMounts[{j}].name")));
+            } else if !volumes.contains(&n) {
                 causes.push(Cause {
                     reason: "FieldValueNotFound",
                     field: format!("{cf}.volumeMounts[{j}].name"),
@@ -384,11 +460,7 @@ fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
     } else {
         let sel = LabelSelector::from_object(selector);
         if sel.is_empty() {
-            causes.push(Cause::invalid(
-                "spec.selector",
-                "{}",
-                "empty selector is invalid for deployment",
-            ));
+            causes.push(Cause::required("spec.selector"));
         } else if !sel.matches(template_labels) {
             causes.push(Cause::invalid(
                 "spec.template.metadata.labels",
@@ -398,23 +470,19 @@ fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
         }
     }
     check_labels(template_labels, "spec.template.metadata.labels", causes);
-    // A StatefulSet's volumeClaimTemplates are volumes of its pods.
-    let mut template_spec = spec["template"]["spec"].clone();
-    for claim in spec["volumeClaimTemplates"]
+    let claims: Vec<&str> = spec["volumeClaimTemplates"]
         .as_array()
         .into_iter()
         .flatten()
-    {
-        if let Some(name) = claim["metadata"]["name"].as_str() {
-            if !template_spec["volumes"].is_array() {
-                template_spec["volumes"] = serde_json::json!([]);
-            }
-            if let Some(volumes) = template_spec["volumes"].as_array_mut() {
-                volumes.push(serde_json::json!({ "name": name }));
-            }
-        }
-    }
-    check_pod_spec(&template_spec, "spec.template.spec", causes, true);
+        .filter_map(|t| t["metadata"]["name"].as_str())
+        .collect();
+    check_pod_spec(
+        &spec["template"]["spec"],
+        "spec.template.spec",
+        causes,
+        true,
+        &claims,
+    );
 }
 
 fn go_map(labels: &Value) -> String {
@@ -517,7 +585,7 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
     }
     check_labels(&obj["metadata"]["labels"], "metadata.labels", &mut causes);
     match (r.group, r.kind) {
-        ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes, false),
+        ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes, false, &[]),
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
             check_workload(obj, &mut causes);
             if let Some(old) = old
@@ -566,6 +634,27 @@ mod tests {
         assert_eq!(parse_quantity("128Mi"), Some(128.0 * 1024.0 * 1024.0));
         assert_eq!(parse_quantity("2"), Some(2.0));
         assert_eq!(parse_quantity("x"), None);
+    }
+
+    #[test]
+    fn missing_required_fields_are_422_with_paths() {
+        let r = by_kind("apps/v1", "Deployment").unwrap();
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"image": "i"}]}}}});
+        let (obj, _) = decode(r, d, FieldValidation::Strict).unwrap();
+        let err = validate(r, &obj, None).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(
+            err.message.contains("spec.selector: Required value"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message
+                .contains("spec.template.spec.containers[0].name: Required value"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

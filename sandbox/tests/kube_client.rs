@@ -166,6 +166,31 @@ async fn error_answers_name_the_problem() {
             .contains("`selector` does not match template `labels`")
     );
 
+    // A required field left out is a 422 naming it, not a decoding error.
+    let no_selector = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "loose"},
+        "spec": {"template": {"metadata": {"labels": {"app": "x"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "demo",
+        &kube::api::ApiResource::erase::<Deployment>(&()),
+    );
+    let err = api_error(
+        raw.create(
+            &PostParams::default(),
+            &serde_json::from_value(no_selector).unwrap(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.contains("spec.selector: Required value"),
+        "{}",
+        err.message
+    );
+
     let pods: Api<Pod> = Api::namespaced(client.clone(), "demo");
     let greedy: Pod = serde_json::from_value(json!({
         "metadata": {"name": "greedy"},
@@ -376,6 +401,26 @@ async fn deleting_an_owner_deletes_its_dependents() {
             .unwrap_or_default()
             .is_empty()
     );
+
+    // Foreground removes the dependents first, then the owner.
+    rss.delete("web-1", &DeleteParams::default()).await.unwrap();
+    let d = deploys
+        .create(&PostParams::default(), &deployment("web", 1, "nginx:1"))
+        .await
+        .unwrap();
+    let mut rs3 = rs.clone();
+    rs3.metadata.owner_references = Some(
+        serde_json::from_value(json!([{"apiVersion": "apps/v1", "kind": "Deployment",
+            "name": "web", "uid": d.metadata.uid.unwrap()}]))
+        .unwrap(),
+    );
+    rss.create(&PostParams::default(), &rs3).await.unwrap();
+    deploys
+        .delete("web", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    assert_eq!(api_error(rss.get("web-1").await.unwrap_err()).code, 404);
+    assert_eq!(api_error(deploys.get("web").await.unwrap_err()).code, 404);
     sandbox.shutdown().await;
 }
 
@@ -415,5 +460,136 @@ async fn objects_survive_a_restart() {
         after > before,
         "resourceVersion keeps growing after a restart"
     );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn logs_scale_and_collections() {
+    let (sandbox, client, _dir) = start().await;
+    namespace(&client, "demo").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "demo");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "api-0", "labels": {"app": "api"}},
+        "spec": {"containers": [{"name": "hello-k8s-api", "image": "hello-k8s-api:0.1.0"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let log = hk8s_sandbox::logs::log_path(sandbox.state_dir(), "demo", "api-0", "hello-k8s-api");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, "starting\nlistening on 127.244.0.9:5000\nready\n").unwrap();
+    let all = pods.logs("api-0", &Default::default()).await.unwrap();
+    assert_eq!(all, "starting\nlistening on 127.244.0.9:5000\nready\n");
+    let tail = pods
+        .logs(
+            "api-0",
+            &kube::api::LogParams {
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(tail, "ready\n");
+
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "demo");
+    deploys
+        .create(&PostParams::default(), &deployment("web", 1, "nginx:1"))
+        .await
+        .unwrap();
+    let scale = deploys.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(1));
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
+    deploys
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        deploys.get("web").await.unwrap().spec.unwrap().replicas,
+        Some(4)
+    );
+
+    // A pod relabelled out of a watch's selector is DELETED for that watch.
+    let mut watch = pods
+        .watch(&kube::api::WatchParams::default().labels("app=api"), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let first = tokio::time::timeout(WAIT, watch.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first, Some(kube::api::WatchEvent::Added(_))));
+    pods.patch(
+        "api-0",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "moved"}}})),
+    )
+    .await
+    .unwrap();
+    let left = tokio::time::timeout(WAIT, watch.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(left, Some(kube::api::WatchEvent::Deleted(_))),
+        "{left:?}"
+    );
+    drop(watch);
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "demo");
+    for (name, tier) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name, "labels": {"tier": tier}}}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("tier=x"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, vec!["c".to_string()]);
+
+    // Deleting the namespace empties it and then removes it.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let uid = namespaces.get("demo").await.unwrap().metadata.uid.unwrap();
+    namespaces
+        .delete("demo", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        WAIT,
+        await_condition(namespaces.clone(), "demo", conditions::is_deleted(&uid)),
+    )
+    .await
+    .expect("the namespace goes away")
+    .unwrap();
+
+    assert!(cms.get("c").await.is_err());
+    let err = api_error(
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "late"}})).unwrap(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 404, "{}", err.message);
     sandbox.shutdown().await;
 }

@@ -120,6 +120,7 @@ async fn reconcile_one(
     let mut request_total = 0u64;
     let mut counted = 0i32;
     let mut missing_request = false;
+    let mut unmeasured_requests = 0u64;
     let metrics = ctx.config.metrics.as_ref();
     for pod in &pods {
         let (req, _) = pod_requests(pod.spec.as_ref().expect("pods have a spec"));
@@ -131,6 +132,8 @@ async fn reconcile_one(
             usage_total += usage.iter().map(|c| c.cpu_millis).sum::<u64>();
             request_total += req;
             counted += 1;
+        } else {
+            unmeasured_requests += req;
         }
     }
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), &ns);
@@ -163,10 +166,25 @@ async fn reconcile_one(
     }
     let utilization = (usage_total * 100 / request_total) as i32;
     let ratio = f64::from(utilization) / f64::from(target_util.max(1));
-    let mut desired = if (ratio - 1.0).abs() <= TOLERANCE {
+    // As Kubernetes does: pods without metrics yet (starting, not ready) count as using
+    // nothing when scaling up and their full request when scaling down, and the scale is
+    // skipped if that makes the change fall within the tolerance.
+    let adjusted_requests = request_total + unmeasured_requests;
+    let adjusted_usage = if ratio > 1.0 {
+        usage_total
+    } else {
+        usage_total + unmeasured_requests
+    };
+    let adjusted_ratio = (adjusted_usage as f64 * 100.0 / adjusted_requests.max(1) as f64)
+        / f64::from(target_util.max(1));
+    let pods_total = pods.len() as i32;
+    let mut desired = if (ratio - 1.0).abs() <= TOLERANCE
+        || (adjusted_ratio - 1.0).abs() <= TOLERANCE
+        || (ratio > 1.0) != (adjusted_ratio > 1.0)
+    {
         current
     } else {
-        (ratio * f64::from(counted)).ceil() as i32
+        (adjusted_ratio * f64::from(pods_total)).ceil() as i32
     };
     desired = desired.min((current * 2).max(4));
     let key = format!("{ns}/{}", hpa.name_any());

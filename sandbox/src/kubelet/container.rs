@@ -9,7 +9,7 @@ use crate::controllers::events::EventType;
 use crate::images::{Program, ProgramKind};
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus, ObjectReference,
+    ContainerStateWaiting, ContainerStatus, ObjectReference, Probe,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use nix::sys::signal::Signal;
@@ -166,12 +166,16 @@ impl Supervisor {
                     None
                 }
             };
-            self.ctx
-                .kubelet
-                .metrics
-                .track(&self.ctx.namespace, &self.ctx.name, &name, pid);
+            self.ctx.kubelet.metrics.track(
+                &self.ctx.namespace,
+                &self.ctx.name,
+                &self.ctx.uid,
+                &name,
+                pid,
+            );
             let start_time = Time(jiff::Timestamp::now());
             let has_readiness = self.container.readiness_probe.is_some();
+            let has_startup = self.container.startup_probe.is_some();
             self.update(|s| {
                 s.state = Some(ContainerState {
                     running: Some(ContainerStateRunning {
@@ -179,8 +183,8 @@ impl Supervisor {
                     }),
                     ..Default::default()
                 });
-                s.started = Some(true);
-                s.ready = !has_readiness;
+                s.started = Some(!has_startup);
+                s.ready = !has_readiness && !has_startup;
                 s.container_id = Some(format!("hk8s://{pid}"));
             });
             self.event(
@@ -196,8 +200,9 @@ impl Supervisor {
             )
             .await;
 
-            let readiness = self.spawn_readiness(&spec);
-            let outcome = self.watch_process(process, &spec).await;
+            let (started_tx, started_rx) = watch::channel(false);
+            let readiness = self.spawn_readiness(&spec, started_rx);
+            let outcome = self.watch_process(process, &spec, started_tx).await;
             readiness.abort();
             self.ctx
                 .kubelet
@@ -302,27 +307,68 @@ impl Supervisor {
     }
 
     /// Waits for the process to end, the liveness probe to fail, or the pod to stop.
-    async fn watch_process(&mut self, mut process: Process, spec: &ProcessSpec) -> Outcome {
-        let liveness = self.container.liveness_probe.as_ref().map(|p| {
-            ProbeSpec::from_manifest(p, &self.container, self.ctx.ip.into(), &spec.env, |n| {
+    /// Resolves a manifest probe, reporting one the sandbox cannot run as an event.
+    async fn probe_spec(
+        &self,
+        probe: Option<&Probe>,
+        kind: &str,
+        env: &[(String, String)],
+    ) -> Option<ProbeSpec> {
+        let resolved =
+            ProbeSpec::from_manifest(probe?, &self.container, self.ctx.ip.into(), env, |n| {
                 self.ctx.kubelet.images.find_program(n)
-            })
-        });
-        let liveness = match liveness {
-            Some(Ok(p)) => Some(p),
-            Some(Err(e)) => {
+            });
+        match resolved {
+            Ok(p) => Some(p),
+            Err(e) => {
                 self.event(
                     EventType::Warning,
                     "Unhealthy",
-                    &format!("Liveness probe errored: {e}"),
+                    &format!("{kind} probe errored: {e}"),
                 )
                 .await;
                 None
             }
-            None => None,
-        };
+        }
+    }
+
+    async fn watch_process(
+        &mut self,
+        mut process: Process,
+        spec: &ProcessSpec,
+        started: watch::Sender<bool>,
+    ) -> Outcome {
+        let startup = self
+            .probe_spec(self.container.startup_probe.as_ref(), "Startup", &spec.env)
+            .await;
+        let liveness = self
+            .probe_spec(
+                self.container.liveness_probe.as_ref(),
+                "Liveness",
+                &spec.env,
+            )
+            .await;
         let name = self.container.name.clone();
         let probe_loop = async {
+            if let Some(probe) = startup {
+                tokio::time::sleep(probe.initial_delay).await;
+                let mut failures = 0;
+                while let Err(message) = probe.run_once().await {
+                    failures += 1;
+                    self.event(
+                        EventType::Warning,
+                        "Unhealthy",
+                        &format!("Startup probe failed: {message}"),
+                    )
+                    .await;
+                    if failures >= probe.failure_threshold {
+                        return "startup";
+                    }
+                    tokio::time::sleep(probe.period).await;
+                }
+                self.update(|s| s.started = Some(true));
+            }
+            let _ = started.send(true);
             let Some(probe) = liveness else {
                 return std::future::pending().await;
             };
@@ -340,7 +386,7 @@ impl Supervisor {
                         )
                         .await;
                         if failures >= probe.failure_threshold {
-                            return;
+                            return "liveness";
                         }
                     }
                 }
@@ -353,11 +399,11 @@ impl Supervisor {
                 Ok(s) => Outcome::Exited(s),
                 Err(_) => Outcome::Exited(std::process::ExitStatus::from_raw(137 << 8)),
             },
-            _ = probe_loop => {
+            failed = probe_loop => {
                 self.event(
                     EventType::Normal,
                     "Killing",
-                    &format!("Container {name} failed liveness probe, will be restarted"),
+                    &format!("Container {name} failed {failed} probe, will be restarted"),
                 ).await;
                 self.terminate(&mut process).await;
                 Outcome::LivenessFailed
@@ -390,14 +436,27 @@ impl Supervisor {
         }
     }
 
-    fn spawn_readiness(&self, spec: &ProcessSpec) -> tokio::task::JoinHandle<()> {
-        let Some(manifest) = self.container.readiness_probe.clone() else {
-            return tokio::spawn(async {});
-        };
+    /// Runs the readiness probe once the startup probe (if any) has succeeded; without a
+    /// readiness probe the container is ready as soon as it has started.
+    fn spawn_readiness(
+        &self,
+        spec: &ProcessSpec,
+        mut started: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let ctx = self.ctx.clone();
         let container = self.container.clone();
+        let Some(manifest) = self.container.readiness_probe.clone() else {
+            return tokio::spawn(async move {
+                if started.wait_for(|s| *s).await.is_ok() {
+                    ctx.update_container(&container.name, |s| s.ready = true);
+                }
+            });
+        };
         let env = spec.env.clone();
         tokio::spawn(async move {
+            if started.wait_for(|s| *s).await.is_err() {
+                return;
+            }
             let probe = match ProbeSpec::from_manifest(
                 &manifest,
                 &container,

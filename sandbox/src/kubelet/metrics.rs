@@ -26,12 +26,28 @@ pub struct ContainerUsage {
 
 type Key = (String, String);
 
+/// Usage of one pod, with what identifies it.
+#[derive(Debug, Clone)]
+pub struct PodUsage {
+    pub namespace: String,
+    pub pod: String,
+    pub uid: String,
+    pub containers: Vec<ContainerUsage>,
+}
+
 /// Live usage of every tracked container, keyed by namespace and pod name.
 #[derive(Debug, Clone, Default)]
-pub struct Metrics(Arc<Mutex<HashMap<Key, HashMap<String, Sample>>>>);
+pub struct Metrics(
+    Arc<Mutex<HashMap<Key, HashMap<String, Sample>>>>,
+    Arc<Mutex<HashMap<Key, String>>>,
+);
 
 impl Metrics {
-    pub fn track(&self, namespace: &str, pod: &str, container: &str, pid: u32) {
+    pub fn track(&self, namespace: &str, pod: &str, uid: &str, container: &str, pid: u32) {
+        self.1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.into(), pod.into()), uid.into());
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.entry((namespace.into(), pod.into()))
             .or_default()
@@ -101,6 +117,33 @@ impl Metrics {
         .filter(|v: &Vec<ContainerUsage>| !v.is_empty())
     }
 
+    /// Usage of every pod with at least one measured container.
+    pub fn all_pods(&self) -> Vec<PodUsage> {
+        let keys: Vec<Key> = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        let uids = self.1.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        keys.into_iter()
+            .filter_map(|(ns, pod)| {
+                let containers = self.pod_usage(&ns, &pod)?;
+                let uid = uids
+                    .get(&(ns.clone(), pod.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                Some(PodUsage {
+                    namespace: ns,
+                    pod,
+                    uid,
+                    containers,
+                })
+            })
+            .collect()
+    }
+
     /// Samples every second until the returned task is aborted.
     pub fn spawn_sampler(&self) -> tokio::task::JoinHandle<()> {
         let metrics = self.clone();
@@ -111,5 +154,119 @@ impl Metrics {
                 metrics.sample();
             }
         })
+    }
+}
+
+/// Keeps `metrics.k8s.io` PodMetrics and NodeMetrics objects current (every 10 s), so
+/// `kubectl top pods` and `kubectl top node` work; a PodMetrics is owned by its pod and goes
+/// with it.
+pub async fn publish(client: kube::Client, metrics: Metrics) {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+    let pod_ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics"),
+        "pods",
+    );
+    let node_ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "NodeMetrics"),
+        "nodes",
+    );
+    let params = PatchParams::apply("kubelet").force();
+    let mut node_cpu = NodeCpu::default();
+    loop {
+        let now = jiff::Timestamp::now().to_string();
+        for usage in metrics.all_pods() {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &usage.namespace, &pod_ar);
+            let containers: Vec<serde_json::Value> = usage
+                .containers
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "name": c.name,
+                        "usage": { "cpu": format!("{}m", c.cpu_millis), "memory": format!("{}Ki", c.memory_bytes / 1024) }
+                    })
+                })
+                .collect();
+            let obj = serde_json::json!({
+                "apiVersion": "metrics.k8s.io/v1beta1",
+                "kind": "PodMetrics",
+                "metadata": {
+                    "name": usage.pod,
+                    "namespace": usage.namespace,
+                    "ownerReferences": [{ "apiVersion": "v1", "kind": "Pod", "name": usage.pod, "uid": usage.uid }],
+                },
+                "timestamp": now,
+                "window": "10s",
+                "containers": containers,
+            });
+            if let Err(e) = api.patch(&usage.pod, &params, &Patch::Apply(&obj)).await {
+                tracing::debug!(pod = %usage.pod, error = %e, "pod metrics not written");
+            }
+        }
+        if let Some((cpu_millis, memory_bytes)) = node_cpu.sample() {
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &node_ar);
+            let obj = serde_json::json!({
+                "apiVersion": "metrics.k8s.io/v1beta1",
+                "kind": "NodeMetrics",
+                "metadata": { "name": crate::network::NODE_NAME },
+                "timestamp": now,
+                "window": "10s",
+                "usage": { "cpu": format!("{cpu_millis}m"), "memory": format!("{}Ki", memory_bytes / 1024) },
+            });
+            if let Err(e) = api
+                .patch(crate::network::NODE_NAME, &params, &Patch::Apply(&obj))
+                .await
+            {
+                tracing::debug!(error = %e, "node metrics not written");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
+/// Whole-machine CPU (from /proc/stat) and memory (MemTotal - MemAvailable) usage.
+#[derive(Debug, Default)]
+struct NodeCpu {
+    last: Option<(Instant, u64)>,
+}
+
+impl NodeCpu {
+    fn sample(&mut self) -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let busy: u64 = fields
+            .iter()
+            .take(8)
+            .enumerate()
+            .filter(|(i, _)| *i != 3 && *i != 4)
+            .map(|(_, v)| v)
+            .sum();
+        let now = Instant::now();
+        let cpu = match self.last.replace((now, busy)) {
+            Some((then, before)) => {
+                let ms = now.duration_since(then).as_millis() as u64;
+                (busy.saturating_sub(before) * 1000 * 1000 / TICKS_PER_SECOND).checked_div(ms)?
+            }
+            None => return None,
+        };
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let kib = |key: &str| -> Option<u64> {
+            meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix(key))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        let used = kib("MemTotal:")?.saturating_sub(kib("MemAvailable:")?) * 1024;
+        Some((cpu, used))
     }
 }

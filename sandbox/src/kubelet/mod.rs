@@ -140,6 +140,9 @@ pub struct Kubelet {
     metrics: Metrics,
     enforcement: Enforcement,
     sampler: JoinHandle<()>,
+    publisher: JoinHandle<()>,
+    pids: PidRegistry,
+    stopped: bool,
 }
 
 impl Kubelet {
@@ -171,20 +174,24 @@ impl Kubelet {
             state_dir: config.state_dir.clone(),
             images,
             enforcement: enforcement.clone(),
-            pids,
+            pids: pids.clone(),
             metrics: metrics.clone(),
             backoff: config.backoff,
             ips: Mutex::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(shared, stop_rx));
+        let task = tokio::spawn(run(shared.clone(), stop_rx));
         let sampler = metrics.spawn_sampler();
+        let publisher = tokio::spawn(metrics::publish(shared.client.clone(), metrics.clone()));
         Ok(Self {
             stop,
             task,
             metrics,
             enforcement,
             sampler,
+            publisher,
+            pids,
+            stopped: false,
         })
     }
 
@@ -197,10 +204,26 @@ impl Kubelet {
     }
 
     /// Stops every pod's processes (SIGTERM, then SIGKILL) and the kubelet itself.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
         self.sampler.abort();
+        self.publisher.abort();
+        self.stopped = true;
+    }
+}
+
+impl Drop for Kubelet {
+    /// A kubelet dropped without [`Kubelet::shutdown`] (e.g. a panicking caller) still
+    /// leaves no pod process behind.
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.stop.send(true);
+            self.task.abort();
+            self.sampler.abort();
+            self.publisher.abort();
+            self.pids.kill_all();
+        }
     }
 }
 

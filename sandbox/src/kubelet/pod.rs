@@ -179,7 +179,7 @@ pub(super) async fn run_pod(
     writer.write(&pod, &initial).await;
 
     let setup = loop {
-        match prepare(&kubelet, &pod, &uid).await {
+        match prepare(&kubelet, &pod, &uid, ip).await {
             Ok(done) => break done,
             Err(e) => {
                 tracing::debug!(pod = %name, error = %e, "pod not ready to start yet");
@@ -255,7 +255,12 @@ type Setup = (
 );
 
 /// Volumes, service variables and resolved env; errors mean "not yet" (e.g. PVC unbound).
-async fn prepare(kubelet: &KubeletShared, pod: &Pod, uid: &str) -> Result<Setup, PodSetupError> {
+async fn prepare(
+    kubelet: &KubeletShared,
+    pod: &Pod,
+    uid: &str,
+    ip: Ipv4Addr,
+) -> Result<Setup, PodSetupError> {
     let namespace = pod.namespace().unwrap_or_else(|| "default".into());
     let spec = pod.spec.clone().unwrap_or_default();
     let scratch = crate::paths::pod_dir(&kubelet.state_dir, uid);
@@ -336,7 +341,7 @@ async fn prepare(kubelet: &KubeletShared, pod: &Pod, uid: &str) -> Result<Setup,
     for container in &spec.containers {
         manifest_env.insert(
             container.name.clone(),
-            resolve_env(&client, pod, container).await?,
+            resolve_env(&client, pod, container, ip).await?,
         );
     }
     Ok((volumes, service_env, manifest_env))
@@ -412,6 +417,7 @@ async fn resolve_env(
     client: &kube::Client,
     pod: &Pod,
     container: &Container,
+    ip: Ipv4Addr,
 ) -> Result<Vec<(String, String)>, PodSetupError> {
     let namespace = pod.namespace().unwrap_or_else(|| "default".into());
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
@@ -454,7 +460,6 @@ async fn resolve_env(
             super::container::expand_vars(value, &env)
         } else if let Some(from) = &var.value_from {
             if let Some(field) = &from.field_ref {
-                let status = pod.status.clone().unwrap_or_default();
                 match field.field_path.as_str() {
                     "metadata.name" => pod.name_any(),
                     "metadata.namespace" => namespace.clone(),
@@ -466,7 +471,7 @@ async fn resolve_env(
                         .and_then(|s| s.service_account_name.clone())
                         .unwrap_or_else(|| "default".into()),
                     "status.hostIP" => crate::network::NODE_IP.to_string(),
-                    "status.podIP" => status.pod_ip.unwrap_or_default(),
+                    "status.podIP" | "status.podIPs" => ip.to_string(),
                     other => other
                         .strip_prefix("metadata.labels['")
                         .and_then(|k| k.strip_suffix("']"))

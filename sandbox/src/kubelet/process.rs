@@ -201,6 +201,22 @@ impl PidRegistry {
         let _ = self.save();
     }
 
+    /// SIGKILLs every recorded process group (for a kubelet dropped without shutdown).
+    pub fn kill_all(&self) {
+        let pids: Vec<u32> = self
+            .pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        for pid in pids {
+            if process_start_time(pid).is_some() {
+                signal_group(pid, Signal::SIGKILL);
+            }
+        }
+    }
+
     fn save(&self) -> io::Result<()> {
         let text: String = self
             .pids

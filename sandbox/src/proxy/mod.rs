@@ -5,12 +5,13 @@
 
 pub mod table;
 
+use crate::controllers::events::{EventType, Recorder};
 use crate::network::NODE_IP;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Service};
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -22,11 +23,18 @@ use tokio::task::JoinHandle;
 /// Listening address -> backends, plus where a LoadBalancer port moved when 80 was refused.
 pub type Fallbacks = Arc<Mutex<HashMap<String, SocketAddr>>>;
 
+/// One listening address of a service and where it forwards.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub addr: SocketAddr,
+    pub backends: Vec<SocketAddr>,
+    /// For a LoadBalancer port: where to listen instead if `addr` is not permitted.
+    pub fallback: Option<SocketAddr>,
+    pub service: ObjectReference,
+}
+
 /// The desired listeners for the given services and endpoints.
-pub fn desired_listeners(
-    services: &[Service],
-    endpoints: &[Endpoints],
-) -> Vec<(SocketAddr, Vec<SocketAddr>, Option<SocketAddr>)> {
+pub fn desired_listeners(services: &[Service], endpoints: &[Endpoints]) -> Vec<Listener> {
     let mut out = Vec::new();
     for svc in services {
         let Some(spec) = &svc.spec else { continue };
@@ -45,6 +53,7 @@ pub fn desired_listeners(
             .flatten()
             .filter_map(|i| i.ip.as_deref().and_then(|ip| ip.parse().ok()))
             .collect();
+        let service = svc.object_ref(&());
         for port in spec.ports.iter().flatten() {
             if port.protocol.as_deref().is_some_and(|p| p != "TCP") {
                 continue;
@@ -74,19 +83,21 @@ pub fn desired_listeners(
                 continue;
             };
             let node_port = port.node_port.and_then(|p| u16::try_from(p).ok());
+            let listener = |addr: SocketAddr, fallback: Option<SocketAddr>| Listener {
+                addr,
+                backends: backends.clone(),
+                fallback,
+                service: service.clone(),
+            };
             if let Some(ip) = cluster_ip {
-                out.push((SocketAddr::new(ip.into(), svc_port), backends.clone(), None));
+                out.push(listener(SocketAddr::new(ip.into(), svc_port), None));
             }
             if let Some(np) = node_port {
-                out.push((SocketAddr::new(NODE_IP.into(), np), backends.clone(), None));
+                out.push(listener(SocketAddr::new(NODE_IP.into(), np), None));
             }
             for ip in &lb_ips {
                 let fallback = node_port.map(|np| SocketAddr::new((*ip).into(), np));
-                out.push((
-                    SocketAddr::new((*ip).into(), svc_port),
-                    backends.clone(),
-                    fallback,
-                ));
+                out.push(listener(SocketAddr::new((*ip).into(), svc_port), fallback));
             }
         }
     }
@@ -154,6 +165,7 @@ async fn run(client: Client, mut stop: watch::Receiver<bool>, fallbacks: Fallbac
         spawn_watch(trigger.clone(), false),
     ];
     let mut table = ProxyTable::default();
+    let recorder = Recorder::new(client.clone(), "service-proxy");
     loop {
         tokio::select! {
             _ = trigger.notified() => {}
@@ -174,16 +186,22 @@ async fn run(client: Client, mut stop: watch::Receiver<bool>, fallbacks: Fallbac
         };
         let listeners = desired_listeners(&services, &endpoints);
         let mut desired: HashMap<SocketAddr, Vec<SocketAddr>> = HashMap::new();
-        let mut fallback_of: HashMap<SocketAddr, SocketAddr> = HashMap::new();
+        let mut fallback_of: HashMap<SocketAddr, (SocketAddr, ObjectReference)> = HashMap::new();
         let known = fallbacks.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for (addr, backends, fallback) in listeners {
+        for Listener {
+            addr,
+            backends,
+            fallback,
+            service,
+        } in listeners
+        {
             // An address already known to be refused goes straight to its fallback.
             match (known.get(&addr.to_string()), fallback) {
                 (Some(fb), _) => {
                     desired.insert(*fb, backends);
                 }
                 (None, Some(fb)) => {
-                    fallback_of.insert(addr, fb);
+                    fallback_of.insert(addr, (fb, service));
                     desired.insert(addr, backends);
                 }
                 (None, None) => {
@@ -195,8 +213,20 @@ async fn run(client: Client, mut stop: watch::Receiver<bool>, fallbacks: Fallbac
         let mut retry = false;
         for (addr, error) in failures {
             match fallback_of.get(&addr) {
-                Some(fb) if error.kind() == std::io::ErrorKind::PermissionDenied => {
-                    tracing::warn!(%addr, fallback = %fb, "no permission to listen on the load balancer's port; using its node port on the same IP");
+                Some((fb, service)) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                    let message = format!(
+                        "no permission to listen on {addr} (ports below 1024 need privileges); \
+                         the load balancer answers on {fb}, its node port, instead"
+                    );
+                    tracing::warn!("{message}");
+                    recorder
+                        .publish(
+                            service,
+                            EventType::Warning,
+                            "LoadBalancerPortFallback",
+                            &message,
+                        )
+                        .await;
                     fallbacks
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -212,5 +242,42 @@ async fn run(client: Client, mut stop: watch::Receiver<bool>, fallbacks: Fallbac
     }
     for w in watchers {
         w.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_balancers_listen_on_cluster_ip_node_port_and_external_ip() {
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "frontend", "namespace": "demo"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "127.96.0.9",
+                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31000}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "127.240.0.3"}]}}
+        }))
+        .unwrap();
+        let ep: Endpoints = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "frontend", "namespace": "demo"},
+            "subsets": [{"addresses": [{"ip": "127.244.0.5"}], "notReadyAddresses": [{"ip": "127.244.0.6"}],
+                         "ports": [{"name": "http", "port": 8080}]}]
+        }))
+        .unwrap();
+        let listeners = desired_listeners(&[svc], &[ep]);
+        let addrs: Vec<String> = listeners.iter().map(|l| l.addr.to_string()).collect();
+        assert_eq!(
+            addrs,
+            ["127.96.0.9:80", "127.0.0.1:31000", "127.240.0.3:80"]
+        );
+        assert!(
+            listeners
+                .iter()
+                .all(|l| l.backends == ["127.244.0.5:8080".parse().unwrap()])
+        );
+        assert_eq!(
+            listeners[2].fallback,
+            Some("127.240.0.3:31000".parse().unwrap())
+        );
     }
 }

@@ -1,0 +1,499 @@
+//! The process kubelet and controllers against an in-process sandbox, through kube-rs:
+//! real processes (sh, python3, sleep) mapped from images in the sandbox's images.yaml.
+
+use hk8s_sandbox::{Sandbox, SandboxConfig};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Pod, Service};
+use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+struct Env {
+    sandbox: Option<Sandbox>,
+    client: Client,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start(images: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SandboxConfig::new(dir.path().join("state"));
+        config.standin_kubelet = false;
+        config.process_runtime = true;
+        let sandbox = Sandbox::start(config).await.expect("starting the sandbox");
+        std::fs::write(
+            hk8s_sandbox::paths::images_config_path(sandbox.state_dir()),
+            format!("images:\n{images}"),
+        )
+        .unwrap();
+        let client = sandbox.client().unwrap();
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "demo"}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        Env {
+            sandbox: Some(sandbox),
+            client,
+            dir,
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), "demo")
+    }
+
+    async fn create<K>(&self, value: Value) -> K
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let obj: K = serde_json::from_value(value).unwrap();
+        self.api::<K>()
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap()
+    }
+
+    async fn wait_pod(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let pods = self.api::<Pod>();
+        let start = Instant::now();
+        loop {
+            if let Ok(pod) = pods.get(name).await {
+                let v = serde_json::to_value(&pod).unwrap();
+                if check(&v) {
+                    return v;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "pod {name}: timed out waiting for {what}: {v:#}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn events(&self) -> Vec<Event> {
+        self.api::<Event>()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = &self.dir;
+        drop(self.sandbox.take());
+    }
+}
+
+fn pod(name: &str, image: &str, extra: Value) -> Value {
+    let mut container = json!({"name": "main", "image": image});
+    if let Some(obj) = extra.as_object() {
+        for (k, v) in obj {
+            container[k] = v.clone();
+        }
+    }
+    json!({"metadata": {"name": name, "labels": {"app": name}}, "spec": {"containers": [container]}})
+}
+
+async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crashes_back_off_missing_programs_wait_and_memory_hogs_are_oom_killed() {
+    let env = Env::start(
+        "  crasher:\n    program: sh\n    args: [\"-c\", \"echo boom; exit 3\"]\n  \
+         ghost: hk8s-no-such-program\n  \
+         sleeper:\n    program: sleep\n    args: [\"600\"]\n  \
+         hog:\n    program: python3\n    args: [\"-c\", \"import time\\na = bytearray(300 * 1024 * 1024)\\ntime.sleep(60)\"]\n",
+    )
+    .await;
+    env.create::<Pod>(pod("crasher", "registry.example/crasher:1", json!({})))
+        .await;
+    env.create::<Pod>(pod("ghost", "ghost:2", json!({}))).await;
+    env.create::<Pod>(pod("unknown", "nginx:1.25", json!({})))
+        .await;
+    env.create::<Pod>(pod(
+        "hog",
+        "hog",
+        json!({"resources": {"limits": {"memory": "64Mi", "cpu": "500m"}}}),
+    ))
+    .await;
+
+    env.create::<Pod>(pod(
+        "slow",
+        "sleeper",
+        json!({"startupProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2}}),
+    ))
+    .await;
+    let crasher = env
+        .wait_pod("crasher", "CrashLoopBackOff after two restarts", |p| {
+            let s = &p["status"]["containerStatuses"][0];
+            s["restartCount"].as_i64().unwrap_or(0) >= 2
+                && s["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        })
+        .await;
+    let last = &crasher["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 3, "{crasher:#}");
+    assert_eq!(last["reason"], "Error");
+    let logs = env
+        .api::<Pod>()
+        .logs("crasher", &LogParams::default())
+        .await
+        .unwrap();
+    assert!(logs.contains("boom"), "{logs:?}");
+
+    let ghost = env
+        .wait_pod("ghost", "a waiting reason", |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["message"].is_string()
+                && p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                    != "ContainerCreating"
+        })
+        .await;
+    let waiting = &ghost["status"]["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "ErrImagePull", "{ghost:#}");
+    let message = waiting["message"].as_str().unwrap();
+    assert!(
+        message.contains("hk8s-no-such-program") && message.contains("images.yaml"),
+        "{message}"
+    );
+    let unknown = env
+        .wait_pod("unknown", "a waiting reason", |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImagePull"
+        })
+        .await;
+    let message = unknown["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("redis") && message.contains("images.yaml"),
+        "{message}"
+    );
+
+    let hog = env
+        .wait_pod("hog", "an OOM kill", |p| {
+            p["status"]["containerStatuses"][0]["lastState"]["terminated"]["reason"] == "OOMKilled"
+        })
+        .await;
+    assert!(
+        hog["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap()
+            >= 1
+    );
+
+    env.wait_pod("slow", "a restart by its startup probe", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+            && p["status"]["containerStatuses"][0]["started"] == false
+    })
+    .await;
+    let events = env.events().await;
+    assert!(
+        events.iter().any(|e| e.message.as_deref()
+            == Some("Container main failed startup probe, will be restarted")),
+        "{events:?}"
+    );
+    let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+    for reason in [
+        "Scheduled",
+        "Pulled",
+        "Created",
+        "Started",
+        "BackOff",
+        "Failed",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "no {reason} event in {reasons:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_that_do_not_fit_stay_pending_with_failed_scheduling() {
+    let env = Env::start("  sleeper:\n    program: sleep\n    args: [\"600\"]\n").await;
+    env.create::<Pod>(pod(
+        "huge",
+        "sleeper",
+        json!({"resources": {"requests": {"cpu": "1000", "memory": "1Mi"}}}),
+    ))
+    .await;
+    let huge = env
+        .wait_pod("huge", "PodScheduled=False", |p| {
+            p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+            })
+        })
+        .await;
+    assert_eq!(huge["status"]["phase"], "Pending");
+    assert!(huge["spec"]["nodeName"].is_null());
+    let message = huge["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.starts_with("0/1 nodes are available: 1 Insufficient cpu."),
+        "{message}"
+    );
+    let events = env.events().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("FailedScheduling")
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("Insufficient cpu"))),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_gates_endpoints_and_rolling_updates_replace_every_pod() {
+    let env = Env::start("  web: python3\n").await;
+    let ready_file = env.dir.path().join("ready");
+    let deployment = json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{
+                    "name": "web",
+                    "image": "web:1",
+                    "args": ["-m", "http.server", "8000", "--bind", "$(POD_IP)"],
+                    "env": [
+                        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                        {"name": "VERSION", "value": "1"}
+                    ],
+                    "ports": [{"name": "http", "containerPort": 8000}],
+                    "readinessProbe": {
+                        "exec": {"command": ["test", "-f", ready_file.to_str().unwrap()]},
+                        "periodSeconds": 1
+                    }
+                }]}
+            }
+        }
+    });
+    env.create::<Deployment>(deployment).await;
+    let svc: Service = env
+        .create(json!({
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}
+        }))
+        .await;
+    let cluster_ip = svc.spec.unwrap().cluster_ip.unwrap();
+
+    let endpoints = env.api::<Endpoints>();
+    wait_for(
+        "two not-ready endpoints",
+        Duration::from_secs(60),
+        async || {
+            let ep = endpoints.get_opt("web").await.ok()??;
+            let subset = ep.subsets?.into_iter().next()?;
+            (subset.addresses.is_none() && subset.not_ready_addresses.map(|a| a.len()) == Some(2))
+                .then_some(())
+        },
+    )
+    .await;
+    std::fs::write(&ready_file, "").unwrap();
+    wait_for("two ready endpoints", Duration::from_secs(60), async || {
+        let ep = endpoints.get_opt("web").await.ok()??;
+        let subset = ep.subsets?.into_iter().next()?;
+        let ports = subset.ports?;
+        (subset.addresses.map(|a| a.len()) == Some(2) && ports[0].port == 8000).then_some(())
+    })
+    .await;
+    let status = wait_for(
+        "the cluster IP to answer",
+        Duration::from_secs(30),
+        async || {
+            let stream = tokio::net::TcpStream::connect((cluster_ip.as_str(), 80))
+                .await
+                .ok()?;
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.ok()?;
+            tokio::spawn(conn);
+            let req = http::Request::get("/")
+                .header("host", "web")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            Some(sender.send_request(req).await.ok()?.status().as_u16())
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let deployments = env.api::<Deployment>();
+    let before: Vec<String> = env
+        .api::<Pod>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "env": [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "VERSION", "value": "2"}
+    ]}]}}}});
+    deployments
+        .patch("web", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    let done = wait_for(
+        "the rollout to complete",
+        Duration::from_secs(90),
+        async || {
+            let d = deployments.get("web").await.ok()?;
+            let s = d.status.clone()?;
+            let complete = s.observed_generation >= d.metadata.generation
+                && s.updated_replicas == Some(2)
+                && s.replicas == Some(2)
+                && s.available_replicas == Some(2);
+            complete.then_some(d)
+        },
+    )
+    .await;
+    let conditions = done.status.unwrap().conditions.unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Available" && c.status == "True")
+    );
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"))
+    );
+    let sets = env
+        .api::<ReplicaSet>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sets.len(), 2, "one ReplicaSet per template");
+    for rs in &sets {
+        let hash = rs
+            .labels()
+            .get("pod-template-hash")
+            .expect("pod-template-hash label");
+        assert_eq!(rs.name_any(), format!("web-{hash}"));
+    }
+    let pods = wait_for(
+        "the old pods to be gone",
+        Duration::from_secs(60),
+        async || {
+            let pods = env
+                .api::<Pod>()
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items;
+            (pods.len() == 2).then_some(pods)
+        },
+    )
+    .await;
+    assert!(
+        pods.iter().all(|p| !before.contains(&p.name_any())),
+        "a pod survived the rolling update"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hpa_scales_a_busy_deployment_up() {
+    let env =
+        Env::start("  burner:\n    program: sh\n    args: [\"-c\", \"while :; do :; done\"]\n")
+            .await;
+    env.create::<Deployment>(json!({
+        "metadata": {"name": "burner"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "burner"}},
+            "template": {
+                "metadata": {"labels": {"app": "burner"}},
+                "spec": {"containers": [{
+                    "name": "burner", "image": "burner",
+                    "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "200m"}}
+                }]}
+            }
+        }
+    }))
+    .await;
+    env.create::<HorizontalPodAutoscaler>(json!({
+        "metadata": {"name": "burner"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burner"},
+            "minReplicas": 1, "maxReplicas": 2,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]
+        }
+    }))
+    .await;
+    let deployments = env.api::<Deployment>();
+    wait_for(
+        "the HPA to scale the deployment to 2",
+        Duration::from_secs(90),
+        async || {
+            let d = deployments.get("burner").await.ok()?;
+            (d.spec?.replicas == Some(2)).then_some(())
+        },
+    )
+    .await;
+    let hpas = env.api::<HorizontalPodAutoscaler>();
+    let utilization = wait_for("the HPA's status", Duration::from_secs(30), async || {
+        let status = hpas.get("burner").await.ok()?.status?;
+        let current = status
+            .current_metrics?
+            .first()?
+            .resource
+            .clone()?
+            .current
+            .average_utilization?;
+        (status.desired_replicas == 2).then_some(current)
+    })
+    .await;
+    assert!(utilization > 50, "{utilization}");
+    let events = env.events().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("SuccessfulRescale")),
+        "{events:?}"
+    );
+    deployments
+        .delete("burner", &Default::default())
+        .await
+        .unwrap();
+}
