@@ -125,12 +125,7 @@ pub async fn run_cli(args: LoadArgs) -> anyhow::Result<ExitCode> {
     eprintln!("The server is now under siege...");
 
     let cancel = CancellationToken::new();
-    let on_ctrl_c = cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_ctrl_c.cancel();
-        }
-    });
+    let ctrl_c = cancel_on_ctrl_c(cancel.clone())?;
 
     let bar = progress_bar(&config);
     let update = |progress: &Progress| show_progress(&bar, progress);
@@ -143,6 +138,30 @@ pub async fn run_cli(args: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     print_report(&report, args.json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `cancel` on the first Ctrl-C. The handler is installed before this returns, so
+/// an early Ctrl-C still gets the report instead of killing the process.
+fn cancel_on_ctrl_c(cancel: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C (SIGINT)")?;
+        Ok(tokio::spawn(async move {
+            if interrupt.recv().await.is_some() {
+                cancel.cancel();
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        }))
+    }
 }
 
 fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {

@@ -213,7 +213,8 @@ impl Target {
 }
 
 /// Parses siege's `-t` format: a number and a unit S, M or H (either case), e.g. `10S`,
-/// `1M`, `1H`, `2.5s`.
+/// `1M`, `1H`, `2.5s`. siege's help says the unit is required (siege itself reads a bare
+/// number as minutes); a bare number is refused here rather than guessed.
 pub fn parse_siege_duration(text: &str) -> Result<Duration, LoadError> {
     let invalid = || LoadError::InvalidDuration {
         given: text.to_owned(),

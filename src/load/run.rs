@@ -5,9 +5,11 @@ use super::config::LoadConfig;
 use super::report::{Report, UserStats};
 use super::user::{Shared, simulate};
 use std::future::pending;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -45,17 +47,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<Report, LoadError> {
     let plan = config.plan()?;
-    let addr = tokio::net::lookup_host((plan.target.host.as_str(), plan.target.port))
-        .await
-        .map_err(|err| LoadError::Resolve {
-            host: plan.target.host.clone(),
-            reason: err.to_string(),
-        })?
-        .next()
-        .ok_or_else(|| LoadError::Resolve {
-            host: plan.target.host.clone(),
-            reason: "no address found".to_owned(),
-        })?;
+    let addr = resolve(&plan.target.host, plan.target.port, plan.timeout).await?;
     let concurrency = plan.concurrency;
     let planned_duration = plan.duration;
     let planned_requests = plan
@@ -121,6 +113,35 @@ pub async fn run(
         cancel.is_cancelled(),
     ))
 }
+
+/// The address every user connects to: the first one resolved that accepts a connection
+/// (so `localhost` works whichever of ::1 and 127.0.0.1 the server listens on), or the first
+/// one when none does (the run then counts connection failures).
+async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, LoadError> {
+    let failed = |reason: String| LoadError::Resolve {
+        host: host.to_owned(),
+        reason,
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|err| failed(err.to_string()))?
+        .collect();
+    let first = *addrs
+        .first()
+        .ok_or_else(|| failed("no address found".to_owned()))?;
+    if addrs.len() > 1 {
+        for addr in &addrs {
+            let probe = tokio::time::timeout(timeout.min(PROBE_TIMEOUT), TcpStream::connect(addr));
+            if let Ok(Ok(_connection)) = probe.await {
+                return Ok(*addr);
+            }
+        }
+    }
+    Ok(first)
+}
+
+/// Longest wait for one address of a multi-address host to accept a connection.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn until(deadline: Option<Instant>) {
     match deadline {

@@ -51,6 +51,8 @@ pub(crate) async fn simulate(user: u32, shared: &Shared, stats: &mut UserStats) 
         + period.map_or(Duration::ZERO, |p| {
             p.mul_f64(f64::from(user) / f64::from(plan.concurrency))
         });
+    // One timer per user, re-armed for each request, bounds every request.
+    let mut timer = std::pin::pin!(tokio::time::sleep(plan.timeout));
     let mut done: u64 = 0;
     while plan.repetitions.is_none_or(|reps| done < reps) {
         if let Some(period) = period {
@@ -58,17 +60,17 @@ pub(crate) async fn simulate(user: u32, shared: &Shared, stats: &mut UserStats) 
             next_start = (next_start + period).max(Instant::now());
         }
         let started = Instant::now();
-        let outcome = tokio::time::timeout(plan.timeout, exchange(&mut conn, shared)).await;
+        timer.as_mut().reset(started + plan.timeout);
+        let outcome = tokio::select! {
+            biased;
+            outcome = exchange(&mut conn, shared) => outcome,
+            () = timer.as_mut() => Err(Failure::Timeout),
+        };
         let counted = match outcome {
-            Ok(Ok((status, bytes))) => stats.response(status, bytes, started.elapsed()),
-            Ok(Err(failure)) => {
+            Ok((status, bytes)) => stats.response(status, bytes, started.elapsed()),
+            Err(failure) => {
                 conn = None;
                 stats.failure(failure);
-                false
-            }
-            Err(_elapsed) => {
-                conn = None;
-                stats.failure(Failure::Timeout);
                 false
             }
         };
