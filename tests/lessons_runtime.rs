@@ -348,3 +348,79 @@ async fn lesson_three_with_sandbox_and_yes_from_scratch() {
     let status = hk8s(&["sandbox", "status"], &envs, Duration::from_secs(30)).await;
     assert_eq!(status.status.code(), Some(0), "the sandbox keeps running: {}", text(&status));
 }
+
+fn deployment(name: &str, image: &str, cpu: &str) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{
+                    "name": "main",
+                    "image": image,
+                    "resources": {"requests": {"cpu": cpu}}
+                }]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// A wait that times out explains what is stuck: an image the cluster cannot pull (with
+/// the commands to load it), or a pod the scheduler cannot place (with its reason).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_time_out_with_a_diagnosis() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox(dir.path()).await;
+    let client = sandbox.client().unwrap();
+    hk8s::apply::ensure_namespace(&client, "demo").await.unwrap();
+    let target = Target {
+        client: client.clone(),
+        context: "hk8s-sandbox".into(),
+        server: sandbox.url(),
+        namespace: "demo".into(),
+        sandbox: true,
+        kubeconfig: None,
+    };
+    let ui = hk8s::ui::Ui {
+        color: false,
+        interactive: false,
+        verbose: 0,
+        quiet: true,
+    };
+    let deployments = Api::<Deployment>::namespaced(client, "demo");
+    let pp = kube::api::PostParams::default();
+    deployments.create(&pp, &deployment("unpullable", "no-such-image:1.0", "10m")).await.unwrap();
+    deployments.create(&pp, &deployment("too-big", "hello-k8s-api:0.1.0", "500")).await.unwrap();
+
+    let err = hk8s::wait::wait(
+        &target,
+        &hk8s::wait::WaitFor::PodsReady("app=unpullable".into()),
+        Duration::from_secs(15),
+        &ui,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("timed out after 15 s waiting for pods app=unpullable to be Ready"), "{err}");
+    assert!(err.contains("cannot pull image no-such-image:1.0"), "{err}");
+    assert!(err.contains("kind load docker-image no-such-image:1.0"), "{err}");
+    assert!(err.contains("minikube image load") && err.contains("k3d image import"), "{err}");
+
+    let err = hk8s::wait::wait(
+        &target,
+        &hk8s::wait::WaitFor::DeploymentsAvailable(vec!["too-big".into()]),
+        Duration::from_secs(10),
+        &ui,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("is Pending: the scheduler cannot place it"), "{err}");
+    assert!(err.contains("Insufficient cpu"), "{err}");
+    sandbox.shutdown().await;
+}
