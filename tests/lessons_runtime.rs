@@ -337,8 +337,16 @@ async fn lesson_three_with_sandbox_and_yes_from_scratch() {
     let state = dir.path().join("sandbox");
     let data = dir.path().join("data");
     let _down = SandboxDown(state.clone());
-    let envs = [("HK8S_SANDBOX_DIR", state.as_path()), ("HK8S_DATA_DIR", data.as_path())];
-    let out = hk8s(&["lesson", "3", "--sandbox", "--yes"], &envs, Duration::from_secs(600)).await;
+    let envs = [
+        ("HK8S_SANDBOX_DIR", state.as_path()),
+        ("HK8S_DATA_DIR", data.as_path()),
+    ];
+    let out = hk8s(
+        &["lesson", "3", "--sandbox", "--yes"],
+        &envs,
+        Duration::from_secs(600),
+    )
+    .await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("Starting the built-in sandbox"), "{t}");
@@ -346,7 +354,12 @@ async fn lesson_three_with_sandbox_and_yes_from_scratch() {
     assert!(t.contains("✔ lesson 2 set up"), "{t}");
     assert!(t.contains("Lesson 3 complete."), "{t}");
     let status = hk8s(&["sandbox", "status"], &envs, Duration::from_secs(30)).await;
-    assert_eq!(status.status.code(), Some(0), "the sandbox keeps running: {}", text(&status));
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "the sandbox keeps running: {}",
+        text(&status)
+    );
 }
 
 fn deployment(name: &str, image: &str, cpu: &str) -> Deployment {
@@ -377,7 +390,9 @@ async fn waits_time_out_with_a_diagnosis() {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = start_sandbox(dir.path()).await;
     let client = sandbox.client().unwrap();
-    hk8s::apply::ensure_namespace(&client, "demo").await.unwrap();
+    hk8s::apply::ensure_namespace(&client, "demo")
+        .await
+        .unwrap();
     let target = Target {
         client: client.clone(),
         context: "hk8s-sandbox".into(),
@@ -394,8 +409,14 @@ async fn waits_time_out_with_a_diagnosis() {
     };
     let deployments = Api::<Deployment>::namespaced(client, "demo");
     let pp = kube::api::PostParams::default();
-    deployments.create(&pp, &deployment("unpullable", "no-such-image:1.0", "10m")).await.unwrap();
-    deployments.create(&pp, &deployment("too-big", "hello-k8s-api:0.1.0", "500")).await.unwrap();
+    deployments
+        .create(&pp, &deployment("unpullable", "no-such-image:1.0", "10m"))
+        .await
+        .unwrap();
+    deployments
+        .create(&pp, &deployment("too-big", "hello-k8s-api:0.1.0", "500"))
+        .await
+        .unwrap();
 
     let err = hk8s::wait::wait(
         &target,
@@ -406,10 +427,19 @@ async fn waits_time_out_with_a_diagnosis() {
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains("timed out after 15 s waiting for pods app=unpullable to be Ready"), "{err}");
+    assert!(
+        err.contains("timed out after 15 s waiting for pods app=unpullable to be Ready"),
+        "{err}"
+    );
     assert!(err.contains("cannot pull image no-such-image:1.0"), "{err}");
-    assert!(err.contains("kind load docker-image no-such-image:1.0"), "{err}");
-    assert!(err.contains("minikube image load") && err.contains("k3d image import"), "{err}");
+    assert!(
+        err.contains("kind load docker-image no-such-image:1.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("minikube image load") && err.contains("k3d image import"),
+        "{err}"
+    );
 
     let err = hk8s::wait::wait(
         &target,
@@ -420,7 +450,10 @@ async fn waits_time_out_with_a_diagnosis() {
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains("is Pending: the scheduler cannot place it"), "{err}");
+    assert!(
+        err.contains("is Pending: the scheduler cannot place it"),
+        "{err}"
+    );
     assert!(err.contains("Insufficient cpu"), "{err}");
     sandbox.shutdown().await;
 }
