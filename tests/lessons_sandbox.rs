@@ -276,3 +276,22 @@ async fn doctor_reports_on_the_sandbox() {
     );
     assert!(t.contains("✔ redis-server found"), "{t}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_credentials_say_what_to_do() {
+    let env = Env::start().await;
+    let text_config = std::fs::read_to_string(&env.kubeconfig).unwrap();
+    let token = env.sandbox.token().to_string();
+    assert!(text_config.contains(&token));
+    let expired = env.dir.path().join("expired-kubeconfig");
+    std::fs::write(&expired, text_config.replace(&token, "expired-token")).unwrap();
+    let out = run_hk8s(&["lesson", "1", "--yes"], &expired, &env.data_dir()).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("rejected hk8s's credentials (401 Unauthorized)"),
+        "{t}"
+    );
+    assert!(t.contains("Log in again"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+}
