@@ -115,7 +115,7 @@ async fn request(
                 })?
                 .map_err(|e| FrontendError::Http {
                     url: url.clone(),
-                    message: e.to_string(),
+                    message: error_chain(&e),
                 })?;
             let status = resp.status().as_u16();
             let bytes = resp
@@ -177,7 +177,7 @@ pub async fn post_message(target: &Target, text: &str) -> Result<Address, Fronte
         return Err(FrontendError::Status {
             url: addr.describe(),
             status,
-            body: body.chars().take(200).collect(),
+            body: plain_text(&body),
         });
     }
     Ok(addr)
@@ -211,10 +211,47 @@ pub async fn page(target: &Target) -> Result<(Address, String), FrontendError> {
         return Err(FrontendError::Status {
             url: addr.describe(),
             status,
-            body: body.chars().take(200).collect(),
+            body: plain_text(&body),
         });
     }
     Ok((addr, body))
+}
+
+/// An error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A response body as one short line of text: HTML tags, styles and scripts dropped.
+fn plain_text(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        out.push(' ');
+        let tail = &rest[start..];
+        let skip_to = ["<style", "<script", "<title"]
+            .iter()
+            .find(|t| tail.starts_with(**t))
+            .and_then(|t| {
+                tail.find(&format!("</{}>", &t[1..]))
+                    .map(|i| i + t.len() + 2)
+            });
+        rest = match skip_to {
+            Some(end) => &tail[end..],
+            None => tail.find('>').map(|i| &tail[i + 1..]).unwrap_or(""),
+        };
+    }
+    out.push_str(rest);
+    let line = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    line.chars().take(200).collect()
 }
 
 fn form_encode(text: &str) -> String {

@@ -273,6 +273,12 @@ fn deployment_state(name: &str, d: Option<&Deployment>) -> (bool, String) {
     let updated = status.updated_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);
     let current_gen = status.observed_generation >= d.metadata.generation;
+    if want == 0 {
+        return (
+            false,
+            format!("{name} is scaled to 0 replicas: nothing serves"),
+        );
+    }
     let done = available && current_gen && ready >= want && updated >= want && total == updated;
     (
         done,
@@ -400,7 +406,10 @@ pub async fn wait(
         }
         if start.elapsed() > timeout {
             bar.finish_and_clear();
-            let diagnosis = diagnose(target, cond.selector().as_deref()).await;
+            let diagnosis = match cond {
+                WaitFor::PodsGone(selector) => diagnose_leftovers(target, selector).await,
+                _ => diagnose(target, cond.selector().as_deref()).await,
+            };
             break Err(WaitError::Timeout {
                 what: what.clone(),
                 seconds: timeout.as_secs(),
@@ -525,6 +534,61 @@ pub async fn diagnose(target: &Target, selector: Option<&str>) -> String {
             );
         }
         return format!("  All pods are ready; `kubectl get all -n {ns}` shows the rest.");
+    }
+    out.join("\n")
+}
+
+/// Says which pods remain and whether their owner still exists (a pod whose owner is gone
+/// should be removed by the garbage collector).
+async fn diagnose_leftovers(target: &Target, selector: &str) -> String {
+    let ns = &target.namespace;
+    let pods = Api::<Pod>::namespaced(target.client.clone(), ns)
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for pod in pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let owner = pod
+            .metadata
+            .owner_references
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .next();
+        let line = match owner {
+            None => format!(
+                "  pod {name} has no owner: delete it yourself (`kubectl delete pod {name} -n {ns}`)"
+            ),
+            Some(o) => {
+                let owner_exists = if o.kind == "ReplicaSet" {
+                    Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(
+                        target.client.clone(),
+                        ns,
+                    )
+                    .get_opt(&o.name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|rs| rs.metadata.uid.as_deref() == Some(o.uid.as_str()))
+                } else {
+                    true
+                };
+                if owner_exists {
+                    format!(
+                        "  pod {name} is still owned by {} {}, which keeps it",
+                        o.kind, o.name
+                    )
+                } else {
+                    format!(
+                        "  pod {name} remains although its owner {} {} is gone: the garbage collector should remove it; `kubectl delete pod {name} -n {ns}` does it by hand",
+                        o.kind, o.name
+                    )
+                }
+            }
+        };
+        out.push(line);
     }
     out.join("\n")
 }

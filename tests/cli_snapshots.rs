@@ -193,3 +193,49 @@ fn completions_are_generated_for_bash() {
     assert!(script.contains("_hk8s()"), "bash completion function");
     assert!(script.contains("verify"), "subcommands are completed");
 }
+
+#[test]
+fn manifests_export_rewrites_images_and_never_overwrites_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("k8s");
+    let t = target.to_str().unwrap();
+    let out = hk8s(
+        &["manifests", "export", t, "--registry", "localhost:5000"],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 13);
+    let api = std::fs::read_to_string(target.join("03-api-deployment.yml")).unwrap();
+    assert!(
+        api.contains("image: localhost:5000/hello-k8s-api:0.1.0"),
+        "{api}"
+    );
+    let redis = std::fs::read_to_string(target.join("01-redis-deployment.yml")).unwrap();
+    assert!(
+        redis.contains("image: redis:7.2.4"),
+        "redis is not ours to rewrite: {redis}"
+    );
+
+    std::fs::write(target.join("06-frontend-service.yml"), "edited by me").unwrap();
+    let out = hk8s(&["manifests", "export", t], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists; pass --force"));
+    assert_eq!(
+        std::fs::read_to_string(target.join("06-frontend-service.yml")).unwrap(),
+        "edited by me",
+        "nothing is lost"
+    );
+
+    let out = hk8s(&["manifests", "show", "13"], dir.path());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kind: HorizontalPodAutoscaler"));
+    let out = hk8s(&["manifests", "list"], dir.path());
+    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        list.contains("09-redis-with-pv.yml") && list.contains("lesson 5"),
+        "{list}"
+    );
+}

@@ -112,3 +112,60 @@ fn steps_in_one_section_share_its_prose_in_order() {
     assert_eq!(lesson.steps[2].prose, "After.");
     assert_eq!(lesson.intro, "Intro.");
 }
+
+#[test]
+fn every_highlighted_field_exists_in_its_manifest() {
+    let ui = hk8s::ui::Ui {
+        color: false,
+        interactive: false,
+        verbose: 0,
+        quiet: true,
+    };
+    for l in model::all().unwrap() {
+        for s in &l.steps {
+            if let Action::ShowManifest {
+                manifest,
+                highlight,
+            } = &s.action
+            {
+                let text = manifests::text(manifest, None).unwrap();
+                for field in highlight {
+                    let shown = manifests::highlighted(&text, std::slice::from_ref(field), &ui);
+                    assert!(
+                        shown.lines().any(|line| line.starts_with("» ")),
+                        "lesson {} highlights {field} in {manifest}, which has no such field",
+                        l.number
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn highlighting_marks_the_field_and_its_subtree_only() {
+    let ui = hk8s::ui::Ui {
+        color: false,
+        interactive: false,
+        verbose: 0,
+        quiet: true,
+    };
+    let text = manifests::text("05-frontend-deployment.yml", None).unwrap();
+    let shown = manifests::highlighted(
+        &text,
+        &["spec.template.spec.containers.image".to_string()],
+        &ui,
+    );
+    let marked: Vec<&str> = shown.lines().filter(|l| l.starts_with("» ")).collect();
+    assert_eq!(marked.len(), 1, "{shown}");
+    assert!(
+        marked[0].contains("image: hello-k8s-frontend:0.1.0"),
+        "{shown}"
+    );
+    let shown = manifests::highlighted(&text, &["spec.selector".to_string()], &ui);
+    let marked: Vec<&str> = shown.lines().filter(|l| l.starts_with("» ")).collect();
+    assert!(
+        marked.len() >= 3 && marked.iter().all(|l| !l.contains("image")),
+        "{shown}"
+    );
+}

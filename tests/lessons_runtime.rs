@@ -299,16 +299,161 @@ async fn checks_of_lessons_three_to_seven_fail_with_the_reason_on_broken_states(
         )
         .await
         .unwrap();
-    let out = hk8s(&["verify", "3"], &envs, Duration::from_secs(120)).await;
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(target.client.clone(), "demo");
+    let api_pods = kube::api::ListParams::default().labels("app=hello-k8s,tier=api");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !pods.list(&api_pods).await.unwrap().items.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "api pods still there after scaling to 0"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let out = hk8s(&["verify", "3"], &envs, Duration::from_secs(180)).await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
-        t.contains("FAIL lesson 3 · deployment hello-k8s-api Available"),
+        t.contains("FAIL lesson 3 · service api has ready endpoints: selector app=hello-k8s,tier=api matches 0 ready pod(s) of 0"),
         "{t}"
     );
     assert!(
-        t.contains("FAIL lesson 3 · message posted through the frontend is read back"),
+        t.contains("FAIL lesson 3 · deployment hello-k8s-api Available: hello-k8s-api is scaled to 0 replicas"),
         "{t}"
     );
+    assert!(t.contains("FAIL lesson 3 · message posted through the frontend is read back: the frontend at http://"), "{t}");
+    assert!(
+        t.contains("PASS lesson 3 · deployment hello-k8s-frontend Available"),
+        "{t}"
+    );
+    sandbox.shutdown().await;
+}
+
+/// The README's run command (`hk8s lesson 3 --sandbox --yes`) on a machine with no sandbox
+/// and no progress: it starts the sandbox, sets up lessons 1 and 2, then runs lesson 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson_three_with_sandbox_and_yes_from_scratch() {
+    ensure_app_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sandbox");
+    let data = dir.path().join("data");
+    let _down = SandboxDown(state.clone());
+    let envs = [
+        ("HK8S_SANDBOX_DIR", state.as_path()),
+        ("HK8S_DATA_DIR", data.as_path()),
+    ];
+    let out = hk8s(
+        &["lesson", "3", "--sandbox", "--yes"],
+        &envs,
+        Duration::from_secs(600),
+    )
+    .await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Starting the built-in sandbox"), "{t}");
+    assert!(t.contains("Lesson 3 builds on lesson 2 (Services)"), "{t}");
+    assert!(t.contains("✔ lesson 2 set up"), "{t}");
+    assert!(t.contains("Lesson 3 complete."), "{t}");
+    let status = hk8s(&["sandbox", "status"], &envs, Duration::from_secs(30)).await;
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "the sandbox keeps running: {}",
+        text(&status)
+    );
+}
+
+fn deployment(name: &str, image: &str, cpu: &str) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{
+                    "name": "main",
+                    "image": image,
+                    "resources": {"requests": {"cpu": cpu}}
+                }]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// A wait that times out explains what is stuck: an image the cluster cannot pull (with
+/// the commands to load it), or a pod the scheduler cannot place (with its reason).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_time_out_with_a_diagnosis() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox(dir.path()).await;
+    let client = sandbox.client().unwrap();
+    hk8s::apply::ensure_namespace(&client, "demo")
+        .await
+        .unwrap();
+    let target = Target {
+        client: client.clone(),
+        context: "hk8s-sandbox".into(),
+        server: sandbox.url(),
+        namespace: "demo".into(),
+        sandbox: true,
+        kubeconfig: None,
+    };
+    let ui = hk8s::ui::Ui {
+        color: false,
+        interactive: false,
+        verbose: 0,
+        quiet: true,
+    };
+    let deployments = Api::<Deployment>::namespaced(client, "demo");
+    let pp = kube::api::PostParams::default();
+    deployments
+        .create(&pp, &deployment("unpullable", "no-such-image:1.0", "10m"))
+        .await
+        .unwrap();
+    deployments
+        .create(&pp, &deployment("too-big", "hello-k8s-api:0.1.0", "500"))
+        .await
+        .unwrap();
+
+    let err = hk8s::wait::wait(
+        &target,
+        &hk8s::wait::WaitFor::PodsReady("app=unpullable".into()),
+        Duration::from_secs(15),
+        &ui,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("timed out after 15 s waiting for pods app=unpullable to be Ready"),
+        "{err}"
+    );
+    assert!(err.contains("cannot pull image no-such-image:1.0"), "{err}");
+    assert!(
+        err.contains("kind load docker-image no-such-image:1.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("minikube image load") && err.contains("k3d image import"),
+        "{err}"
+    );
+
+    let err = hk8s::wait::wait(
+        &target,
+        &hk8s::wait::WaitFor::DeploymentsAvailable(vec!["too-big".into()]),
+        Duration::from_secs(10),
+        &ui,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("is Pending: the scheduler cannot place it"),
+        "{err}"
+    );
+    assert!(err.contains("Insufficient cpu"), "{err}");
     sandbox.shutdown().await;
 }

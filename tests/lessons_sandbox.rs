@@ -260,3 +260,38 @@ async fn verify_apply_runs_lessons_zero_to_two_without_prompts() {
         "--apply applied lesson 2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_on_the_sandbox() {
+    let env = Env::start().await;
+    let out = env.hk8s(&["doctor"]).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("✔ API server reachable: Kubernetes"), "{t}");
+    assert!(t.contains("context: cluster hk8s-sandbox"), "{t}");
+    assert!(
+        t.contains("✔ default StorageClass")
+            || t.contains("✔ the sandbox provisions volumes itself"),
+        "{t}"
+    );
+    assert!(t.contains("✔ redis-server found"), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_credentials_say_what_to_do() {
+    let env = Env::start().await;
+    let text_config = std::fs::read_to_string(&env.kubeconfig).unwrap();
+    let token = env.sandbox.token().to_string();
+    assert!(text_config.contains(&token));
+    let expired = env.dir.path().join("expired-kubeconfig");
+    std::fs::write(&expired, text_config.replace(&token, "expired-token")).unwrap();
+    let out = run_hk8s(&["lesson", "1", "--yes"], &expired, &env.data_dir()).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("rejected hk8s's credentials (401 Unauthorized)"),
+        "{t}"
+    );
+    assert!(t.contains("Log in again"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+}

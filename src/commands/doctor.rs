@@ -23,7 +23,7 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     ] {
         match which(tool) {
             Some(path) => ui.ok(&format!("{tool} found at {}", path.display())),
-            None => ui.warn(&format!("{tool} not on PATH ({why})")),
+            None => ui.warn(&format!("{tool} not found on PATH or next to hk8s ({why})")),
         }
     }
     let target = match cluster::connect(global, ui).await {
@@ -70,6 +70,10 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 r.status.and_then(|s| s.reason).unwrap_or_default()
             ))
         }
+        Err(kube::Error::Api(status)) => ui.warn(&format!(
+            "RBAC: the cluster does not answer access reviews ({} {}); assuming access",
+            status.code, status.reason
+        )),
         Err(e) => ui.warn(&format!(
             "RBAC: cannot ask the API server ({e}); assuming access"
         )),
@@ -137,9 +141,18 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Finds a program on PATH or next to hk8s itself (where the sandbox kubelet also looks).
 fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        dirs.push(dir.to_path_buf());
+        dirs.extend(dir.parent().map(PathBuf::from));
+    }
+    dirs.into_iter()
         .map(|dir| dir.join(tool))
         .find(|p| p.is_file())
 }
