@@ -259,11 +259,46 @@ impl Api {
                 Ok(Write::Put(obj))
             }
         })?;
+        let stored = stored.expect("put returns the object");
+        if self.owners_gone(ns, &stored) {
+            let background = DeleteOpts {
+                propagation: Some("Background".into()),
+                ..Default::default()
+            };
+            let _ = self.delete(r, ns, &name, &background);
+        }
         Ok(Outcome {
-            object: stored.expect("put returns the object"),
+            object: stored,
             warnings,
             created: true,
         })
+    }
+
+    /// True when an object names owners and none of them exists any more, as when a
+    /// controller acting on a stale view creates a pod for a ReplicaSet just deleted.
+    /// Checked after the write, so a cascade that listed before it cannot miss the object;
+    /// like Kubernetes' garbage collector, the object is then deleted.
+    fn owners_gone(&self, ns: &str, obj: &Value) -> bool {
+        let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else {
+            return false;
+        };
+        !refs.is_empty()
+            && refs.iter().all(|o| {
+                let (Some(api_version), Some(kind), Some(name)) = (
+                    o["apiVersion"].as_str(),
+                    o["kind"].as_str(),
+                    o["name"].as_str(),
+                ) else {
+                    return false;
+                };
+                let Some(owner_r) = by_kind(api_version, kind) else {
+                    return false;
+                };
+                let owner_ns = if owner_r.namespaced { ns } else { "" };
+                self.store
+                    .get(owner_r, owner_ns, name)
+                    .is_none_or(|owner| owner["metadata"]["uid"] != o["uid"])
+            })
     }
 
     /// The shared tail of update, patch and apply: keep what clients may not change,

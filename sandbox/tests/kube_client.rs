@@ -631,3 +631,61 @@ async fn terminating_pods_are_reaped_even_across_a_restart() {
     .unwrap();
     sandbox.shutdown().await;
 }
+
+/// An object created for an owner that is already gone (a controller acting on a stale
+/// view) is collected, as Kubernetes' garbage collector does; one whose owner lives stays.
+#[tokio::test]
+async fn objects_created_for_a_deleted_owner_are_collected() {
+    let (sandbox, client, _dir) = start().await;
+    namespace(&client, "demo").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "demo");
+    let owner_of = |name: &str, uid: &str| {
+        serde_json::from_value::<ConfigMap>(json!({"metadata": {"name": name,
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                                 "uid": uid}]}}))
+        .unwrap()
+    };
+    let owner: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap();
+    let owner = cms.create(&PostParams::default(), &owner).await.unwrap();
+    let uid = owner.metadata.uid.unwrap();
+    cms.create(&PostParams::default(), &owner_of("kept", &uid))
+        .await
+        .unwrap();
+
+    cms.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(cms.get_opt("kept").await.unwrap().is_none(), "cascade");
+    cms.create(&PostParams::default(), &owner_of("late", &uid))
+        .await
+        .unwrap();
+    assert!(
+        cms.get_opt("late").await.unwrap().is_none(),
+        "an object whose only owner is gone must be collected"
+    );
+
+    let again = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let live = cms
+        .create(
+            &PostParams::default(),
+            &owner_of("live", again.metadata.uid.as_deref().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert!(live.metadata.deletion_timestamp.is_none());
+    assert!(cms.get_opt("live").await.unwrap().is_some());
+    cms.create(&PostParams::default(), &owner_of("stale-uid", &uid))
+        .await
+        .unwrap();
+    assert!(
+        cms.get_opt("stale-uid").await.unwrap().is_none(),
+        "an owner of the same name but another uid is not the owner"
+    );
+    sandbox.shutdown().await;
+}
