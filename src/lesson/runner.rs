@@ -633,14 +633,23 @@ pub fn extract_messages(page: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|chunk| {
             let body = chunk.split_once('>')?.1;
-            let text = body.split("</li>").next()?;
-            let plain: String = strip_tags(text)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            (!plain.is_empty()).then_some(plain)
+            let item = body.split("</li>").next()?;
+            let (text, time) = item.split_once("</p>").unwrap_or((item, ""));
+            let (text, time) = (plain_text(text), plain_text(time));
+            match (text.is_empty(), time.is_empty()) {
+                (true, _) => None,
+                (false, true) => Some(text),
+                (false, false) => Some(format!("{text} ({time})")),
+            }
         })
         .collect()
+}
+
+/// Markup-free, entity-decoded text with its whitespace collapsed, as a reader sees it.
+fn plain_text(html: &str) -> String {
+    let text = strip_tags(html);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    html_escape::decode_html_entities(&words.join(" ")).into_owned()
 }
 
 fn strip_tags(text: &str) -> String {
@@ -655,4 +664,19 @@ fn strip_tags(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::extract_messages;
+
+    #[test]
+    fn messages_read_off_the_page_keep_text_and_time_apart_and_unescaped() {
+        let page = "<ol class=\"messages\"><li><p>a &lt;b&gt; &amp; c</p><time datetime=\"x\">\
+                    2026-11-25 15:54:07 UTC</time></li><li><p>  two\n words </p></li></ol>";
+        assert_eq!(
+            extract_messages(page),
+            ["a <b> & c (2026-11-25 15:54:07 UTC)", "two words"]
+        );
+    }
 }
