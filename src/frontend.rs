@@ -86,86 +86,73 @@ pub fn load_balancer_url(svc: &Service) -> Option<String> {
     Some(format!("http://{host}:{port}/"))
 }
 
-/// One HTTP request to the frontend; returns status and body.
+/// One HTTP request to the frontend; returns status and body. The whole exchange, body
+/// included, has 20 s.
 async fn request(
     target: &Target,
     addr: &Address,
     method: http::Method,
     body: Option<String>,
 ) -> Result<(u16, String), FrontendError> {
-    let (url, content_type) = (addr.describe(), "application/x-www-form-urlencoded");
-    match addr {
-        Address::Direct(url) => {
-            let client = HttpClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-            let mut req = http::Request::builder().method(method).uri(url.as_str());
-            if body.is_some() {
-                req = req.header(http::header::CONTENT_TYPE, content_type);
-            }
-            let req = req
-                .body(Full::new(Bytes::from(body.unwrap_or_default())))
-                .map_err(|e| FrontendError::Http {
-                    url: url.clone(),
-                    message: e.to_string(),
-                })?;
-            let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req))
-                .await
-                .map_err(|_| FrontendError::Http {
-                    url: url.clone(),
-                    message: "no answer within 20 s".into(),
-                })?
-                .map_err(|e| FrontendError::Http {
-                    url: url.clone(),
-                    message: error_chain(&e),
-                })?;
-            let status = resp.status().as_u16();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| FrontendError::Http {
-                    url: url.clone(),
-                    message: e.to_string(),
-                })?
-                .to_bytes();
-            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
-        }
-        Address::Proxy(path) => {
-            let mut req = http::Request::builder().method(method).uri(path.as_str());
-            if body.is_some() {
-                req = req.header(http::header::CONTENT_TYPE, content_type);
-            }
-            let req = req
-                .body(body.unwrap_or_default().into_bytes())
-                .map_err(|e| FrontendError::Http {
-                    url: url.clone(),
-                    message: e.to_string(),
-                })?;
-            let resp = tokio::time::timeout(
-                Duration::from_secs(20),
-                target.client.send(req.map(Into::into)),
-            )
-            .await
-            .map_err(|_| FrontendError::Http {
-                url: url.clone(),
-                message: "no answer within 20 s".into(),
-            })?
-            .map_err(|e| FrontendError::Http {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-            let status = resp.status().as_u16();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| FrontendError::Http {
-                    url: url.clone(),
-                    message: e.to_string(),
-                })?
-                .to_bytes();
-            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
-        }
+    let url = addr.describe();
+    let http_error = |message: String| FrontendError::Http {
+        url: url.clone(),
+        message,
+    };
+    let uri = match addr {
+        Address::Direct(url) => url.as_str(),
+        Address::Proxy(path) => path.as_str(),
+    };
+    let mut req = http::Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
     }
+    let req = req
+        .body(body.unwrap_or_default().into_bytes())
+        .map_err(|e| http_error(e.to_string()))?;
+    let exchange = async {
+        match addr {
+            Address::Direct(_) => {
+                let client = HttpClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+                let resp = client
+                    .request(req.map(|b| Full::new(Bytes::from(b))))
+                    .await
+                    .map_err(|e| error_chain(&e))?;
+                read_text(resp).await
+            }
+            Address::Proxy(_) => {
+                let resp = target
+                    .client
+                    .send(req.map(Into::into))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                read_text(resp).await
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .map_err(|_| http_error("no answer within 20 s".into()))?
+        .map_err(http_error)
+}
+
+/// A response's status and its whole body as text.
+async fn read_text<B>(resp: http::Response<B>) -> Result<(u16, String), String>
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Display,
+{
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Posts a message through the frontend's form, as a visitor would.
