@@ -132,18 +132,24 @@ pub(crate) fn serve(
             return;
         }
         let mut last_rv = start_rv;
-        for ev in backlog {
-            if ev.rv <= last_rv {
-                continue;
+        // The line a change becomes, if this watch has not seen it and it concerns the
+        // watch's selector; backlog and live changes go through the same door.
+        let line_for = |ev: &Event, last_rv: &mut u64, first: &mut bool| -> Option<Bytes> {
+            if ev.rv <= *last_rv {
+                return None;
             }
-            last_rv = ev.rv;
-            let Some(kind) = seen_as(&ev, &matches) else {
-                continue;
-            };
-            if tx.send(render(kind, &ev.object, first)).await.is_err() {
+            *last_rv = ev.rv;
+            let kind = seen_as(ev, &matches)?;
+            let line = render(kind, &ev.object, *first);
+            *first = false;
+            Some(line)
+        };
+        for ev in backlog {
+            if let Some(line) = line_for(&ev, &mut last_rv, &mut first)
+                && tx.send(line).await.is_err()
+            {
                 return;
             }
-            first = false;
         }
         let deadline = tokio::time::sleep(Duration::from_secs(timeout));
         tokio::pin!(deadline);
@@ -160,17 +166,11 @@ pub(crate) fn serve(
                 }
                 ev = rx.recv() => match ev {
                     Ok(ev) => {
-                        if ev.rv <= last_rv {
-                            continue;
-                        }
-                        last_rv = ev.rv;
-                        let Some(kind) = seen_as(&ev, &matches) else {
-                            continue;
-                        };
-                        if tx.send(render(kind, &ev.object, first)).await.is_err() {
+                        if let Some(line) = line_for(&ev, &mut last_rv, &mut first)
+                            && tx.send(line).await.is_err()
+                        {
                             return;
                         }
-                        first = false;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         let e = ApiError::gone("the watch fell behind; list again and resume from the new resourceVersion");
