@@ -127,14 +127,15 @@ fn prompts_advance_and_ctrl_c_saves_progress_for_resume() {
     tmux.wait_for("? Continue? [Enter = run, s = skip, q = quit]", 1);
     tmux.send(&["Enter"]);
     tmux.wait_for("Step 2/4: Getting a cluster", 1);
+    tmux.wait_for("? Continue? [Enter = run, s = skip, q = quit]", 2);
     tmux.send(&["s", "Enter"]);
-    let screen = tmux.wait_for("Step 3/4: Which cluster is this?", 1);
+    tmux.wait_for("Step 3/4: Which cluster is this?", 1);
+    let screen = tmux.wait_for("? Run this step?", 1);
     assert!(screen.contains("skipped"), "s skips:\n{screen}");
     assert!(
         screen.contains("kubectl equivalent: $ kubectl config current-context"),
         "{screen}"
     );
-    tmux.wait_for("? Run this step?", 1);
     tmux.send(&["C-c"]);
     let screen = tmux.wait_for("EXITED-130", 1);
     assert!(
