@@ -93,6 +93,24 @@ async fn prints_the_siege_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_output_is_valid_and_complete() {
     let server = TestServer::start(Behaviour::default()).await;
+    for threads in ["1", "4"] {
+        let output = load(&[
+            "--json",
+            "--threads",
+            threads,
+            "-c",
+            "3",
+            "-r",
+            "2",
+            &server.url,
+        ])
+        .await;
+        assert!(output.status.success(), "--threads {threads}: {output:?}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("stdout is one JSON document");
+        assert_eq!(report["transactions"], 6, "--threads {threads}: {report}");
+        assert_eq!(report["status_codes"]["200"], 6, "--threads {threads}");
+    }
     let output = load(&["--json", "-c", "3", "-r", "2", &server.url]).await;
     assert!(output.status.success(), "{output:?}");
     let report: serde_json::Value =
@@ -122,8 +140,9 @@ async fn json_output_is_valid_and_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_with_a_clear_error() {
     let server = TestServer::start(Behaviour::default()).await;
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["-c", "2"], "-t (e.g. -t 10S"),
+        (&["-r", "1", "--threads", "0"], "--threads"),
         (&["-c", "1001", "-r", "1"], "between 1 and 1000"),
         (&["-t", "10"], "S, M or H"),
         (&["-r", "1", "--delay=-1"], "delay"),

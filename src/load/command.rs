@@ -64,7 +64,16 @@ pub struct LoadArgs {
     /// Seconds one request may take (connect, send, full response) before it fails.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub timeout: f64,
+
+    /// Threads driving the users, like wrk's -t. One thread keeps up with tens of
+    /// thousands of requests per second and leaves the other cores to a server on the
+    /// same machine; raise it when hk8s load itself is the bottleneck.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS))]
+    pub threads: u16,
 }
+
+/// Upper bound of `--threads`.
+const MAX_THREADS: i64 = 64;
 
 fn parse_time(text: &str) -> Result<Duration, String> {
     parse_siege_duration(text).map_err(|err| err.to_string())
@@ -128,8 +137,7 @@ pub async fn run_cli(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let ctrl_c = cancel_on_ctrl_c(cancel.clone())?;
 
     let bar = progress_bar(&config);
-    let update = |progress: &Progress| show_progress(&bar, progress);
-    let result = run(config, Some(&update), cancel.clone()).await;
+    let result = run_on_own_threads(config, args.threads, bar.clone(), cancel.clone()).await;
     ctrl_c.abort();
     bar.finish_and_clear();
     let report = result?;
@@ -138,6 +146,33 @@ pub async fn run_cli(args: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     print_report(&report, args.json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the users on a runtime of their own, so `--threads` alone decides how many cores
+/// the load generator takes.
+async fn run_on_own_threads(
+    config: LoadConfig,
+    threads: u16,
+    bar: ProgressBar,
+    cancel: CancellationToken,
+) -> anyhow::Result<Report> {
+    let runtime = match threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(n))
+            .enable_all()
+            .build(),
+    }
+    .context("cannot start the load generator's threads")?;
+    let joined = tokio::task::spawn_blocking(move || {
+        let update = |progress: &Progress| show_progress(&bar, progress);
+        runtime.block_on(run(config, Some(&update), cancel))
+    })
+    .await
+    .context("the load generator stopped unexpectedly")?;
+    Ok(joined?)
 }
 
 /// Cancels `cancel` on the first Ctrl-C. The handler is installed before this returns, so
