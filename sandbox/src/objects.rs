@@ -833,6 +833,60 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Marks every pod on the node not ready, as a node controller does for a node that was
+    /// down: the processes died with the previous sandbox run, so until the kubelet has
+    /// started them again, clients and the endpoints controller must not count them.
+    pub fn mark_pods_not_ready(&self) -> Result<(), ApiError> {
+        let pods = by_kind("v1", "Pod").expect("pods are served");
+        let now = defaults::now();
+        for pod in self.store.list(pods, None).0 {
+            let on_node = pod["spec"]["nodeName"] == crate::network::NODE_NAME;
+            let finished = matches!(
+                pod["status"]["phase"].as_str(),
+                Some("Succeeded" | "Failed")
+            );
+            if !on_node || finished {
+                continue;
+            }
+            self.store.write(pods, ns_of(&pod), name_of(&pod), |cur| {
+                let Some(cur) = cur else {
+                    return Ok(Write::Unchanged(None));
+                };
+                let mut next = cur.clone();
+                let status = &mut next["status"];
+                if let Some(conditions) = status["conditions"].as_array_mut() {
+                    for c in conditions.iter_mut().filter(|c| {
+                        matches!(c["type"].as_str(), Some("Ready" | "ContainersReady"))
+                            && c["status"] != "False"
+                    }) {
+                        c["status"] = json!("False");
+                        c["reason"] = json!("NodeRestarted");
+                        c["message"] = json!(
+                            "the sandbox restarted; the kubelet is starting the containers again"
+                        );
+                        c["lastTransitionTime"] = json!(now);
+                    }
+                }
+                for list in ["containerStatuses", "initContainerStatuses"] {
+                    if let Some(containers) = status[list].as_array_mut() {
+                        for c in containers {
+                            c["ready"] = json!(false);
+                            c["started"] = json!(false);
+                            c["state"] = json!({"waiting": {"reason": "ContainerCreating"}});
+                        }
+                    }
+                }
+                if next == *cur {
+                    return Ok(Write::Unchanged(Some(Arc::new(next))));
+                }
+                Ok(Write::Put(next))
+            })?;
+        }
+        Ok(())
+    }
+}
+
 fn node_object() -> Value {
     let now = defaults::now();
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -181,6 +181,10 @@ impl Sandbox {
         let api = Api::new(store, dir.clone(), config.graceful_pod_deletion);
         api.bootstrap()
             .map_err(|e| SandboxError::Store(e.to_string()))?;
+        if config.process_runtime {
+            api.mark_pods_not_ready()
+                .map_err(|e| SandboxError::Store(e.to_string()))?;
+        }
         let listener = bind(&config).await?;
         let addr = listener.local_addr().map_err(|e| SandboxError::Bind {
             addr: SocketAddr::new(config.bind, config.port),

@@ -433,6 +433,75 @@ async fn readiness_gates_endpoints_and_rolling_updates_replace_every_pod() {
     );
 }
 
+/// Whether the pod's Ready condition is True.
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_restart_pods_are_not_ready_until_their_containers_are_back() {
+    let mut env = Env::start("  web: python3\n").await;
+    let ready_file = env.dir.path().join("ready");
+    std::fs::write(&ready_file, "").unwrap();
+    env.create::<Pod>(pod(
+        "web",
+        "web:1",
+        json!({
+            "args": ["-c", "import time; time.sleep(600)"],
+            "readinessProbe": {
+                "exec": {"command": ["test", "-f", ready_file.to_str().unwrap()]},
+                "periodSeconds": 1
+            }
+        }),
+    ))
+    .await;
+    let pods = env.api::<Pod>();
+    wait_for("web Ready", Duration::from_secs(60), async || {
+        pod_ready(&pods.get("web").await.ok()?).then_some(())
+    })
+    .await;
+
+    let state = env.sandbox.as_ref().unwrap().state_dir().to_path_buf();
+    env.sandbox.take().unwrap().shutdown().await;
+    std::fs::remove_file(&ready_file).unwrap();
+    let mut config = SandboxConfig::new(state);
+    config.standin_kubelet = false;
+    config.process_runtime = true;
+    let sandbox = Sandbox::start(config)
+        .await
+        .expect("restarting the sandbox");
+    let pods: Api<Pod> = Api::namespaced(sandbox.client().unwrap(), "demo");
+    let restored = pods.get("web").await.unwrap();
+    assert!(
+        !pod_ready(&restored),
+        "the pod's process died with the sandbox, yet it reads Ready: {:?}",
+        restored.status
+    );
+    let running_again = wait_for(
+        "web's container running again",
+        Duration::from_secs(60),
+        async || {
+            let pod = pods.get("web").await.ok()?;
+            let status = pod.status.as_ref()?.container_statuses.as_ref()?.first()?;
+            status.state.as_ref()?.running.is_some().then_some(pod)
+        },
+    )
+    .await;
+    assert!(
+        !pod_ready(&running_again),
+        "readiness now fails, so the restarted pod must not be Ready"
+    );
+    std::fs::write(&ready_file, "").unwrap();
+    wait_for("web Ready again", Duration::from_secs(60), async || {
+        pod_ready(&pods.get("web").await.ok()?).then_some(())
+    })
+    .await;
+    env.sandbox = Some(sandbox);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_hpa_scales_a_busy_deployment_up() {
     let env =
