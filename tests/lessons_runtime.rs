@@ -353,6 +353,25 @@ async fn lesson_three_with_sandbox_and_yes_from_scratch() {
     assert!(t.contains("Lesson 3 builds on lesson 2 (Services)"), "{t}");
     assert!(t.contains("✔ lesson 2 set up"), "{t}");
     assert!(t.contains("Lesson 3 complete."), "{t}");
+
+    let open = hk8s(
+        &["open", "--sandbox", "--print"],
+        &envs,
+        Duration::from_secs(60),
+    )
+    .await;
+    let t = text(&open);
+    assert_eq!(open.status.code(), Some(0), "{t}");
+    let url = t
+        .lines()
+        .find_map(|l| l.strip_prefix("The frontend is at "))
+        .unwrap_or_else(|| panic!("`hk8s open --print` names the frontend's address:\n{t}"));
+    let page = http_get(url.trim());
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("Leave us a kind message"),
+        "the address `hk8s open` printed serves the frontend: {url}\n{page}"
+    );
+
     let status = hk8s(&["sandbox", "status"], &envs, Duration::from_secs(30)).await;
     assert_eq!(
         status.status.code(),
@@ -360,6 +379,30 @@ async fn lesson_three_with_sandbox_and_yes_from_scratch() {
         "the sandbox keeps running: {}",
         text(&status)
     );
+}
+
+/// A plain GET of an `http://host[:port]/path` URL; the whole response as text.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let addr = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let mut stream = std::net::TcpStream::connect(&addr).expect("the frontend's address accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = Vec::new();
+    stream.read_to_end(&mut page).expect("the frontend answers");
+    String::from_utf8_lossy(&page).into_owned()
 }
 
 fn deployment(name: &str, image: &str, cpu: &str) -> Deployment {
