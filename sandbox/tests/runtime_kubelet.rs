@@ -441,16 +441,30 @@ fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+fn restart_count(pod: &Pod) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.first())
+        .map_or(0, |c| c.restart_count)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn after_a_restart_pods_are_not_ready_until_their_containers_are_back() {
+async fn after_a_restart_pods_are_not_ready_until_back_and_keep_their_restart_count() {
     let mut env = Env::start("  web: python3\n").await;
     let ready_file = env.dir.path().join("ready");
     std::fs::write(&ready_file, "").unwrap();
+    let crash_once = env.dir.path().join("crash-once");
+    std::fs::write(&crash_once, "").unwrap();
+    let program = format!(
+        "import os, sys, time\nif os.path.exists({path:?}):\n    os.remove({path:?})\n    sys.exit(1)\ntime.sleep(600)\n",
+        path = crash_once.to_str().unwrap()
+    );
     env.create::<Pod>(pod(
         "web",
         "web:1",
         json!({
-            "args": ["-c", "import time; time.sleep(600)"],
+            "args": ["-c", program],
             "readinessProbe": {
                 "exec": {"command": ["test", "-f", ready_file.to_str().unwrap()]},
                 "periodSeconds": 1
@@ -459,9 +473,14 @@ async fn after_a_restart_pods_are_not_ready_until_their_containers_are_back() {
     ))
     .await;
     let pods = env.api::<Pod>();
-    wait_for("web Ready", Duration::from_secs(60), async || {
-        pod_ready(&pods.get("web").await.ok()?).then_some(())
-    })
+    wait_for(
+        "web Ready after one crash",
+        Duration::from_secs(60),
+        async || {
+            let pod = pods.get("web").await.ok()?;
+            (pod_ready(&pod) && restart_count(&pod) == 1).then_some(())
+        },
+    )
     .await;
 
     let state = env.sandbox.as_ref().unwrap().state_dir().to_path_buf();
@@ -493,6 +512,11 @@ async fn after_a_restart_pods_are_not_ready_until_their_containers_are_back() {
     assert!(
         !pod_ready(&running_again),
         "readiness now fails, so the restarted pod must not be Ready"
+    );
+    assert_eq!(
+        restart_count(&running_again),
+        1,
+        "the restart before the sandbox restart is still counted"
     );
     std::fs::write(&ready_file, "").unwrap();
     wait_for("web Ready again", Duration::from_secs(60), async || {

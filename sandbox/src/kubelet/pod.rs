@@ -150,6 +150,14 @@ pub(super) async fn run_pod(
         .as_ref()
         .map(|s| s.containers.clone())
         .unwrap_or_default();
+    // A pod restored after a sandbox restart keeps counting its restarts from where it was.
+    let restarts = |name: &str| {
+        pod.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.name == name))
+            .map_or(0, |c| c.restart_count)
+    };
     let initial: BTreeMap<String, ContainerStatus> = containers
         .iter()
         .map(|c| {
@@ -161,7 +169,7 @@ pub(super) async fn run_pod(
                     image_id: String::new(),
                     ready: false,
                     started: Some(false),
-                    restart_count: 0,
+                    restart_count: restarts(&c.name),
                     state: Some(waiting("ContainerCreating", "")),
                     ..Default::default()
                 },
