@@ -18,6 +18,26 @@ pub fn version() -> Value {
     })
 }
 
+/// The kind, group, version and verbs a subresource is served with, as a cluster lists them.
+fn subresource_kind(
+    r: &Resource,
+    sub: &str,
+) -> (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+) {
+    match sub {
+        "scale" => ("Scale", "autoscaling", "v1", &["get", "patch", "update"]),
+        "log" => ("Pod", "", "v1", &["get"]),
+        "exec" => ("PodExecOptions", "", "v1", &["create", "get"]),
+        "attach" => ("PodAttachOptions", "", "v1", &["create", "get"]),
+        "portforward" => ("PodPortForwardOptions", "", "v1", &["create", "get"]),
+        _ => (r.kind, r.group, r.version, &["get", "patch", "update"]),
+    }
+}
+
 fn api_resource(r: &Resource) -> Vec<Value> {
     let mut out = vec![json!({
         "name": r.plural,
@@ -29,11 +49,7 @@ fn api_resource(r: &Resource) -> Vec<Value> {
         "categories": r.categories,
     })];
     for sub in r.subresources {
-        let (kind, group, version, verbs): (&str, &str, &str, &[&str]) = match *sub {
-            "scale" => ("Scale", "autoscaling", "v1", &["get", "patch", "update"]),
-            "log" => ("Pod", "", "v1", &["get"]),
-            _ => (r.kind, r.group, r.version, &["get", "patch", "update"]),
-        };
+        let (kind, group, version, verbs) = subresource_kind(r, sub);
         let mut v = json!({
             "name": format!("{}/{sub}", r.plural),
             "singularName": "",
@@ -123,11 +139,7 @@ fn discovery_resource(r: &Resource) -> Value {
         .subresources
         .iter()
         .map(|sub| {
-            let (kind, group, version, verbs): (&str, &str, &str, &[&str]) = match *sub {
-                "scale" => ("Scale", "autoscaling", "v1", &["get", "patch", "update"]),
-                "log" => ("Pod", "", "v1", &["get"]),
-                _ => (r.kind, r.group, r.version, &["get", "patch", "update"]),
-            };
+            let (kind, group, version, verbs) = subresource_kind(r, sub);
             json!({"subresource": sub,
                    "responseKind": {"group": group, "version": version, "kind": kind},
                    "verbs": verbs})

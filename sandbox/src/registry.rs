@@ -102,7 +102,7 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["po"],
         namespaced: true,
         categories: ALL,
-        subresources: &["status", "log"],
+        subresources: &["status", "log", "exec", "attach", "portforward"],
     },
     Resource {
         group: "",

@@ -537,6 +537,49 @@ fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
     }
 }
 
+/// Why `kubectl exec`, `attach` and `port-forward` have nothing to connect to on the sandbox,
+/// and what works instead: its pods are local processes listening on their own address.
+fn process_pod_limit(sub: &str, pod: &Value) -> String {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let ip = pod["status"]["podIP"].as_str();
+    let ports: Vec<String> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+        .filter_map(|p| p["containerPort"].as_i64())
+        .map(|p| p.to_string())
+        .collect();
+    let address = match (ip, ports.first()) {
+        (Some(ip), Some(port)) => format!("{ip}:{port}"),
+        (Some(ip), None) => ip.to_string(),
+        (None, _) => "its pod IP once it runs".to_string(),
+    };
+    match sub {
+        "portforward" => format!(
+            "the hk8s sandbox has no port-forward, and needs none: pod {ns}/{name} is a process on this machine listening on {address}, reachable directly (e.g. curl http://{address}/). Services answer on their CLUSTER-IP and LoadBalancers on their EXTERNAL-IP: kubectl get services -n {ns}"
+        ),
+        _ => {
+            let verb = if sub == "exec" {
+                "exec into"
+            } else {
+                "attach to"
+            };
+            let redis = pod["spec"]["containers"][0]["image"]
+                .as_str()
+                .is_some_and(|image| image.contains("redis"));
+            let example = match ip {
+                Some(ip) if redis => format!(" (e.g. redis-cli -h {ip})"),
+                _ => String::new(),
+            };
+            format!(
+                "the hk8s sandbox cannot {verb} pod {ns}/{name}: its containers are plain processes on this machine, not containers to enter. Read its output with `kubectl logs -n {ns} {name}`, or reach it from this machine at {address}{example}"
+            )
+        }
+    }
+}
+
 fn render_one(ctx: &Ctx, r: &Resource, obj: &Value) -> Response {
     match shape_of(&ctx.accept) {
         Shape::Table => ok(&table::table(
@@ -580,6 +623,14 @@ async fn object(
             return crate::logs::serve(ctx.api.clone(), ns, name, &ctx.query).await;
         }
         (Some("scale"), _) => return scale(ctx, r, ns, name, method, body),
+        (Some(sub @ ("exec" | "attach" | "portforward")), _) => {
+            let pod = ctx
+                .api
+                .store
+                .get(r, ns, name)
+                .ok_or_else(|| ApiError::not_found(r, name))?;
+            return Err(ApiError::bad_request(process_pod_limit(sub, &pod)));
+        }
         _ => {}
     }
     let sub = match sub {

@@ -520,6 +520,61 @@ async fn kubectl_watch_sees_a_change_and_deletes_by_label_and_file() {
 }
 
 #[tokio::test]
+async fn exec_attach_and_port_forward_say_what_works_instead() {
+    let (sandbox, kubectl, _dir) = start().await;
+    kubectl.ok(&["create", "namespace", "demo"]).await;
+    kubectl
+        .ok(&[
+            "run",
+            "redis",
+            "--image=redis:7.2.4",
+            "--port=6379",
+            "-n",
+            "demo",
+        ])
+        .await;
+    let exec = kubectl
+        .run(&["exec", "-n", "demo", "redis", "--", "redis-cli", "ping"])
+        .await;
+    assert!(!exec.ok);
+    assert!(
+        exec.stderr
+            .contains("the hk8s sandbox cannot exec into pod demo/redis")
+            && exec.stderr.contains("kubectl logs -n demo redis"),
+        "{}",
+        exec.stderr
+    );
+    let attach = kubectl.run(&["attach", "-n", "demo", "redis"]).await;
+    assert!(!attach.ok);
+    assert!(
+        attach.stderr.contains("cannot attach to pod demo/redis"),
+        "{}",
+        attach.stderr
+    );
+    let forward = kubectl
+        .run(&["port-forward", "-n", "demo", "pod/redis", "16379:6379"])
+        .await;
+    assert!(!forward.ok);
+    assert!(
+        forward
+            .stderr
+            .contains("the hk8s sandbox has no port-forward, and needs none")
+            && forward.stderr.contains(":6379"),
+        "{}",
+        forward.stderr
+    );
+    let missing = kubectl
+        .run(&["exec", "-n", "demo", "nope", "--", "true"])
+        .await;
+    assert!(
+        missing.stderr.contains("pods \"nope\" not found"),
+        "{}",
+        missing.stderr
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn kubectl_reports_old_apis_and_invalid_manifests_like_a_cluster() {
     let (sandbox, kubectl, dir) = start().await;
     kubectl.ok(&["create", "namespace", "demo"]).await;
