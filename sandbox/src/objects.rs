@@ -831,9 +831,7 @@ impl Api {
         });
         Ok(())
     }
-}
 
-impl Api {
     /// Marks every pod on the node not ready, as a node controller does for a node that was
     /// down: the processes died with the previous sandbox run, so until the kubelet has
     /// started them again, clients and the endpoints controller must not count them.
@@ -877,10 +875,11 @@ impl Api {
                         }
                     }
                 }
-                if next == *cur {
-                    return Ok(Write::Unchanged(Some(Arc::new(next))));
-                }
-                Ok(Write::Put(next))
+                Ok(if next == *cur {
+                    Write::Unchanged(None)
+                } else {
+                    Write::Put(next)
+                })
             })?;
         }
         Ok(())
