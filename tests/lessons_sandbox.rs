@@ -270,6 +270,10 @@ async fn doctor_reports_on_the_sandbox() {
     assert!(t.contains("✔ API server reachable: Kubernetes"), "{t}");
     assert!(t.contains("context: cluster hk8s-sandbox"), "{t}");
     assert!(
+        t.contains("✔ RBAC: may create deployments in namespace demo"),
+        "{t}"
+    );
+    assert!(
         t.contains("✔ default StorageClass")
             || t.contains("✔ the sandbox provisions volumes itself"),
         "{t}"

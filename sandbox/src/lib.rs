@@ -53,6 +53,7 @@ pub mod paths;
 pub mod protobuf;
 pub mod proxy;
 pub mod registry;
+pub mod reviews;
 pub mod runtime;
 mod sandbox;
 pub mod selectors;

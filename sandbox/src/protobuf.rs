@@ -1,6 +1,6 @@
 //! Kubernetes protobuf request bodies, decoded to JSON. kubectl's typed clients send
 //! `application/vnd.kubernetes.protobuf` for `kubectl create namespace|deployment|configmap|
-//! secret|service` and `kubectl autoscale`; this decodes those kinds (fields from the
+//! secret|service`, `kubectl autoscale` and `kubectl auth`; this decodes those kinds (fields from the
 //! upstream `generated.proto` files) and skips fields it does not know.
 
 use crate::error::ApiError;
@@ -376,6 +376,34 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
+// authorization/v1 and authentication/v1, as `kubectl auth can-i` and `whoami` send them.
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    (1, "namespace", F::Str),
+    (2, "verb", F::Str),
+    (3, "group", F::Str),
+    (4, "version", F::Str),
+    (5, "resource", F::Str),
+    (6, "subresource", F::Str),
+    (7, "name", F::Str),
+];
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[(1, "path", F::Str), (2, "verb", F::Str)];
+const SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        F::Msg(&[
+            (1, "resourceAttributes", F::Msg(RESOURCE_ATTRIBUTES)),
+            (2, "nonResourceAttributes", F::Msg(NON_RESOURCE_ATTRIBUTES)),
+        ]),
+    ),
+];
+const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(&[(1, "namespace", F::Str)])),
+];
+const SELF_SUBJECT_REVIEW: &[Field] = &[(1, "metadata", F::Msg(OBJECT_META))];
+
 /// Decodes a `k8s\0`-prefixed protobuf envelope into a JSON object.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let inner = body.strip_prefix(b"k8s\0").ok_or_else(|| {
@@ -410,6 +438,9 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         ("v1", "Service") => SERVICE,
         ("apps/v1", "Deployment") => DEPLOYMENT,
         ("autoscaling/v2", "HorizontalPodAutoscaler") => HPA_V2,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "{CONTENT_TYPE} for {kind} {api_version}; send it as JSON or YAML"

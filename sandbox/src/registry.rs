@@ -50,8 +50,16 @@ impl Resource {
         format!("{group}/{}/", self.plural)
     }
 
+    /// Access and identity reviews: answered on create, never stored.
+    pub fn is_review(&self) -> bool {
+        matches!(self.group, "authorization.k8s.io" | "authentication.k8s.io")
+    }
+
     /// Verbs advertised in discovery.
     pub fn verbs(&self) -> &'static [&'static str] {
+        if self.is_review() {
+            return &["create"];
+        }
         &[
             "create",
             "delete",
@@ -307,6 +315,39 @@ pub static RESOURCES: &[Resource] = &[
         version: "v1beta1",
         kind: "NodeMetrics",
         plural: "nodes",
+        singular: "",
+        short_names: NONE,
+        namespaced: false,
+        categories: NONE,
+        subresources: NONE,
+    },
+    Resource {
+        group: "authorization.k8s.io",
+        version: "v1",
+        kind: "SelfSubjectAccessReview",
+        plural: "selfsubjectaccessreviews",
+        singular: "",
+        short_names: NONE,
+        namespaced: false,
+        categories: NONE,
+        subresources: NONE,
+    },
+    Resource {
+        group: "authorization.k8s.io",
+        version: "v1",
+        kind: "SelfSubjectRulesReview",
+        plural: "selfsubjectrulesreviews",
+        singular: "",
+        short_names: NONE,
+        namespaced: false,
+        categories: NONE,
+        subresources: NONE,
+    },
+    Resource {
+        group: "authentication.k8s.io",
+        version: "v1",
+        kind: "SelfSubjectReview",
+        plural: "selfsubjectreviews",
         singular: "",
         short_names: NONE,
         namespaced: false,

@@ -189,6 +189,14 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
         headers: parts.headers,
     };
     match (target, method) {
+        (Target::Collection { r, .. }, Method::POST) if r.is_review() => {
+            let request = decode_body(&ctx.headers, &body)?;
+            let answer = crate::reviews::answer(r, request)?;
+            Ok(json_response(StatusCode::CREATED, &answer, &[]))
+        }
+        (Target::Collection { r, .. } | Target::Object { r, .. }, _) if r.is_review() => {
+            Err(ApiError::method_not_allowed())
+        }
         (Target::Collection { r, ns }, Method::GET) => {
             if ctx.flag("watch") {
                 crate::watch::serve(&ctx, r, ns.as_deref())

@@ -520,6 +520,30 @@ async fn kubectl_watch_sees_a_change_and_deletes_by_label_and_file() {
 }
 
 #[tokio::test]
+async fn auth_can_i_and_whoami_answer_for_the_single_user() {
+    let (sandbox, kubectl, _dir) = start().await;
+    let can = kubectl
+        .ok(&["auth", "can-i", "create", "deployments", "-n", "demo"])
+        .await;
+    assert_eq!(can.trim(), "yes");
+    let rules = kubectl.ok(&["auth", "can-i", "--list", "-n", "demo"]).await;
+    assert!(rules.contains("*.*") && rules.contains("[*]"), "{rules}");
+    let who = kubectl.ok(&["auth", "whoami"]).await;
+    assert!(
+        who.contains("hk8s-sandbox-admin") && who.contains("system:masters"),
+        "{who}"
+    );
+    let listed = kubectl.run(&["get", "selfsubjectaccessreviews"]).await;
+    assert!(!listed.ok, "reviews are created, never listed");
+    assert!(
+        listed.stderr.contains("MethodNotAllowed"),
+        "{}",
+        listed.stderr
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn exec_attach_and_port_forward_say_what_works_instead() {
     let (sandbox, kubectl, _dir) = start().await;
     kubectl.ok(&["create", "namespace", "demo"]).await;
