@@ -205,6 +205,9 @@ pub fn openapi_root() -> Value {
     json!({"paths": paths})
 }
 
+/// What `kubectl explain` shows for every kind: the sandbox carries no field documentation.
+const EXPLAIN_NOTE: &str = "The hk8s sandbox does not carry the Kubernetes API's field documentation, so kubectl explain lists no fields here (and calls each one missing). Read them at https://kubernetes.io/docs/reference/kubernetes-api/ or run kubectl explain against any other cluster.";
+
 /// `/openapi/v3/<gv>`: paths with the `x-kubernetes-group-version-kind` extension and the
 /// `fieldValidation` parameter, which is what kubectl checks before it lets the server
 /// validate (and so needs no client-side schema).
@@ -259,6 +262,7 @@ pub fn openapi_group_version(gv_path: &str) -> Option<Value> {
         schemas.insert(
             schema_name,
             json!({
+                "description": EXPLAIN_NOTE,
                 "type": "object",
                 "x-kubernetes-group-version-kind": [gvk],
                 "x-kubernetes-preserve-unknown-fields": true,

@@ -520,7 +520,7 @@ async fn kubectl_watch_sees_a_change_and_deletes_by_label_and_file() {
 }
 
 #[tokio::test]
-async fn auth_can_i_and_whoami_answer_for_the_single_user() {
+async fn auth_can_i_whoami_and_explain_answer_like_a_cluster() {
     let (sandbox, kubectl, _dir) = start().await;
     let can = kubectl
         .ok(&["auth", "can-i", "create", "deployments", "-n", "demo"])
@@ -532,6 +532,12 @@ async fn auth_can_i_and_whoami_answer_for_the_single_user() {
     assert!(
         who.contains("hk8s-sandbox-admin") && who.contains("system:masters"),
         "{who}"
+    );
+    let explain = kubectl.ok(&["explain", "deployments"]).await;
+    assert!(
+        explain.contains("does not carry the Kubernetes API's field documentation")
+            && explain.contains("https://kubernetes.io/docs/reference/kubernetes-api/"),
+        "kubectl explain says where the documentation is: {explain}"
     );
     let listed = kubectl.run(&["get", "selfsubjectaccessreviews"]).await;
     assert!(!listed.ok, "reviews are created, never listed");
