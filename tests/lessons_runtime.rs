@@ -2,6 +2,10 @@
 //! every lesson with --yes, `hk8s verify --apply --all --sandbox` as CI runs it, and the
 //! lessons' checks failing with their reason on deliberately broken states.
 
+mod support;
+
+use support::{ensure_app_binaries, text};
+
 use hk8s::checks::{CheckSpec, HpaSpec, ResourcesSpec};
 use hk8s::cluster::Target;
 use hk8s_sandbox::{Sandbox, SandboxConfig};
@@ -12,23 +16,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Builds the app's binaries once, where the sandbox kubelet looks for them.
-fn ensure_app_binaries() {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "hello-k8s", "--bins"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo build -p hello-k8s");
-        assert!(status.success(), "cargo build -p hello-k8s failed");
-    });
-}
 
 async fn start_sandbox(dir: &Path) -> Sandbox {
     ensure_app_binaries();
@@ -52,14 +39,6 @@ async fn hk8s(args: &[&str], envs: &[(&str, &Path)], limit: Duration) -> Output 
         .await
         .unwrap_or_else(|_| panic!("hk8s {args:?} did not finish within {limit:?}"))
         .expect("hk8s runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,10 @@
 //! lesson with --yes, `verify` passing on the result and failing, with the reason, on a
 //! deliberately broken state; `reset` refusing a namespace hk8s did not create.
 
+mod support;
+
+use support::text;
+
 use hk8s_sandbox::{Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::Api;
@@ -61,14 +65,6 @@ async fn run_hk8s(args: &[&str], kubeconfig: &Path, data: &Path) -> Output {
         .await
         .unwrap_or_else(|_| panic!("hk8s {args:?} did not finish within 120 s"))
         .expect("hk8s runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn assert_ok(out: &Output) -> String {

@@ -1,6 +1,10 @@
 //! The tutorial end to end on the built-in sandbox, driven by the real kubectl: real
 //! processes for the app's binaries and redis-server, real HTTP through the service proxy.
 
+mod support;
+
+use support::{ensure_app_binaries, repo_root};
+
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -8,10 +12,6 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn manifest(name: &str) -> PathBuf {
     let dir = repo_root().join("embedded-manifests");
@@ -24,19 +24,6 @@ fn manifest(name: &str) -> PathBuf {
                 .is_some_and(|f| f.to_string_lossy().starts_with(name))
         })
         .unwrap_or_else(|| panic!("no manifest {name}* in {}", dir.display()))
-}
-
-/// Builds the app's binaries once, where the kubelet looks for them (the target dir).
-fn ensure_app_binaries() {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "hello-k8s", "--bins"])
-            .current_dir(repo_root())
-            .status()
-            .expect("running cargo build -p hello-k8s");
-        assert!(status.success(), "cargo build -p hello-k8s failed");
-    });
 }
 
 /// A sandbox with the process runtime, plus kubectl pointed at it.

@@ -1,0 +1,33 @@
+//! What several CLI test binaries share: the repository root, the app's binaries built
+//! where the sandbox kubelet looks for them, and a command's output as one readable text.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the app's binaries once per test binary, into the target directory the sandbox
+/// kubelet searches.
+pub fn ensure_app_binaries() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "hello-k8s", "--bins"])
+            .current_dir(repo_root())
+            .status()
+            .expect("running cargo build -p hello-k8s");
+        assert!(status.success(), "cargo build -p hello-k8s failed");
+    });
+}
+
+/// stdout, then stderr under a marker: what an assertion message should show.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
