@@ -433,6 +433,73 @@ async fn readiness_gates_endpoints_and_rolling_updates_replace_every_pod() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
+    let env = Env::start("  ghost: hk8s-no-such-program\n").await;
+    env.create::<Deployment>(json!({
+        "metadata": {"name": "stuck"},
+        "spec": {
+            "replicas": 1,
+            "progressDeadlineSeconds": 2,
+            "selector": {"matchLabels": {"app": "stuck"}},
+            "template": {
+                "metadata": {"labels": {"app": "stuck"}},
+                "spec": {"containers": [{"name": "main", "image": "ghost:1"}]}
+            }
+        }
+    }))
+    .await;
+    let deployments = env.api::<Deployment>();
+    let condition = wait_for(
+        "Progressing=False ProgressDeadlineExceeded",
+        Duration::from_secs(60),
+        async || {
+            let d = deployments.get("stuck").await.ok()?;
+            d.status?
+                .conditions?
+                .into_iter()
+                .find(|c| c.type_ == "Progressing" && c.status == "False")
+        },
+    )
+    .await;
+    assert_eq!(
+        condition.reason.as_deref(),
+        Some("ProgressDeadlineExceeded")
+    );
+    assert!(
+        condition
+            .message
+            .as_deref()
+            .is_some_and(|m| m.ends_with("has timed out progressing.")),
+        "{condition:?}"
+    );
+    let kubeconfig = env
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .kubeconfig_path()
+        .to_path_buf();
+    let rollout = tokio::process::Command::new("kubectl")
+        .args([
+            "rollout",
+            "status",
+            "deployment/stuck",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .await
+        .expect("kubectl runs");
+    let stderr = String::from_utf8_lossy(&rollout.stderr);
+    assert!(!rollout.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("deployment \"stuck\" exceeded its progress deadline"),
+        "kubectl rollout status gives up as on a cluster: {stderr}"
+    );
+}
+
 /// Whether the pod's Ready condition is True.
 fn pod_ready(pod: &Pod) -> bool {
     pod.status

@@ -309,6 +309,29 @@ async fn reconcile_one(ctx: &Ctx, snap: &Snapshot, d: &Deployment) -> Result<(),
             .all(|rs| spec_replicas(rs) == 0);
     let previous = d.status.clone().unwrap_or_default();
     let now = Time(jiff::Timestamp::now());
+    let progressing_before = previous
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Progressing");
+    // Progress as upstream counts it: more pods updated, ready or available, or fewer old ones.
+    let progressed = updated > previous.updated_replicas.unwrap_or(0)
+        || ready > previous.ready_replicas.unwrap_or(0)
+        || available_total > previous.available_replicas.unwrap_or(0)
+        || status_replicas - updated
+            < previous.replicas.unwrap_or(0) - previous.updated_replicas.unwrap_or(0);
+    let deadline = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.progress_deadline_seconds)
+        .unwrap_or(600);
+    let timed_out = progressing_before.is_some_and(|c| match c.reason.as_deref() {
+        Some("ProgressDeadlineExceeded") => true,
+        Some("NewReplicaSetAvailable") => false,
+        _ => c.last_update_time.as_ref().is_some_and(|t| {
+            jiff::Timestamp::now().as_second() - t.0.as_second() > i64::from(deadline)
+        }),
+    });
     let condition = |type_: &str, status: &str, reason: &str, message: String| {
         let old = previous
             .conditions
@@ -366,6 +389,23 @@ async fn reconcile_one(ctx: &Ctx, snap: &Snapshot, d: &Deployment) -> Result<(),
                 "True",
                 "NewReplicaSetCreated",
                 format!("Created new replica set \"{new_name}\""),
+            )
+        } else if progressed {
+            DeploymentCondition {
+                last_update_time: Some(now.clone()),
+                ..condition(
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    format!("ReplicaSet \"{new_name}\" is progressing."),
+                )
+            }
+        } else if timed_out {
+            condition(
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                format!("ReplicaSet \"{new_name}\" has timed out progressing."),
             )
         } else {
             condition(
