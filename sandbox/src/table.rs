@@ -184,6 +184,14 @@ fn columns(r: &Resource) -> Vec<Col> {
             ("Container-Runtime", "string", 1),
         ],
         ("", "Endpoints") => vec![name, ("Endpoints", "string", 0), age],
+        ("discovery.k8s.io", "EndpointSlice") => vec![
+            name,
+            ("AddressType", "string", 0),
+            ("Ports", "string", 0),
+            ("Endpoints", "string", 0),
+            age,
+        ],
+        ("coordination.k8s.io", "Lease") => vec![name, ("Holder", "string", 0), age],
         ("autoscaling", "HorizontalPodAutoscaler") => vec![
             name,
             ("Reference", "string", 0),
@@ -205,6 +213,17 @@ fn columns(r: &Resource) -> Vec<Col> {
             age,
         ],
         _ => vec![name, ("Created At", "date", 0)],
+    }
+}
+
+/// Up to three items and how many more, as kubectl lists an EndpointSlice's ports and
+/// addresses; `<unset>` when there are none.
+fn first_three(items: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = items.collect();
+    match all.len() {
+        0 => "<unset>".to_string(),
+        n if n > 3 => format!("{} + {} more...", all[..3].join(","), n - 3),
+        _ => all.join(","),
     }
 }
 
@@ -592,6 +611,31 @@ fn cells(r: &Resource, o: &Value) -> Vec<Value> {
                 eps.join(",")
             };
             vec![name, json!(or_none(shown)), json!(created)]
+        }
+        ("discovery.k8s.io", "EndpointSlice") => {
+            let ports = o["ports"].as_array().into_iter().flatten().map(|p| {
+                match (p["port"].as_i64(), p["name"].as_str()) {
+                    (Some(port), _) => port.to_string(),
+                    (None, Some(name)) => name.to_string(),
+                    (None, None) => "<unset>".to_string(),
+                }
+            });
+            let addresses = o["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|e| e["addresses"].as_array().into_iter().flatten())
+                .map(s);
+            vec![
+                name,
+                json!(s(&o["addressType"])),
+                json!(first_three(ports)),
+                json!(first_three(addresses)),
+                json!(created),
+            ]
+        }
+        ("coordination.k8s.io", "Lease") => {
+            vec![name, json!(s(&spec["holderIdentity"])), json!(created)]
         }
         ("autoscaling", "HorizontalPodAutoscaler") => {
             let tref = &spec["scaleTargetRef"];

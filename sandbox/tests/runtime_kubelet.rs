@@ -500,6 +500,93 @@ async fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
     );
 }
 
+/// The real kubectl against `env`'s sandbox; stdout, failing the test on an error.
+async fn kubectl(env: &Env, args: &[&str]) -> String {
+    let kubeconfig = env
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .kubeconfig_path()
+        .to_path_buf();
+    let out = tokio::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_node_lease_and_endpoint_slices_read_as_on_a_cluster() {
+    let env = Env::start("  web: python3\n").await;
+    env.create::<Pod>(pod(
+        "web",
+        "web:1",
+        json!({
+            "args": ["-m", "http.server", "8000", "--bind", "$(POD_IP)"],
+            "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+            "ports": [{"containerPort": 8000}],
+            "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 1}
+        }),
+    ))
+    .await;
+    env.create::<Service>(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8000}]}
+    }))
+    .await;
+    let ip = env
+        .wait_pod("web", "ready with an IP", |p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .await["status"]["podIP"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let slices = wait_for(
+        "the slice to list the pod",
+        Duration::from_secs(60),
+        async || {
+            let out = kubectl(&env, &["get", "endpointslices", "-n", "demo"]).await;
+            out.contains(&ip).then_some(out)
+        },
+    )
+    .await;
+    let header: Vec<&str> = slices.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]);
+    let row: Vec<&str> = slices.lines().nth(1).unwrap().split_whitespace().collect();
+    assert!(row[0].starts_with("web-"), "{slices}");
+    assert_eq!(row[1..4], ["IPv4", "8000", ip.as_str()], "{slices}");
+
+    let leases = wait_for("the node lease", Duration::from_secs(30), async || {
+        let out = kubectl(&env, &["get", "leases", "-n", "kube-node-lease"]).await;
+        out.contains("hk8s-sandbox").then_some(out)
+    })
+    .await;
+    assert!(leases.starts_with("NAME"), "{leases}");
+    assert!(
+        leases.lines().any(|l| l
+            .split_whitespace()
+            .take(2)
+            .eq(["hk8s-sandbox", "hk8s-sandbox"])),
+        "the kubelet holds its node's lease: {leases}"
+    );
+    let node = kubectl(&env, &["describe", "node", "hk8s-sandbox"]).await;
+    assert!(
+        node.contains("HolderIdentity:  hk8s-sandbox") && !node.contains("Failed to get lease"),
+        "{node}"
+    );
+}
+
 /// Whether the pod's Ready condition is True.
 fn pod_ready(pod: &Pod) -> bool {
     pod.status

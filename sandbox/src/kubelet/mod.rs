@@ -13,11 +13,12 @@ use crate::images::{ImageError, ImageResolver};
 use crate::network::{NODE_IP, NODE_NAME, POD_CIDR};
 use container::Backoff;
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Pod,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -425,8 +426,34 @@ async fn node_heartbeat(shared: Arc<KubeletShared>) {
         if let Err(e) = register_node(&api, &shared.enforcement).await {
             tracing::debug!(error = %e, "node status not written");
         }
+        if let Err(e) = renew_lease(&shared.client).await {
+            tracing::debug!(error = %e, "node lease not renewed");
+        }
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
+}
+
+/// Renews the node's Lease in kube-node-lease, the heartbeat a kubelet keeps and
+/// `kubectl describe node` shows.
+async fn renew_lease(client: &Client) -> Result<(), kube::Error> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let lease = serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": NODE_NAME},
+        "spec": {
+            "holderIdentity": NODE_NAME,
+            "leaseDurationSeconds": 40,
+            "renewTime": MicroTime(jiff::Timestamp::now()),
+        },
+    });
+    api.patch(
+        NODE_NAME,
+        &PatchParams::apply("kubelet").force(),
+        &Patch::Apply(&lease),
+    )
+    .await
+    .map(|_| ())
 }
 
 async fn register_node(api: &Api<Node>, enforcement: &Enforcement) -> Result<(), kube::Error> {
