@@ -216,12 +216,12 @@ fn columns(r: &Resource) -> Vec<Col> {
     }
 }
 
-/// Up to three items and how many more, as kubectl lists an EndpointSlice's ports and
-/// addresses; `<unset>` when there are none.
-fn first_three(items: impl Iterator<Item = String>) -> String {
-    let all: Vec<String> = items.collect();
+/// Up to three items and how many more, as kubectl lists endpoints, ports and addresses;
+/// `empty` when there are none.
+fn first_three(items: impl IntoIterator<Item = String>, empty: &str) -> String {
+    let all: Vec<String> = items.into_iter().collect();
     match all.len() {
-        0 => "<unset>".to_string(),
+        0 => empty.to_string(),
         n if n > 3 => format!("{} + {} more...", all[..3].join(","), n - 3),
         _ => all.join(","),
     }
@@ -605,12 +605,7 @@ fn cells(r: &Resource, o: &Value) -> Vec<Value> {
                     }
                 }
             }
-            let shown = if eps.len() > 3 {
-                format!("{} + {} more...", eps[..3].join(","), eps.len() - 3)
-            } else {
-                eps.join(",")
-            };
-            vec![name, json!(or_none(shown)), json!(created)]
+            vec![name, json!(first_three(eps, "<none>")), json!(created)]
         }
         ("discovery.k8s.io", "EndpointSlice") => {
             let ports = o["ports"].as_array().into_iter().flatten().map(|p| {
@@ -629,8 +624,8 @@ fn cells(r: &Resource, o: &Value) -> Vec<Value> {
             vec![
                 name,
                 json!(s(&o["addressType"])),
-                json!(first_three(ports)),
-                json!(first_three(addresses)),
+                json!(first_three(ports, "<unset>")),
+                json!(first_three(addresses, "<unset>")),
                 json!(created),
             ]
         }
