@@ -82,6 +82,17 @@ impl Env {
         }
     }
 
+    /// Runs the real kubectl against this sandbox.
+    async fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        let sandbox = self.sandbox.as_ref().expect("the sandbox is running");
+        tokio::process::Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", sandbox.kubeconfig_path())
+            .output()
+            .await
+            .expect("kubectl runs")
+    }
+
     async fn events(&self) -> Vec<Event> {
         self.api::<Event>()
             .list(&ListParams::default())
@@ -473,14 +484,8 @@ async fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
             .is_some_and(|m| m.ends_with("has timed out progressing.")),
         "{condition:?}"
     );
-    let kubeconfig = env
-        .sandbox
-        .as_ref()
-        .unwrap()
-        .kubeconfig_path()
-        .to_path_buf();
-    let rollout = tokio::process::Command::new("kubectl")
-        .args([
+    let rollout = env
+        .kubectl(&[
             "rollout",
             "status",
             "deployment/stuck",
@@ -488,10 +493,7 @@ async fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
             "demo",
             "--timeout=30s",
         ])
-        .env("KUBECONFIG", &kubeconfig)
-        .output()
-        .await
-        .expect("kubectl runs");
+        .await;
     let stderr = String::from_utf8_lossy(&rollout.stderr);
     assert!(!rollout.status.success(), "{stderr}");
     assert!(
@@ -502,18 +504,7 @@ async fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
 
 /// The real kubectl against `env`'s sandbox; stdout, failing the test on an error.
 async fn kubectl(env: &Env, args: &[&str]) -> String {
-    let kubeconfig = env
-        .sandbox
-        .as_ref()
-        .unwrap()
-        .kubeconfig_path()
-        .to_path_buf();
-    let out = tokio::process::Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", &kubeconfig)
-        .output()
-        .await
-        .expect("kubectl runs");
+    let out = env.kubectl(args).await;
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",
