@@ -260,31 +260,7 @@ pub fn parse_cpu_millis(quantity: &str) -> Option<u64> {
 
 /// Parses a Kubernetes memory quantity ("128Mi", "1G", "500000") into bytes.
 pub fn parse_memory_bytes(quantity: &str) -> Option<u64> {
-    let q = quantity.trim();
-    let units: [(&str, f64); 13] = [
-        ("Ki", 1024.0),
-        ("Mi", 1024f64.powi(2)),
-        ("Gi", 1024f64.powi(3)),
-        ("Ti", 1024f64.powi(4)),
-        ("Pi", 1024f64.powi(5)),
-        ("Ei", 1024f64.powi(6)),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-        ("m", 1e-3),
-    ];
-    for (suffix, factor) in units {
-        if let Some(number) = q.strip_suffix(suffix) {
-            return number
-                .parse::<f64>()
-                .ok()
-                .map(|v| (v * factor).ceil() as u64);
-        }
-    }
-    q.parse::<f64>().ok().map(|v| v.ceil() as u64)
+    crate::validate::parse_quantity(quantity).map(|v| v.ceil() as u64)
 }
 
 #[cfg(test)]
