@@ -38,32 +38,19 @@
 //! - **Metrics**: `metrics.k8s.io/v1beta1` PodMetrics/NodeMetrics are plain stored objects:
 //!   whoever measures creates or updates them, and `kubectl top` reads them.
 
-pub mod cgroups;
+pub mod apimachinery;
+pub mod apiserver;
 pub mod controllers;
-pub mod defaults;
-pub mod discovery;
 pub mod error;
-pub mod images;
 pub mod kubelet;
-pub mod logs;
-pub mod network;
-pub mod objects;
-pub mod patch;
 pub mod paths;
-pub mod protobuf;
 pub mod proxy;
-pub mod registry;
-pub mod reviews;
 pub mod runtime;
 mod sandbox;
-pub mod selectors;
-pub mod server;
-mod standin;
-pub mod store;
-pub mod table;
-mod tls;
-pub mod validate;
-mod watch;
+pub mod scheduler;
 
-pub use error::{ApiError, SandboxError};
+pub use apimachinery::errors::ApiError;
+pub use apimachinery::network::NODE_NAME;
+pub use error::SandboxError;
+pub use kubelet::LIMITS_ANNOTATION;
 pub use sandbox::{CONTEXT, Sandbox, SandboxConfig};

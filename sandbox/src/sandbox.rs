@@ -1,11 +1,11 @@
 //! Starting and stopping a sandbox: state directory, TLS, token, kubeconfig, the HTTPS
 //! listener, and the background tasks.
 
+use crate::apiserver::registry::Api;
+use crate::apiserver::server;
+use crate::apiserver::storage::Store;
+use crate::apiserver::tls::{self, write_private};
 use crate::error::SandboxError;
-use crate::objects::Api;
-use crate::server;
-use crate::store::Store;
-use crate::tls::{self, write_private};
 use base64::Engine;
 use rand::Rng;
 use rustls::pki_types::CertificateDer;
@@ -204,7 +204,7 @@ impl Sandbox {
         std::fs::write(dir.join("port"), addr.port().to_string())
             .map_err(|e| io_err(&dir.join("port"), e))?;
         if config.standin_kubelet {
-            api.spawn(crate::standin::run(api.clone()));
+            api.spawn(crate::kubelet::standin::run(api.clone()));
         }
         let router = server::router(api.clone(), &token);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -474,7 +474,12 @@ async fn logs_scale_and_collections() {
     }))
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
-    let log = hk8s_sandbox::logs::log_path(sandbox.state_dir(), "demo", "api-0", "hello-k8s-api");
+    let log = hk8s_sandbox::paths::container_log_path(
+        sandbox.state_dir(),
+        "demo",
+        "api-0",
+        "hello-k8s-api",
+    );
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     std::fs::write(&log, "starting\nlistening on 127.244.0.9:5000\nready\n").unwrap();
     let all = pods.logs("api-0", &Default::default()).await.unwrap();

@@ -238,12 +238,12 @@ async fn status(dir: &Path) -> anyhow::Result<ExitCode> {
         kubeconfig.display()
     );
     let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
-    if let Ok(Some(node)) = nodes.get_opt(hk8s_sandbox::network::NODE_NAME).await
+    if let Ok(Some(node)) = nodes.get_opt(hk8s_sandbox::NODE_NAME).await
         && let Some(limits) = node
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(hk8s_sandbox::kubelet::LIMITS_ANNOTATION))
+            .and_then(|a| a.get(hk8s_sandbox::LIMITS_ANNOTATION))
     {
         println!("  CPU and memory limits: {limits}");
     }

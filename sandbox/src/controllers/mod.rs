@@ -8,17 +8,15 @@
 
 pub mod deployment;
 pub mod endpoints;
-pub mod events;
 pub mod hpa;
 pub mod replicaset;
-pub mod scheduler;
 pub mod services;
 pub mod statefulset;
 pub mod util;
 pub mod volumes;
 
+use crate::apimachinery::events::Recorder;
 use crate::kubelet::metrics::Metrics;
-use events::Recorder;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -209,7 +207,7 @@ pub async fn pass(ctx: &Ctx, snap: &Snapshot) {
             tracing::debug!(controller = name, error = %e, "reconcile failed; retrying on the next pass");
         }
     };
-    log("scheduler", scheduler::reconcile(ctx, snap).await);
+    log("scheduler", crate::scheduler::reconcile(ctx, snap).await);
     log("volumes", volumes::reconcile(ctx, snap).await);
     log("deployment", deployment::reconcile(ctx, snap).await);
     log("replicaset", replicaset::reconcile(ctx, snap).await);

@@ -4,9 +4,9 @@
 use super::pod::PodContext;
 use super::probes::ProbeSpec;
 use super::process::{Process, ProcessSpec, spawn};
-use crate::cgroups::{Limiter, Limits, parse_cpu_millis, parse_memory_bytes};
-use crate::controllers::events::EventType;
-use crate::images::{Program, ProgramKind};
+use crate::apimachinery::events::EventType;
+use crate::kubelet::cgroups::{Limiter, Limits, parse_cpu_millis, parse_memory_bytes};
+use crate::kubelet::images::{Program, ProgramKind};
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, ObjectReference, Probe,

@@ -1,16 +1,19 @@
 //! The process kubelet: registers the sandbox's node and runs the pods bound to it as local
 //! processes, each on its own loopback IP, reporting their status through the API.
 
+pub mod cgroups;
 pub mod container;
+pub mod images;
 pub mod metrics;
 pub mod pod;
 pub mod probes;
 pub mod process;
+pub(crate) mod standin;
 
-use crate::cgroups::Enforcement;
-use crate::controllers::events::Recorder;
-use crate::images::{ImageError, ImageResolver};
-use crate::network::{NODE_IP, NODE_NAME, POD_CIDR};
+use crate::apimachinery::events::Recorder;
+use crate::apimachinery::network::{NODE_IP, NODE_NAME, POD_CIDR};
+use crate::kubelet::cgroups::Enforcement;
+use crate::kubelet::images::{ImageError, ImageResolver};
 use container::Backoff;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -164,10 +167,7 @@ impl Kubelet {
                 "killed pod processes left over from a previous sandbox run"
             );
         }
-        let enforcement = config
-            .enforcement
-            .clone()
-            .unwrap_or_else(crate::cgroups::detect);
+        let enforcement = config.enforcement.clone().unwrap_or_else(cgroups::detect);
         let metrics = Metrics::default();
         let shared = Arc::new(KubeletShared {
             recorder: Recorder::new(client.clone(), "kubelet"),

@@ -2,7 +2,7 @@
 
 use super::KubeletShared;
 use super::container::{Supervisor, waiting};
-use crate::images::ProgramKind;
+use crate::kubelet::images::ProgramKind;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, ContainerStatus, HostIP, ObjectReference, PersistentVolume,
     PersistentVolumeClaim, Pod, PodCondition, PodIP, PodStatus, Secret, Service,
@@ -472,13 +472,13 @@ async fn resolve_env(
                     "metadata.name" => pod.name_any(),
                     "metadata.namespace" => namespace.clone(),
                     "metadata.uid" => pod.uid().unwrap_or_default(),
-                    "spec.nodeName" => crate::network::NODE_NAME.to_string(),
+                    "spec.nodeName" => crate::apimachinery::network::NODE_NAME.to_string(),
                     "spec.serviceAccountName" => pod
                         .spec
                         .as_ref()
                         .and_then(|s| s.service_account_name.clone())
                         .unwrap_or_else(|| "default".into()),
-                    "status.hostIP" => crate::network::NODE_IP.to_string(),
+                    "status.hostIP" => crate::apimachinery::network::NODE_IP.to_string(),
                     "status.podIP" | "status.podIPs" => ip.to_string(),
                     other => other
                         .strip_prefix("metadata.labels['")
@@ -596,9 +596,9 @@ impl StatusWriter {
         let status = PodStatus {
             phase: Some(phase.to_string()),
             conditions: Some(conditions),
-            host_ip: Some(crate::network::NODE_IP.to_string()),
+            host_ip: Some(crate::apimachinery::network::NODE_IP.to_string()),
             host_ips: Some(vec![HostIP {
-                ip: crate::network::NODE_IP.to_string(),
+                ip: crate::apimachinery::network::NODE_IP.to_string(),
             }]),
             pod_ip: Some(self.ip.to_string()),
             pod_ips: Some(vec![PodIP {

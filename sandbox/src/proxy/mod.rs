@@ -5,8 +5,8 @@
 
 pub mod table;
 
-use crate::controllers::events::{EventType, Recorder};
-use crate::network::NODE_IP;
+use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::network::NODE_IP;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Service};
 use kube::api::{Api, ListParams};

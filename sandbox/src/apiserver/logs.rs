@@ -2,9 +2,9 @@
 //! [`log_path`] (`<state-dir>/logs/<namespace>/<pod>/<container>.log`; the previous
 //! instance's log, for `--previous`, beside it as `<container>.previous.log`).
 
-use crate::error::ApiError;
-use crate::objects::Api;
-use crate::registry::by_kind;
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::by_kind;
+use crate::apiserver::registry::Api;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;

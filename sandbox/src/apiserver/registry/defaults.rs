@@ -1,8 +1,8 @@
 //! Defaulting as the API server does it on create and update: the fields a learner sees
 //! filled in by `kubectl get -o yaml` (restartPolicy, strategy, clusterIP, nodePorts, ...).
 
-use crate::network::{NODE_PORT_RANGE, SERVICE_CIDR};
-use crate::registry::Resource;
+use crate::apimachinery::network::{NODE_PORT_RANGE, SERVICE_CIDR};
+use crate::apimachinery::resources::Resource;
 use base64::Engine;
 use rand::Rng;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Label selectors (`app=redis,tier!=frontend,env in (a,b),!canary`) and field selectors
 //! (`metadata.name=x,status.phase!=Running`), parsed from query strings and matched on JSON.
 
-use crate::error::ApiError;
+use crate::apimachinery::errors::ApiError;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]

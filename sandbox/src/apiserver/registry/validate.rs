@@ -2,9 +2,9 @@
 //! also finds unknown fields for `fieldValidation=Strict`), and the checks behind the
 //! 422 answers learners meet most (selectors, names, requests above limits, required fields).
 
-use crate::error::{ApiError, Cause};
-use crate::registry::Resource;
-use crate::selectors::LabelSelector;
+use crate::apimachinery::errors::{ApiError, Cause};
+use crate::apimachinery::resources::Resource;
+use crate::apimachinery::selectors::LabelSelector;
 use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, storage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -521,7 +521,7 @@ fn check_service(obj: &Value, causes: &mut Vec<Cause>) {
             causes.push(Cause::required(format!("spec.ports[{i}].name")));
         }
         if let Some(np) = p["nodePort"].as_i64()
-            && !crate::network::NODE_PORT_RANGE.contains(&(np as u16))
+            && !crate::apimachinery::network::NODE_PORT_RANGE.contains(&(np as u16))
         {
             causes.push(Cause::invalid(
                 format!("spec.ports[{i}].nodePort"),
@@ -625,7 +625,7 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::by_kind;
+    use crate::apimachinery::resources::by_kind;
     use serde_json::json;
 
     #[test]

@@ -1,13 +1,13 @@
 //! The HTTP layer: bearer-token authentication, routing of Kubernetes API paths, body
 //! decoding (JSON, YAML, patch types, size limit), lists, Tables, watches, logs and scale.
 
-use crate::discovery;
-use crate::error::ApiError;
-use crate::objects::{Api, DeleteOpts, PatchBody, PatchKind, WriteOpts};
-use crate::registry::{self, Resource};
-use crate::selectors::{FieldSelector, LabelSelector};
-use crate::table;
-use crate::validate::FieldValidation;
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::{self, Resource};
+use crate::apimachinery::selectors::{FieldSelector, LabelSelector};
+use crate::apiserver::discovery;
+use crate::apiserver::printers;
+use crate::apiserver::registry::validate::FieldValidation;
+use crate::apiserver::registry::{Api, DeleteOpts, PatchBody, PatchKind, WriteOpts};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -191,7 +191,7 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
     match (target, method) {
         (Target::Collection { r, .. }, Method::POST) if r.is_review() => {
             let request = decode_body(&ctx.headers, &body)?;
-            let answer = crate::reviews::answer(r, request)?;
+            let answer = crate::apiserver::reviews::answer(r, request)?;
             Ok(json_response(StatusCode::CREATED, &answer, &[]))
         }
         (Target::Collection { r, .. } | Target::Object { r, .. }, _) if r.is_review() => {
@@ -199,7 +199,7 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
         }
         (Target::Collection { r, ns }, Method::GET) => {
             if ctx.flag("watch") {
-                crate::watch::serve(&ctx, r, ns.as_deref())
+                crate::apiserver::watch::serve(&ctx, r, ns.as_deref())
             } else {
                 list(&ctx, r, ns.as_deref())
             }
@@ -249,13 +249,13 @@ enum Target {
 }
 
 fn lookup(group: &str, version: &str, plural: &str) -> Result<&'static Resource, ApiError> {
-    registry::by_plural(group, version, plural).ok_or_else(ApiError::path_not_found)
+    resources::by_plural(group, version, plural).ok_or_else(ApiError::path_not_found)
 }
 
 fn parse_target(group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
     let namespaced_path = rest.len() >= 3
         && rest[0] == "namespaces"
-        && registry::by_plural(group, version, rest[2]).is_some_and(|r| r.namespaced);
+        && resources::by_plural(group, version, rest[2]).is_some_and(|r| r.namespaced);
     if namespaced_path {
         let ns = rest[1].to_string();
         let r = lookup(group, version, rest[2])?;
@@ -346,7 +346,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     match content_type(headers).as_str() {
         "" | "application/json" => parse_json(body),
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body),
-        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body),
+        crate::apiserver::protobuf::CONTENT_TYPE => crate::apiserver::protobuf::decode(body),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -430,7 +430,7 @@ fn list(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, A
     }
     match shape_of(&ctx.accept) {
         Shape::Table => {
-            let mut t = table::table(
+            let mut t = printers::table(
                 r,
                 &items,
                 ctx.opt("includeObject").unwrap_or("Metadata"),
@@ -441,7 +441,10 @@ fn list(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, A
             Ok(ok(&t))
         }
         Shape::Metadata => {
-            let items: Vec<Value> = items.iter().map(|o| table::partial_metadata(o)).collect();
+            let items: Vec<Value> = items
+                .iter()
+                .map(|o| printers::partial_metadata(o))
+                .collect();
             Ok(ok(&json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
@@ -590,14 +593,14 @@ fn process_pod_limit(sub: &str, pod: &Value) -> String {
 
 fn render_one(ctx: &Ctx, r: &Resource, obj: &Value) -> Response {
     match shape_of(&ctx.accept) {
-        Shape::Table => ok(&table::table(
+        Shape::Table => ok(&printers::table(
             r,
             &[Arc::new(obj.clone())],
             ctx.opt("includeObject").unwrap_or("Metadata"),
             ctx.api.store.current_rv(),
             true,
         )),
-        Shape::Metadata => ok(&table::partial_metadata(obj)),
+        Shape::Metadata => ok(&printers::partial_metadata(obj)),
         Shape::Object => ok(obj),
     }
 }
@@ -616,7 +619,7 @@ async fn object(
             .api
             .store
             .get(
-                registry::by_kind("v1", "Namespace").expect("served"),
+                resources::by_kind("v1", "Namespace").expect("served"),
                 "",
                 ns,
             )
@@ -628,7 +631,7 @@ async fn object(
     }
     match (sub, &method) {
         (Some("log"), &Method::GET) => {
-            return crate::logs::serve(ctx.api.clone(), ns, name, &ctx.query).await;
+            return crate::apiserver::logs::serve(ctx.api.clone(), ns, name, &ctx.query).await;
         }
         (Some("scale"), _) => return scale(ctx, r, ns, name, method, body),
         (Some(sub @ ("exec" | "attach" | "portforward")), _) => {
@@ -747,17 +750,25 @@ fn scale(
             let mut s = current.clone();
             let p = parse_json(body)?;
             match patch_kind(&ctx.headers)? {
-                PatchKind::Json => crate::patch::json_patch(&mut s, &p)?,
-                PatchKind::Merge => crate::patch::json_merge(&mut s, &p),
-                PatchKind::Strategic => crate::patch::strategic_merge(&mut s, &p),
-                PatchKind::Apply => crate::patch::strategic_merge(&mut s, &p),
+                PatchKind::Json => crate::apiserver::registry::patch::json_patch(&mut s, &p)?,
+                PatchKind::Merge => crate::apiserver::registry::patch::json_merge(&mut s, &p),
+                PatchKind::Strategic => {
+                    crate::apiserver::registry::patch::strategic_merge(&mut s, &p)
+                }
+                PatchKind::Apply => crate::apiserver::registry::patch::strategic_merge(&mut s, &p),
             }
             s
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
     let replicas = wanted["spec"]["replicas"].as_i64().ok_or_else(|| {
-        ApiError::invalid(r, name, &[crate::error::Cause::required("spec.replicas")])
+        ApiError::invalid(
+            r,
+            name,
+            &[crate::apimachinery::errors::Cause::required(
+                "spec.replicas",
+            )],
+        )
     })?;
     if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str()
         && !rv.is_empty()

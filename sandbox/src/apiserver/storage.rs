@@ -2,8 +2,9 @@
 //! for fast reads, with one global monotonically increasing resourceVersion and a bounded
 //! window of recent changes that watches replay from.
 
-use crate::error::{ApiError, SandboxError};
-use crate::registry::{RESOURCES, Resource};
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::{RESOURCES, Resource};
+use crate::error::SandboxError;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};

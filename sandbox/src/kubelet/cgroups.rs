@@ -260,7 +260,7 @@ pub fn parse_cpu_millis(quantity: &str) -> Option<u64> {
 
 /// Parses a Kubernetes memory quantity ("128Mi", "1G", "500000") into bytes.
 pub fn parse_memory_bytes(quantity: &str) -> Option<u64> {
-    crate::validate::parse_quantity(quantity).map(|v| v.ceil() as u64)
+    crate::apiserver::registry::validate::parse_quantity(quantity).map(|v| v.ceil() as u64)
 }
 
 #[cfg(test)]

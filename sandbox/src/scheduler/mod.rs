@@ -1,11 +1,11 @@
 //! The scheduler: binds a pending pod to the sandbox's node when its requests fit what the
 //! node has left, else marks it Unschedulable with the message a real scheduler gives.
 
-use super::events::{EventType, Recorder};
-use super::util::is_terminating;
-use super::{Ctx, Snapshot};
-use crate::cgroups::{parse_cpu_millis, parse_memory_bytes};
-use crate::network::NODE_NAME;
+use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::network::NODE_NAME;
+use crate::controllers::util::is_terminating;
+use crate::controllers::{Ctx, Snapshot};
+use crate::kubelet::cgroups::{parse_cpu_millis, parse_memory_bytes};
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -205,11 +205,11 @@ async fn bind(api: &Api<Pod>, pod: &Pod) -> Result<(), kube::Error> {
                 .await
             {
                 Ok(_) => {}
-                Err(e) if super::util::is_benign(&e) => return Ok(()),
+                Err(e) if crate::controllers::util::is_benign(&e) => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
-        Err(e) if super::util::is_benign(&e) => return Ok(()),
+        Err(e) if crate::controllers::util::is_benign(&e) => return Ok(()),
         Err(e) => return Err(e),
     }
     let patch = serde_json::json!({ "status": { "conditions": [ {
