@@ -48,6 +48,7 @@ pub mod proxy;
 pub mod runtime;
 mod sandbox;
 pub mod scheduler;
+mod shutdown;
 
 pub use apimachinery::errors::ApiError;
 pub use apimachinery::network::NODE_NAME;

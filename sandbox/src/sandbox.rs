@@ -6,6 +6,7 @@ use crate::apiserver::server;
 use crate::apiserver::storage::Store;
 use crate::apiserver::tls::{self, write_private};
 use crate::error::SandboxError;
+use crate::shutdown::{Shutdown, ShutdownSignal};
 use base64::Engine;
 use rand::Rng;
 use rustls::pki_types::CertificateDer;
@@ -88,7 +89,7 @@ pub struct Sandbox {
     kubeconfig: PathBuf,
     token: String,
     ca_pem: String,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
+    stop: ShutdownSignal,
     server: Option<JoinHandle<()>>,
     runtime: Option<crate::runtime::Runtime>,
 }
@@ -207,9 +208,9 @@ impl Sandbox {
             api.spawn(crate::kubelet::standin::run(api.clone()));
         }
         let router = server::router(api.clone(), &token);
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop = ShutdownSignal::new();
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
-        let server = tokio::spawn(serve(listener, acceptor, router, stop_rx));
+        let server = tokio::spawn(serve(listener, acceptor, router, stop.listener()));
         let mut sandbox = Sandbox {
             api: Some(api),
             addr,
@@ -217,7 +218,7 @@ impl Sandbox {
             kubeconfig,
             token,
             ca_pem: tls.ca_pem,
-            stop: Some(stop_tx),
+            stop,
             server: Some(server),
             runtime: None,
         };
@@ -295,9 +296,7 @@ impl Sandbox {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown().await;
         }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
+        self.stop.trigger();
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
@@ -335,12 +334,12 @@ async fn serve(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     router: axum::Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
-            _ = stop.changed() => break,
+            _ = shutdown.recv() => break,
             accepted = listener.accept() => {
                 let Ok((tcp, _peer)) = accepted else { continue };
                 let _ = tcp.set_nodelay(true);

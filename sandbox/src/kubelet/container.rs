@@ -7,6 +7,7 @@ use super::process::{Process, ProcessSpec, spawn};
 use crate::apimachinery::events::EventType;
 use crate::kubelet::cgroups::{Limiter, Limits, parse_cpu_millis, parse_memory_bytes};
 use crate::kubelet::images::{Program, ProgramKind};
+use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, ObjectReference, Probe,
@@ -29,7 +30,7 @@ enum Outcome {
 pub(super) struct Supervisor {
     pub ctx: Arc<PodContext>,
     pub container: Container,
-    pub stop: watch::Receiver<bool>,
+    pub shutdown: Shutdown,
 }
 
 impl Supervisor {
@@ -55,7 +56,7 @@ impl Supervisor {
     async fn pause(&mut self, d: Duration) -> bool {
         tokio::select! {
             _ = tokio::time::sleep(d) => true,
-            _ = super::stopped(&mut self.stop) => false,
+            _ = self.shutdown.recv() => false,
         }
     }
 
@@ -72,7 +73,7 @@ impl Supervisor {
         let mut crashes: u32 = 0;
         let mut pulled = false;
         loop {
-            if *self.stop.borrow() {
+            if self.shutdown.is_shutdown() {
                 return;
             }
             let program = match self.ctx.kubelet.images.resolve(&image) {
@@ -393,7 +394,7 @@ impl Supervisor {
                 tokio::time::sleep(probe.period).await;
             }
         };
-        let mut stop = self.stop.clone();
+        let shutdown = self.shutdown.clone();
         tokio::select! {
             status = &mut process.exited => match status {
                 Ok(s) => Outcome::Exited(s),
@@ -408,7 +409,7 @@ impl Supervisor {
                 self.terminate(&mut process).await;
                 Outcome::LivenessFailed
             }
-            _ = super::stopped(&mut stop) => {
+            _ = shutdown.recv() => {
                 self.event(EventType::Normal, "Killing", &format!("Stopping container {name}")).await;
                 self.terminate(&mut process).await;
                 Outcome::Stopped

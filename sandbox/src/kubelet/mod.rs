@@ -14,6 +14,7 @@ use crate::apimachinery::events::Recorder;
 use crate::apimachinery::network::{NODE_IP, NODE_NAME, POD_CIDR};
 use crate::kubelet::cgroups::Enforcement;
 use crate::kubelet::images::{ImageError, ImageResolver};
+use crate::shutdown::{Shutdown, ShutdownSignal};
 use container::Backoff;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -32,16 +33,11 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Annotation on the Node saying how CPU and memory limits are enforced.
 pub const LIMITS_ANNOTATION: &str = "hk8s.dev/limit-enforcement";
-
-/// Resolves once `stop` turns true (or its sender is gone).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await.map(|_| ());
-}
 
 /// How the kubelet runs pods.
 #[derive(Debug, Clone)]
@@ -133,13 +129,13 @@ impl IpPool {
 }
 
 struct Worker {
-    stop: watch::Sender<bool>,
+    stop: ShutdownSignal,
     handle: JoinHandle<()>,
 }
 
 /// A running kubelet; [`Kubelet::shutdown`] stops every pod process.
 pub struct Kubelet {
-    stop: watch::Sender<bool>,
+    stop: ShutdownSignal,
     task: JoinHandle<()>,
     metrics: Metrics,
     enforcement: Enforcement,
@@ -180,8 +176,8 @@ impl Kubelet {
             backoff: config.backoff,
             ips: Mutex::default(),
         });
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(shared.clone(), stop_rx));
+        let stop = ShutdownSignal::new();
+        let task = tokio::spawn(run(shared.clone(), stop.listener()));
         let sampler = metrics.spawn_sampler();
         let publisher = tokio::spawn(metrics::publish(shared.client.clone(), metrics.clone()));
         Ok(Self {
@@ -206,7 +202,7 @@ impl Kubelet {
 
     /// Stops every pod's processes (SIGTERM, then SIGKILL) and the kubelet itself.
     pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
+        self.stop.trigger();
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
         self.sampler.abort();
         self.publisher.abort();
@@ -219,7 +215,7 @@ impl Drop for Kubelet {
     /// leaves no pod process behind.
     fn drop(&mut self) {
         if !self.stopped {
-            let _ = self.stop.send(true);
+            self.stop.trigger();
             self.task.abort();
             self.sampler.abort();
             self.publisher.abort();
@@ -228,7 +224,7 @@ impl Drop for Kubelet {
     }
 }
 
-async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
+async fn run(shared: Arc<KubeletShared>, shutdown: Shutdown) {
     let trigger = Arc::new(Notify::new());
     let watch_task = {
         let trigger = trigger.clone();
@@ -251,7 +247,7 @@ async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = trigger.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = stopped(&mut stop) => break,
+            _ = shutdown.recv() => break,
         }
         let pods = match Api::<Pod>::all(shared.client.clone())
             .list(&ListParams::default())
@@ -315,9 +311,14 @@ async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
                 tracing::warn!(pod = %pod.name_any(), "no free pod IP left in {:?}", POD_CIDR);
                 continue;
             };
-            let (tx, rx) = watch::channel(false);
-            let handle = tokio::spawn(pod::run_pod(shared.clone(), pod.clone(), ip, rx));
-            workers.insert(uid, Worker { stop: tx, handle });
+            let stop = ShutdownSignal::new();
+            let handle = tokio::spawn(pod::run_pod(
+                shared.clone(),
+                pod.clone(),
+                ip,
+                stop.listener(),
+            ));
+            workers.insert(uid, Worker { stop, handle });
         }
         let gone: Vec<String> = workers
             .keys()
@@ -346,7 +347,7 @@ async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
     watch_task.abort();
     heartbeat.abort();
     for (uid, worker) in workers.drain() {
-        let _ = worker.stop.send(true);
+        worker.stop.trigger();
         finalizers.spawn(async move {
             let _ = worker.handle.await;
             drop(uid);
@@ -365,7 +366,7 @@ async fn finish_pod(
 ) {
     let uid = pod.uid().unwrap_or_default();
     if let Some(worker) = worker {
-        let _ = worker.stop.send(true);
+        worker.stop.trigger();
         let _ = worker.handle.await;
     }
     shared

@@ -3,6 +3,7 @@
 use super::KubeletShared;
 use super::container::{Supervisor, waiting};
 use crate::kubelet::images::ProgramKind;
+use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, ContainerStatus, HostIP, ObjectReference, PersistentVolume,
     PersistentVolumeClaim, Pod, PodCondition, PodIP, PodStatus, Secret, Service,
@@ -15,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 /// What the containers of one pod share.
 pub(super) struct PodContext {
@@ -129,12 +130,12 @@ pub(super) enum PodSetupError {
     Kube(#[from] kube::Error),
 }
 
-/// Runs a pod until `stop` turns true; containers are stopped before this returns.
+/// Runs a pod until `shutdown`; containers are stopped before this returns.
 pub(super) async fn run_pod(
     kubelet: Arc<KubeletShared>,
     pod: Pod,
     ip: Ipv4Addr,
-    mut stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let namespace = pod.namespace().unwrap_or_else(|| "default".into());
     let name = pod.name_any();
@@ -202,7 +203,7 @@ pub(super) async fn run_pod(
                 writer.write(&pod, &statuses).await;
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = super::stopped(&mut stop) => return,
+                    _ = shutdown.recv() => return,
                 }
             }
         }
@@ -228,7 +229,7 @@ pub(super) async fn run_pod(
             Supervisor {
                 ctx: ctx.clone(),
                 container,
-                stop: stop.clone(),
+                shutdown: shutdown.clone(),
             }
             .run(),
         );
@@ -241,7 +242,7 @@ pub(super) async fn run_pod(
                 let snapshot = ctx.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 writer.write(&pod, &snapshot).await;
             }
-            _ = super::stopped(&mut stop) => break,
+            _ = shutdown.recv() => break,
             Some(_) = supervisors.join_next() => {
                 let snapshot = ctx.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 writer.write(&pod, &snapshot).await;
