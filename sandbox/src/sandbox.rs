@@ -6,6 +6,7 @@ use crate::apiserver::server;
 use crate::apiserver::storage::Store;
 use crate::apiserver::tls::{self, write_private};
 use crate::error::SandboxError;
+use crate::paths;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use base64::Engine;
 use rand::Rng;
@@ -19,8 +20,6 @@ use tokio::task::{JoinHandle, JoinSet};
 
 /// The kubeconfig context (and cluster and user) name the sandbox writes.
 pub const CONTEXT: &str = "hk8s-sandbox";
-
-const MARKER: &str = "hk8s-sandbox.json";
 
 /// How to run a sandbox.
 #[derive(Debug, Clone)]
@@ -103,13 +102,18 @@ fn io_err(path: &Path, source: std::io::Error) -> SandboxError {
 
 fn prepare_state_dir(dir: &Path) -> Result<(), SandboxError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let marker = dir.join(MARKER);
+    let marker = paths::marker_path(dir);
     if !marker.exists() {
         // The CLI's own files (log, pid) may precede the first start.
         let foreign = std::fs::read_dir(dir)
             .map_err(|e| io_err(dir, e))?
             .filter_map(Result::ok)
-            .any(|e| !matches!(e.file_name().to_str(), Some("sandbox.log" | "sandbox.pid")));
+            .any(|e| {
+                !matches!(
+                    e.file_name().to_str(),
+                    Some(paths::SANDBOX_LOG | paths::SANDBOX_PID)
+                )
+            });
         if foreign {
             return Err(SandboxError::ForeignStateDir {
                 path: dir.to_path_buf(),
@@ -121,7 +125,7 @@ fn prepare_state_dir(dir: &Path) -> Result<(), SandboxError> {
 }
 
 fn load_or_create_token(dir: &Path) -> Result<String, SandboxError> {
-    let path = dir.join("token");
+    let path = paths::token_path(dir);
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
         _ => {
@@ -146,7 +150,7 @@ async fn bind(config: &SandboxConfig) -> Result<tokio::net::TcpListener, Sandbox
     if config.port != 0 {
         ports.push(config.port);
     } else {
-        if let Some(p) = std::fs::read_to_string(config.state_dir.join("port"))
+        if let Some(p) = std::fs::read_to_string(paths::port_path(&config.state_dir))
             .ok()
             .and_then(|p| p.trim().parse::<u16>().ok())
         {
@@ -176,7 +180,7 @@ impl Sandbox {
         }
         let dir = config.state_dir.clone();
         prepare_state_dir(&dir)?;
-        let store = Store::open(&dir.join("store.redb"))?;
+        let store = Store::open(&paths::store_path(&dir))?;
         let tls = tls::load_or_generate(&dir)?;
         let token = load_or_create_token(&dir)?;
         let api = Api::new(store, dir.clone(), config.graceful_pod_deletion);
@@ -197,13 +201,13 @@ impl Sandbox {
             ip => ip.to_string(),
         };
         let url = format!("https://{host}:{}", addr.port());
-        let kubeconfig = dir.join("kubeconfig");
+        let kubeconfig = paths::kubeconfig_path(&dir);
         write_private(
             &kubeconfig,
             kubeconfig_yaml(&url, &tls.ca_pem, &token).as_bytes(),
         )?;
-        std::fs::write(dir.join("port"), addr.port().to_string())
-            .map_err(|e| io_err(&dir.join("port"), e))?;
+        let port_file = paths::port_path(&dir);
+        std::fs::write(&port_file, addr.port().to_string()).map_err(|e| io_err(&port_file, e))?;
         if config.standin_kubelet {
             api.spawn(crate::kubelet::standin::run(api.clone()));
         }

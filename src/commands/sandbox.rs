@@ -44,7 +44,7 @@ fn state_dir(args: &SandboxArgs) -> PathBuf {
 }
 
 fn pid_path(dir: &Path) -> PathBuf {
-    dir.join("sandbox.pid")
+    hk8s_sandbox::paths::sandbox_pid_path(dir)
 }
 
 /// The pid recorded by a running `sandbox up`, if that process is alive.
@@ -139,7 +139,7 @@ async fn up_detached(dir: &Path, port: u16) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let _ = std::fs::remove_file(pid_path(dir));
-    let log_path = dir.join("sandbox.log");
+    let log_path = hk8s_sandbox::paths::sandbox_log_path(dir);
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     let exe = std::env::current_exe().context("finding the hk8s executable")?;

@@ -226,7 +226,7 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
                         name: Some(format!(
                             "{}-{}",
                             svc.name_any(),
-                            super::util::random_suffix()
+                            crate::apimachinery::names::random_suffix()
                         )),
                         namespace: Some(ns.clone()),
                         labels: Some(labels),

@@ -5,7 +5,8 @@ use super::pod::PodContext;
 use super::probes::ProbeSpec;
 use super::process::{Process, ProcessSpec, spawn};
 use crate::apimachinery::events::EventType;
-use crate::kubelet::cgroups::{Limiter, Limits, parse_cpu_millis, parse_memory_bytes};
+use crate::apimachinery::quantity;
+use crate::kubelet::cgroups::{Limiter, Limits};
 use crate::kubelet::images::{Program, ProgramKind};
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
@@ -655,10 +656,10 @@ pub fn container_limits(container: &Container) -> Limits {
     Limits {
         cpu_millis: limits
             .and_then(|l| l.get("cpu"))
-            .and_then(|q| parse_cpu_millis(&q.0)),
+            .and_then(|q| quantity::cpu_millis(&q.0)),
         memory_bytes: limits
             .and_then(|l| l.get("memory"))
-            .and_then(|q| parse_memory_bytes(&q.0)),
+            .and_then(|q| quantity::memory_bytes(&q.0)),
     }
 }
 

@@ -396,7 +396,7 @@ async fn finish_pod(
 /// Removes scratch directories and logs of pods that no longer exist.
 fn prune_leftovers(shared: &KubeletShared, pods: &[Pod]) {
     let uids: HashSet<String> = pods.iter().filter_map(|p| p.uid()).collect();
-    if let Ok(entries) = std::fs::read_dir(shared.state_dir.join("pods")) {
+    if let Ok(entries) = std::fs::read_dir(crate::paths::pods_dir(&shared.state_dir)) {
         for entry in entries.flatten() {
             if !uids.contains(&entry.file_name().to_string_lossy().to_string()) {
                 let _ = std::fs::remove_dir_all(entry.path());
@@ -407,7 +407,7 @@ fn prune_leftovers(shared: &KubeletShared, pods: &[Pod]) {
         .iter()
         .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
         .collect();
-    if let Ok(namespaces) = std::fs::read_dir(shared.state_dir.join("logs")) {
+    if let Ok(namespaces) = std::fs::read_dir(crate::paths::logs_dir(&shared.state_dir)) {
         for ns in namespaces.flatten() {
             let ns_name = ns.file_name().to_string_lossy().to_string();
             for pod in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {

@@ -3,9 +3,9 @@
 
 use crate::apimachinery::events::{EventType, Recorder};
 use crate::apimachinery::network::NODE_NAME;
+use crate::apimachinery::quantity;
 use crate::controllers::util::is_terminating;
 use crate::controllers::{Ctx, Snapshot};
-use crate::kubelet::cgroups::{parse_cpu_millis, parse_memory_bytes};
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -22,9 +22,11 @@ pub fn pod_requests(spec: &PodSpec) -> (u64, u64) {
                 .or_else(|| res.and_then(|r| r.limits.as_ref()).and_then(|m| m.get(key)))
         };
         (
-            get("cpu").and_then(|q| parse_cpu_millis(&q.0)).unwrap_or(0),
+            get("cpu")
+                .and_then(|q| quantity::cpu_millis(&q.0))
+                .unwrap_or(0),
             get("memory")
-                .and_then(|q| parse_memory_bytes(&q.0))
+                .and_then(|q| quantity::memory_bytes(&q.0))
                 .unwrap_or(0),
         )
     };
@@ -49,10 +51,10 @@ fn allocatable(node: &Node) -> (u64, u64, u64) {
         .unwrap_or_default();
     (
         a.get("cpu")
-            .and_then(|q| parse_cpu_millis(&q.0))
+            .and_then(|q| quantity::cpu_millis(&q.0))
             .unwrap_or(0),
         a.get("memory")
-            .and_then(|q| parse_memory_bytes(&q.0))
+            .and_then(|q| quantity::memory_bytes(&q.0))
             .unwrap_or(0),
         a.get("pods").and_then(|q| q.0.parse().ok()).unwrap_or(110),
     )

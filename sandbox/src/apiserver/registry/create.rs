@@ -28,7 +28,10 @@ impl Api {
         if obj["metadata"]["name"].as_str().is_none_or(str::is_empty)
             && let Some(prefix) = obj["metadata"]["generateName"].as_str()
         {
-            obj["metadata"]["name"] = json!(format!("{prefix}{}", defaults::random_suffix()));
+            obj["metadata"]["name"] = json!(format!(
+                "{prefix}{}",
+                crate::apimachinery::names::random_suffix()
+            ));
         }
         let (obj, warnings) = validate::decode(r, obj, opts.validation)?;
         self.create_decoded(r, ns, obj, opts, warnings, false)

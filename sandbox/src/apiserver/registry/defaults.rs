@@ -41,15 +41,6 @@ pub fn new_uid() -> String {
     )
 }
 
-/// Five characters as Kubernetes appends to `generateName`.
-pub fn random_suffix() -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    (0..5)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
 fn set_default(obj: &mut Value, key: &str, v: Value) {
     if obj.is_object() && obj.get(key).is_none_or(Value::is_null) {
         obj[key] = v;
