@@ -5,39 +5,34 @@ pub mod cgroups;
 pub mod container;
 pub mod images;
 pub mod metrics;
+pub(crate) mod node;
 pub mod pod;
 pub mod probes;
 pub mod process;
+
+pub use node::LIMITS_ANNOTATION;
 pub(crate) mod standin;
 
 use crate::apimachinery::events::Recorder;
-use crate::apimachinery::network::{NODE_IP, NODE_NAME, POD_CIDR};
+use crate::apimachinery::network::{NODE_NAME, POD_CIDR};
 use crate::kubelet::cgroups::Enforcement;
 use crate::kubelet::images::{ImageError, ImageResolver};
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use container::Backoff;
 use futures::StreamExt;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{
-    Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Pod,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use metrics::Metrics;
 use process::PidRegistry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-
-/// Annotation on the Node saying how CPU and memory limits are enforced.
-pub const LIMITS_ANNOTATION: &str = "hk8s.dev/limit-enforcement";
 
 /// How the kubelet runs pods.
 #[derive(Debug, Clone)]
@@ -238,7 +233,10 @@ async fn run(shared: Arc<KubeletShared>, shutdown: Shutdown) {
             }
         })
     };
-    let heartbeat = tokio::spawn(node_heartbeat(shared.clone()));
+    let heartbeat = tokio::spawn(node::heartbeat(
+        shared.client.clone(),
+        shared.enforcement.clone(),
+    ));
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let stopping: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut finalizers = tokio::task::JoinSet::new();
@@ -418,177 +416,4 @@ fn prune_leftovers(shared: &KubeletShared, pods: &[Pod]) {
             }
         }
     }
-}
-
-/// Registers the node (if the API server has not) and keeps its Ready condition fresh.
-async fn node_heartbeat(shared: Arc<KubeletShared>) {
-    let api: Api<Node> = Api::all(shared.client.clone());
-    loop {
-        if let Err(e) = register_node(&api, &shared.enforcement).await {
-            tracing::debug!(error = %e, "node status not written");
-        }
-        if let Err(e) = renew_lease(&shared.client).await {
-            tracing::debug!(error = %e, "node lease not renewed");
-        }
-        tokio::time::sleep(Duration::from_secs(10)).await;
-    }
-}
-
-/// Renews the node's Lease in kube-node-lease, the heartbeat a kubelet keeps and
-/// `kubectl describe node` shows.
-async fn renew_lease(client: &Client) -> Result<(), kube::Error> {
-    let api: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let lease = serde_json::json!({
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {"name": NODE_NAME},
-        "spec": {
-            "holderIdentity": NODE_NAME,
-            "leaseDurationSeconds": 40,
-            "renewTime": MicroTime(jiff::Timestamp::now()),
-        },
-    });
-    api.patch(
-        NODE_NAME,
-        &PatchParams::apply("kubelet").force(),
-        &Patch::Apply(&lease),
-    )
-    .await
-    .map(|_| ())
-}
-
-async fn register_node(api: &Api<Node>, enforcement: &Enforcement) -> Result<(), kube::Error> {
-    if api.get_opt(NODE_NAME).await?.is_none() {
-        let node = Node {
-            metadata: ObjectMeta {
-                name: Some(NODE_NAME.into()),
-                labels: Some(BTreeMap::from([
-                    ("kubernetes.io/hostname".to_string(), NODE_NAME.to_string()),
-                    ("kubernetes.io/os".to_string(), "linux".to_string()),
-                    ("kubernetes.io/arch".to_string(), arch().to_string()),
-                    (
-                        "node-role.kubernetes.io/control-plane".to_string(),
-                        String::new(),
-                    ),
-                ])),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        match api.create(&PostParams::default(), &node).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let now = Time(jiff::Timestamp::now());
-    let condition = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: Some(reason.into()),
-        message: Some(message.into()),
-        last_heartbeat_time: Some(now.clone()),
-        last_transition_time: Some(now.clone()),
-    };
-    let capacity = node_capacity();
-    let status = NodeStatus {
-        capacity: Some(capacity.clone()),
-        allocatable: Some(capacity),
-        conditions: Some(vec![
-            condition(
-                "MemoryPressure",
-                "False",
-                "KubeletHasSufficientMemory",
-                "kubelet has sufficient memory available",
-            ),
-            condition(
-                "DiskPressure",
-                "False",
-                "KubeletHasNoDiskPressure",
-                "kubelet has no disk pressure",
-            ),
-            condition(
-                "PIDPressure",
-                "False",
-                "KubeletHasSufficientPID",
-                "kubelet has sufficient PID available",
-            ),
-            condition(
-                "Ready",
-                "True",
-                "KubeletReady",
-                "kubelet is posting ready status",
-            ),
-        ]),
-        addresses: Some(vec![
-            NodeAddress {
-                type_: "InternalIP".into(),
-                address: NODE_IP.to_string(),
-            },
-            NodeAddress {
-                type_: "Hostname".into(),
-                address: NODE_NAME.into(),
-            },
-        ]),
-        node_info: Some(NodeSystemInfo {
-            architecture: arch().into(),
-            container_runtime_version: "hk8s-process://0.1.0".into(),
-            kernel_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default(),
-            kube_proxy_version: "v1.33.0-hk8s".into(),
-            kubelet_version: "v1.33.0-hk8s".into(),
-            operating_system: std::env::consts::OS.into(),
-            os_image: "hk8s sandbox (local processes)".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut patch = serde_json::json!({ "status": status });
-    if let Some(conditions) = patch["status"]["conditions"].as_array_mut() {
-        for c in conditions {
-            if let Some(o) = c.as_object_mut() {
-                o.retain(|_, v| !v.is_null());
-            }
-        }
-    }
-    api.patch_status(NODE_NAME, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    let annotate = serde_json::json!({ "metadata": { "annotations": { LIMITS_ANNOTATION: enforcement.to_string() } } });
-    api.patch(NODE_NAME, &PatchParams::default(), &Patch::Merge(&annotate))
-        .await?;
-    Ok(())
-}
-
-fn arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
-/// The node's capacity: this machine's CPUs and memory, 110 pods as kubeadm's default.
-pub fn node_capacity() -> BTreeMap<String, Quantity> {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let mem_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| {
-                    v.split_whitespace()
-                        .next()
-                        .and_then(|n| n.parse::<u64>().ok())
-                })
-        })
-        .unwrap_or(4 * 1024 * 1024);
-    BTreeMap::from([
-        ("cpu".to_string(), Quantity(cpus.to_string())),
-        ("memory".to_string(), Quantity(format!("{mem_kib}Ki"))),
-        ("pods".to_string(), Quantity("110".into())),
-        ("ephemeral-storage".to_string(), Quantity("100Gi".into())),
-    ])
 }

@@ -66,13 +66,18 @@ impl Api {
         }
         let node_r = by_kind("v1", "Node").expect("nodes are served");
         let node_name = crate::apimachinery::network::NODE_NAME;
-        ensure("v1", "Node", "", node_object())?;
-        // The node's status is refreshed at every start: it is Ready now.
-        let status = node_object()["status"].clone();
+        let node = serde_json::to_value(crate::kubelet::node::node())
+            .map_err(|e| ApiError::internal(format!("encoding the node: {e}")))?;
+        ensure("v1", "Node", "", node.clone())?;
+        // The node's status and default labels are refreshed at every start, as a kubelet
+        // does when it registers again: it is Ready now.
         let _ = self.store.write(node_r, "", node_name, |cur| match cur {
             Some(c) => {
                 let mut n = c.clone();
-                n["status"] = status;
+                n["status"] = node["status"].clone();
+                for (k, v) in node["metadata"]["labels"].as_object().into_iter().flatten() {
+                    n["metadata"]["labels"][k] = v.clone();
+                }
                 Ok(Write::Put(n))
             }
             None => Ok(Write::Unchanged(None)),
@@ -132,42 +137,4 @@ impl Api {
         }
         Ok(())
     }
-}
-
-fn node_object() -> Value {
-    let now = defaults::now();
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let cond = |t: &str, s: &str, reason: &str, msg: &str| {
-        json!({"type": t, "status": s, "reason": reason, "message": msg,
-               "lastHeartbeatTime": now, "lastTransitionTime": now})
-    };
-    json!({
-        "metadata": {"name": crate::apimachinery::network::NODE_NAME, "labels": {
-            "kubernetes.io/hostname": crate::apimachinery::network::NODE_NAME,
-            "kubernetes.io/os": std::env::consts::OS,
-            "kubernetes.io/arch": std::env::consts::ARCH,
-            "node-role.kubernetes.io/control-plane": ""}},
-        "spec": {"podCIDR": "127.244.0.0/16", "podCIDRs": ["127.244.0.0/16"]},
-        "status": {
-            "capacity": {"cpu": cpus.to_string(), "memory": "8Gi", "pods": "110", "ephemeral-storage": "20Gi"},
-            "allocatable": {"cpu": cpus.to_string(), "memory": "8Gi", "pods": "110", "ephemeral-storage": "20Gi"},
-            "conditions": [
-                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-            ],
-            "addresses": [
-                {"type": "InternalIP", "address": crate::apimachinery::network::NODE_IP.to_string()},
-                {"type": "Hostname", "address": crate::apimachinery::network::NODE_NAME},
-            ],
-            "nodeInfo": {
-                "machineID": "", "systemUUID": "", "bootID": "",
-                "kernelVersion": "", "osImage": "hk8s sandbox",
-                "containerRuntimeVersion": "hk8s-process://0.1.0",
-                "kubeletVersion": "v1.33.0", "kubeProxyVersion": "v1.33.0",
-                "operatingSystem": std::env::consts::OS, "architecture": std::env::consts::ARCH,
-            },
-        },
-    })
 }
