@@ -54,4 +54,4 @@ pub use apimachinery::errors::ApiError;
 pub use apimachinery::network::NODE_NAME;
 pub use error::SandboxError;
 pub use kubelet::LIMITS_ANNOTATION;
-pub use sandbox::{CONTEXT, Sandbox, SandboxConfig};
+pub use sandbox::{CONTEXT, NodeRuntime, Sandbox, SandboxConfig};

@@ -21,6 +21,21 @@ use tokio::task::{JoinHandle, JoinSet};
 /// The kubeconfig context (and cluster and user) name the sandbox writes.
 pub const CONTEXT: &str = "hk8s-sandbox";
 
+/// What makes the pods the API stores run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRuntime {
+    /// Pods run as local processes: controllers, scheduler, the process kubelet and the
+    /// service proxy ([`crate::runtime::Runtime`]), as `hk8s sandbox up` runs them.
+    Processes,
+    /// The API server alone: nothing schedules or runs pods, and a bound pod being deleted
+    /// is removed by the server when its grace period ends.
+    ApiOnly,
+    /// For tests (cargo feature `standin`): the stand-in kubelet binds pending pods and
+    /// marks them Running and Ready without running anything; no controllers run.
+    #[cfg(feature = "standin")]
+    Standin,
+}
+
 /// How to run a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -32,15 +47,11 @@ pub struct SandboxConfig {
     pub port: u16,
     /// Listen on a non-loopback address (the API is then reachable from the network).
     pub allow_non_loopback: bool,
-    /// Run the built-in stand-in kubelet (marks pods Running without running anything).
-    /// Turn off when the process kubelet runs.
-    pub standin_kubelet: bool,
+    /// What runs the pods; [`NodeRuntime::Processes`] unless set.
+    pub runtime: NodeRuntime,
     /// Deleting a pod bound to the node marks it Terminating for its grace period and
     /// leaves removal to the kubelet (with a fallback after grace + 2 s).
     pub graceful_pod_deletion: bool,
-    /// Run the pods for real: controllers, scheduler, process kubelet and service proxy
-    /// (`crate::runtime`). Turn `standin_kubelet` off with it.
-    pub process_runtime: bool,
 }
 
 impl SandboxConfig {
@@ -51,10 +62,15 @@ impl SandboxConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             allow_non_loopback: false,
-            standin_kubelet: true,
+            runtime: NodeRuntime::Processes,
             graceful_pod_deletion: true,
-            process_runtime: false,
         }
+    }
+
+    /// The same configuration with another node runtime.
+    pub fn with_runtime(mut self, runtime: NodeRuntime) -> Self {
+        self.runtime = runtime;
+        self
     }
 
     /// `$HK8S_SANDBOX_DIR`, else `$XDG_DATA_HOME/hk8s/sandbox`, else
@@ -186,7 +202,7 @@ impl Sandbox {
         let api = Api::new(store, dir.clone(), config.graceful_pod_deletion);
         api.bootstrap()
             .map_err(|e| SandboxError::Store(e.to_string()))?;
-        if config.process_runtime {
+        if config.runtime == NodeRuntime::Processes {
             api.mark_pods_not_ready()
                 .map_err(|e| SandboxError::Store(e.to_string()))?;
         }
@@ -208,7 +224,8 @@ impl Sandbox {
         )?;
         let port_file = paths::port_path(&dir);
         std::fs::write(&port_file, addr.port().to_string()).map_err(|e| io_err(&port_file, e))?;
-        if config.standin_kubelet {
+        #[cfg(feature = "standin")]
+        if config.runtime == NodeRuntime::Standin {
             api.spawn(crate::kubelet::standin::run(api.clone()));
         }
         let router = server::router(api.clone(), &token);
@@ -226,7 +243,7 @@ impl Sandbox {
             server: Some(server),
             runtime: None,
         };
-        if config.process_runtime {
+        if config.runtime == NodeRuntime::Processes {
             let client = sandbox.client()?;
             let kubelet = crate::kubelet::KubeletConfig::new(&sandbox.state_dir);
             let runtime = crate::runtime::Runtime::start(client, kubelet)
@@ -237,7 +254,7 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// The controllers, kubelet and proxy, when `process_runtime` is on.
+    /// The controllers, kubelet and proxy, with [`NodeRuntime::Processes`].
     pub fn runtime(&self) -> Option<&crate::runtime::Runtime> {
         self.runtime.as_ref()
     }

@@ -92,8 +92,6 @@ async fn up(dir: &Path, port: u16) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut config = SandboxConfig::new(dir);
     config.port = port;
-    config.standin_kubelet = false;
-    config.process_runtime = true;
     let sandbox = Sandbox::start(config)
         .await
         .with_context(|| format!("starting the sandbox in {}", dir.display()))?;

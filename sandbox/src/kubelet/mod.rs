@@ -11,6 +11,7 @@ pub mod probes;
 pub mod process;
 
 pub use node::LIMITS_ANNOTATION;
+#[cfg(feature = "standin")]
 pub(crate) mod standin;
 
 use crate::apimachinery::events::Recorder;

@@ -1,6 +1,6 @@
 //! A stand-in kubelet for when no real one runs: binds pending pods to the node and marks
 //! them Running and Ready, and removes pods marked for deletion. It runs no processes.
-//! `SandboxConfig::standin_kubelet = false` turns it off so the process kubelet takes over.
+//! Test only (cargo feature `standin`): `NodeRuntime::Standin` runs it.
 
 use crate::apimachinery::network::{NODE_NAME, POD_CIDR};
 use crate::apimachinery::resources::by_kind;
