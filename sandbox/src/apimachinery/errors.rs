@@ -237,3 +237,8 @@ impl IntoResponse for ApiError {
             .into_response()
     }
 }
+
+/// Whether a client's error is the API's 404 or 409 (someone else got there first).
+pub(crate) fn is_benign(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404 || s.code == 409)
+}

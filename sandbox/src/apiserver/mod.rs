@@ -2,11 +2,13 @@
 //! ([`protobuf`]), discovery and OpenAPI, printers (Table columns), watch, storage (redb),
 //! the write path ([`registry`]), access reviews and the `pods/log` subresource.
 
+mod auth;
 pub mod discovery;
 pub mod logs;
 pub mod printers;
 pub mod protobuf;
 pub mod registry;
+mod request;
 pub mod reviews;
 pub mod server;
 pub mod storage;

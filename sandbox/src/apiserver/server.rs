@@ -3,11 +3,13 @@
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::{self, Resource};
-use crate::apimachinery::selectors::{FieldSelector, LabelSelector};
+use crate::apimachinery::selectors::LabelSelector;
+use crate::apiserver::auth;
 use crate::apiserver::discovery;
 use crate::apiserver::printers;
 use crate::apiserver::registry::validate::FieldValidation;
-use crate::apiserver::registry::{Api, DeleteOpts, PatchBody, PatchKind, WriteOpts};
+use crate::apiserver::registry::{Api, DeleteOpts, PatchBody, PatchKind};
+use crate::apiserver::request::{Ctx, Query, Shape, accept_of, shape_of};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -16,7 +18,6 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Request bodies above this size get 413, like the real API server's 3 MiB limit.
@@ -35,8 +36,6 @@ pub fn router(api: Arc<Api>, token: &str) -> Router {
         token: Arc::from(token),
     })
 }
-
-pub(crate) type Query = HashMap<String, String>;
 
 fn json_response(code: StatusCode, v: &Value, warnings: &[String]) -> Response {
     let mut resp = (
@@ -60,51 +59,12 @@ fn ok(v: &Value) -> Response {
 
 async fn handle(State(st): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_string();
-    if !matches!(path.as_str(), "/healthz" | "/readyz" | "/livez") {
-        let authorized = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), st.token.as_bytes()));
-        if !authorized {
-            return ApiError::unauthorized().into_response();
-        }
+    if !auth::is_public(&path) && !auth::authenticated(req.headers(), &st.token) {
+        return ApiError::unauthorized().into_response();
     }
     match route(st, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn accept_of(headers: &HeaderMap) -> String {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_string()
-}
-
-/// What representation the client asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shape {
-    Object,
-    Table,
-    Metadata,
-}
-
-pub(crate) fn shape_of(accept: &str) -> Shape {
-    let first = accept.split(',').next().unwrap_or("");
-    if first.contains("as=Table") {
-        Shape::Table
-    } else if first.contains("as=PartialObjectMetadata") {
-        Shape::Metadata
-    } else {
-        Shape::Object
     }
 }
 
@@ -348,50 +308,6 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body),
         crate::apiserver::protobuf::CONTENT_TYPE => crate::apiserver::protobuf::decode(body),
         other => Err(ApiError::unsupported_media_type(other)),
-    }
-}
-
-pub(crate) struct Ctx {
-    pub(crate) api: Arc<Api>,
-    pub(crate) query: Query,
-    pub(crate) accept: String,
-    pub(crate) headers: HeaderMap,
-}
-
-impl Ctx {
-    pub(crate) fn opt(&self, k: &str) -> Option<&str> {
-        self.query
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-    pub(crate) fn flag(&self, k: &str) -> bool {
-        matches!(self.opt(k), Some("true" | "1"))
-    }
-    fn write_opts(&self, verb: &str) -> Result<WriteOpts, ApiError> {
-        let manager = match self.opt("fieldManager") {
-            Some(m) => m.to_string(),
-            None => self
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|h| h.to_str().ok())
-                .and_then(|ua| ua.split('/').next())
-                .filter(|m| !m.is_empty())
-                .map(String::from)
-                .unwrap_or_else(|| format!("unknown-{verb}")),
-        };
-        Ok(WriteOpts {
-            manager,
-            validation: FieldValidation::parse(self.opt("fieldValidation"))?,
-            dry_run: self.opt("dryRun").is_some(),
-            force: self.flag("force"),
-        })
-    }
-    pub(crate) fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
-        Ok((
-            LabelSelector::parse(self.opt("labelSelector").unwrap_or(""))?,
-            FieldSelector::parse(self.opt("fieldSelector").unwrap_or(""))?,
-        ))
     }
 }
 

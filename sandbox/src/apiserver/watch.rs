@@ -5,7 +5,7 @@
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::Resource;
 use crate::apiserver::printers;
-use crate::apiserver::server::{Ctx, Shape, shape_of};
+use crate::apiserver::request::{Ctx, Shape, shape_of};
 use crate::apiserver::storage::Event;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};

@@ -208,7 +208,10 @@ pub async fn pass(ctx: &Ctx, snap: &Snapshot) {
             tracing::debug!(controller = name, error = %e, "reconcile failed; retrying on the next pass");
         }
     };
-    log("scheduler", crate::scheduler::reconcile(ctx, snap).await);
+    log(
+        "scheduler",
+        crate::scheduler::reconcile(&ctx.client, &ctx.scheduler, &snap.nodes, &snap.pods).await,
+    );
     log("volumes", volumes::reconcile(ctx, snap).await);
     log("deployment", deployment::reconcile(ctx, snap).await);
     log("replicaset", replicaset::reconcile(ctx, snap).await);

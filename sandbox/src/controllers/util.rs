@@ -144,10 +144,7 @@ fn comparable(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
-/// Whether a kube error is the API's 404 or 409 (someone else got there first).
-pub fn is_benign(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404 || s.code == 409)
-}
+pub(crate) use crate::apimachinery::errors::is_benign;
 
 #[cfg(test)]
 mod tests {

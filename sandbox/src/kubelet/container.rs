@@ -1,7 +1,7 @@
 //! One container's life: resolve its image, start the process with its limits, run its
 //! probes, restart it with back-off, and keep its `containerStatuses` entry current.
 
-use super::pod::PodContext;
+use super::context::PodContext;
 use super::probes::ProbeSpec;
 use super::process::{Process, ProcessSpec, spawn};
 use crate::apimachinery::events::EventType;

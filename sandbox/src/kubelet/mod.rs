@@ -3,6 +3,7 @@
 
 pub mod cgroups;
 pub mod container;
+mod context;
 pub mod images;
 pub mod metrics;
 pub(crate) mod node;

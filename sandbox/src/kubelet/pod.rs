@@ -2,11 +2,11 @@
 
 use super::KubeletShared;
 use super::container::{Supervisor, waiting};
-use crate::kubelet::images::ProgramKind;
+use super::context::PodContext;
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerStatus, HostIP, ObjectReference, PersistentVolume,
-    PersistentVolumeClaim, Pod, PodCondition, PodIP, PodStatus, Secret, Service,
+    ConfigMap, Container, ContainerStatus, HostIP, PersistentVolume, PersistentVolumeClaim, Pod,
+    PodCondition, PodIP, PodStatus, Secret, Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -17,110 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// What the containers of one pod share.
-pub(super) struct PodContext {
-    pub kubelet: Arc<KubeletShared>,
-    pub pod: Pod,
-    pub pod_ref: ObjectReference,
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub ip: Ipv4Addr,
-    volumes: HashMap<String, PathBuf>,
-    service_env: Vec<(String, String)>,
-    manifest_env: HashMap<String, Vec<(String, String)>>,
-    statuses: Mutex<BTreeMap<String, ContainerStatus>>,
-    changed: Notify,
-}
-
-impl PodContext {
-    pub fn update_container(&self, name: &str, f: impl FnOnce(&mut ContainerStatus)) {
-        if let Some(status) = self
-            .statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(name)
-        {
-            f(status);
-        }
-        self.changed.notify_one();
-    }
-
-    pub fn container_status(&self, name: &str) -> Option<ContainerStatus> {
-        self.statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-    }
-
-    /// The pod's own scratch directory (emptyDir volumes live here).
-    pub fn scratch_dir(&self) -> PathBuf {
-        crate::paths::pod_dir(&self.kubelet.state_dir, &self.uid)
-    }
-
-    /// The host directory behind a container's mount at `mount_path` (or its first mount).
-    pub fn volume_for_mount(
-        &self,
-        container: &Container,
-        mount_path: Option<&str>,
-    ) -> Option<PathBuf> {
-        let mount = container
-            .volume_mounts
-            .iter()
-            .flatten()
-            .find(|m| match mount_path {
-                Some(p) => m.mount_path.trim_end_matches('/') == p,
-                None => true,
-            })?;
-        let base = self.volumes.get(&mount.name)?;
-        let dir = match mount.sub_path.as_deref() {
-            Some(sub) if !sub.is_empty() && !sub.contains("..") => base.join(sub),
-            _ => base.clone(),
-        };
-        let _ = std::fs::create_dir_all(&dir);
-        Some(dir)
-    }
-
-    /// The environment a container starts with: PATH, HOSTNAME, service variables, the
-    /// manifest's env, and the app's bind address set to the pod IP.
-    pub fn container_env(&self, container: &Container, kind: ProgramKind) -> Vec<(String, String)> {
-        let mut env = vec![
-            (
-                "PATH".to_string(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-            ),
-            ("HOSTNAME".to_string(), self.name.clone()),
-        ];
-        if let Ok(home) = std::env::var("HOME") {
-            env.push(("HOME".into(), home));
-        }
-        env.extend(self.service_env.iter().cloned());
-        env.extend(
-            self.manifest_env
-                .get(&container.name)
-                .into_iter()
-                .flatten()
-                .cloned(),
-        );
-        let ip = self.ip.to_string();
-        match kind {
-            ProgramKind::Frontend => env.push(("HKF_HOST".into(), ip)),
-            ProgramKind::Api => env.push(("HKA_HOST".into(), ip)),
-            _ => {
-                env.push(("HKF_HOST".into(), ip.clone()));
-                env.push(("HKA_HOST".into(), ip));
-            }
-        }
-        let mut deduped: Vec<(String, String)> = Vec::new();
-        for (k, v) in env {
-            deduped.retain(|(existing, _)| *existing != k);
-            deduped.push((k, v));
-        }
-        deduped
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub(super) enum PodSetupError {
