@@ -25,7 +25,7 @@ pub const CONTEXT: &str = "hk8s-sandbox";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeRuntime {
     /// Pods run as local processes: controllers, scheduler, the process kubelet and the
-    /// service proxy ([`crate::runtime::Runtime`]), as `hk8s sandbox up` runs them.
+    /// service proxy, as `hk8s sandbox up` runs them.
     Processes,
     /// The API server alone: nothing schedules or runs pods, and a bound pod being deleted
     /// is removed by the server when its grace period ends.

@@ -40,13 +40,6 @@ impl Cause {
             ),
         }
     }
-    pub fn forbidden(field: impl Into<String>, why: &str) -> Self {
-        Cause {
-            reason: "FieldValueForbidden",
-            field: field.into(),
-            message: format!("Forbidden: {why}"),
-        }
-    }
 }
 
 /// An error answer of the API server.

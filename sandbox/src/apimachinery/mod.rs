@@ -2,10 +2,10 @@
 //! selectors, quantities, names, the Status error, cluster addressing and the event
 //! recorder.
 
-pub mod errors;
-pub mod events;
+pub(crate) mod errors;
+pub(crate) mod events;
 pub(crate) mod names;
-pub mod network;
+pub(crate) mod network;
 pub(crate) mod quantity;
-pub mod resources;
-pub mod selectors;
+pub(crate) mod resources;
+pub(crate) mod selectors;

@@ -201,14 +201,6 @@ impl FieldSelector {
             (have == *want) == *eq
         })
     }
-
-    /// The value required for `metadata.name`, if the selector pins one (single-object watch).
-    pub fn pinned_name(&self) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(p, eq, _)| *eq && p.len() == 2 && p[0] == "metadata" && p[1] == "name")
-            .map(|(_, _, v)| v.as_str())
-    }
 }
 
 #[cfg(test)]

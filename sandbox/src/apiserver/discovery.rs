@@ -1,7 +1,7 @@
 //! Discovery documents (`/version`, `/api`, `/apis`, group versions, aggregated discovery
 //! v2) and the minimal OpenAPI v3 that tells kubectl to validate on the server.
 
-use crate::apimachinery::resources::{self, RESOURCES, Resource};
+use crate::apimachinery::resources::{self, Resource};
 use serde_json::{Value, json};
 
 pub fn version() -> Value {
@@ -289,9 +289,4 @@ pub fn openapi_v2_protobuf() -> Vec<u8> {
     }
     let info = [field(1, b"Kubernetes"), field(2, b"v1.33.0")].concat();
     [field(1, b"2.0"), field(2, &info)].concat()
-}
-
-/// Every resource, for places that need to search them all.
-pub fn all() -> &'static [Resource] {
-    RESOURCES
 }

@@ -217,16 +217,6 @@ impl Store {
         (items, st.rv)
     }
 
-    /// Counts every stored object.
-    pub fn len(&self) -> usize {
-        let st = self.state.read().expect("store lock");
-        st.objects.iter().map(BTreeMap::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Reads, decides and commits one object atomically: `decide` sees the current object
     /// and returns what to store. The new object gets the next resourceVersion.
     pub fn write(

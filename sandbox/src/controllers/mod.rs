@@ -6,14 +6,14 @@
 //! the current objects and makes every controller converge them. Lists are fresh for each
 //! pass, so a controller never acts on a cache older than its own last write.
 
-pub mod deployment;
-pub mod endpoints;
-pub mod hpa;
-pub mod replicaset;
-pub mod services;
-pub mod statefulset;
-pub mod util;
-pub mod volumes;
+mod deployment;
+mod endpoints;
+mod hpa;
+mod replicaset;
+mod services;
+mod statefulset;
+mod util;
+mod volumes;
 
 use crate::apimachinery::events::Recorder;
 use crate::kubelet::metrics::Metrics;

@@ -1,15 +1,15 @@
 //! The process kubelet: registers the sandbox's node and runs the pods bound to it as local
 //! processes, each on its own loopback IP, reporting their status through the API.
 
-pub mod cgroups;
-pub mod container;
+pub(crate) mod cgroups;
+mod container;
 mod context;
-pub mod images;
-pub mod metrics;
+mod images;
+pub(crate) mod metrics;
 pub(crate) mod node;
-pub mod pod;
-pub mod probes;
-pub mod process;
+mod pod;
+mod probes;
+mod process;
 
 pub use node::LIMITS_ANNOTATION;
 #[cfg(feature = "standin")]

@@ -3,7 +3,7 @@
 //! port numbers below 1024 are not permitted, on its NodePort there), forwarding round-robin
 //! to the ready endpoints.
 
-pub mod table;
+mod table;
 
 use crate::apimachinery::events::{EventType, Recorder};
 use crate::apimachinery::network::NODE_IP;
