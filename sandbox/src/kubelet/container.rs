@@ -673,32 +673,6 @@ pub fn waiting(reason: &str, message: &str) -> ContainerState {
     }
 }
 
-/// Restart back-off: immediate first restart, then `base`, doubling up to five minutes.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            base: Duration::from_secs(10),
-            max: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Backoff {
-    pub fn delay(&self, previous_crashes: u32) -> Duration {
-        if previous_crashes == 0 {
-            return Duration::ZERO;
-        }
-        let factor = 1u32 << (previous_crashes - 1).min(16);
-        (self.base * factor).min(self.max)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,14 +683,5 @@ mod tests {
         assert_eq!(expand_vars("x$(A)y", &env), "x1y");
         assert_eq!(expand_vars("$(B)", &env), "$(B)");
         assert_eq!(expand_vars("$(A", &env), "$(A");
-    }
-
-    #[test]
-    fn backoff_doubles_to_the_cap() {
-        let b = Backoff::default();
-        assert_eq!(b.delay(0), Duration::ZERO);
-        assert_eq!(b.delay(1), Duration::from_secs(10));
-        assert_eq!(b.delay(2), Duration::from_secs(20));
-        assert_eq!(b.delay(9), Duration::from_secs(300));
     }
 }

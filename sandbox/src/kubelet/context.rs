@@ -1,8 +1,8 @@
 //! What the containers of one pod share: the pod, its IP, volumes and environment, and the
 //! container statuses the pod worker reports.
 
-use super::KubeletShared;
 use super::images::ProgramKind;
+use super::shared::KubeletShared;
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, ObjectReference, Pod};
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;

@@ -10,6 +10,7 @@ pub(crate) mod node;
 mod pod;
 mod probes;
 mod process;
+mod shared;
 
 pub use node::LIMITS_ANNOTATION;
 #[cfg(feature = "standin")]
@@ -20,7 +21,6 @@ use crate::apimachinery::network::{NODE_NAME, POD_CIDR};
 use crate::kubelet::cgroups::Enforcement;
 use crate::kubelet::images::{ImageError, ImageResolver};
 use crate::shutdown::{Shutdown, ShutdownSignal};
-use container::Backoff;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -28,8 +28,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use metrics::Metrics;
 use process::PidRegistry;
+use shared::Backoff;
+use shared::KubeletShared;
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,61 +69,6 @@ pub enum KubeletError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// What every pod worker shares.
-pub(crate) struct KubeletShared {
-    pub client: Client,
-    pub state_dir: PathBuf,
-    pub images: ImageResolver,
-    pub enforcement: Enforcement,
-    pub pids: PidRegistry,
-    pub metrics: Metrics,
-    pub recorder: Recorder,
-    pub backoff: Backoff,
-    ips: Mutex<IpPool>,
-}
-
-/// Pod IPs from 127.244.0.0/16, one per pod, handed out round the range.
-#[derive(Debug, Default)]
-struct IpPool {
-    used: HashMap<Ipv4Addr, String>,
-    cursor: u32,
-}
-
-impl IpPool {
-    fn allocate(&mut self, uid: &str, preferred: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
-        if let Some((ip, _)) = self.used.iter().find(|(_, u)| *u == uid) {
-            return Some(*ip);
-        }
-        let base = u32::from(POD_CIDR.0);
-        let size = 1u32 << (32 - POD_CIDR.1);
-        if let Some(ip) = preferred
-            && u32::from(ip) & !(size - 1) == base
-            && !self.used.contains_key(&ip)
-        {
-            self.used.insert(ip, uid.to_string());
-            return Some(ip);
-        }
-        if self.cursor == 0 {
-            // A random start keeps several sandboxes on one machine (e.g. parallel tests)
-            // from handing out the same addresses.
-            self.cursor = rand::Rng::random_range(&mut rand::rng(), 2..size - 1);
-        }
-        for _ in 0..size {
-            self.cursor = (self.cursor % (size - 3)) + 2;
-            let ip = Ipv4Addr::from(base + self.cursor);
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.used.entry(ip) {
-                slot.insert(uid.to_string());
-                return Some(ip);
-            }
-        }
-        None
-    }
-
-    fn release(&mut self, uid: &str) {
-        self.used.retain(|_, u| u != uid);
-    }
 }
 
 struct Worker {

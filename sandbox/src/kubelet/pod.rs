@@ -1,8 +1,8 @@
 //! One pod on the node: its volumes, environment and containers, and the status it reports.
 
-use super::KubeletShared;
 use super::container::{Supervisor, waiting};
 use super::context::PodContext;
+use super::shared::KubeletShared;
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, ContainerStatus, HostIP, PersistentVolume, PersistentVolumeClaim, Pod,
