@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// The context name the sandbox writes into its kubeconfig.
-pub const SANDBOX_CONTEXT: &str = "hk8s-sandbox";
+pub const SANDBOX_CONTEXT: &str = hk8s_sandbox::CONTEXT;
 
 /// The cluster and namespace a command works on.
 #[derive(Clone)]

@@ -19,9 +19,7 @@ use std::time::Duration;
 
 async fn start_sandbox(dir: &Path) -> Sandbox {
     ensure_app_binaries();
-    let mut config = SandboxConfig::new(dir.join("sandbox"));
-    config.standin_kubelet = false;
-    config.process_runtime = true;
+    let config = SandboxConfig::new(dir.join("sandbox"));
     Sandbox::start(config).await.expect("sandbox starts")
 }
 

@@ -6,7 +6,7 @@ mod support;
 
 use support::text;
 
-use hk8s_sandbox::{Sandbox, SandboxConfig};
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -25,9 +25,11 @@ struct Env {
 impl Env {
     async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("sandbox")))
-            .await
-            .expect("sandbox starts");
+        let sandbox = Sandbox::start(
+            SandboxConfig::new(dir.path().join("sandbox")).with_runtime(NodeRuntime::Standin),
+        )
+        .await
+        .expect("sandbox starts");
         let kubeconfig = sandbox.kubeconfig_path().to_path_buf();
         Self {
             dir,

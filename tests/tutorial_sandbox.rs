@@ -37,9 +37,7 @@ impl Cluster {
     pub async fn start() -> Cluster {
         ensure_app_binaries();
         let dir = tempfile::tempdir().unwrap();
-        let mut config = hk8s_sandbox::SandboxConfig::new(dir.path().join("state"));
-        config.standin_kubelet = false;
-        config.process_runtime = true;
+        let config = hk8s_sandbox::SandboxConfig::new(dir.path().join("state"));
         let sandbox = hk8s_sandbox::Sandbox::start(config)
             .await
             .expect("starting the sandbox");
@@ -658,9 +656,7 @@ async fn down_and_up_keeps_objects_and_volume_data() {
     );
     c.stop().await;
 
-    let mut config = hk8s_sandbox::SandboxConfig::new(&state);
-    config.standin_kubelet = false;
-    config.process_runtime = true;
+    let config = hk8s_sandbox::SandboxConfig::new(&state);
     c.sandbox = Some(
         hk8s_sandbox::Sandbox::start(config)
             .await

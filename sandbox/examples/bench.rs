@@ -3,7 +3,7 @@
 //! Run with `benches/sandbox.sh` (release build).
 
 use futures::StreamExt;
-use hk8s_sandbox::{Sandbox, SandboxConfig};
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
@@ -46,7 +46,7 @@ fn cm(i: usize) -> ConfigMap {
 
 async fn first_answer(dir: &std::path::Path) -> (Sandbox, Duration, Duration) {
     let started = Instant::now();
-    let sandbox = Sandbox::start(SandboxConfig::new(dir))
+    let sandbox = Sandbox::start(SandboxConfig::new(dir).with_runtime(NodeRuntime::Standin))
         .await
         .expect("sandbox starts");
     let listening = started.elapsed();

@@ -10,60 +10,36 @@
 //! # drop(client); Ok(()) }
 //! ```
 //!
-//! # What the API server does, and what it leaves to controllers and the kubelet
+//! # Components
 //!
-//! Controllers and the kubelet are kube-rs clients of this server like any other:
+//! The folders are laid out as Kubernetes' own components; each is a client of the API
+//! server (through kube-rs) except where noted.
 //!
-//! - **Garbage collection**: deleting an object deletes its dependents (objects whose
-//!   `metadata.ownerReferences` name its uid) synchronously, recursively, for
-//!   `propagationPolicy` Background (the default) and Foreground; Orphan removes the owner
-//!   reference instead. No GC controller is needed.
-//! - **Namespaces**: deleting one marks it `Terminating` (creates in it get 403), deletes
-//!   everything in it, then removes it.
-//! - **Pod deletion**: with `SandboxConfig::graceful_pod_deletion` (default), deleting a
-//!   pod that has `spec.nodeName` and is not finished sets `deletionTimestamp` (now + grace)
-//!   and `deletionGracePeriodSeconds`; the kubelet stops the processes and then deletes the
-//!   pod with `gracePeriodSeconds=0`. If nobody does within grace + 2 s the server removes it.
-//! - **Allocation**: Services get `spec.clusterIP` from `network::SERVICE_CIDR` and node
-//!   ports from `network::NODE_PORT_RANGE` at create time. LoadBalancer ingress IPs
-//!   (`status.loadBalancer`) are left to the service proxy (write them via `services/status`).
-//! - **Scheduling**: pods are created Pending without a node. The stand-in kubelet
-//!   ([`SandboxConfig::standin_kubelet`], on by default) binds them and marks them Running;
-//!   with it off, the scheduler patches `spec.nodeName` and the kubelet writes `pods/status`.
-//! - **Logs**: `pods/log` serves the files at [`logs::log_path`]
-//!   (`<state-dir>/logs/<ns>/<pod>/<container>.log`) and, for `--previous`,
-//!   [`logs::previous_log_path`].
-//! - **Status**: `*/status` subresources change only `status`; the main resource keeps the
-//!   stored status. `deployments|replicasets|statefulsets/scale` read and set `spec.replicas`.
-//! - **Metrics**: `metrics.k8s.io/v1beta1` PodMetrics/NodeMetrics are plain stored objects:
-//!   whoever measures creates or updates them, and `kubectl top` reads them.
+//! | folder | Kubernetes component | holds |
+//! |---|---|---|
+//! | `apimachinery/` | k8s.io/apimachinery | what all share: the table of served kinds, selectors, quantities, names, the `Status` error, cluster addressing, the event recorder |
+//! | `apiserver/` | kube-apiserver | HTTPS, authentication, routing, codecs, discovery and OpenAPI, printers (Table columns), watch, storage (redb), `pods/log`, access reviews |
+//! | `apiserver/registry/` | the apiserver's registry | the write path: create, update, patch, server-side apply, delete with owner garbage collection, namespace purge, defaults, validation, bootstrap |
+//! | `controllers/` | kube-controller-manager | deployments, replica sets, stateful sets, endpoints, load balancers, volumes, autoscaling |
+//! | `scheduler/` | kube-scheduler | binds pending pods to the node when their requests fit |
+//! | `kubelet/` | kubelet | the Node object, pods as local processes, probes, images, cgroups, metrics; `standin` (tests only) fakes Running pods in process |
+//! | `proxy/` | kube-proxy | Service addresses forwarded to ready endpoints |
+//! | `sandbox.rs`, `runtime.rs` | an all-in-one cluster | state directory, TLS, token, kubeconfig, listener; the node and control plane started together ([`NodeRuntime`]) |
+//! | `paths.rs`, `shutdown.rs`, `error.rs` | | the state-directory layout (every log path), stopping background tasks, [`SandboxError`] |
 
-pub mod cgroups;
-pub mod controllers;
-pub mod defaults;
-pub mod discovery;
-pub mod error;
-pub mod images;
-pub mod kubelet;
-pub mod logs;
-pub mod network;
-pub mod objects;
-pub mod patch;
+mod apimachinery;
+mod apiserver;
+mod controllers;
+mod error;
+mod kubelet;
 pub mod paths;
-pub mod protobuf;
-pub mod proxy;
-pub mod registry;
-pub mod reviews;
-pub mod runtime;
+mod proxy;
+mod runtime;
 mod sandbox;
-pub mod selectors;
-pub mod server;
-mod standin;
-pub mod store;
-pub mod table;
-mod tls;
-pub mod validate;
-mod watch;
+mod scheduler;
+mod shutdown;
 
-pub use error::{ApiError, SandboxError};
-pub use sandbox::{CONTEXT, Sandbox, SandboxConfig};
+pub use apimachinery::network::NODE_NAME;
+pub use error::SandboxError;
+pub use kubelet::LIMITS_ANNOTATION;
+pub use sandbox::{CONTEXT, NodeRuntime, Sandbox, SandboxConfig};

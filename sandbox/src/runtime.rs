@@ -1,8 +1,8 @@
 //! The sandbox's node and control plane in one handle: controllers, scheduler, process
 //! kubelet and service proxy, all talking to the API through a kube-rs client.
 
-use crate::cgroups::Enforcement;
 use crate::controllers::{ControllerConfig, Controllers};
+use crate::kubelet::cgroups::Enforcement;
 use crate::kubelet::{Kubelet, KubeletConfig, KubeletError};
 use crate::proxy::ServiceProxy;
 use kube::Client;

@@ -1,11 +1,13 @@
 //! Starting and stopping a sandbox: state directory, TLS, token, kubeconfig, the HTTPS
 //! listener, and the background tasks.
 
+use crate::apiserver::registry::Api;
+use crate::apiserver::server;
+use crate::apiserver::storage::Store;
+use crate::apiserver::tls::{self, write_private};
 use crate::error::SandboxError;
-use crate::objects::Api;
-use crate::server;
-use crate::store::Store;
-use crate::tls::{self, write_private};
+use crate::paths;
+use crate::shutdown::{Shutdown, ShutdownSignal};
 use base64::Engine;
 use rand::Rng;
 use rustls::pki_types::CertificateDer;
@@ -19,7 +21,20 @@ use tokio::task::{JoinHandle, JoinSet};
 /// The kubeconfig context (and cluster and user) name the sandbox writes.
 pub const CONTEXT: &str = "hk8s-sandbox";
 
-const MARKER: &str = "hk8s-sandbox.json";
+/// What makes the pods the API stores run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRuntime {
+    /// Pods run as local processes: controllers, scheduler, the process kubelet and the
+    /// service proxy, as `hk8s sandbox up` runs them.
+    Processes,
+    /// The API server alone: nothing schedules or runs pods, and a bound pod being deleted
+    /// is removed by the server when its grace period ends.
+    ApiOnly,
+    /// For tests (cargo feature `standin`): the stand-in kubelet binds pending pods and
+    /// marks them Running and Ready without running anything; no controllers run.
+    #[cfg(feature = "standin")]
+    Standin,
+}
 
 /// How to run a sandbox.
 #[derive(Debug, Clone)]
@@ -32,15 +47,11 @@ pub struct SandboxConfig {
     pub port: u16,
     /// Listen on a non-loopback address (the API is then reachable from the network).
     pub allow_non_loopback: bool,
-    /// Run the built-in stand-in kubelet (marks pods Running without running anything).
-    /// Turn off when the process kubelet runs.
-    pub standin_kubelet: bool,
+    /// What runs the pods; [`NodeRuntime::Processes`] unless set.
+    pub runtime: NodeRuntime,
     /// Deleting a pod bound to the node marks it Terminating for its grace period and
     /// leaves removal to the kubelet (with a fallback after grace + 2 s).
     pub graceful_pod_deletion: bool,
-    /// Run the pods for real: controllers, scheduler, process kubelet and service proxy
-    /// (`crate::runtime`). Turn `standin_kubelet` off with it.
-    pub process_runtime: bool,
 }
 
 impl SandboxConfig {
@@ -51,10 +62,15 @@ impl SandboxConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             allow_non_loopback: false,
-            standin_kubelet: true,
+            runtime: NodeRuntime::Processes,
             graceful_pod_deletion: true,
-            process_runtime: false,
         }
+    }
+
+    /// The same configuration with another node runtime.
+    pub fn with_runtime(mut self, runtime: NodeRuntime) -> Self {
+        self.runtime = runtime;
+        self
     }
 
     /// `$HK8S_SANDBOX_DIR`, else `$XDG_DATA_HOME/hk8s/sandbox`, else
@@ -88,7 +104,7 @@ pub struct Sandbox {
     kubeconfig: PathBuf,
     token: String,
     ca_pem: String,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
+    stop: ShutdownSignal,
     server: Option<JoinHandle<()>>,
     runtime: Option<crate::runtime::Runtime>,
 }
@@ -102,13 +118,18 @@ fn io_err(path: &Path, source: std::io::Error) -> SandboxError {
 
 fn prepare_state_dir(dir: &Path) -> Result<(), SandboxError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let marker = dir.join(MARKER);
+    let marker = paths::marker_path(dir);
     if !marker.exists() {
         // The CLI's own files (log, pid) may precede the first start.
         let foreign = std::fs::read_dir(dir)
             .map_err(|e| io_err(dir, e))?
             .filter_map(Result::ok)
-            .any(|e| !matches!(e.file_name().to_str(), Some("sandbox.log" | "sandbox.pid")));
+            .any(|e| {
+                !matches!(
+                    e.file_name().to_str(),
+                    Some(paths::SANDBOX_LOG | paths::SANDBOX_PID)
+                )
+            });
         if foreign {
             return Err(SandboxError::ForeignStateDir {
                 path: dir.to_path_buf(),
@@ -120,7 +141,7 @@ fn prepare_state_dir(dir: &Path) -> Result<(), SandboxError> {
 }
 
 fn load_or_create_token(dir: &Path) -> Result<String, SandboxError> {
-    let path = dir.join("token");
+    let path = paths::token_path(dir);
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
         _ => {
@@ -145,7 +166,7 @@ async fn bind(config: &SandboxConfig) -> Result<tokio::net::TcpListener, Sandbox
     if config.port != 0 {
         ports.push(config.port);
     } else {
-        if let Some(p) = std::fs::read_to_string(config.state_dir.join("port"))
+        if let Some(p) = std::fs::read_to_string(paths::port_path(&config.state_dir))
             .ok()
             .and_then(|p| p.trim().parse::<u16>().ok())
         {
@@ -175,13 +196,13 @@ impl Sandbox {
         }
         let dir = config.state_dir.clone();
         prepare_state_dir(&dir)?;
-        let store = Store::open(&dir.join("store.redb"))?;
+        let store = Store::open(&paths::store_path(&dir))?;
         let tls = tls::load_or_generate(&dir)?;
         let token = load_or_create_token(&dir)?;
         let api = Api::new(store, dir.clone(), config.graceful_pod_deletion);
         api.bootstrap()
             .map_err(|e| SandboxError::Store(e.to_string()))?;
-        if config.process_runtime {
+        if config.runtime == NodeRuntime::Processes {
             api.mark_pods_not_ready()
                 .map_err(|e| SandboxError::Store(e.to_string()))?;
         }
@@ -196,20 +217,21 @@ impl Sandbox {
             ip => ip.to_string(),
         };
         let url = format!("https://{host}:{}", addr.port());
-        let kubeconfig = dir.join("kubeconfig");
+        let kubeconfig = paths::kubeconfig_path(&dir);
         write_private(
             &kubeconfig,
             kubeconfig_yaml(&url, &tls.ca_pem, &token).as_bytes(),
         )?;
-        std::fs::write(dir.join("port"), addr.port().to_string())
-            .map_err(|e| io_err(&dir.join("port"), e))?;
-        if config.standin_kubelet {
-            api.spawn(crate::standin::run(api.clone()));
+        let port_file = paths::port_path(&dir);
+        std::fs::write(&port_file, addr.port().to_string()).map_err(|e| io_err(&port_file, e))?;
+        #[cfg(feature = "standin")]
+        if config.runtime == NodeRuntime::Standin {
+            api.spawn(crate::kubelet::standin::run(api.clone()));
         }
         let router = server::router(api.clone(), &token);
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop = ShutdownSignal::new();
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
-        let server = tokio::spawn(serve(listener, acceptor, router, stop_rx));
+        let server = tokio::spawn(serve(listener, acceptor, router, stop.listener()));
         let mut sandbox = Sandbox {
             api: Some(api),
             addr,
@@ -217,11 +239,11 @@ impl Sandbox {
             kubeconfig,
             token,
             ca_pem: tls.ca_pem,
-            stop: Some(stop_tx),
+            stop,
             server: Some(server),
             runtime: None,
         };
-        if config.process_runtime {
+        if config.runtime == NodeRuntime::Processes {
             let client = sandbox.client()?;
             let kubelet = crate::kubelet::KubeletConfig::new(&sandbox.state_dir);
             let runtime = crate::runtime::Runtime::start(client, kubelet)
@@ -232,7 +254,7 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// The controllers, kubelet and proxy, when `process_runtime` is on.
+    /// The controllers, kubelet and proxy, with [`NodeRuntime::Processes`].
     pub fn runtime(&self) -> Option<&crate::runtime::Runtime> {
         self.runtime.as_ref()
     }
@@ -295,9 +317,7 @@ impl Sandbox {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown().await;
         }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
+        self.stop.trigger();
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
@@ -335,12 +355,12 @@ async fn serve(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     router: axum::Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
-            _ = stop.changed() => break,
+            _ = shutdown.recv() => break,
             accepted = listener.accept() => {
                 let Ok((tcp, _peer)) = accepted else { continue };
                 let _ = tcp.set_nodelay(true);

@@ -2,7 +2,7 @@
 //! oversized bodies, wrong content types, missing or wrong tokens, non-loopback binds,
 //! corrupt and foreign state directories.
 
-use hk8s_sandbox::{Sandbox, SandboxConfig, SandboxError};
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig, SandboxError};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -34,9 +34,11 @@ async fn send(
 
 async fn start() -> (Sandbox, kube::Client, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
-        .await
-        .unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
+    )
+    .await
+    .unwrap();
     let client = sandbox.client().unwrap();
     (sandbox, client, dir)
 }
@@ -164,7 +166,8 @@ async fn requests_without_the_token_are_unauthorized() {
 #[tokio::test]
 async fn non_loopback_binds_need_explicit_consent() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = SandboxConfig::new(dir.path().join("state"));
+    let mut config =
+        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin);
     config.bind = "0.0.0.0".parse().unwrap();
     let err = Sandbox::start(config.clone()).await.err().expect("refused");
     assert!(matches!(err, SandboxError::NonLoopback { .. }), "{err}");
@@ -180,11 +183,13 @@ async fn non_loopback_binds_need_explicit_consent() {
 async fn corrupt_and_foreign_state_dirs_are_left_alone_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let sandbox = Sandbox::start(SandboxConfig::new(&state)).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(&state).with_runtime(NodeRuntime::Standin))
+        .await
+        .unwrap();
     sandbox.shutdown().await;
     let store = state.join("store.redb");
     std::fs::write(&store, b"this is not a database").unwrap();
-    let err = Sandbox::start(SandboxConfig::new(&state))
+    let err = Sandbox::start(SandboxConfig::new(&state).with_runtime(NodeRuntime::Standin))
         .await
         .err()
         .expect("refused");
@@ -199,7 +204,7 @@ async fn corrupt_and_foreign_state_dirs_are_left_alone_with_a_clear_error() {
     let foreign = dir.path().join("photos");
     std::fs::create_dir_all(&foreign).unwrap();
     std::fs::write(foreign.join("holiday.jpg"), b"jpeg").unwrap();
-    let err = Sandbox::start(SandboxConfig::new(&foreign))
+    let err = Sandbox::start(SandboxConfig::new(&foreign).with_runtime(NodeRuntime::Standin))
         .await
         .err()
         .expect("refused");
@@ -215,8 +220,10 @@ async fn corrupt_and_foreign_state_dirs_are_left_alone_with_a_clear_error() {
 async fn a_second_sandbox_on_the_same_state_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let first = Sandbox::start(SandboxConfig::new(&state)).await.unwrap();
-    let err = Sandbox::start(SandboxConfig::new(&state))
+    let first = Sandbox::start(SandboxConfig::new(&state).with_runtime(NodeRuntime::Standin))
+        .await
+        .unwrap();
+    let err = Sandbox::start(SandboxConfig::new(&state).with_runtime(NodeRuntime::Standin))
         .await
         .err()
         .expect("refused");

@@ -2,7 +2,7 @@
 //! cascading delete, and the error answers.
 
 use futures::{StreamExt, TryStreamExt};
-use hk8s_sandbox::{Sandbox, SandboxConfig};
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -14,9 +14,11 @@ const WAIT: Duration = Duration::from_secs(20);
 
 async fn start() -> (Sandbox, kube::Client, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
-        .await
-        .expect("sandbox starts");
+    let sandbox = Sandbox::start(
+        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
+    )
+    .await
+    .expect("sandbox starts");
     let client = sandbox.client().expect("client");
     (sandbox, client, dir)
 }
@@ -428,7 +430,9 @@ async fn deleting_an_owner_deletes_its_dependents() {
 async fn objects_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let sandbox = Sandbox::start(SandboxConfig::new(&state)).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(&state).with_runtime(NodeRuntime::Standin))
+        .await
+        .unwrap();
     let client = sandbox.client().unwrap();
     namespace(&client, "demo").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "demo");
@@ -442,7 +446,9 @@ async fn objects_survive_a_restart() {
         .unwrap();
     sandbox.shutdown().await;
 
-    let sandbox = Sandbox::start(SandboxConfig::new(&state)).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(&state).with_runtime(NodeRuntime::Standin))
+        .await
+        .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(sandbox.client().unwrap(), "demo");
     let back = cms.get("kept").await.unwrap();
     assert_eq!(back.metadata.uid, cm.metadata.uid);
@@ -474,7 +480,12 @@ async fn logs_scale_and_collections() {
     }))
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
-    let log = hk8s_sandbox::logs::log_path(sandbox.state_dir(), "demo", "api-0", "hello-k8s-api");
+    let log = hk8s_sandbox::paths::container_log_path(
+        sandbox.state_dir(),
+        "demo",
+        "api-0",
+        "hello-k8s-api",
+    );
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     std::fs::write(&log, "starting\nlistening on 127.244.0.9:5000\nready\n").unwrap();
     let all = pods.logs("api-0", &Default::default()).await.unwrap();
@@ -600,8 +611,7 @@ async fn terminating_pods_are_reaped_even_across_a_restart() {
     // then removed by the server, also when the sandbox restarted meanwhile.
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let mut config = SandboxConfig::new(&state);
-    config.standin_kubelet = false;
+    let config = SandboxConfig::new(&state).with_runtime(NodeRuntime::ApiOnly);
     let sandbox = Sandbox::start(config.clone()).await.unwrap();
     let client = sandbox.client().unwrap();
     namespace(&client, "demo").await;

@@ -2,7 +2,7 @@
 //! commands: create namespace, create/apply (client- and server-side) of every manifest,
 //! get with the usual columns, watch, delete by label and by file, the old-API error.
 
-use hk8s_sandbox::{Sandbox, SandboxConfig};
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -68,9 +68,11 @@ impl Kubectl {
 
 async fn start() -> (Sandbox, Kubectl, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
-        .await
-        .unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
+    )
+    .await
+    .unwrap();
     let kubectl = Kubectl {
         kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
     };

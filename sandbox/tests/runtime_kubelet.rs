@@ -20,9 +20,7 @@ struct Env {
 impl Env {
     async fn start(images: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = SandboxConfig::new(dir.path().join("state"));
-        config.standin_kubelet = false;
-        config.process_runtime = true;
+        let config = SandboxConfig::new(dir.path().join("state"));
         let sandbox = Sandbox::start(config).await.expect("starting the sandbox");
         std::fs::write(
             hk8s_sandbox::paths::images_config_path(sandbox.state_dir()),
@@ -631,9 +629,7 @@ async fn after_a_restart_pods_are_not_ready_until_back_and_keep_their_restart_co
     let state = env.sandbox.as_ref().unwrap().state_dir().to_path_buf();
     env.sandbox.take().unwrap().shutdown().await;
     std::fs::remove_file(&ready_file).unwrap();
-    let mut config = SandboxConfig::new(state);
-    config.standin_kubelet = false;
-    config.process_runtime = true;
+    let config = SandboxConfig::new(state);
     let sandbox = Sandbox::start(config)
         .await
         .expect("restarting the sandbox");

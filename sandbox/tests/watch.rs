@@ -2,7 +2,7 @@
 //! version older than the server remembers, streaming-list bookmarks, timeoutSeconds.
 
 use futures::{StreamExt, TryStreamExt};
-use hk8s_sandbox::{Sandbox, SandboxConfig};
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
@@ -28,7 +28,9 @@ async fn next_event(
 async fn watch_resumes_after_a_version_and_expires_old_ones() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let sandbox = Sandbox::start(SandboxConfig::new(&state)).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(&state).with_runtime(NodeRuntime::Standin))
+        .await
+        .unwrap();
     let cms: Api<ConfigMap> = Api::default_namespaced(sandbox.client().unwrap());
     let a = cms.create(&PostParams::default(), &cm("a")).await.unwrap();
     cms.create(&PostParams::default(), &cm("b")).await.unwrap();
@@ -52,7 +54,9 @@ async fn watch_resumes_after_a_version_and_expires_old_ones() {
     sandbox.shutdown().await;
 
     // After a restart the server remembers no history: older versions are Gone.
-    let sandbox = Sandbox::start(SandboxConfig::new(&state)).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(&state).with_runtime(NodeRuntime::Standin))
+        .await
+        .unwrap();
     let cms: Api<ConfigMap> = Api::default_namespaced(sandbox.client().unwrap());
     let mut stream = cms
         .watch(&WatchParams::default(), &after_a)
@@ -76,9 +80,11 @@ async fn watch_resumes_after_a_version_and_expires_old_ones() {
 #[tokio::test]
 async fn streaming_lists_end_with_a_bookmark_and_timeouts_close_the_watch() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
-        .await
-        .unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
+    )
+    .await
+    .unwrap();
     let cms: Api<ConfigMap> = Api::default_namespaced(sandbox.client().unwrap());
     for name in ["x", "y"] {
         cms.create(&PostParams::default(), &cm(name)).await.unwrap();

@@ -44,7 +44,7 @@ fn state_dir(args: &SandboxArgs) -> PathBuf {
 }
 
 fn pid_path(dir: &Path) -> PathBuf {
-    dir.join("sandbox.pid")
+    hk8s_sandbox::paths::sandbox_pid_path(dir)
 }
 
 /// The pid recorded by a running `sandbox up`, if that process is alive.
@@ -92,8 +92,6 @@ async fn up(dir: &Path, port: u16) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut config = SandboxConfig::new(dir);
     config.port = port;
-    config.standin_kubelet = false;
-    config.process_runtime = true;
     let sandbox = Sandbox::start(config)
         .await
         .with_context(|| format!("starting the sandbox in {}", dir.display()))?;
@@ -139,7 +137,7 @@ async fn up_detached(dir: &Path, port: u16) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let _ = std::fs::remove_file(pid_path(dir));
-    let log_path = dir.join("sandbox.log");
+    let log_path = hk8s_sandbox::paths::sandbox_log_path(dir);
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     let exe = std::env::current_exe().context("finding the hk8s executable")?;
@@ -238,12 +236,12 @@ async fn status(dir: &Path) -> anyhow::Result<ExitCode> {
         kubeconfig.display()
     );
     let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
-    if let Ok(Some(node)) = nodes.get_opt(hk8s_sandbox::network::NODE_NAME).await
+    if let Ok(Some(node)) = nodes.get_opt(hk8s_sandbox::NODE_NAME).await
         && let Some(limits) = node
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(hk8s_sandbox::kubelet::LIMITS_ANNOTATION))
+            .and_then(|a| a.get(hk8s_sandbox::LIMITS_ANNOTATION))
     {
         println!("  CPU and memory limits: {limits}");
     }

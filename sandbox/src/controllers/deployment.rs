@@ -2,9 +2,9 @@
 //! rolling updates within maxSurge/maxUnavailable (or Recreate), and the status and
 //! conditions `kubectl rollout status` waits on.
 
-use super::events::{EventType, Recorder};
 use super::util::{controller_ref, controller_uid, pod_template_hash, write_status};
 use super::{Ctx, Snapshot, in_namespace};
+use crate::apimachinery::events::{EventType, Recorder};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
 };

@@ -110,7 +110,7 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
             let address = EndpointAddress {
                 ip: ip.clone(),
                 hostname: hostname.clone(),
-                node_name: Some(crate::network::NODE_NAME.into()),
+                node_name: Some(crate::apimachinery::network::NODE_NAME.into()),
                 target_ref: Some(target.clone()),
             };
             let entry = subsets.entry(resolved).or_default();
@@ -127,7 +127,7 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
                     terminating: Some(terminating),
                 }),
                 hostname,
-                node_name: Some(crate::network::NODE_NAME.into()),
+                node_name: Some(crate::apimachinery::network::NODE_NAME.into()),
                 target_ref: Some(target),
                 ..Default::default()
             });
@@ -226,7 +226,7 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
                         name: Some(format!(
                             "{}-{}",
                             svc.name_any(),
-                            super::util::random_suffix()
+                            crate::apimachinery::names::random_suffix()
                         )),
                         namespace: Some(ns.clone()),
                         labels: Some(labels),

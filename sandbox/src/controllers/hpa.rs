@@ -2,10 +2,10 @@
 //! Deployment or StatefulSet from the kubelet's live pod CPU usage against requests, with the
 //! default 10 % tolerance and a scale-down stabilization window.
 
-use super::events::{EventType, Recorder};
-use super::scheduler::pod_requests;
 use super::util::{is_ready, selector_matches, write_status};
 use super::{Ctx, Snapshot, in_namespace};
+use crate::apimachinery::events::{EventType, Recorder};
+use crate::scheduler::pod_requests;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus,

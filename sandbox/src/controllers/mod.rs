@@ -6,19 +6,18 @@
 //! the current objects and makes every controller converge them. Lists are fresh for each
 //! pass, so a controller never acts on a cache older than its own last write.
 
-pub mod deployment;
-pub mod endpoints;
-pub mod events;
-pub mod hpa;
-pub mod replicaset;
-pub mod scheduler;
-pub mod services;
-pub mod statefulset;
-pub mod util;
-pub mod volumes;
+mod deployment;
+mod endpoints;
+mod hpa;
+mod replicaset;
+mod services;
+mod statefulset;
+mod util;
+mod volumes;
 
+use crate::apimachinery::events::Recorder;
 use crate::kubelet::metrics::Metrics;
-use events::Recorder;
+use crate::shutdown::{Shutdown, ShutdownSignal};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -33,7 +32,7 @@ use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// What the controllers need besides the API.
@@ -77,7 +76,7 @@ pub struct Ctx {
 
 /// Running controllers; [`Controllers::shutdown`] stops them.
 pub struct Controllers {
-    stop: watch::Sender<bool>,
+    stop: ShutdownSignal,
     task: JoinHandle<()>,
 }
 
@@ -97,13 +96,13 @@ impl Controllers {
             client,
             config,
         });
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(ctx, stop_rx));
+        let stop = ShutdownSignal::new();
+        let task = tokio::spawn(run(ctx, stop.listener()));
         Self { stop, task }
     }
 
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        self.stop.trigger();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
 }
@@ -129,7 +128,7 @@ where
     })
 }
 
-async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
     let trigger = Arc::new(Notify::new());
     let c = &ctx.client;
     let watchers = vec![
@@ -146,7 +145,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = trigger.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = crate::kubelet::stopped(&mut stop) => break,
+            _ = shutdown.recv() => break,
         }
         // Let a burst of events (e.g. `kubectl apply` of several files) land first.
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -209,7 +208,10 @@ pub async fn pass(ctx: &Ctx, snap: &Snapshot) {
             tracing::debug!(controller = name, error = %e, "reconcile failed; retrying on the next pass");
         }
     };
-    log("scheduler", scheduler::reconcile(ctx, snap).await);
+    log(
+        "scheduler",
+        crate::scheduler::reconcile(&ctx.client, &ctx.scheduler, &snap.nodes, &snap.pods).await,
+    );
     log("volumes", volumes::reconcile(ctx, snap).await);
     log("deployment", deployment::reconcile(ctx, snap).await);
     log("replicaset", replicaset::reconcile(ctx, snap).await);

@@ -1,11 +1,10 @@
 //! ReplicaSet controller: keeps `spec.replicas` pods from the template, reports how many
 //! are ready and available.
 
-use super::events::{EventType, Recorder};
-use super::util::{
-    controller_ref, controller_uid, is_active, is_ready, random_suffix, write_status,
-};
+use super::util::{controller_ref, controller_uid, is_active, is_ready, write_status};
 use super::{Ctx, Snapshot, in_namespace};
+use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::names::random_suffix;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;

@@ -1,9 +1,9 @@
 //! The sandbox's "cloud" load balancer: every `type: LoadBalancer` Service gets an external
 //! IP from 127.240.0.0/16, which the service proxy listens on.
 
-use super::events::{EventType, Recorder};
 use super::{Ctx, Snapshot};
-use crate::network::LOAD_BALANCER_CIDR;
+use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::network::LOAD_BALANCER_CIDR;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};

@@ -2,11 +2,11 @@
 //! Ready, unless podManagementPolicy is Parallel), a PVC per volumeClaimTemplate and ordinal
 //! that outlives its pod, rolling updates from the highest ordinal down.
 
-use super::events::{EventType, Recorder};
 use super::util::{
     controller_ref, controller_uid, is_ready, is_terminating, pod_template_hash, write_status,
 };
 use super::{Ctx, Snapshot, in_namespace};
+use crate::apimachinery::events::{EventType, Recorder};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume,

@@ -1,32 +1,14 @@
 //! Helpers shared by the controllers: selectors, owner references, template hashes, pod
 //! readiness and status writes that skip no-op updates.
 
+use crate::apimachinery::names::safe_encode;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
-use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
-
-/// The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes).
-const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// Five random characters as `generateName` appends.
-pub fn random_suffix() -> String {
-    let mut rng = rand::rng();
-    (0..5)
-        .map(|_| SAFE_ALPHABET[rng.random_range(0..SAFE_ALPHABET.len())] as char)
-        .collect()
-}
-
-/// Encodes like Kubernetes' `rand.SafeEncodeString`.
-fn safe_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| SAFE_ALPHABET[b as usize % SAFE_ALPHABET.len()] as char)
-        .collect()
-}
 
 /// The `pod-template-hash` of a pod template: FNV-32a of its JSON, safe-encoded, so the same
 /// template always gives the same ReplicaSet name.
@@ -162,10 +144,7 @@ fn comparable(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
-/// Whether a kube error is the API's 404 or 409 (someone else got there first).
-pub fn is_benign(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404 || s.code == 409)
-}
+pub(crate) use crate::apimachinery::errors::is_benign;
 
 #[cfg(test)]
 mod tests {
@@ -182,7 +161,10 @@ mod tests {
             spec: None,
         };
         let h = pod_template_hash(&t);
-        assert!(h.chars().all(|c| SAFE_ALPHABET.contains(&(c as u8))));
+        assert!(
+            h.chars()
+                .all(|c| crate::apimachinery::names::SAFE_ALPHABET.contains(&(c as u8)))
+        );
         t.metadata
             .as_mut()
             .unwrap()

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use super::Snapshot;
-use super::events::{EventType, Recorder};
+use crate::apimachinery::events::{EventType, Recorder};
 use k8s_openapi::api::core::v1::{
     HostPathVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
     PersistentVolumeSpec,

@@ -1,12 +1,14 @@
 //! One container's life: resolve its image, start the process with its limits, run its
 //! probes, restart it with back-off, and keep its `containerStatuses` entry current.
 
-use super::pod::PodContext;
+use super::context::PodContext;
 use super::probes::ProbeSpec;
 use super::process::{Process, ProcessSpec, spawn};
-use crate::cgroups::{Limiter, Limits, parse_cpu_millis, parse_memory_bytes};
-use crate::controllers::events::EventType;
-use crate::images::{Program, ProgramKind};
+use crate::apimachinery::events::EventType;
+use crate::apimachinery::quantity;
+use crate::kubelet::cgroups::{Limiter, Limits};
+use crate::kubelet::images::{Program, ProgramKind};
+use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, ObjectReference, Probe,
@@ -29,7 +31,7 @@ enum Outcome {
 pub(super) struct Supervisor {
     pub ctx: Arc<PodContext>,
     pub container: Container,
-    pub stop: watch::Receiver<bool>,
+    pub shutdown: Shutdown,
 }
 
 impl Supervisor {
@@ -55,7 +57,7 @@ impl Supervisor {
     async fn pause(&mut self, d: Duration) -> bool {
         tokio::select! {
             _ = tokio::time::sleep(d) => true,
-            _ = super::stopped(&mut self.stop) => false,
+            _ = self.shutdown.recv() => false,
         }
     }
 
@@ -72,7 +74,7 @@ impl Supervisor {
         let mut crashes: u32 = 0;
         let mut pulled = false;
         loop {
-            if *self.stop.borrow() {
+            if self.shutdown.is_shutdown() {
                 return;
             }
             let program = match self.ctx.kubelet.images.resolve(&image) {
@@ -393,7 +395,7 @@ impl Supervisor {
                 tokio::time::sleep(probe.period).await;
             }
         };
-        let mut stop = self.stop.clone();
+        let shutdown = self.shutdown.clone();
         tokio::select! {
             status = &mut process.exited => match status {
                 Ok(s) => Outcome::Exited(s),
@@ -408,7 +410,7 @@ impl Supervisor {
                 self.terminate(&mut process).await;
                 Outcome::LivenessFailed
             }
-            _ = super::stopped(&mut stop) => {
+            _ = shutdown.recv() => {
                 self.event(EventType::Normal, "Killing", &format!("Stopping container {name}")).await;
                 self.terminate(&mut process).await;
                 Outcome::Stopped
@@ -654,10 +656,10 @@ pub fn container_limits(container: &Container) -> Limits {
     Limits {
         cpu_millis: limits
             .and_then(|l| l.get("cpu"))
-            .and_then(|q| parse_cpu_millis(&q.0)),
+            .and_then(|q| quantity::cpu_millis(&q.0)),
         memory_bytes: limits
             .and_then(|l| l.get("memory"))
-            .and_then(|q| parse_memory_bytes(&q.0)),
+            .and_then(|q| quantity::memory_bytes(&q.0)),
     }
 }
 
@@ -671,32 +673,6 @@ pub fn waiting(reason: &str, message: &str) -> ContainerState {
     }
 }
 
-/// Restart back-off: immediate first restart, then `base`, doubling up to five minutes.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            base: Duration::from_secs(10),
-            max: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Backoff {
-    pub fn delay(&self, previous_crashes: u32) -> Duration {
-        if previous_crashes == 0 {
-            return Duration::ZERO;
-        }
-        let factor = 1u32 << (previous_crashes - 1).min(16);
-        (self.base * factor).min(self.max)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,14 +683,5 @@ mod tests {
         assert_eq!(expand_vars("x$(A)y", &env), "x1y");
         assert_eq!(expand_vars("$(B)", &env), "$(B)");
         assert_eq!(expand_vars("$(A", &env), "$(A");
-    }
-
-    #[test]
-    fn backoff_doubles_to_the_cap() {
-        let b = Backoff::default();
-        assert_eq!(b.delay(0), Duration::ZERO);
-        assert_eq!(b.delay(1), Duration::from_secs(10));
-        assert_eq!(b.delay(2), Duration::from_secs(20));
-        assert_eq!(b.delay(9), Duration::from_secs(300));
     }
 }

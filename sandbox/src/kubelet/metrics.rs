@@ -1,7 +1,7 @@
 //! CPU and memory usage of running containers from /proc, sampled every second; read by the
 //! HPA controller and reported as pod metrics.
 
-use crate::cgroups::{TICKS_PER_SECOND, cpu_ticks, rss_bytes};
+use crate::kubelet::cgroups::{TICKS_PER_SECOND, cpu_ticks, rss_bytes};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -208,13 +208,17 @@ pub async fn publish(client: kube::Client, metrics: Metrics) {
             let obj = serde_json::json!({
                 "apiVersion": "metrics.k8s.io/v1beta1",
                 "kind": "NodeMetrics",
-                "metadata": { "name": crate::network::NODE_NAME },
+                "metadata": { "name": crate::apimachinery::network::NODE_NAME },
                 "timestamp": now,
                 "window": "10s",
                 "usage": { "cpu": format!("{cpu_millis}m"), "memory": format!("{}Ki", memory_bytes / 1024) },
             });
             if let Err(e) = api
-                .patch(crate::network::NODE_NAME, &params, &Patch::Apply(&obj))
+                .patch(
+                    crate::apimachinery::network::NODE_NAME,
+                    &params,
+                    &Patch::Apply(&obj),
+                )
                 .await
             {
                 tracing::debug!(error = %e, "node metrics not written");

@@ -1,44 +1,41 @@
 //! The process kubelet: registers the sandbox's node and runs the pods bound to it as local
 //! processes, each on its own loopback IP, reporting their status through the API.
 
-pub mod container;
-pub mod metrics;
-pub mod pod;
-pub mod probes;
-pub mod process;
+pub(crate) mod cgroups;
+mod container;
+mod context;
+mod images;
+pub(crate) mod metrics;
+pub(crate) mod node;
+mod pod;
+mod probes;
+mod process;
+mod shared;
 
-use crate::cgroups::Enforcement;
-use crate::controllers::events::Recorder;
-use crate::images::{ImageError, ImageResolver};
-use crate::network::{NODE_IP, NODE_NAME, POD_CIDR};
-use container::Backoff;
+pub use node::LIMITS_ANNOTATION;
+#[cfg(feature = "standin")]
+pub(crate) mod standin;
+
+use crate::apimachinery::events::Recorder;
+use crate::apimachinery::network::{NODE_NAME, POD_CIDR};
+use crate::kubelet::cgroups::Enforcement;
+use crate::kubelet::images::{ImageError, ImageResolver};
+use crate::shutdown::{Shutdown, ShutdownSignal};
 use futures::StreamExt;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{
-    Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Pod,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use metrics::Metrics;
 use process::PidRegistry;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::Ipv4Addr;
+use shared::Backoff;
+use shared::KubeletShared;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-
-/// Annotation on the Node saying how CPU and memory limits are enforced.
-pub const LIMITS_ANNOTATION: &str = "hk8s.dev/limit-enforcement";
-
-/// Resolves once `stop` turns true (or its sender is gone).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await.map(|_| ());
-}
 
 /// How the kubelet runs pods.
 #[derive(Debug, Clone)]
@@ -74,69 +71,14 @@ pub enum KubeletError {
     },
 }
 
-/// What every pod worker shares.
-pub(crate) struct KubeletShared {
-    pub client: Client,
-    pub state_dir: PathBuf,
-    pub images: ImageResolver,
-    pub enforcement: Enforcement,
-    pub pids: PidRegistry,
-    pub metrics: Metrics,
-    pub recorder: Recorder,
-    pub backoff: Backoff,
-    ips: Mutex<IpPool>,
-}
-
-/// Pod IPs from 127.244.0.0/16, one per pod, handed out round the range.
-#[derive(Debug, Default)]
-struct IpPool {
-    used: HashMap<Ipv4Addr, String>,
-    cursor: u32,
-}
-
-impl IpPool {
-    fn allocate(&mut self, uid: &str, preferred: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
-        if let Some((ip, _)) = self.used.iter().find(|(_, u)| *u == uid) {
-            return Some(*ip);
-        }
-        let base = u32::from(POD_CIDR.0);
-        let size = 1u32 << (32 - POD_CIDR.1);
-        if let Some(ip) = preferred
-            && u32::from(ip) & !(size - 1) == base
-            && !self.used.contains_key(&ip)
-        {
-            self.used.insert(ip, uid.to_string());
-            return Some(ip);
-        }
-        if self.cursor == 0 {
-            // A random start keeps several sandboxes on one machine (e.g. parallel tests)
-            // from handing out the same addresses.
-            self.cursor = rand::Rng::random_range(&mut rand::rng(), 2..size - 1);
-        }
-        for _ in 0..size {
-            self.cursor = (self.cursor % (size - 3)) + 2;
-            let ip = Ipv4Addr::from(base + self.cursor);
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.used.entry(ip) {
-                slot.insert(uid.to_string());
-                return Some(ip);
-            }
-        }
-        None
-    }
-
-    fn release(&mut self, uid: &str) {
-        self.used.retain(|_, u| u != uid);
-    }
-}
-
 struct Worker {
-    stop: watch::Sender<bool>,
+    stop: ShutdownSignal,
     handle: JoinHandle<()>,
 }
 
 /// A running kubelet; [`Kubelet::shutdown`] stops every pod process.
 pub struct Kubelet {
-    stop: watch::Sender<bool>,
+    stop: ShutdownSignal,
     task: JoinHandle<()>,
     metrics: Metrics,
     enforcement: Enforcement,
@@ -164,10 +106,7 @@ impl Kubelet {
                 "killed pod processes left over from a previous sandbox run"
             );
         }
-        let enforcement = config
-            .enforcement
-            .clone()
-            .unwrap_or_else(crate::cgroups::detect);
+        let enforcement = config.enforcement.clone().unwrap_or_else(cgroups::detect);
         let metrics = Metrics::default();
         let shared = Arc::new(KubeletShared {
             recorder: Recorder::new(client.clone(), "kubelet"),
@@ -180,8 +119,8 @@ impl Kubelet {
             backoff: config.backoff,
             ips: Mutex::default(),
         });
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(shared.clone(), stop_rx));
+        let stop = ShutdownSignal::new();
+        let task = tokio::spawn(run(shared.clone(), stop.listener()));
         let sampler = metrics.spawn_sampler();
         let publisher = tokio::spawn(metrics::publish(shared.client.clone(), metrics.clone()));
         Ok(Self {
@@ -206,7 +145,7 @@ impl Kubelet {
 
     /// Stops every pod's processes (SIGTERM, then SIGKILL) and the kubelet itself.
     pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
+        self.stop.trigger();
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
         self.sampler.abort();
         self.publisher.abort();
@@ -219,7 +158,7 @@ impl Drop for Kubelet {
     /// leaves no pod process behind.
     fn drop(&mut self) {
         if !self.stopped {
-            let _ = self.stop.send(true);
+            self.stop.trigger();
             self.task.abort();
             self.sampler.abort();
             self.publisher.abort();
@@ -228,7 +167,7 @@ impl Drop for Kubelet {
     }
 }
 
-async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
+async fn run(shared: Arc<KubeletShared>, shutdown: Shutdown) {
     let trigger = Arc::new(Notify::new());
     let watch_task = {
         let trigger = trigger.clone();
@@ -242,7 +181,10 @@ async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
             }
         })
     };
-    let heartbeat = tokio::spawn(node_heartbeat(shared.clone()));
+    let heartbeat = tokio::spawn(node::heartbeat(
+        shared.client.clone(),
+        shared.enforcement.clone(),
+    ));
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let stopping: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut finalizers = tokio::task::JoinSet::new();
@@ -251,7 +193,7 @@ async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = trigger.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = stopped(&mut stop) => break,
+            _ = shutdown.recv() => break,
         }
         let pods = match Api::<Pod>::all(shared.client.clone())
             .list(&ListParams::default())
@@ -315,9 +257,14 @@ async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
                 tracing::warn!(pod = %pod.name_any(), "no free pod IP left in {:?}", POD_CIDR);
                 continue;
             };
-            let (tx, rx) = watch::channel(false);
-            let handle = tokio::spawn(pod::run_pod(shared.clone(), pod.clone(), ip, rx));
-            workers.insert(uid, Worker { stop: tx, handle });
+            let stop = ShutdownSignal::new();
+            let handle = tokio::spawn(pod::run_pod(
+                shared.clone(),
+                pod.clone(),
+                ip,
+                stop.listener(),
+            ));
+            workers.insert(uid, Worker { stop, handle });
         }
         let gone: Vec<String> = workers
             .keys()
@@ -346,7 +293,7 @@ async fn run(shared: Arc<KubeletShared>, mut stop: watch::Receiver<bool>) {
     watch_task.abort();
     heartbeat.abort();
     for (uid, worker) in workers.drain() {
-        let _ = worker.stop.send(true);
+        worker.stop.trigger();
         finalizers.spawn(async move {
             let _ = worker.handle.await;
             drop(uid);
@@ -365,7 +312,7 @@ async fn finish_pod(
 ) {
     let uid = pod.uid().unwrap_or_default();
     if let Some(worker) = worker {
-        let _ = worker.stop.send(true);
+        worker.stop.trigger();
         let _ = worker.handle.await;
     }
     shared
@@ -395,7 +342,7 @@ async fn finish_pod(
 /// Removes scratch directories and logs of pods that no longer exist.
 fn prune_leftovers(shared: &KubeletShared, pods: &[Pod]) {
     let uids: HashSet<String> = pods.iter().filter_map(|p| p.uid()).collect();
-    if let Ok(entries) = std::fs::read_dir(shared.state_dir.join("pods")) {
+    if let Ok(entries) = std::fs::read_dir(crate::paths::pods_dir(&shared.state_dir)) {
         for entry in entries.flatten() {
             if !uids.contains(&entry.file_name().to_string_lossy().to_string()) {
                 let _ = std::fs::remove_dir_all(entry.path());
@@ -406,7 +353,7 @@ fn prune_leftovers(shared: &KubeletShared, pods: &[Pod]) {
         .iter()
         .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
         .collect();
-    if let Ok(namespaces) = std::fs::read_dir(shared.state_dir.join("logs")) {
+    if let Ok(namespaces) = std::fs::read_dir(crate::paths::logs_dir(&shared.state_dir)) {
         for ns in namespaces.flatten() {
             let ns_name = ns.file_name().to_string_lossy().to_string();
             for pod in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
@@ -417,177 +364,4 @@ fn prune_leftovers(shared: &KubeletShared, pods: &[Pod]) {
             }
         }
     }
-}
-
-/// Registers the node (if the API server has not) and keeps its Ready condition fresh.
-async fn node_heartbeat(shared: Arc<KubeletShared>) {
-    let api: Api<Node> = Api::all(shared.client.clone());
-    loop {
-        if let Err(e) = register_node(&api, &shared.enforcement).await {
-            tracing::debug!(error = %e, "node status not written");
-        }
-        if let Err(e) = renew_lease(&shared.client).await {
-            tracing::debug!(error = %e, "node lease not renewed");
-        }
-        tokio::time::sleep(Duration::from_secs(10)).await;
-    }
-}
-
-/// Renews the node's Lease in kube-node-lease, the heartbeat a kubelet keeps and
-/// `kubectl describe node` shows.
-async fn renew_lease(client: &Client) -> Result<(), kube::Error> {
-    let api: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let lease = serde_json::json!({
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {"name": NODE_NAME},
-        "spec": {
-            "holderIdentity": NODE_NAME,
-            "leaseDurationSeconds": 40,
-            "renewTime": MicroTime(jiff::Timestamp::now()),
-        },
-    });
-    api.patch(
-        NODE_NAME,
-        &PatchParams::apply("kubelet").force(),
-        &Patch::Apply(&lease),
-    )
-    .await
-    .map(|_| ())
-}
-
-async fn register_node(api: &Api<Node>, enforcement: &Enforcement) -> Result<(), kube::Error> {
-    if api.get_opt(NODE_NAME).await?.is_none() {
-        let node = Node {
-            metadata: ObjectMeta {
-                name: Some(NODE_NAME.into()),
-                labels: Some(BTreeMap::from([
-                    ("kubernetes.io/hostname".to_string(), NODE_NAME.to_string()),
-                    ("kubernetes.io/os".to_string(), "linux".to_string()),
-                    ("kubernetes.io/arch".to_string(), arch().to_string()),
-                    (
-                        "node-role.kubernetes.io/control-plane".to_string(),
-                        String::new(),
-                    ),
-                ])),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        match api.create(&PostParams::default(), &node).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let now = Time(jiff::Timestamp::now());
-    let condition = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: Some(reason.into()),
-        message: Some(message.into()),
-        last_heartbeat_time: Some(now.clone()),
-        last_transition_time: Some(now.clone()),
-    };
-    let capacity = node_capacity();
-    let status = NodeStatus {
-        capacity: Some(capacity.clone()),
-        allocatable: Some(capacity),
-        conditions: Some(vec![
-            condition(
-                "MemoryPressure",
-                "False",
-                "KubeletHasSufficientMemory",
-                "kubelet has sufficient memory available",
-            ),
-            condition(
-                "DiskPressure",
-                "False",
-                "KubeletHasNoDiskPressure",
-                "kubelet has no disk pressure",
-            ),
-            condition(
-                "PIDPressure",
-                "False",
-                "KubeletHasSufficientPID",
-                "kubelet has sufficient PID available",
-            ),
-            condition(
-                "Ready",
-                "True",
-                "KubeletReady",
-                "kubelet is posting ready status",
-            ),
-        ]),
-        addresses: Some(vec![
-            NodeAddress {
-                type_: "InternalIP".into(),
-                address: NODE_IP.to_string(),
-            },
-            NodeAddress {
-                type_: "Hostname".into(),
-                address: NODE_NAME.into(),
-            },
-        ]),
-        node_info: Some(NodeSystemInfo {
-            architecture: arch().into(),
-            container_runtime_version: "hk8s-process://0.1.0".into(),
-            kernel_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default(),
-            kube_proxy_version: "v1.33.0-hk8s".into(),
-            kubelet_version: "v1.33.0-hk8s".into(),
-            operating_system: std::env::consts::OS.into(),
-            os_image: "hk8s sandbox (local processes)".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut patch = serde_json::json!({ "status": status });
-    if let Some(conditions) = patch["status"]["conditions"].as_array_mut() {
-        for c in conditions {
-            if let Some(o) = c.as_object_mut() {
-                o.retain(|_, v| !v.is_null());
-            }
-        }
-    }
-    api.patch_status(NODE_NAME, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    let annotate = serde_json::json!({ "metadata": { "annotations": { LIMITS_ANNOTATION: enforcement.to_string() } } });
-    api.patch(NODE_NAME, &PatchParams::default(), &Patch::Merge(&annotate))
-        .await?;
-    Ok(())
-}
-
-fn arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
-/// The node's capacity: this machine's CPUs and memory, 110 pods as kubeadm's default.
-pub fn node_capacity() -> BTreeMap<String, Quantity> {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let mem_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| {
-                    v.split_whitespace()
-                        .next()
-                        .and_then(|n| n.parse::<u64>().ok())
-                })
-        })
-        .unwrap_or(4 * 1024 * 1024);
-    BTreeMap::from([
-        ("cpu".to_string(), Quantity(cpus.to_string())),
-        ("memory".to_string(), Quantity(format!("{mem_kib}Ki"))),
-        ("pods".to_string(), Quantity("110".into())),
-        ("ephemeral-storage".to_string(), Quantity("100Gi".into())),
-    ])
 }

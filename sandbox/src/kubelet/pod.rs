@@ -1,11 +1,12 @@
 //! One pod on the node: its volumes, environment and containers, and the status it reports.
 
-use super::KubeletShared;
 use super::container::{Supervisor, waiting};
-use crate::images::ProgramKind;
+use super::context::PodContext;
+use super::shared::KubeletShared;
+use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerStatus, HostIP, ObjectReference, PersistentVolume,
-    PersistentVolumeClaim, Pod, PodCondition, PodIP, PodStatus, Secret, Service,
+    ConfigMap, Container, ContainerStatus, HostIP, PersistentVolume, PersistentVolumeClaim, Pod,
+    PodCondition, PodIP, PodStatus, Secret, Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -15,111 +16,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
-
-/// What the containers of one pod share.
-pub(super) struct PodContext {
-    pub kubelet: Arc<KubeletShared>,
-    pub pod: Pod,
-    pub pod_ref: ObjectReference,
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub ip: Ipv4Addr,
-    volumes: HashMap<String, PathBuf>,
-    service_env: Vec<(String, String)>,
-    manifest_env: HashMap<String, Vec<(String, String)>>,
-    statuses: Mutex<BTreeMap<String, ContainerStatus>>,
-    changed: Notify,
-}
-
-impl PodContext {
-    pub fn update_container(&self, name: &str, f: impl FnOnce(&mut ContainerStatus)) {
-        if let Some(status) = self
-            .statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(name)
-        {
-            f(status);
-        }
-        self.changed.notify_one();
-    }
-
-    pub fn container_status(&self, name: &str) -> Option<ContainerStatus> {
-        self.statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-    }
-
-    /// The pod's own scratch directory (emptyDir volumes live here).
-    pub fn scratch_dir(&self) -> PathBuf {
-        crate::paths::pod_dir(&self.kubelet.state_dir, &self.uid)
-    }
-
-    /// The host directory behind a container's mount at `mount_path` (or its first mount).
-    pub fn volume_for_mount(
-        &self,
-        container: &Container,
-        mount_path: Option<&str>,
-    ) -> Option<PathBuf> {
-        let mount = container
-            .volume_mounts
-            .iter()
-            .flatten()
-            .find(|m| match mount_path {
-                Some(p) => m.mount_path.trim_end_matches('/') == p,
-                None => true,
-            })?;
-        let base = self.volumes.get(&mount.name)?;
-        let dir = match mount.sub_path.as_deref() {
-            Some(sub) if !sub.is_empty() && !sub.contains("..") => base.join(sub),
-            _ => base.clone(),
-        };
-        let _ = std::fs::create_dir_all(&dir);
-        Some(dir)
-    }
-
-    /// The environment a container starts with: PATH, HOSTNAME, service variables, the
-    /// manifest's env, and the app's bind address set to the pod IP.
-    pub fn container_env(&self, container: &Container, kind: ProgramKind) -> Vec<(String, String)> {
-        let mut env = vec![
-            (
-                "PATH".to_string(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-            ),
-            ("HOSTNAME".to_string(), self.name.clone()),
-        ];
-        if let Ok(home) = std::env::var("HOME") {
-            env.push(("HOME".into(), home));
-        }
-        env.extend(self.service_env.iter().cloned());
-        env.extend(
-            self.manifest_env
-                .get(&container.name)
-                .into_iter()
-                .flatten()
-                .cloned(),
-        );
-        let ip = self.ip.to_string();
-        match kind {
-            ProgramKind::Frontend => env.push(("HKF_HOST".into(), ip)),
-            ProgramKind::Api => env.push(("HKA_HOST".into(), ip)),
-            _ => {
-                env.push(("HKF_HOST".into(), ip.clone()));
-                env.push(("HKA_HOST".into(), ip));
-            }
-        }
-        let mut deduped: Vec<(String, String)> = Vec::new();
-        for (k, v) in env {
-            deduped.retain(|(existing, _)| *existing != k);
-            deduped.push((k, v));
-        }
-        deduped
-    }
-}
+use tokio::sync::Notify;
 
 #[derive(Debug, thiserror::Error)]
 pub(super) enum PodSetupError {
@@ -129,12 +26,12 @@ pub(super) enum PodSetupError {
     Kube(#[from] kube::Error),
 }
 
-/// Runs a pod until `stop` turns true; containers are stopped before this returns.
+/// Runs a pod until `shutdown`; containers are stopped before this returns.
 pub(super) async fn run_pod(
     kubelet: Arc<KubeletShared>,
     pod: Pod,
     ip: Ipv4Addr,
-    mut stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let namespace = pod.namespace().unwrap_or_else(|| "default".into());
     let name = pod.name_any();
@@ -202,7 +99,7 @@ pub(super) async fn run_pod(
                 writer.write(&pod, &statuses).await;
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = super::stopped(&mut stop) => return,
+                    _ = shutdown.recv() => return,
                 }
             }
         }
@@ -228,7 +125,7 @@ pub(super) async fn run_pod(
             Supervisor {
                 ctx: ctx.clone(),
                 container,
-                stop: stop.clone(),
+                shutdown: shutdown.clone(),
             }
             .run(),
         );
@@ -241,7 +138,7 @@ pub(super) async fn run_pod(
                 let snapshot = ctx.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 writer.write(&pod, &snapshot).await;
             }
-            _ = super::stopped(&mut stop) => break,
+            _ = shutdown.recv() => break,
             Some(_) = supervisors.join_next() => {
                 let snapshot = ctx.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 writer.write(&pod, &snapshot).await;
@@ -472,13 +369,13 @@ async fn resolve_env(
                     "metadata.name" => pod.name_any(),
                     "metadata.namespace" => namespace.clone(),
                     "metadata.uid" => pod.uid().unwrap_or_default(),
-                    "spec.nodeName" => crate::network::NODE_NAME.to_string(),
+                    "spec.nodeName" => crate::apimachinery::network::NODE_NAME.to_string(),
                     "spec.serviceAccountName" => pod
                         .spec
                         .as_ref()
                         .and_then(|s| s.service_account_name.clone())
                         .unwrap_or_else(|| "default".into()),
-                    "status.hostIP" => crate::network::NODE_IP.to_string(),
+                    "status.hostIP" => crate::apimachinery::network::NODE_IP.to_string(),
                     "status.podIP" | "status.podIPs" => ip.to_string(),
                     other => other
                         .strip_prefix("metadata.labels['")
@@ -596,9 +493,9 @@ impl StatusWriter {
         let status = PodStatus {
             phase: Some(phase.to_string()),
             conditions: Some(conditions),
-            host_ip: Some(crate::network::NODE_IP.to_string()),
+            host_ip: Some(crate::apimachinery::network::NODE_IP.to_string()),
             host_ips: Some(vec![HostIP {
-                ip: crate::network::NODE_IP.to_string(),
+                ip: crate::apimachinery::network::NODE_IP.to_string(),
             }]),
             pod_ip: Some(self.ip.to_string()),
             pod_ips: Some(vec![PodIP {

@@ -203,7 +203,7 @@ mod tests {
             ..Default::default()
         };
         ProbeSpec::from_manifest(&probe, &container, "127.0.0.1".parse().unwrap(), &[], |p| {
-            crate::images::ImageResolver::default().find_program(p)
+            crate::kubelet::images::ImageResolver::default().find_program(p)
         })
         .unwrap()
     }

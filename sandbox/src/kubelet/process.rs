@@ -130,13 +130,13 @@ fn die_with_parent(command: &mut Command) {
     }
 }
 
-/// The kernel's start time of a process (field 22 of /proc/<pid>/stat), which tells a
+/// The kernel's start time of a process (field 22 of `/proc/<pid>/stat`), which tells a
 /// recorded pid apart from an unrelated process that reused the number.
 pub fn process_start_time(pid: u32) -> Option<u64> {
     proc_stat_fields(pid)?.get(19)?.parse().ok()
 }
 
-/// Fields of /proc/<pid>/stat after the command name (field 3 onwards).
+/// Fields of `/proc/<pid>/stat` after the command name (field 3 onwards).
 pub fn proc_stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];

@@ -3,10 +3,11 @@
 //! port numbers below 1024 are not permitted, on its NodePort there), forwarding round-robin
 //! to the ready endpoints.
 
-pub mod table;
+mod table;
 
-use crate::controllers::events::{EventType, Recorder};
-use crate::network::NODE_IP;
+use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::network::NODE_IP;
+use crate::shutdown::{Shutdown, ShutdownSignal};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Service};
 use kube::api::{Api, ListParams};
@@ -17,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use table::ProxyTable;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Listening address -> backends, plus where a LoadBalancer port moved when 80 was refused.
@@ -106,16 +107,16 @@ pub fn desired_listeners(services: &[Service], endpoints: &[Endpoints]) -> Vec<L
 
 /// A running service proxy.
 pub struct ServiceProxy {
-    stop: watch::Sender<bool>,
+    stop: ShutdownSignal,
     task: JoinHandle<()>,
     fallbacks: Fallbacks,
 }
 
 impl ServiceProxy {
     pub fn start(client: Client) -> Self {
-        let (stop, stop_rx) = watch::channel(false);
+        let stop = ShutdownSignal::new();
         let fallbacks: Fallbacks = Arc::default();
-        let task = tokio::spawn(run(client, stop_rx, fallbacks.clone()));
+        let task = tokio::spawn(run(client, stop.listener(), fallbacks.clone()));
         Self {
             stop,
             task,
@@ -133,12 +134,12 @@ impl ServiceProxy {
     }
 
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        self.stop.trigger();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
 }
 
-async fn run(client: Client, mut stop: watch::Receiver<bool>, fallbacks: Fallbacks) {
+async fn run(client: Client, shutdown: Shutdown, fallbacks: Fallbacks) {
     let trigger = Arc::new(Notify::new());
     let spawn_watch = |api_trigger: Arc<Notify>, services: bool| {
         let client = client.clone();
@@ -170,7 +171,7 @@ async fn run(client: Client, mut stop: watch::Receiver<bool>, fallbacks: Fallbac
         tokio::select! {
             _ = trigger.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = crate::kubelet::stopped(&mut stop) => break,
+            _ = shutdown.recv() => break,
         }
         let lp = ListParams::default();
         let (svc_api, ep_api) = (

@@ -91,10 +91,6 @@ impl ProxyTable {
         }
         failures
     }
-
-    pub fn listening(&self) -> Vec<SocketAddr> {
-        self.listeners.keys().copied().collect()
-    }
 }
 
 async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

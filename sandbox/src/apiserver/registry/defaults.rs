@@ -1,8 +1,8 @@
 //! Defaulting as the API server does it on create and update: the fields a learner sees
 //! filled in by `kubectl get -o yaml` (restartPolicy, strategy, clusterIP, nodePorts, ...).
 
-use crate::network::{NODE_PORT_RANGE, SERVICE_CIDR};
-use crate::registry::Resource;
+use crate::apimachinery::network::{NODE_PORT_RANGE, SERVICE_CIDR};
+use crate::apimachinery::resources::Resource;
 use base64::Engine;
 use rand::Rng;
 use serde_json::{Value, json};
@@ -39,15 +39,6 @@ pub fn new_uid() -> String {
         b[14],
         b[15]
     )
-}
-
-/// Five characters as Kubernetes appends to `generateName`.
-pub fn random_suffix() -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    (0..5)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
 }
 
 fn set_default(obj: &mut Value, key: &str, v: Value) {

@@ -1,13 +1,15 @@
 //! The HTTP layer: bearer-token authentication, routing of Kubernetes API paths, body
 //! decoding (JSON, YAML, patch types, size limit), lists, Tables, watches, logs and scale.
 
-use crate::discovery;
-use crate::error::ApiError;
-use crate::objects::{Api, DeleteOpts, PatchBody, PatchKind, WriteOpts};
-use crate::registry::{self, Resource};
-use crate::selectors::{FieldSelector, LabelSelector};
-use crate::table;
-use crate::validate::FieldValidation;
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::{self, Resource};
+use crate::apimachinery::selectors::LabelSelector;
+use crate::apiserver::auth;
+use crate::apiserver::discovery;
+use crate::apiserver::printers;
+use crate::apiserver::registry::validate::FieldValidation;
+use crate::apiserver::registry::{Api, DeleteOpts, PatchBody, PatchKind};
+use crate::apiserver::request::{Ctx, Query, Shape, accept_of, shape_of};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -16,7 +18,6 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Request bodies above this size get 413, like the real API server's 3 MiB limit.
@@ -35,8 +36,6 @@ pub fn router(api: Arc<Api>, token: &str) -> Router {
         token: Arc::from(token),
     })
 }
-
-pub(crate) type Query = HashMap<String, String>;
 
 fn json_response(code: StatusCode, v: &Value, warnings: &[String]) -> Response {
     let mut resp = (
@@ -60,51 +59,12 @@ fn ok(v: &Value) -> Response {
 
 async fn handle(State(st): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_string();
-    if !matches!(path.as_str(), "/healthz" | "/readyz" | "/livez") {
-        let authorized = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), st.token.as_bytes()));
-        if !authorized {
-            return ApiError::unauthorized().into_response();
-        }
+    if !auth::is_public(&path) && !auth::authenticated(req.headers(), &st.token) {
+        return ApiError::unauthorized().into_response();
     }
     match route(st, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn accept_of(headers: &HeaderMap) -> String {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_string()
-}
-
-/// What representation the client asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shape {
-    Object,
-    Table,
-    Metadata,
-}
-
-pub(crate) fn shape_of(accept: &str) -> Shape {
-    let first = accept.split(',').next().unwrap_or("");
-    if first.contains("as=Table") {
-        Shape::Table
-    } else if first.contains("as=PartialObjectMetadata") {
-        Shape::Metadata
-    } else {
-        Shape::Object
     }
 }
 
@@ -191,7 +151,7 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
     match (target, method) {
         (Target::Collection { r, .. }, Method::POST) if r.is_review() => {
             let request = decode_body(&ctx.headers, &body)?;
-            let answer = crate::reviews::answer(r, request)?;
+            let answer = crate::apiserver::reviews::answer(r, request)?;
             Ok(json_response(StatusCode::CREATED, &answer, &[]))
         }
         (Target::Collection { r, .. } | Target::Object { r, .. }, _) if r.is_review() => {
@@ -199,7 +159,7 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
         }
         (Target::Collection { r, ns }, Method::GET) => {
             if ctx.flag("watch") {
-                crate::watch::serve(&ctx, r, ns.as_deref())
+                crate::apiserver::watch::serve(&ctx, r, ns.as_deref())
             } else {
                 list(&ctx, r, ns.as_deref())
             }
@@ -249,13 +209,13 @@ enum Target {
 }
 
 fn lookup(group: &str, version: &str, plural: &str) -> Result<&'static Resource, ApiError> {
-    registry::by_plural(group, version, plural).ok_or_else(ApiError::path_not_found)
+    resources::by_plural(group, version, plural).ok_or_else(ApiError::path_not_found)
 }
 
 fn parse_target(group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
     let namespaced_path = rest.len() >= 3
         && rest[0] == "namespaces"
-        && registry::by_plural(group, version, rest[2]).is_some_and(|r| r.namespaced);
+        && resources::by_plural(group, version, rest[2]).is_some_and(|r| r.namespaced);
     if namespaced_path {
         let ns = rest[1].to_string();
         let r = lookup(group, version, rest[2])?;
@@ -346,52 +306,8 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     match content_type(headers).as_str() {
         "" | "application/json" => parse_json(body),
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body),
-        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body),
+        crate::apiserver::protobuf::CONTENT_TYPE => crate::apiserver::protobuf::decode(body),
         other => Err(ApiError::unsupported_media_type(other)),
-    }
-}
-
-pub(crate) struct Ctx {
-    pub(crate) api: Arc<Api>,
-    pub(crate) query: Query,
-    pub(crate) accept: String,
-    pub(crate) headers: HeaderMap,
-}
-
-impl Ctx {
-    pub(crate) fn opt(&self, k: &str) -> Option<&str> {
-        self.query
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-    pub(crate) fn flag(&self, k: &str) -> bool {
-        matches!(self.opt(k), Some("true" | "1"))
-    }
-    fn write_opts(&self, verb: &str) -> Result<WriteOpts, ApiError> {
-        let manager = match self.opt("fieldManager") {
-            Some(m) => m.to_string(),
-            None => self
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|h| h.to_str().ok())
-                .and_then(|ua| ua.split('/').next())
-                .filter(|m| !m.is_empty())
-                .map(String::from)
-                .unwrap_or_else(|| format!("unknown-{verb}")),
-        };
-        Ok(WriteOpts {
-            manager,
-            validation: FieldValidation::parse(self.opt("fieldValidation"))?,
-            dry_run: self.opt("dryRun").is_some(),
-            force: self.flag("force"),
-        })
-    }
-    pub(crate) fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
-        Ok((
-            LabelSelector::parse(self.opt("labelSelector").unwrap_or(""))?,
-            FieldSelector::parse(self.opt("fieldSelector").unwrap_or(""))?,
-        ))
     }
 }
 
@@ -430,7 +346,7 @@ fn list(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, A
     }
     match shape_of(&ctx.accept) {
         Shape::Table => {
-            let mut t = table::table(
+            let mut t = printers::table(
                 r,
                 &items,
                 ctx.opt("includeObject").unwrap_or("Metadata"),
@@ -441,7 +357,10 @@ fn list(ctx: &Ctx, r: &'static Resource, ns: Option<&str>) -> Result<Response, A
             Ok(ok(&t))
         }
         Shape::Metadata => {
-            let items: Vec<Value> = items.iter().map(|o| table::partial_metadata(o)).collect();
+            let items: Vec<Value> = items
+                .iter()
+                .map(|o| printers::partial_metadata(o))
+                .collect();
             Ok(ok(&json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
@@ -590,14 +509,14 @@ fn process_pod_limit(sub: &str, pod: &Value) -> String {
 
 fn render_one(ctx: &Ctx, r: &Resource, obj: &Value) -> Response {
     match shape_of(&ctx.accept) {
-        Shape::Table => ok(&table::table(
+        Shape::Table => ok(&printers::table(
             r,
             &[Arc::new(obj.clone())],
             ctx.opt("includeObject").unwrap_or("Metadata"),
             ctx.api.store.current_rv(),
             true,
         )),
-        Shape::Metadata => ok(&table::partial_metadata(obj)),
+        Shape::Metadata => ok(&printers::partial_metadata(obj)),
         Shape::Object => ok(obj),
     }
 }
@@ -616,7 +535,7 @@ async fn object(
             .api
             .store
             .get(
-                registry::by_kind("v1", "Namespace").expect("served"),
+                resources::by_kind("v1", "Namespace").expect("served"),
                 "",
                 ns,
             )
@@ -628,7 +547,7 @@ async fn object(
     }
     match (sub, &method) {
         (Some("log"), &Method::GET) => {
-            return crate::logs::serve(ctx.api.clone(), ns, name, &ctx.query).await;
+            return crate::apiserver::logs::serve(ctx.api.clone(), ns, name, &ctx.query).await;
         }
         (Some("scale"), _) => return scale(ctx, r, ns, name, method, body),
         (Some(sub @ ("exec" | "attach" | "portforward")), _) => {
@@ -747,17 +666,25 @@ fn scale(
             let mut s = current.clone();
             let p = parse_json(body)?;
             match patch_kind(&ctx.headers)? {
-                PatchKind::Json => crate::patch::json_patch(&mut s, &p)?,
-                PatchKind::Merge => crate::patch::json_merge(&mut s, &p),
-                PatchKind::Strategic => crate::patch::strategic_merge(&mut s, &p),
-                PatchKind::Apply => crate::patch::strategic_merge(&mut s, &p),
+                PatchKind::Json => crate::apiserver::registry::patch::json_patch(&mut s, &p)?,
+                PatchKind::Merge => crate::apiserver::registry::patch::json_merge(&mut s, &p),
+                PatchKind::Strategic => {
+                    crate::apiserver::registry::patch::strategic_merge(&mut s, &p)
+                }
+                PatchKind::Apply => crate::apiserver::registry::patch::strategic_merge(&mut s, &p),
             }
             s
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
     let replicas = wanted["spec"]["replicas"].as_i64().ok_or_else(|| {
-        ApiError::invalid(r, name, &[crate::error::Cause::required("spec.replicas")])
+        ApiError::invalid(
+            r,
+            name,
+            &[crate::apimachinery::errors::Cause::required(
+                "spec.replicas",
+            )],
+        )
     })?;
     if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str()
         && !rv.is_empty()

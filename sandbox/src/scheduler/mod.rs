@@ -1,15 +1,14 @@
 //! The scheduler: binds a pending pod to the sandbox's node when its requests fit what the
 //! node has left, else marks it Unschedulable with the message a real scheduler gives.
 
-use super::events::{EventType, Recorder};
-use super::util::is_terminating;
-use super::{Ctx, Snapshot};
-use crate::cgroups::{parse_cpu_millis, parse_memory_bytes};
-use crate::network::NODE_NAME;
+use crate::apimachinery::errors::is_benign;
+use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::network::NODE_NAME;
+use crate::apimachinery::quantity;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::ResourceExt;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
 
 /// CPU (millicores) and memory (bytes) a pod asks for: containers summed, init containers
 /// at their maximum; a limit without a request counts as the request, as the API defaults.
@@ -22,9 +21,11 @@ pub fn pod_requests(spec: &PodSpec) -> (u64, u64) {
                 .or_else(|| res.and_then(|r| r.limits.as_ref()).and_then(|m| m.get(key)))
         };
         (
-            get("cpu").and_then(|q| parse_cpu_millis(&q.0)).unwrap_or(0),
+            get("cpu")
+                .and_then(|q| quantity::cpu_millis(&q.0))
+                .unwrap_or(0),
             get("memory")
-                .and_then(|q| parse_memory_bytes(&q.0))
+                .and_then(|q| quantity::memory_bytes(&q.0))
                 .unwrap_or(0),
         )
     };
@@ -49,10 +50,10 @@ fn allocatable(node: &Node) -> (u64, u64, u64) {
         .unwrap_or_default();
     (
         a.get("cpu")
-            .and_then(|q| parse_cpu_millis(&q.0))
+            .and_then(|q| quantity::cpu_millis(&q.0))
             .unwrap_or(0),
         a.get("memory")
-            .and_then(|q| parse_memory_bytes(&q.0))
+            .and_then(|q| quantity::memory_bytes(&q.0))
             .unwrap_or(0),
         a.get("pods").and_then(|q| q.0.parse().ok()).unwrap_or(110),
     )
@@ -68,8 +69,15 @@ fn scheduled_condition(pod: &Pod) -> Option<(String, Option<String>)> {
         .map(|c| (c.status.clone(), c.message.clone()))
 }
 
-pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
-    let Some(node) = snap.nodes.iter().find(|n| n.name_any() == NODE_NAME) else {
+/// One scheduling pass over `pods` against the node in `nodes`; `events` records
+/// Scheduled and FailedScheduling.
+pub(crate) async fn reconcile(
+    client: &Client,
+    events: &Recorder,
+    nodes: &[Node],
+    pods: &[Pod],
+) -> Result<(), kube::Error> {
+    let Some(node) = nodes.iter().find(|n| n.name_any() == NODE_NAME) else {
         return Ok(());
     };
     let (cpu_cap, mem_cap, pods_cap) = allocatable(node);
@@ -81,14 +89,13 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
             )
     };
     let (mut cpu_used, mut mem_used, mut pods_used) = (0u64, 0u64, 0u64);
-    for pod in snap.pods.iter().filter(running) {
+    for pod in pods.iter().filter(running) {
         let (c, m) = pod_requests(pod.spec.as_ref().expect("filtered on spec"));
         cpu_used += c;
         mem_used += m;
         pods_used += 1;
     }
-    let mut pending: Vec<&Pod> = snap
-        .pods
+    let mut pending: Vec<&Pod> = pods
         .iter()
         .filter(|p| {
             p.spec.as_ref().is_some_and(|s| {
@@ -96,7 +103,7 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
                     && s.scheduler_name
                         .as_deref()
                         .is_none_or(|n| n == "default-scheduler")
-            }) && !is_terminating(*p)
+            }) && p.metadata.deletion_timestamp.is_none()
         })
         .collect();
     pending.sort_by_key(|p| {
@@ -110,7 +117,7 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
         let spec = pod.spec.as_ref().expect("filtered on spec");
         let (cpu, mem) = pod_requests(spec);
         let ns = pod.namespace().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let mut reasons = Vec::new();
         if let Some(selector) = &spec.node_selector
             && !selector
@@ -145,7 +152,7 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
                     &Patch::Merge(&patch),
                 )
                 .await?;
-                ctx.scheduler
+                events
                     .publish(&reference, EventType::Warning, "FailedScheduling", &message)
                     .await;
             }
@@ -155,7 +162,7 @@ pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
         cpu_used += cpu;
         mem_used += mem;
         pods_used += 1;
-        ctx.scheduler
+        events
             .publish(
                 &reference,
                 EventType::Normal,
@@ -205,11 +212,11 @@ async fn bind(api: &Api<Pod>, pod: &Pod) -> Result<(), kube::Error> {
                 .await
             {
                 Ok(_) => {}
-                Err(e) if super::util::is_benign(&e) => return Ok(()),
+                Err(e) if is_benign(&e) => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
-        Err(e) if super::util::is_benign(&e) => return Ok(()),
+        Err(e) if is_benign(&e) => return Ok(()),
         Err(e) => return Err(e),
     }
     let patch = serde_json::json!({ "status": { "conditions": [ {

@@ -2,8 +2,9 @@
 //! for fast reads, with one global monotonically increasing resourceVersion and a bounded
 //! window of recent changes that watches replay from.
 
-use crate::error::{ApiError, SandboxError};
-use crate::registry::{RESOURCES, Resource};
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::{RESOURCES, Resource};
+use crate::error::SandboxError;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
@@ -214,16 +215,6 @@ impl Store {
             None => map.values().cloned().collect(),
         };
         (items, st.rv)
-    }
-
-    /// Counts every stored object.
-    pub fn len(&self) -> usize {
-        let st = self.state.read().expect("store lock");
-        st.objects.iter().map(BTreeMap::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Reads, decides and commits one object atomically: `decide` sees the current object

@@ -1,7 +1,7 @@
 //! `meta.k8s.io/v1` Table answers: the columns `kubectl get` prints, computed the way the
 //! real API server's printers compute them (pod STATUS and RESTARTS, service PORT(S), ...).
 
-use crate::registry::Resource;
+use crate::apimachinery::resources::Resource;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -334,7 +334,7 @@ fn container_list(spec: &Value, field: &str) -> String {
 }
 
 fn selector_string(sel: &Value) -> String {
-    or_none(crate::selectors::LabelSelector::from_object(sel).to_query())
+    or_none(crate::apimachinery::selectors::LabelSelector::from_object(sel).to_query())
 }
 
 fn map_selector(sel: &Value) -> String {

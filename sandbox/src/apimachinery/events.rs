@@ -99,7 +99,8 @@ impl Recorder {
         let object_name = object.name.clone().unwrap_or_default();
         let nanos = jiff::Timestamp::now().as_nanosecond() as u64;
         let name = format!("{object_name}.{nanos:x}");
-        let host = (self.component == "kubelet").then(|| crate::network::NODE_NAME.to_string());
+        let host = (self.component == "kubelet")
+            .then(|| crate::apimachinery::network::NODE_NAME.to_string());
         let event = Event {
             metadata: ObjectMeta {
                 name: Some(name.clone()),

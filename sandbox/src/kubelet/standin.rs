@@ -1,12 +1,12 @@
 //! A stand-in kubelet for when no real one runs: binds pending pods to the node and marks
 //! them Running and Ready, and removes pods marked for deletion. It runs no processes.
-//! `SandboxConfig::standin_kubelet = false` turns it off so the process kubelet takes over.
+//! Test only (cargo feature `standin`): `NodeRuntime::Standin` runs it.
 
-use crate::defaults;
-use crate::network::{NODE_NAME, POD_CIDR};
-use crate::objects::Api;
-use crate::registry::by_kind;
-use crate::store::{EventType, Write};
+use crate::apimachinery::network::{NODE_NAME, POD_CIDR};
+use crate::apimachinery::resources::by_kind;
+use crate::apiserver::registry::Api;
+use crate::apiserver::registry::defaults;
+use crate::apiserver::storage::{EventType, Write};
 use rand::Rng;
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
@@ -38,8 +38,8 @@ fn running(pod: &Value) -> Value {
     p["status"] = json!({
         "phase": "Running",
         "qosClass": pod["status"]["qosClass"],
-        "hostIP": crate::network::NODE_IP.to_string(),
-        "hostIPs": [{"ip": crate::network::NODE_IP.to_string()}],
+        "hostIP": crate::apimachinery::network::NODE_IP.to_string(),
+        "hostIPs": [{"ip": crate::apimachinery::network::NODE_IP.to_string()}],
         "podIP": ip,
         "podIPs": [{"ip": ip}],
         "startTime": now,

@@ -2,9 +2,14 @@
 //! also finds unknown fields for `fieldValidation=Strict`), and the checks behind the
 //! 422 answers learners meet most (selectors, names, requests above limits, required fields).
 
-use crate::error::{ApiError, Cause};
-use crate::registry::Resource;
-use crate::selectors::LabelSelector;
+use crate::apimachinery::errors::{ApiError, Cause};
+use crate::apimachinery::names::{
+    DNS1035_MSG, LABEL_MSG, SUBDOMAIN_MSG, is_dns_label, is_dns_subdomain, is_label_key,
+    is_label_value,
+};
+use crate::apimachinery::quantity;
+use crate::apimachinery::resources::Resource;
+use crate::apimachinery::selectors::LabelSelector;
 use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, storage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -211,41 +216,6 @@ pub fn decode(
 
 // ---- names and labels ----
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
-const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-
-fn is_label_value(s: &str) -> bool {
-    s.len() <= 63
-        && (s.is_empty()
-            || (s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                && s.as_bytes()[0].is_ascii_alphanumeric()
-                && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()))
-}
-
-fn is_label_key(s: &str) -> bool {
-    let (prefix, name) = match s.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, s),
-    };
-    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && is_label_value(name)
-}
-
 /// Checks a name the way the API server does for this kind.
 pub fn check_name(r: &Resource, name: &str, causes: &mut Vec<Cause>) {
     let q = format!("\"{name}\"");
@@ -282,34 +252,6 @@ fn check_labels(labels: &Value, field: &str, causes: &mut Vec<Cause>) {
             ));
         }
     }
-}
-
-/// Parses a Kubernetes quantity (`500m`, `1`, `128Mi`, `1Gi`, `2e3`) to a number.
-pub fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let suffixes: &[(&str, f64)] = &[
-        ("Ki", 1024.0),
-        ("Mi", 1024f64.powi(2)),
-        ("Gi", 1024f64.powi(3)),
-        ("Ti", 1024f64.powi(4)),
-        ("Pi", 1024f64.powi(5)),
-        ("Ei", 1024f64.powi(6)),
-        ("n", 1e-9),
-        ("u", 1e-6),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-    ];
-    for (suf, mult) in suffixes {
-        if let Some(num) = s.strip_suffix(suf) {
-            return num.parse::<f64>().ok().map(|n| n * mult);
-        }
-    }
-    s.parse::<f64>().ok()
 }
 
 /// `claims` names the StatefulSet's volumeClaimTemplates, which mounts may use too.
@@ -366,7 +308,7 @@ fn check_pod_spec(
                 let (Some(req), Some(lim)) = (q.as_str(), limits[res].as_str()) else {
                     continue;
                 };
-                if let (Some(rq), Some(lq)) = (parse_quantity(req), parse_quantity(lim))
+                if let (Some(rq), Some(lq)) = (quantity::parse(req), quantity::parse(lim))
                     && rq > lq + f64::EPSILON * rq.abs()
                 {
                     causes.push(Cause::invalid(
@@ -383,7 +325,7 @@ fn check_pod_spec(
             .flatten()
             .chain(requests.as_object().into_iter().flatten())
         {
-            if q.as_str().and_then(parse_quantity).is_none() {
+            if q.as_str().and_then(quantity::parse).is_none() {
                 causes.push(Cause::invalid(
                     format!("{cf}.resources[{res}]"),
                     q,
@@ -521,7 +463,7 @@ fn check_service(obj: &Value, causes: &mut Vec<Cause>) {
             causes.push(Cause::required(format!("spec.ports[{i}].name")));
         }
         if let Some(np) = p["nodePort"].as_i64()
-            && !crate::network::NODE_PORT_RANGE.contains(&(np as u16))
+            && !crate::apimachinery::network::NODE_PORT_RANGE.contains(&(np as u16))
         {
             causes.push(Cause::invalid(
                 format!("spec.ports[{i}].nodePort"),
@@ -625,16 +567,8 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::by_kind;
+    use crate::apimachinery::resources::by_kind;
     use serde_json::json;
-
-    #[test]
-    fn quantities() {
-        assert_eq!(parse_quantity("500m"), Some(0.5));
-        assert_eq!(parse_quantity("128Mi"), Some(128.0 * 1024.0 * 1024.0));
-        assert_eq!(parse_quantity("2"), Some(2.0));
-        assert_eq!(parse_quantity("x"), None);
-    }
 
     #[test]
     fn missing_required_fields_are_422_with_paths() {

@@ -2,11 +2,11 @@
 //! `kubectl get -w`) from a resourceVersion, with selectors, bookmarks, initial events,
 //! 410 Gone for versions older than the store's window, and `timeoutSeconds`.
 
-use crate::error::ApiError;
-use crate::registry::Resource;
-use crate::server::{Ctx, Shape, shape_of};
-use crate::store::Event;
-use crate::table;
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::Resource;
+use crate::apiserver::printers;
+use crate::apiserver::request::{Ctx, Shape, shape_of};
+use crate::apiserver::storage::Event;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -86,8 +86,8 @@ pub(crate) fn serve(
     };
     let render = move |kind: &str, o: &Value, first: bool| -> Bytes {
         let object = match shape {
-            Shape::Table => table::table(r, &[Arc::new(o.clone())], &include, 0, first),
-            Shape::Metadata => table::partial_metadata(o),
+            Shape::Table => printers::table(r, &[Arc::new(o.clone())], &include, 0, first),
+            Shape::Metadata => printers::partial_metadata(o),
             Shape::Object => o.clone(),
         };
         let mut line = json!({"type": kind, "object": object}).to_string();

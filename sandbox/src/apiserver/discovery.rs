@@ -1,7 +1,7 @@
 //! Discovery documents (`/version`, `/api`, `/apis`, group versions, aggregated discovery
 //! v2) and the minimal OpenAPI v3 that tells kubectl to validate on the server.
 
-use crate::registry::{self, RESOURCES, Resource};
+use crate::apimachinery::resources::{self, Resource};
 use serde_json::{Value, json};
 
 pub fn version() -> Value {
@@ -68,7 +68,7 @@ fn api_resource(r: &Resource) -> Vec<Value> {
 
 /// `/api/v1` or `/apis/<group>/<version>`.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let resources: Vec<Value> = registry::in_group_version(group, version)
+    let resources: Vec<Value> = resources::in_group_version(group, version)
         .flat_map(api_resource)
         .collect();
     if resources.is_empty() {
@@ -102,7 +102,7 @@ fn api_group(group: &str, version: &str) -> Value {
 
 /// `/apis` (legacy form).
 pub fn group_list() -> Value {
-    let groups: Vec<Value> = registry::groups()
+    let groups: Vec<Value> = resources::groups()
         .into_iter()
         .map(|(g, v)| api_group(g, v))
         .collect();
@@ -111,7 +111,7 @@ pub fn group_list() -> Value {
 
 /// `/apis/<group>`.
 pub fn group(group: &str) -> Option<Value> {
-    registry::groups()
+    resources::groups()
         .into_iter()
         .find(|(g, _)| *g == group)
         .map(|(g, v)| {
@@ -170,10 +170,10 @@ pub fn aggregated(core: bool) -> Value {
     let groups: Vec<(&str, &str)> = if core {
         vec![("", "v1")]
     } else {
-        registry::groups()
+        resources::groups()
     };
     for (g, v) in groups {
-        let resources: Vec<Value> = registry::in_group_version(g, v)
+        let resources: Vec<Value> = resources::in_group_version(g, v)
             .map(discovery_resource)
             .collect();
         items.push(json!({
@@ -196,7 +196,7 @@ pub fn openapi_root() -> Value {
         "api/v1".into(),
         json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=hk8s1"}),
     );
-    for (g, v) in registry::groups() {
+    for (g, v) in resources::groups() {
         paths.insert(
             format!("apis/{g}/{v}"),
             json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/{v}?hash=hk8s1")}),
@@ -217,7 +217,7 @@ pub fn openapi_group_version(gv_path: &str) -> Option<Value> {
         ["apis", g, v] => (g, v),
         _ => return None,
     };
-    let resources: Vec<&Resource> = registry::in_group_version(group, version).collect();
+    let resources: Vec<&Resource> = resources::in_group_version(group, version).collect();
     if resources.is_empty() {
         return None;
     }
@@ -289,9 +289,4 @@ pub fn openapi_v2_protobuf() -> Vec<u8> {
     }
     let info = [field(1, b"Kubernetes"), field(2, b"v1.33.0")].concat();
     [field(1, b"2.0"), field(2, &info)].concat()
-}
-
-/// Every resource, for places that need to search them all.
-pub fn all() -> &'static [Resource] {
-    RESOURCES
 }

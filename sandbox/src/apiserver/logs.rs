@@ -1,38 +1,20 @@
 //! `pods/log`: serves the files the kubelet writes, one per container, at
-//! [`log_path`] (`<state-dir>/logs/<namespace>/<pod>/<container>.log`; the previous
-//! instance's log, for `--previous`, beside it as `<container>.previous.log`).
+//! [`container_log_path`] (`<state-dir>/logs/<namespace>/<pod>/<container>.log`; the
+//! previous instance's log, for `--previous`, at [`previous_container_log_path`]).
 
-use crate::error::ApiError;
-use crate::objects::Api;
-use crate::registry::by_kind;
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::by_kind;
+use crate::apiserver::registry::Api;
+use crate::paths::{container_log_path, previous_container_log_path};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header;
 use std::collections::HashMap;
 use std::io::SeekFrom;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-
-/// Where the kubelet writes a container's output (stdout and stderr interleaved).
-pub fn log_path(state_dir: &Path, namespace: &str, pod: &str, container: &str) -> PathBuf {
-    state_dir
-        .join("logs")
-        .join(namespace)
-        .join(pod)
-        .join(format!("{container}.log"))
-}
-
-/// Where the kubelet moves a container's log when the container restarts.
-pub fn previous_log_path(state_dir: &Path, namespace: &str, pod: &str, container: &str) -> PathBuf {
-    state_dir
-        .join("logs")
-        .join(namespace)
-        .join(pod)
-        .join(format!("{container}.previous.log"))
-}
 
 fn tail(text: &[u8], lines: usize) -> &[u8] {
     let trimmed = text.strip_suffix(b"\n").unwrap_or(text);
@@ -88,9 +70,9 @@ pub async fn serve(
     };
     let previous = query.get("previous").is_some_and(|p| p == "true");
     let path = if previous {
-        previous_log_path(&api.state_dir, ns, name, &container)
+        previous_container_log_path(&api.state_dir, ns, name, &container)
     } else {
-        log_path(&api.state_dir, ns, name, &container)
+        container_log_path(&api.state_dir, ns, name, &container)
     };
     let content = match tokio::fs::read(&path).await {
         Ok(c) => c,

@@ -1,7 +1,7 @@
 //! Label selectors (`app=redis,tier!=frontend,env in (a,b),!canary`) and field selectors
 //! (`metadata.name=x,status.phase!=Running`), parsed from query strings and matched on JSON.
 
-use crate::error::ApiError;
+use crate::apimachinery::errors::ApiError;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,14 +200,6 @@ impl FieldSelector {
             };
             (have == *want) == *eq
         })
-    }
-
-    /// The value required for `metadata.name`, if the selector pins one (single-object watch).
-    pub fn pinned_name(&self) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(p, eq, _)| *eq && p.len() == 2 && p[0] == "metadata" && p[1] == "name")
-            .map(|(_, _, v)| v.as_str())
     }
 }
 

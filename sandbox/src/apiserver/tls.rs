@@ -60,12 +60,10 @@ fn generate(dir: &Path) -> Result<(), SandboxError> {
     ];
     let server_cert = params.signed_by(&server_key, &issuer).map_err(tls_err)?;
 
-    write_private(&dir.join("ca.crt"), ca_cert.pem().as_bytes())?;
-    write_private(&dir.join("server.crt"), server_cert.pem().as_bytes())?;
-    write_private(
-        &dir.join("server.key"),
-        server_key.serialize_pem().as_bytes(),
-    )?;
+    let (ca_path, cert_path, key_path) = crate::paths::tls_paths(dir);
+    write_private(&ca_path, ca_cert.pem().as_bytes())?;
+    write_private(&cert_path, server_cert.pem().as_bytes())?;
+    write_private(&key_path, server_key.serialize_pem().as_bytes())?;
     Ok(())
 }
 
@@ -85,13 +83,11 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SandboxErro
 
 /// Loads the TLS material from `dir`, generating it the first time.
 pub fn load_or_generate(dir: &Path) -> Result<TlsMaterial, SandboxError> {
-    let ca_path = dir.join("ca.crt");
+    let (ca_path, cert_path, key_path) = crate::paths::tls_paths(dir);
     if !ca_path.exists() {
         generate(dir)?;
     }
     let ca_pem = std::fs::read_to_string(&ca_path).map_err(|e| io_err(&ca_path, e))?;
-    let cert_path = dir.join("server.crt");
-    let key_path = dir.join("server.key");
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| tls_err(format!("{}: {e}", cert_path.display())))?;

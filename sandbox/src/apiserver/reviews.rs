@@ -1,8 +1,8 @@
 //! Answers to `kubectl auth can-i` and `kubectl auth whoami`: the sandbox has one user, the
 //! holder of its token, who may do everything.
 
-use crate::error::{ApiError, Cause};
-use crate::registry::Resource;
+use crate::apimachinery::errors::{ApiError, Cause};
+use crate::apimachinery::resources::Resource;
 use serde_json::{Value, json};
 
 /// The user the sandbox's bearer token authenticates as.

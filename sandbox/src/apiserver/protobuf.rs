@@ -3,7 +3,7 @@
 //! secret|service`, `kubectl autoscale` and `kubectl auth`; this decodes those kinds (fields from the
 //! upstream `generated.proto` files) and skips fields it does not know.
 
-use crate::error::ApiError;
+use crate::apimachinery::errors::ApiError;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 

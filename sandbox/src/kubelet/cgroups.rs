@@ -249,35 +249,10 @@ fn poll_limits(pid: u32, limits: Limits, stop: &AtomicBool, killed: &AtomicBool)
     }
 }
 
-/// Parses a Kubernetes CPU quantity ("250m", "0.5", "2") into millicores.
-pub fn parse_cpu_millis(quantity: &str) -> Option<u64> {
-    let q = quantity.trim();
-    if let Some(m) = q.strip_suffix('m') {
-        return m.parse::<f64>().ok().map(|v| v.ceil() as u64);
-    }
-    q.parse::<f64>().ok().map(|v| (v * 1000.0).ceil() as u64)
-}
-
-/// Parses a Kubernetes memory quantity ("128Mi", "1G", "500000") into bytes.
-pub fn parse_memory_bytes(quantity: &str) -> Option<u64> {
-    crate::validate::parse_quantity(quantity).map(|v| v.ceil() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kubelet::process::{ProcessSpec, spawn};
-
-    #[test]
-    fn quantities_parse_like_kubernetes() {
-        assert_eq!(parse_cpu_millis("250m"), Some(250));
-        assert_eq!(parse_cpu_millis("0.5"), Some(500));
-        assert_eq!(parse_cpu_millis("2"), Some(2000));
-        assert_eq!(parse_memory_bytes("128Mi"), Some(128 * 1024 * 1024));
-        assert_eq!(parse_memory_bytes("1G"), Some(1_000_000_000));
-        assert_eq!(parse_memory_bytes("4096"), Some(4096));
-        assert_eq!(parse_memory_bytes("lots"), None);
-    }
 
     async fn memory_hog_is_oom_killed(enforcement: Enforcement) {
         let dir = tempfile::tempdir().unwrap();

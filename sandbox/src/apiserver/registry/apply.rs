@@ -1,0 +1,231 @@
+//! Server-side apply: the applied configuration merged onto the live object with field
+//! managers, 409 on conflicts unless forced.
+
+use super::fields::{
+    CLIENT_SIDE_APPLY, FieldSet, LAST_APPLIED, ManagedEntry, display_path, field_set, read_managed,
+    remove_at, value_at, write_managed,
+};
+use super::patch::{strategic_merge, strip_directives};
+use super::{Api, Outcome, WriteOpts, defaults, validate};
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::Resource;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Server-side apply of `applied` by `manager` onto `live` (None: the object is created).
+/// Returns the merged object with updated managedFields, or the conflicts
+/// (manager, field) when another manager owns a field with a different value.
+pub fn server_side_apply(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    api_version: &str,
+    now: &str,
+) -> Result<Value, Vec<(String, String)>> {
+    let applied_set = field_set(applied, false);
+    let Some(live) = live else {
+        let mut obj = strip_directives(applied);
+        write_managed(
+            &mut obj,
+            &[ManagedEntry {
+                manager: manager.into(),
+                operation: "Apply".into(),
+                subresource: String::new(),
+                api_version: api_version.into(),
+                time: now.into(),
+                fields: applied_set,
+            }],
+        );
+        return Ok(obj);
+    };
+    let mut entries = read_managed(live);
+    let mut conflicts = Vec::new();
+    let mut conflicting: FieldSet = FieldSet::new();
+    // Like the API server's last-applied manager: fields kubectl's client-side apply set
+    // and still hold their last-applied value move to a server-side applier without a
+    // conflict, so switching `kubectl apply` to `--server-side` just works.
+    let last_applied: Option<Value> = live["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok());
+    for e in &entries {
+        if e.manager == manager && e.operation == "Apply" {
+            continue;
+        }
+        for p in e.fields.intersection(&applied_set) {
+            if value_at(applied, p) != value_at(live, p) && !is_container(value_at(applied, p)) {
+                conflicting.insert(p.clone());
+                let from_last_applied = e.manager == CLIENT_SIDE_APPLY
+                    && last_applied
+                        .as_ref()
+                        .is_some_and(|la| value_at(la, p) == value_at(live, p));
+                if !from_last_applied {
+                    conflicts.push((e.manager.clone(), display_path(p)));
+                }
+            }
+        }
+    }
+    let force = force || (conflicts.is_empty() && !conflicting.is_empty());
+    if !conflicts.is_empty() && !force {
+        return Err(conflicts);
+    }
+    let previous: FieldSet = entries
+        .iter()
+        .find(|e| e.manager == manager && e.operation == "Apply")
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    let mut obj = live.clone();
+    let others: FieldSet = entries
+        .iter()
+        .filter(|e| !(e.manager == manager && e.operation == "Apply"))
+        .flat_map(|e| e.fields.iter().cloned())
+        .collect();
+    // Fields this manager applied before and no longer applies are removed, deepest first,
+    // unless another manager still owns them.
+    let candidates: Vec<&Vec<String>> = previous
+        .iter()
+        .filter(|p| !applied_set.contains(*p) && !others.contains(*p))
+        .filter(|p| !applied_set.iter().any(|a| a.starts_with(p)))
+        .collect();
+    // A removed list item takes its fields with it: remove only the outermost paths
+    // (its key fields are still needed to find it).
+    let mut removed: Vec<&Vec<String>> = candidates
+        .iter()
+        .filter(|p| {
+            !candidates
+                .iter()
+                .any(|q| q.len() < p.len() && p.starts_with(q))
+        })
+        .copied()
+        .collect();
+    removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in removed {
+        remove_at(&mut obj, p);
+    }
+    strategic_merge(&mut obj, &strip_directives(applied));
+    for e in &mut entries {
+        if force {
+            e.fields.retain(|p| !conflicting.contains(p));
+        }
+    }
+    match entries
+        .iter_mut()
+        .find(|e| e.manager == manager && e.operation == "Apply")
+    {
+        Some(e) => {
+            if e.fields != applied_set {
+                e.time = now.into();
+            }
+            e.fields = applied_set;
+        }
+        None => entries.push(ManagedEntry {
+            manager: manager.into(),
+            operation: "Apply".into(),
+            subresource: String::new(),
+            api_version: api_version.into(),
+            time: now.into(),
+            fields: applied_set,
+        }),
+    }
+    write_managed(&mut obj, &entries);
+    Ok(obj)
+}
+
+fn is_container(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Object(_)))
+}
+
+impl Api {
+    pub(super) fn apply(
+        self: &Arc<Self>,
+        r: &'static Resource,
+        ns: &str,
+        name: &str,
+        subresource: &str,
+        mut applied: Value,
+        opts: &WriteOpts,
+    ) -> Result<Outcome, ApiError> {
+        Self::check_type(r, &mut applied)?;
+        Self::check_namespace(r, ns, &mut applied)?;
+        match applied["metadata"]["name"].as_str() {
+            None | Some("") => applied["metadata"]["name"] = json!(name),
+            Some(n) if n != name => {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
+            }
+            _ => {}
+        }
+        let (applied, warnings) = validate::decode(r, applied, opts.validation)?;
+        // decode() fills nothing in, but typed round trips may add empty containers; the
+        // applied configuration is what the manager asked for.
+        let api_version = r.api_version();
+        let now = defaults::now();
+        if self.store.get(r, ns, name).is_none() {
+            if r.namespaced {
+                self.namespace_ready(ns)?;
+            }
+            let obj = server_side_apply(
+                None,
+                &applied,
+                &opts.manager,
+                opts.force,
+                &api_version,
+                &now,
+            )
+            .map_err(|c| ApiError::apply_conflicts(r, name, &c))?;
+            match self.create_decoded(r, ns, obj, opts, warnings.clone(), true) {
+                Err(e) if e.reason == "AlreadyExists" => {}
+                other => return other,
+            }
+        }
+        let mut out = self.commit_update(r, ns, name, opts, |cur, taken| {
+            let merged = server_side_apply(
+                Some(cur),
+                &applied,
+                &opts.manager,
+                opts.force,
+                &api_version,
+                &now,
+            )
+            .map_err(|c| ApiError::apply_conflicts(r, name, &c))?;
+            Self::finish_update(r, cur, merged, subresource, opts, taken, false)
+        })?;
+        out.warnings = warnings;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_detects_conflicts_and_removes_dropped_fields() {
+        let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1", "b": "2"}}, "data": {"k": "v"}});
+        let first = server_side_apply(None, &cfg, "one", false, "v1", "t").unwrap();
+        let same = server_side_apply(Some(&first), &cfg, "one", false, "v1", "t").unwrap();
+        assert_eq!(first, same);
+        let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "w"}});
+        let err = server_side_apply(Some(&first), &other, "two", false, "v1", "t").unwrap_err();
+        assert_eq!(err, vec![("one".to_string(), ".data.k".to_string())]);
+        let forced = server_side_apply(Some(&first), &other, "two", true, "v1", "t").unwrap();
+        assert_eq!(forced["data"]["k"], "w");
+        let fewer = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
+        let shrunk = server_side_apply(Some(&first), &fewer, "one", false, "v1", "t").unwrap();
+        assert_eq!(shrunk["metadata"]["labels"], json!({"a": "1"}));
+    }
+
+    #[test]
+    fn apply_removes_dropped_list_items_whole() {
+        let with = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"volumes": [{"name": "data", "emptyDir": {}}], "containers": [{"name": "c", "image": "i",
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}});
+        let without = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let live = server_side_apply(None, &with, "m", false, "v1", "t").unwrap();
+        let after = server_side_apply(Some(&live), &without, "m", false, "v1", "t").unwrap();
+        assert_eq!(after["spec"]["containers"][0]["volumeMounts"], json!([]));
+        assert_eq!(after["spec"]["volumes"], json!([]));
+    }
+}

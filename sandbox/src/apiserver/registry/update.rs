@@ -1,0 +1,173 @@
+//! Update (PUT) and the commit shared by update, patch and apply: what clients may not
+//! change is kept, the result decoded, defaulted and validated, and stored if it changed.
+
+use super::defaults::{self, Taken};
+use super::fields;
+use super::validate;
+use super::{Api, Outcome, WriteOpts, name_of};
+use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::Resource;
+use crate::apiserver::storage::Write;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+impl Api {
+    /// The shared tail of update, patch and apply: keep what clients may not change,
+    /// decode, default, validate, bump generation, and decide whether anything changed.
+    pub(super) fn finish_update(
+        r: &'static Resource,
+        old: &Value,
+        mut new: Value,
+        subresource: &str,
+        opts: &WriteOpts,
+        taken: &Taken,
+        track: bool,
+    ) -> Result<(Write, Vec<String>), ApiError> {
+        Self::check_type(r, &mut new)?;
+        if let Some(rv) = new["metadata"]["resourceVersion"].as_str()
+            && !rv.is_empty()
+            && Some(rv) != old["metadata"]["resourceVersion"].as_str()
+        {
+            return Err(ApiError::conflict(r, name_of(old)));
+        }
+        if let Some(n) = new["metadata"]["name"].as_str()
+            && n != name_of(old)
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({})",
+                name_of(old)
+            )));
+        }
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "name",
+            "namespace",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
+            match old["metadata"].get(k) {
+                Some(v) => new["metadata"][k] = v.clone(),
+                None => {
+                    if let Some(m) = new["metadata"].as_object_mut() {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+        if subresource == "status" {
+            let status = new["status"].clone();
+            new = old.clone();
+            new["status"] = status;
+        } else if r.has_status() && subresource.is_empty() {
+            match old.get("status") {
+                Some(s) => new["status"] = s.clone(),
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+        }
+        let (mut new, warnings) = validate::decode(r, new, opts.validation)?;
+        defaults::apply(r, &mut new, Some(old), taken);
+        validate::validate(r, &new, Some(old))?;
+        if defaults::spec_changed(old, &new) {
+            let g = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            new["metadata"]["generation"] = json!(g);
+        }
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        // A request that rewrites managedFields itself (kubectl's client-side to
+        // server-side apply upgrade does) gets them as written.
+        let rewrites_managers = new["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+            && new["metadata"]["managedFields"] != old["metadata"]["managedFields"];
+        if track && !rewrites_managers {
+            fields::track_update(
+                Some(old),
+                &mut new,
+                &opts.manager,
+                subresource,
+                &r.api_version(),
+                &defaults::now(),
+            );
+        }
+        if &new == old {
+            return Ok((Write::Unchanged(None), warnings));
+        }
+        if !new["metadata"]["deletionTimestamp"].is_null()
+            && new["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        {
+            return Ok((Write::Delete, warnings));
+        }
+        Ok((Write::Put(new), warnings))
+    }
+
+    pub(super) fn commit_update(
+        self: &Arc<Self>,
+        r: &'static Resource,
+        ns: &str,
+        name: &str,
+        opts: &WriteOpts,
+        change: impl FnOnce(&Value, &Taken) -> Result<(Write, Vec<String>), ApiError>,
+    ) -> Result<Outcome, ApiError> {
+        let taken = self.taken(r);
+        let mut warnings = Vec::new();
+        let mut unchanged = None;
+        let result = self.store.write(r, ns, name, |cur| {
+            let Some(cur) = cur else {
+                return Err(ApiError::not_found(r, name));
+            };
+            let (w, warn) = change(cur, &taken)?;
+            warnings = warn;
+            match w {
+                Write::Unchanged(_) => {
+                    unchanged = Some(Arc::new(cur.clone()));
+                    Ok(Write::Unchanged(None))
+                }
+                Write::Put(v) if opts.dry_run => {
+                    unchanged = Some(Arc::new(v));
+                    Ok(Write::Unchanged(None))
+                }
+                other if opts.dry_run => {
+                    let _ = other;
+                    unchanged = Some(Arc::new(cur.clone()));
+                    Ok(Write::Unchanged(None))
+                }
+                other => Ok(other),
+            }
+        })?;
+        let object = match (unchanged, result) {
+            (Some(v), _) => v,
+            (None, (_, Some(v))) => v,
+            (None, (_, None)) => return Err(ApiError::internal("write lost its object")),
+        };
+        Ok(Outcome {
+            object,
+            warnings,
+            created: false,
+        })
+    }
+
+    /// Replaces an object (PUT), on the object itself or its `status` subresource.
+    pub fn update(
+        self: &Arc<Self>,
+        r: &'static Resource,
+        ns: &str,
+        name: &str,
+        subresource: &str,
+        body: Value,
+        opts: &WriteOpts,
+    ) -> Result<Outcome, ApiError> {
+        let mut body = body;
+        Self::check_type(r, &mut body)?;
+        Self::check_namespace(r, ns, &mut body)?;
+        self.commit_update(r, ns, name, opts, |cur, taken| {
+            Self::finish_update(r, cur, body, subresource, opts, taken, true)
+        })
+    }
+}
