@@ -1,6 +1,6 @@
 //! The lessons' checks: each looks at the cluster and says pass or fail, and why.
 
-use crate::cluster::{Target, explain_kube_error};
+use crate::cluster::{ClusterError, Target};
 use crate::frontend;
 use crate::wait::{WaitFor, pod_ready, restart_count};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -157,7 +157,9 @@ impl CheckSpec {
         let outcome = self.evaluate(target).await;
         let (passed, detail) = match outcome {
             Ok(verdict) => verdict,
-            Err(CheckError::Kube(err)) => (false, explain_kube_error(&err, target)),
+            Err(CheckError::Kube(err)) => {
+                (false, ClusterError::from_kube(&err, target).to_string())
+            }
             Err(CheckError::Other(msg)) => (false, msg),
         };
         CheckResult {

@@ -120,7 +120,7 @@ async fn request(
                 let resp = client
                     .request(req.map(|b| Full::new(Bytes::from(b))))
                     .await
-                    .map_err(|e| error_chain(&e))?;
+                    .map_err(|e| crate::error_chain(&e))?;
                 read_text(resp).await
             }
             Address::Proxy(_) => {
@@ -202,18 +202,6 @@ pub async fn page(target: &Target) -> Result<(Address, String), FrontendError> {
         });
     }
     Ok((addr, body))
-}
-
-/// An error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A response body as one short line of text: HTML tags, styles and scripts dropped.

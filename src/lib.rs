@@ -6,24 +6,30 @@
 
 pub mod apply;
 pub mod checks;
-pub mod cli;
+mod cli;
 pub mod cluster;
-pub mod commands;
+mod commands;
 pub mod frontend;
 pub mod lesson;
 pub mod load;
 pub mod manifests;
 pub mod progress;
+mod sandbox_ctl;
 pub mod ui;
 pub mod wait;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 /// The whole program: parse, run, report an error once, return the exit code.
 pub fn main_entry() -> ExitCode {
-    let cli = cli::Cli::parse();
-    init_tracing(cli.global.verbose);
+    let invocation = match cli::parse() {
+        Ok(invocation) => invocation,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(invocation.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -31,13 +37,30 @@ pub fn main_entry() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let ui = ui::Ui::new(
+        invocation.no_color,
+        invocation.options.yes,
+        invocation.verbose,
+    );
+    match runtime.block_on(commands::run(invocation.job, &invocation.options, ui)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn init_tracing(verbose: u8) {

@@ -1,7 +1,6 @@
 //! `hk8s doctor`: whether this machine and cluster can run the lessons, and what to fix.
 
-use crate::cli::GlobalArgs;
-use crate::cluster;
+use crate::cluster::{self, ClusterOptions};
 use crate::ui::Ui;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -13,7 +12,7 @@ use kube::api::{ListParams, PostParams};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(options: &ClusterOptions, ui: &Ui) -> anyhow::Result<ExitCode> {
     let mut failures = 0;
     for (tool, why) in [
         ("kubectl", "to type the lessons' kubectl equivalents"),
@@ -26,7 +25,7 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             None => ui.warn(&format!("{tool} not found on PATH or next to hk8s ({why})")),
         }
     }
-    let target = match cluster::connect(global, ui).await {
+    let target = match cluster::connect(options, ui).await {
         Ok(t) => t,
         Err(e) => {
             ui.fail(&format!("{e:#}"));

@@ -1,8 +1,8 @@
 //! `hk8s verify`: the lessons' checks, one line each; JSON and JUnit for CI; exit 0/1.
 
 use crate::checks::CheckResult;
-use crate::cli::{GlobalArgs, OutputFormat, VerifyArgs};
 use crate::cluster::{self, Target};
+use crate::commands::Options;
 use crate::lesson::model::{self, Lesson};
 use crate::lesson::runner::{Mode, Runner, install_interrupt_handler};
 use crate::progress::Progress;
@@ -28,13 +28,33 @@ pub struct Summary {
     pub skipped: usize,
 }
 
-pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::Result<ExitCode> {
+/// What `hk8s verify` checks, and how it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Request {
+    /// Lessons to verify; none means those completed so far (or all with `all`).
+    pub lessons: Vec<u32>,
+    pub all: bool,
+    /// Run each lesson's steps before its checks.
+    pub apply: bool,
+    pub format: Format,
+}
+
+/// The report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// One line a check, for people.
+    Text,
+    Json,
+    Junit,
+}
+
+pub(super) async fn run(args: Request, options: &Options, mut ui: Ui) -> anyhow::Result<ExitCode> {
     let all = model::all()?;
     for n in &args.lessons {
         model::get(*n)?;
     }
     ui.interactive = false;
-    let target = cluster::connect(global, &ui).await?;
+    let target = cluster::connect(&options.cluster, &ui).await?;
     let chosen: Vec<Lesson> = if args.all {
         all.clone()
     } else if !args.lessons.is_empty() {
@@ -53,7 +73,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::R
                 .collect()
         }
     };
-    let text = args.output == OutputFormat::Text;
+    let text = args.format == Format::Text;
     let header = format!(
         "Verifying lesson(s) {} on {}{}",
         chosen
@@ -78,7 +98,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::R
         &target,
         &chosen,
         args.apply,
-        global.registry.clone(),
+        options.registry.clone(),
         &ui,
         text,
     )
@@ -96,15 +116,15 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::R
         summary,
         checks,
     };
-    match args.output {
-        OutputFormat::Text => {
+    match args.format {
+        Format::Text => {
             println!(
                 "{} passed, {} failed, {} skipped",
                 report.summary.passed, report.summary.failed, report.summary.skipped
             );
         }
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Junit => println!("{}", junit(&report, &chosen)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Junit => println!("{}", junit(&report, &chosen)),
     }
     Ok(if report.passed {
         ExitCode::SUCCESS

@@ -6,7 +6,7 @@ use super::load_step;
 use super::model::{Action, Lesson, Step};
 use crate::apply::{Applier, ensure_namespace};
 use crate::checks::CheckResult;
-use crate::cluster::{Target, explain_kube_error};
+use crate::cluster::{ClusterError, Target};
 use crate::frontend;
 use crate::manifests;
 use crate::progress::Progress;
@@ -249,7 +249,7 @@ impl<'a> Runner<'a> {
             Action::CreateNamespace => {
                 let created = ensure_namespace(&self.target.client, ns)
                     .await
-                    .map_err(|e| explain_kube_error(&e, self.target))?;
+                    .map_err(|e| ClusterError::from_kube(&e, self.target).to_string())?;
                 if created {
                     ui.ok(&format!(
                         "namespace/{ns} created (labelled app.kubernetes.io/managed-by=hk8s)"
@@ -300,7 +300,7 @@ impl<'a> Runner<'a> {
                     Err(err) => {
                         return Err(match err.kube_error() {
                             Some(k) if matches!(k, kube::Error::Api(s) if s.code == 401 || s.code == 403) => {
-                                explain_kube_error(k, self.target)
+                                ClusterError::from_kube(k, self.target).to_string()
                             }
                             _ => err.to_string(),
                         });
@@ -332,12 +332,12 @@ impl<'a> Runner<'a> {
                 let list = pods
                     .list(&kube::api::ListParams::default().labels(selector))
                     .await
-                    .map_err(|e| explain_kube_error(&e, self.target))?;
+                    .map_err(|e| ClusterError::from_kube(&e, self.target).to_string())?;
                 for pod in list.items {
                     let name = pod.metadata.name.unwrap_or_default();
                     pods.delete(&name, &Default::default())
                         .await
-                        .map_err(|e| explain_kube_error(&e, self.target))?;
+                        .map_err(|e| ClusterError::from_kube(&e, self.target).to_string())?;
                     ui.ok(&format!("pod/{name} deleted"));
                 }
             }
@@ -494,7 +494,7 @@ impl<'a> Runner<'a> {
     async fn ensure_namespace_quietly(&self) -> Result<(), String> {
         let created = ensure_namespace(&self.target.client, &self.target.namespace)
             .await
-            .map_err(|e| explain_kube_error(&e, self.target))?;
+            .map_err(|e| ClusterError::from_kube(&e, self.target).to_string())?;
         if created {
             self.ui.ok(&format!(
                 "namespace/{} created first (labelled app.kubernetes.io/managed-by=hk8s)",
