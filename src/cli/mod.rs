@@ -225,6 +225,6 @@ fn job(command: Command) -> anyhow::Result<Job> {
             Job::Print(String::from_utf8_lossy(&script).into_owned())
         }
         Command::Sandbox(args) => args.job(),
-        Command::Load(args) => Job::Load(args.job()?),
+        Command::Load(args) => Job::Load(Box::new(args.job()?)),
     })
 }

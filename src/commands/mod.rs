@@ -51,7 +51,7 @@ pub(crate) enum Job {
         state_dir: Option<PathBuf>,
         action: sandbox::Action,
     },
-    Load(LoadJob),
+    Load(Box<LoadJob>),
 }
 
 /// Runs one job; the exit code is its verdict.
@@ -70,6 +70,6 @@ pub(crate) async fn run(job: Job, options: &Options, ui: Ui) -> anyhow::Result<E
             Ok(ExitCode::SUCCESS)
         }
         Job::Sandbox { state_dir, action } => sandbox::run(state_dir, action).await,
-        Job::Load(job) => crate::load::run_cli(job).await,
+        Job::Load(job) => crate::load::run_cli(*job).await,
     }
 }
