@@ -61,29 +61,13 @@ pub async fn address(target: &Target) -> Result<Address, FrontendError> {
         .and_then(|p| p.first())
         .map(|p| p.port)
         .unwrap_or(80);
-    if let Some(url) = load_balancer_url(&svc) {
+    if let Some(url) = crate::judge::services::load_balancer_url(&svc) {
         return Ok(Address::Direct(url));
     }
     Ok(Address::Proxy(format!(
         "/api/v1/namespaces/{}/services/{SERVICE}:{port}/proxy/",
         target.namespace
     )))
-}
-
-/// `http://<ingress>:<port>/` when the service has a LoadBalancer ingress.
-pub fn load_balancer_url(svc: &Service) -> Option<String> {
-    let ingress = svc
-        .status
-        .as_ref()?
-        .load_balancer
-        .as_ref()?
-        .ingress
-        .as_ref()?
-        .first()?
-        .clone();
-    let host = ingress.ip.or(ingress.hostname)?;
-    let port = svc.spec.as_ref()?.ports.as_ref()?.first()?.port;
-    Some(format!("http://{host}:{port}/"))
 }
 
 /// One HTTP request to the frontend; returns status and body. The whole exchange, body

@@ -124,7 +124,7 @@ pub(super) async fn run(options: &ClusterOptions, ui: &Ui) -> anyhow::Result<Exi
         .map(|l| {
             l.items
                 .iter()
-                .filter(|s| crate::frontend::load_balancer_url(s).is_some())
+                .filter(|s| crate::judge::services::load_balancer_url(s).is_some())
                 .count()
         })
         .unwrap_or(0);
