@@ -148,7 +148,7 @@ pub async fn post_message(target: &Target, text: &str) -> Result<Address, Fronte
         return Err(FrontendError::Status {
             url: addr.describe(),
             status,
-            body: plain_text(&body),
+            body: crate::html::snippet(&body),
         });
     }
     Ok(addr)
@@ -182,35 +182,10 @@ pub async fn page(target: &Target) -> Result<(Address, String), FrontendError> {
         return Err(FrontendError::Status {
             url: addr.describe(),
             status,
-            body: plain_text(&body),
+            body: crate::html::snippet(&body),
         });
     }
     Ok((addr, body))
-}
-
-/// A response body as one short line of text: HTML tags, styles and scripts dropped.
-fn plain_text(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some(start) = rest.find('<') {
-        out.push_str(&rest[..start]);
-        out.push(' ');
-        let tail = &rest[start..];
-        let skip_to = ["<style", "<script", "<title"]
-            .iter()
-            .find(|t| tail.starts_with(**t))
-            .and_then(|t| {
-                tail.find(&format!("</{}>", &t[1..]))
-                    .map(|i| i + t.len() + 2)
-            });
-        rest = match skip_to {
-            Some(end) => &tail[end..],
-            None => tail.find('>').map(|i| &tail[i + 1..]).unwrap_or(""),
-        };
-    }
-    out.push_str(rest);
-    let line = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    line.chars().take(200).collect()
 }
 
 fn form_encode(text: &str) -> String {

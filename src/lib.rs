@@ -10,6 +10,7 @@ mod cli;
 pub mod cluster;
 mod commands;
 pub(crate) mod frontend;
+mod html;
 pub(crate) mod judge;
 pub mod lesson;
 pub mod load;

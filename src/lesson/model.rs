@@ -156,6 +156,65 @@ impl Action {
         }
     }
 
+    /// The kubectl command that does by hand what the action does (`run_id` fills `{run}`).
+    pub fn kubectl(&self, ns: &str, run_id: &str) -> Option<String> {
+        Some(match self {
+            Action::Explain => return None,
+            Action::ShowCluster => "kubectl config current-context\nkubectl cluster-info".into(),
+            Action::ShowManifest { manifest, .. } => {
+                format!(
+                    "hk8s manifests show {manifest}   # or: hk8s manifests export k8s && cat k8s/{manifest}"
+                )
+            }
+            Action::CreateNamespace => format!("kubectl create namespace {ns}"),
+            Action::Apply {
+                manifests, inline, ..
+            } => {
+                if manifests.is_empty() && inline.is_some() {
+                    format!("kubectl apply -n {ns} -f old-manifest.yml")
+                } else {
+                    let files: Vec<String> =
+                        manifests.iter().map(|m| format!("-f k8s/{m}")).collect();
+                    format!(
+                        "kubectl apply --server-side --field-manager=hk8s -n {ns} {}",
+                        files.join(" ")
+                    )
+                }
+            }
+            Action::Delete { manifests } => {
+                let files: Vec<String> = manifests.iter().map(|m| format!("-f k8s/{m}")).collect();
+                format!("kubectl delete -n {ns} {}", files.join(" "))
+            }
+            Action::DeletePods { selector } => format!("kubectl delete pod -l {selector} -n {ns}"),
+            Action::Load {
+                concurrency,
+                seconds,
+                ..
+            } => {
+                format!("siege -d1S -c{concurrency} -t{seconds}S http://<frontend address>/")
+            }
+            Action::PostMessage { text } => {
+                format!(
+                    "curl -d 'msg={}' http://<frontend address>/",
+                    text.replace("{run}", run_id)
+                )
+            }
+            Action::ReadMessages { .. } => "curl http://<frontend address>/".into(),
+            Action::Wait { until, .. } => until.kubectl(ns),
+            Action::Check { checks, .. } => {
+                let mut lines: Vec<String> = Vec::new();
+                for c in checks {
+                    for l in c.kubectl(ns).lines() {
+                        if !lines.iter().any(|x| x == l) {
+                            lines.push(l.to_string());
+                        }
+                    }
+                }
+                lines.join("\n")
+            }
+        })
+    }
+
     /// Every embedded manifest the step names.
     pub fn manifests(&self) -> Vec<&str> {
         match self {
