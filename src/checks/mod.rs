@@ -15,9 +15,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A check as written in a lesson file.
+/// A check as written in a lesson file (kebab-case, `name: argument`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    deny_unknown_fields
+)]
 pub enum CheckSpec {
     /// The API server answers.
     ApiReachable,
@@ -56,7 +60,7 @@ pub enum CheckSpec {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ServiceSpec {
     pub name: String,
     #[serde(rename = "type")]
@@ -67,7 +71,7 @@ pub struct ServiceSpec {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ResourcesSpec {
     pub deployment: String,
     pub container: String,
@@ -78,7 +82,7 @@ pub struct ResourcesSpec {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct HpaSpec {
     pub name: String,
     pub deployment: String,

@@ -1,6 +1,7 @@
 //! Lessons: the data model parsed from lessons/, and the runner that performs their steps
 //! (one executor per action in `steps`, what the learner sees in `present`).
 
+mod action;
 pub mod model;
 mod present;
 pub(crate) mod runner;

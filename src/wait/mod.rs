@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 
 /// A condition to wait for.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    deny_unknown_fields
+)]
 pub enum WaitFor {
     /// The tutorial namespace is Active.
     NamespaceActive,
