@@ -1,9 +1,15 @@
 //! Terminal output: colors (off with --no-color, NO_COLOR or no terminal), prompts and spinners.
 
 use console::{Style, Term};
+use dialoguer::theme::Theme;
+use dialoguer::{Confirm, Input};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{BufRead, IsTerminal, Write};
+use std::fmt;
+use std::io::IsTerminal;
 use std::time::Duration;
+
+/// The keys a step prompt takes.
+const STEP_HINT: &str = "[Enter = run, s = skip, q = quit]";
 
 /// How the program talks to the person at the terminal.
 #[derive(Debug, Clone)]
@@ -22,6 +28,86 @@ pub enum Answer {
     Run,
     Skip,
     Quit,
+    /// Ctrl-C at the prompt.
+    Interrupted,
+}
+
+/// What a typed answer to a step prompt means; `None` when it means nothing.
+fn step_answer(text: &str) -> Option<Answer> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "y" | "yes" | "r" | "run" => Some(Answer::Run),
+        "s" | "skip" | "n" | "no" => Some(Answer::Skip),
+        "q" | "quit" => Some(Answer::Quit),
+        _ => None,
+    }
+}
+
+/// Whether a prompt ended because the learner pressed Ctrl-C.
+fn interrupted(err: &dialoguer::Error) -> bool {
+    let dialoguer::Error::IO(io) = err;
+    io.kind() == std::io::ErrorKind::Interrupted
+}
+
+/// hk8s's look for dialoguer's prompts: `? Question [keys] ` in bold and dim, the
+/// answer after it once given, errors indented below.
+struct Prompts<'a> {
+    ui: &'a Ui,
+    hint: &'a str,
+}
+
+impl Prompts<'_> {
+    fn question(&self, f: &mut dyn fmt::Write, prompt: &str) -> fmt::Result {
+        write!(
+            f,
+            "{} {} ",
+            self.ui.bold(&format!("? {prompt}")),
+            self.ui.dim(self.hint)
+        )
+    }
+}
+
+impl Theme for Prompts<'_> {
+    fn format_error(&self, f: &mut dyn fmt::Write, err: &str) -> fmt::Result {
+        write!(f, "  {err}")
+    }
+
+    fn format_input_prompt(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        _default: Option<&str>,
+    ) -> fmt::Result {
+        self.question(f, prompt)
+    }
+
+    fn format_input_prompt_selection(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        answer: &str,
+    ) -> fmt::Result {
+        self.question(f, prompt)?;
+        write!(f, "{answer}")
+    }
+
+    fn format_confirm_prompt(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        _default: Option<bool>,
+    ) -> fmt::Result {
+        self.question(f, prompt)
+    }
+
+    fn format_confirm_prompt_selection(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        answer: Option<bool>,
+    ) -> fmt::Result {
+        self.question(f, prompt)?;
+        write!(f, "{}", if answer == Some(true) { "y" } else { "n" })
+    }
 }
 
 impl Ui {
@@ -106,30 +192,30 @@ impl Ui {
         }
     }
 
-    /// Asks whether to run a step: Enter runs it, `s` skips, `q` quits.
+    /// Asks whether to run a step: Enter runs it, `s` skips, `q` quits; Ctrl-C interrupts.
     /// Without a terminal (or with --yes) it runs every step.
     pub fn ask_step(&self, label: &str) -> Answer {
         if !self.interactive {
             return Answer::Run;
         }
-        loop {
-            print!(
-                "{} {} ",
-                self.bold(&format!("? {label}")),
-                self.dim("[Enter = run, s = skip, q = quit]")
-            );
-            let _ = std::io::stdout().flush();
-            let mut answer = String::new();
-            match std::io::stdin().lock().read_line(&mut answer) {
-                Ok(0) | Err(_) => return Answer::Quit,
-                Ok(_) => {}
-            }
-            match answer.trim().to_ascii_lowercase().as_str() {
-                "" | "y" | "yes" | "r" | "run" => return Answer::Run,
-                "s" | "skip" | "n" | "no" => return Answer::Skip,
-                "q" | "quit" => return Answer::Quit,
-                other => println!("  {other:?}: press Enter to run the step, s to skip, q to quit"),
-            }
+        let theme = Prompts {
+            ui: self,
+            hint: STEP_HINT,
+        };
+        let answer = Input::<String>::with_theme(&theme)
+            .with_prompt(label)
+            .allow_empty(true)
+            .validate_with(|text: &String| match step_answer(text) {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "{text:?}: press Enter to run the step, s to skip, q to quit"
+                )),
+            })
+            .interact_text_on(&Term::stdout());
+        match answer {
+            Ok(text) => step_answer(&text).unwrap_or(Answer::Run),
+            Err(err) if interrupted(&err) => Answer::Interrupted,
+            Err(_) => Answer::Quit,
         }
     }
 
@@ -141,17 +227,16 @@ impl Ui {
         if !self.interactive {
             return false;
         }
-        print!(
-            "{} {} ",
-            self.bold(&format!("? {question}")),
-            self.dim("[y/N]")
-        );
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        if std::io::stdin().lock().read_line(&mut answer).is_err() {
-            return false;
-        }
-        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        let theme = Prompts {
+            ui: self,
+            hint: "[y/N]",
+        };
+        Confirm::with_theme(&theme)
+            .with_prompt(question)
+            .default(false)
+            .wait_for_newline(true)
+            .interact_on(&Term::stdout())
+            .unwrap_or(false)
     }
 
     /// A spinner on stderr when it is a terminal, hidden otherwise.

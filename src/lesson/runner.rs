@@ -9,7 +9,7 @@ use crate::checks::CheckResult;
 use crate::cluster::Target;
 use crate::progress::{Progress, ProgressError};
 use crate::ui::{Answer, Ui};
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 
 /// How the lesson runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,11 +79,23 @@ fn set_current(at: Option<(u32, usize)>) {
 pub(crate) fn install_interrupt_handler(ui: Ui) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            let at = CURRENT.lock().ok().and_then(|c| *c);
-            present::interrupted(&ui, at);
-            std::process::exit(130);
+            exit_interrupted(&ui);
         }
     });
+}
+
+/// Says where Ctrl-C stopped the lesson and exits with 130. The signal handler and a prompt
+/// may both see the same Ctrl-C: the first caller speaks, a second waits for the exit.
+fn exit_interrupted(ui: &Ui) -> ! {
+    static EXIT: Once = Once::new();
+    EXIT.call_once(|| {
+        let at = CURRENT.lock().ok().and_then(|c| *c);
+        present::interrupted(ui, at);
+        std::process::exit(130);
+    });
+    loop {
+        std::thread::park();
+    }
 }
 
 impl<'a> Runner<'a> {
@@ -188,6 +200,7 @@ impl<'a> Runner<'a> {
                     return Ok(StepEnd::Done);
                 }
                 Answer::Quit => return Ok(StepEnd::Quit),
+                Answer::Interrupted => exit_interrupted(self.ui),
             }
         }
         let ctx = StepContext {
