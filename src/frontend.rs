@@ -142,7 +142,9 @@ where
 /// Posts a message through the frontend's form, as a visitor would.
 pub async fn post_message(target: &Target, text: &str) -> Result<Address, FrontendError> {
     let addr = address(target).await?;
-    let form = format!("msg={}", form_encode(text));
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("msg", text)
+        .finish();
     let (status, body) = request(target, &addr, http::Method::POST, Some(form)).await?;
     if !(200..400).contains(&status) {
         return Err(FrontendError::Status {
@@ -186,16 +188,4 @@ pub async fn page(target: &Target) -> Result<(Address, String), FrontendError> {
         });
     }
     Ok((addr, body))
-}
-
-fn form_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

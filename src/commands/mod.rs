@@ -3,6 +3,7 @@
 
 mod doctor;
 mod home;
+mod junit;
 mod lesson;
 mod lessons;
 pub(crate) mod manifests;

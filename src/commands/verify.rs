@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 /// The whole verdict, as JSON.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(super) struct Report {
     pub cluster: String,
     pub namespace: String,
     pub applied: bool,
@@ -22,7 +22,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Summary {
+pub(super) struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
@@ -124,7 +124,7 @@ pub(super) async fn run(args: Request, options: &Options, mut ui: Ui) -> anyhow:
             );
         }
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Junit => println!("{}", junit(&report, &chosen)),
+        Format::Junit => println!("{}", super::junit::document(&report, &chosen)),
     }
     Ok(if report.passed {
         ExitCode::SUCCESS
@@ -134,7 +134,7 @@ pub(super) async fn run(args: Request, options: &Options, mut ui: Ui) -> anyhow:
 }
 
 /// Runs the chosen lessons' checks (after their steps with `apply`).
-pub async fn verify(
+async fn verify(
     target: &Target,
     lessons: &[Lesson],
     apply: bool,
@@ -190,73 +190,4 @@ pub async fn verify(
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
-}
-
-/// JUnit XML: one testsuite per lesson, one testcase per check.
-pub fn junit(report: &Report, lessons: &[Lesson]) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"hk8s verify\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
-        report.checks.len(),
-        report.summary.failed,
-        report.summary.skipped
-    ));
-    for lesson in lessons {
-        let cases: Vec<&CheckResult> = report
-            .checks
-            .iter()
-            .filter(|c| c.lesson == lesson.number)
-            .collect();
-        out.push_str(&format!(
-            "  <testsuite name=\"lesson {}: {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
-            lesson.number,
-            xml_escape(&lesson.title),
-            cases.len(),
-            cases.iter().filter(|c| !c.passed).count(),
-            cases.iter().filter(|c| c.skipped).count()
-        ));
-        for c in cases {
-            let open = format!(
-                "    <testcase classname=\"hk8s.lesson{}\" name=\"{}\"",
-                lesson.number,
-                xml_escape(&c.name)
-            );
-            if c.skipped {
-                out.push_str(&format!(
-                    "{open}><skipped message=\"{}\"/></testcase>\n",
-                    xml_escape(&c.detail)
-                ));
-            } else if c.passed {
-                out.push_str(&format!(
-                    "{open}><system-out>{}</system-out></testcase>\n",
-                    xml_escape(&c.detail)
-                ));
-            } else {
-                out.push_str(&format!(
-                    "{open}><failure message=\"{}\">{}</failure></testcase>\n",
-                    xml_escape(&first_line(&c.detail)),
-                    xml_escape(&c.detail)
-                ));
-            }
-        }
-        out.push_str("  </testsuite>\n");
-    }
-    out.push_str("</testsuites>");
-    out
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
