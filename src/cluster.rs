@@ -25,12 +25,12 @@ pub struct Target {
 
 impl Target {
     /// The key progress is saved under: one per cluster and namespace.
-    pub fn progress_key(&self) -> String {
+    pub(crate) fn progress_key(&self) -> String {
         progress_key(self.sandbox, &self.context, &self.server, &self.namespace)
     }
 
     /// A one-line description printed before anything changes.
-    pub fn describe(&self, ui: &Ui) -> String {
+    pub(crate) fn describe(&self, ui: &Ui) -> String {
         let kind = if self.sandbox { " (hk8s sandbox)" } else { "" };
         format!(
             "cluster {}{kind} at {}, namespace {}",
@@ -116,7 +116,7 @@ impl ClusterError {
 
 /// How to choose the cluster: the global options, in the program's terms.
 #[derive(Debug, Clone, Default)]
-pub struct ClusterOptions {
+pub(crate) struct ClusterOptions {
     /// A kubeconfig context instead of the current one.
     pub context: Option<String>,
     /// A kubeconfig file instead of `$KUBECONFIG` or `~/.kube/config`.

@@ -1,21 +1,24 @@
 //! hk8s: learn Kubernetes hands-on, one lesson at a time.
 //!
-//! Data flow: `cli` parses the command line, `commands` holds one module per subcommand;
-//! `cluster` picks the cluster, `lesson` reads the lessons and runs their steps through
-//! `apply`, `wait`, `checks` and `frontend`; `progress` remembers where the learner is.
+//! Data flow: `cli` parses the command line into plain settings and a job, `commands`
+//! holds one module per subcommand; `cluster` picks the cluster (`sandbox_ctl` starts the
+//! built-in one), `lesson` reads the lessons and runs their steps through `apply`, `wait`,
+//! `checks` and `frontend`, whose verdicts come from the pure functions in `judge`;
+//! `progress` remembers where the learner is. The modules the integration tests drive
+//! (`apply`, `checks`, `cluster`, `lesson`, `load`, `manifests`, `ui`, `wait`) are public.
 
 pub mod apply;
 pub mod checks;
 mod cli;
 pub mod cluster;
 mod commands;
-pub(crate) mod frontend;
+mod frontend;
 mod html;
-pub(crate) mod judge;
+mod judge;
 pub mod lesson;
 pub mod load;
 pub mod manifests;
-pub mod progress;
+mod progress;
 mod sandbox_ctl;
 pub mod ui;
 pub mod wait;
@@ -39,11 +42,7 @@ pub fn main_entry() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ui = ui::Ui::new(
-        invocation.no_color,
-        invocation.options.yes,
-        invocation.verbose,
-    );
+    let ui = ui::Ui::new(invocation.no_color, invocation.options.yes);
     match runtime.block_on(commands::run(invocation.job, &invocation.options, ui)) {
         Ok(code) => code,
         Err(err) => {

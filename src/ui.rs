@@ -17,14 +17,13 @@ pub struct Ui {
     pub color: bool,
     /// Prompts are shown only with a terminal on stdin and stdout and without --yes.
     pub interactive: bool,
-    pub verbose: u8,
     /// Quiet mode hides prose (used by `verify --apply` with machine output).
     pub quiet: bool,
 }
 
 /// What the learner answered at a step prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     Run,
     Skip,
     Quit,
@@ -111,7 +110,7 @@ impl Theme for Prompts<'_> {
 }
 
 impl Ui {
-    pub fn new(no_color: bool, yes: bool, verbose: u8) -> Self {
+    pub(crate) fn new(no_color: bool, yes: bool) -> Self {
         let tty = std::io::stdout().is_terminal();
         let color = !no_color && std::env::var_os("NO_COLOR").is_none() && tty;
         console::set_colors_enabled(color);
@@ -120,7 +119,6 @@ impl Ui {
         Self {
             color,
             interactive,
-            verbose,
             quiet: false,
         }
     }
@@ -133,51 +131,51 @@ impl Ui {
         }
     }
 
-    pub fn bold(&self, text: &str) -> String {
+    pub(crate) fn bold(&self, text: &str) -> String {
         self.paint(Style::new().bold(), text)
     }
-    pub fn dim(&self, text: &str) -> String {
+    pub(crate) fn dim(&self, text: &str) -> String {
         self.paint(Style::new().dim(), text)
     }
-    pub fn green(&self, text: &str) -> String {
+    pub(crate) fn green(&self, text: &str) -> String {
         self.paint(Style::new().green(), text)
     }
-    pub fn red(&self, text: &str) -> String {
+    pub(crate) fn red(&self, text: &str) -> String {
         self.paint(Style::new().red(), text)
     }
-    pub fn yellow(&self, text: &str) -> String {
+    pub(crate) fn yellow(&self, text: &str) -> String {
         self.paint(Style::new().yellow(), text)
     }
-    pub fn cyan(&self, text: &str) -> String {
+    pub(crate) fn cyan(&self, text: &str) -> String {
         self.paint(Style::new().cyan(), text)
     }
-    pub fn italic(&self, text: &str) -> String {
+    pub(crate) fn italic(&self, text: &str) -> String {
         self.paint(Style::new().italic(), text)
     }
     /// A highlighted manifest field.
-    pub fn highlight(&self, text: &str) -> String {
+    pub(crate) fn highlight(&self, text: &str) -> String {
         self.paint(Style::new().yellow().bold(), text)
     }
 
-    pub fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         if !self.quiet {
             println!("{text}");
         }
     }
-    pub fn heading(&self, text: &str) {
+    pub(crate) fn heading(&self, text: &str) {
         self.line(&format!("\n{}", self.bold(&self.cyan(text))));
     }
-    pub fn ok(&self, text: &str) {
+    pub(crate) fn ok(&self, text: &str) {
         self.line(&format!("{} {text}", self.green("✔")));
     }
-    pub fn fail(&self, text: &str) {
+    pub(crate) fn fail(&self, text: &str) {
         self.line(&format!("{} {text}", self.red("✘")));
     }
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         self.line(&format!("{} {text}", self.yellow("!")));
     }
     /// The kubectl command that does the same by hand.
-    pub fn kubectl(&self, command: &str) {
+    pub(crate) fn kubectl(&self, command: &str) {
         for (i, line) in command.lines().enumerate() {
             let prefix = if i == 0 {
                 "kubectl equivalent:"
@@ -194,7 +192,7 @@ impl Ui {
 
     /// Asks whether to run a step: Enter runs it, `s` skips, `q` quits; Ctrl-C interrupts.
     /// Without a terminal (or with --yes) it runs every step.
-    pub fn ask_step(&self, label: &str) -> Answer {
+    pub(crate) fn ask_step(&self, label: &str) -> Answer {
         if !self.interactive {
             return Answer::Run;
         }
@@ -220,7 +218,7 @@ impl Ui {
     }
 
     /// A yes/no confirmation; `--yes` answers yes, no terminal answers no.
-    pub fn confirm(&self, question: &str, yes: bool) -> bool {
+    pub(crate) fn confirm(&self, question: &str, yes: bool) -> bool {
         if yes {
             return true;
         }
@@ -240,7 +238,7 @@ impl Ui {
     }
 
     /// A spinner on stderr when it is a terminal, hidden otherwise.
-    pub fn spinner(&self, message: &str) -> ProgressBar {
+    pub(crate) fn spinner(&self, message: &str) -> ProgressBar {
         let bar = if Term::stderr().is_term() && !self.quiet {
             ProgressBar::new_spinner()
         } else {
@@ -256,7 +254,7 @@ impl Ui {
     }
 
     /// A text progress bar, e.g. `[#####-----] 3/8`.
-    pub fn bar(&self, done: usize, total: usize) -> String {
+    pub(crate) fn bar(&self, done: usize, total: usize) -> String {
         let width = 24;
         let filled = (done * width).checked_div(total).unwrap_or(0).min(width);
         format!(

@@ -174,7 +174,6 @@ fn every_highlighted_field_exists_in_its_manifest() {
     let ui = hk8s::ui::Ui {
         color: false,
         interactive: false,
-        verbose: 0,
         quiet: true,
     };
     for l in model::all().unwrap() {
@@ -203,7 +202,6 @@ fn highlighting_marks_the_field_and_its_subtree_only() {
     let ui = hk8s::ui::Ui {
         color: false,
         interactive: false,
-        verbose: 0,
         quiet: true,
     };
     let text = manifests::text("05-frontend-deployment.yml", None).unwrap();

@@ -51,7 +51,6 @@ pub(super) async fn survives_pod_deletion(
     let quiet = crate::ui::Ui {
         color: false,
         interactive: false,
-        verbose: 0,
         quiet: true,
     };
     tokio::time::sleep(Duration::from_millis(500)).await;

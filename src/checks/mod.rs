@@ -103,7 +103,7 @@ pub struct CheckResult {
 
 impl CheckSpec {
     /// A short stable name, e.g. `service frontend`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             CheckSpec::ApiReachable => "API server reachable".into(),
             CheckSpec::NodeReady => "a node is Ready".into(),
@@ -132,7 +132,7 @@ impl CheckSpec {
     }
 
     /// The kubectl command that shows the same state.
-    pub fn kubectl(&self, ns: &str) -> String {
+    pub(crate) fn kubectl(&self, ns: &str) -> String {
         match self {
             CheckSpec::ApiReachable => "kubectl cluster-info".into(),
             CheckSpec::NodeReady => "kubectl get nodes".into(),

@@ -83,7 +83,7 @@ fn default_timeout() -> u64 {
 
 impl Action {
     /// Whether `verify --apply` performs this step (everything but prose and displays).
-    pub fn changes_cluster(&self) -> bool {
+    pub(crate) fn changes_cluster(&self) -> bool {
         !matches!(
             self,
             Action::Explain
@@ -94,7 +94,7 @@ impl Action {
     }
 
     /// A title for a step that follows another in the same section.
-    pub fn default_title(&self) -> String {
+    pub(crate) fn default_title(&self) -> String {
         match self {
             Action::Explain => "More".into(),
             Action::ShowCluster => "The cluster".into(),
@@ -115,7 +115,7 @@ impl Action {
     }
 
     /// The kubectl command that does by hand what the action does (`run_id` fills `{run}`).
-    pub fn kubectl(&self, ns: &str, run_id: &str) -> Option<String> {
+    pub(crate) fn kubectl(&self, ns: &str, run_id: &str) -> Option<String> {
         Some(match self {
             Action::Explain => return None,
             Action::ShowCluster => "kubectl config current-context\nkubectl cluster-info".into(),

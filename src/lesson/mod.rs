@@ -6,5 +6,3 @@ pub mod model;
 mod present;
 pub(crate) mod runner;
 mod steps;
-
-pub use model::{Action, Lesson, Step};

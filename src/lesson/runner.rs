@@ -47,8 +47,6 @@ pub(crate) struct Runner<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub checks: Vec<CheckResult>,
-    /// Every step ran (or was skipped by choice).
-    pub finished: bool,
     /// A step failed; the lesson stopped there.
     pub failed_step: Option<(usize, StepError)>,
 }
@@ -161,7 +159,6 @@ impl<'a> Runner<'a> {
             }
         }
         set_current(None);
-        outcome.finished = true;
         if learn {
             let failed = outcome.checks.iter().filter(|c| !c.passed).count();
             let next = model::get(lesson.number + 1).ok();

@@ -61,7 +61,7 @@ pub enum WaitError {
 
 impl WaitFor {
     /// What is awaited, in words.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             WaitFor::NamespaceActive => "the namespace to be Active".into(),
             WaitFor::ServicesHaveIps(names) => {
@@ -86,7 +86,7 @@ impl WaitFor {
     }
 
     /// The kubectl command that watches the same thing.
-    pub fn kubectl(&self, ns: &str) -> String {
+    pub(crate) fn kubectl(&self, ns: &str) -> String {
         match self {
             WaitFor::NamespaceActive => format!("kubectl get namespace {ns}"),
             WaitFor::ServicesHaveIps(_) => format!("kubectl get services -n {ns}"),
