@@ -277,3 +277,23 @@ fn italics(text: &str, ui: &Ui) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::render_prose;
+    use crate::ui::Ui;
+
+    #[test]
+    fn prose_loses_its_markup_marks_and_indents_fenced_blocks() {
+        let ui = Ui {
+            color: false,
+            interactive: false,
+            quiet: true,
+        };
+        let prose = "Run `kubectl get pods`: **ready** pods are *counted*, 2 * 3 is not.\n```\nkubectl get nodes\n```\nDone.";
+        assert_eq!(
+            render_prose(prose, &ui),
+            "Run kubectl get pods: ready pods are counted, 2 * 3 is not.\n    kubectl get nodes\nDone."
+        );
+    }
+}
