@@ -48,28 +48,31 @@ fi
 (cd "$root" && cargo fetch --locked --quiet)
 (cd "$work/baseline" && cargo fetch --locked --quiet)
 
-# Prints the milliseconds a cold release build of the checkout in $1 takes.
-cold_build_ms() {
+# Times a cold release build of the checkout in $1; prints "wall_s cpu_s" (CPU is user +
+# system time of cargo and the compilers, which other load on the machine disturbs less).
+cold_build() {
     local dir=$1 target="$work/target"
     rm -rf "$target"
-    local start end
-    start=$(date +%s%N)
-    (cd "$dir" && env -u RUSTC_WRAPPER CARGO_TARGET_DIR="$target" \
-        cargo build --release --workspace --locked --quiet)
-    end=$(date +%s%N)
+    local TIMEFORMAT='%R %U %S' real user sys
+    if ! { time (cd "$dir" && env -u RUSTC_WRAPPER CARGO_TARGET_DIR="$target" \
+        cargo build --release --workspace --locked --quiet 2>"$work/cargo.err"); } 2>"$work/time"; then
+        cat "$work/cargo.err" >&2
+        exit 1
+    fi
     rm -rf "$target"
-    echo $(((end - start) / 1000000))
+    read -r real user sys <"$work/time"
+    awk -v r="$real" -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f %.0f\n", r, u + s }'
 }
 
 minutes() {
-    local ms=$1
-    printf '%dm%02ds' $((ms / 60000)) $(((ms / 1000) % 60))
+    printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
 }
 
 echo "cold cargo build --release --workspace --locked, $(nproc) cores, $(rustc --version)"
-current_ms=$(cold_build_ms "$root")
-echo "  current  $current_rev: $(minutes "$current_ms") ($((current_ms / 1000)) s)"
-baseline_ms=$(cold_build_ms "$work/baseline")
-echo "  baseline $baseline_rev: $(minutes "$baseline_ms") ($((baseline_ms / 1000)) s)"
-awk -v c="$current_ms" -v b="$baseline_ms" \
-    'BEGIN { printf "  current/baseline: %.2f (%.0f%% less time)\n", c / b, (1 - c / b) * 100 }'
+echo "  (load average before: $(cut -d' ' -f1-3 /proc/loadavg); other work on the machine inflates wall time)"
+read -r current_wall current_cpu < <(cold_build "$root")
+echo "  current  $current_rev: $(minutes "$current_wall") wall, ${current_cpu} s CPU"
+read -r baseline_wall baseline_cpu < <(cold_build "$work/baseline")
+echo "  baseline $baseline_rev: $(minutes "$baseline_wall") wall, ${baseline_cpu} s CPU"
+awk -v cw="$current_wall" -v bw="$baseline_wall" -v cc="$current_cpu" -v bc="$baseline_cpu" \
+    'BEGIN { printf "  current/baseline: %.2f wall, %.2f CPU\n", cw / bw, cc / bc }'
