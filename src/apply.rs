@@ -10,12 +10,12 @@ use kube::{Client, ResourceExt};
 use std::collections::BTreeMap;
 
 /// The label that marks a namespace as created by hk8s (so `reset` may delete it).
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "hk8s");
+pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "hk8s");
 /// The field manager of every apply.
-pub const FIELD_MANAGER: &str = "hk8s";
+pub(crate) const FIELD_MANAGER: &str = "hk8s";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     #[error(
         "the cluster does not serve {api_version} {kind} (needed by {object}): {message}.\n  {hint}"
     )]
@@ -38,7 +38,7 @@ pub enum ApplyError {
 
 impl ApplyError {
     /// The API error behind this failure, when there is one.
-    pub fn kube_error(&self) -> Option<&kube::Error> {
+    pub(crate) fn kube_error(&self) -> Option<&kube::Error> {
         match self {
             ApplyError::Api { source, .. } => Some(source),
             _ => None,
@@ -48,21 +48,21 @@ impl ApplyError {
 
 /// What happened to one object.
 #[derive(Debug, Clone)]
-pub struct Applied {
+pub(crate) struct Applied {
     pub kind: String,
     pub name: String,
     pub outcome: &'static str,
 }
 
 /// Applies and deletes objects in one namespace, caching discovery per kind.
-pub struct Applier {
+pub(crate) struct Applier {
     client: Client,
     namespace: String,
     resources: BTreeMap<String, (ApiResource, Scope)>,
 }
 
 impl Applier {
-    pub fn new(client: Client, namespace: &str) -> Self {
+    pub(crate) fn new(client: Client, namespace: &str) -> Self {
         Self {
             client,
             namespace: namespace.to_string(),
@@ -94,7 +94,10 @@ impl Applier {
     }
 
     /// Server-side apply of each object, in order.
-    pub async fn apply(&mut self, objects: &[DynamicObject]) -> Result<Vec<Applied>, ApplyError> {
+    pub(crate) async fn apply(
+        &mut self,
+        objects: &[DynamicObject],
+    ) -> Result<Vec<Applied>, ApplyError> {
         let mut done = Vec::new();
         for obj in objects {
             let name = obj
@@ -128,7 +131,10 @@ impl Applier {
     }
 
     /// Deletes each object; an object already gone counts as deleted.
-    pub async fn delete(&mut self, objects: &[DynamicObject]) -> Result<Vec<Applied>, ApplyError> {
+    pub(crate) async fn delete(
+        &mut self,
+        objects: &[DynamicObject],
+    ) -> Result<Vec<Applied>, ApplyError> {
         let mut done = Vec::new();
         for obj in objects {
             let name = obj.name_any();
@@ -201,7 +207,7 @@ pub async fn ensure_namespace(client: &Client, name: &str) -> Result<bool, kube:
 }
 
 /// Whether hk8s created this namespace (it carries the managed-by label).
-pub fn created_by_hk8s(ns: &Namespace) -> bool {
+pub(crate) fn created_by_hk8s(ns: &Namespace) -> bool {
     ns.labels()
         .get(MANAGED_BY.0)
         .is_some_and(|v| v == MANAGED_BY.1)

@@ -1,16 +1,13 @@
 //! Which cluster hk8s talks to: the sandbox (`--sandbox`), else the kubeconfig's current
 //! context or `--context`; with none, the sandbox is offered (and started under --yes).
 
-use crate::cli::GlobalArgs;
+use crate::sandbox_ctl::{LifecycleError, StateDir};
 use crate::ui::Ui;
+use hk8s_sandbox::CONTEXT;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::time::Duration;
-
-/// The context name the sandbox writes into its kubeconfig.
-pub const SANDBOX_CONTEXT: &str = hk8s_sandbox::CONTEXT;
 
 /// The cluster and namespace a command works on.
 #[derive(Clone)]
@@ -28,12 +25,12 @@ pub struct Target {
 
 impl Target {
     /// The key progress is saved under: one per cluster and namespace.
-    pub fn progress_key(&self) -> String {
+    pub(crate) fn progress_key(&self) -> String {
         progress_key(self.sandbox, &self.context, &self.server, &self.namespace)
     }
 
     /// A one-line description printed before anything changes.
-    pub fn describe(&self, ui: &Ui) -> String {
+    pub(crate) fn describe(&self, ui: &Ui) -> String {
         let kind = if self.sandbox { " (hk8s sandbox)" } else { "" };
         format!(
             "cluster {}{kind} at {}, namespace {}",
@@ -44,7 +41,7 @@ impl Target {
     }
 }
 
-pub fn progress_key(sandbox: bool, context: &str, server: &str, namespace: &str) -> String {
+fn progress_key(sandbox: bool, context: &str, server: &str, namespace: &str) -> String {
     if sandbox {
         format!("sandbox/{namespace}")
     } else {
@@ -54,7 +51,7 @@ pub fn progress_key(sandbox: bool, context: &str, server: &str, namespace: &str)
 
 /// Why no cluster could be used; each says what to do next.
 #[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
+pub(crate) enum ClusterError {
     #[error(
         "no Kubernetes cluster is configured ({0}).\n  To use the built-in sandbox: `hk8s --sandbox …` (or answer yes when asked).\n  To use your own: create one (kind create cluster, minikube start, k3d cluster create, or gcloud container clusters get-credentials …) and check `kubectl config current-context`."
     )]
@@ -75,62 +72,103 @@ pub enum ClusterError {
         "the cluster {context} rejected hk8s's credentials (401 Unauthorized): they may have expired.\n  Log in again with your provider (e.g. `gcloud container clusters get-credentials <name>`), then retry"
     )]
     Unauthorized { context: String },
-    #[error("the built-in sandbox did not start: {0}.\n  Try `hk8s sandbox up` to see its output")]
-    SandboxStart(String),
+    #[error(
+        "the built-in sandbox did not start: {}.\n  Try `hk8s sandbox up` to see its output",
+        crate::error_chain(.0)
+    )]
+    SandboxStart(LifecycleError),
+    #[error(
+        "forbidden: {message}.\n  Your user on {context} may not do this in namespace {namespace}; ask the cluster admin for a Role with edit rights there (`kubectl auth can-i --list -n {namespace}`)"
+    )]
+    Forbidden {
+        message: String,
+        context: String,
+        namespace: String,
+    },
+    #[error("the API server answered {code}: {message}")]
+    Api { code: u16, message: String },
 }
 
-/// Turns a kube error into what happened and what to do, for the common cases.
-pub fn explain_kube_error(err: &kube::Error, target: &Target) -> String {
-    match err {
-        kube::Error::Api(status) if status.code == 401 => ClusterError::Unauthorized {
-            context: target.context.clone(),
+impl ClusterError {
+    /// What a kube error means for the learner, and what to do, for the common cases.
+    pub(crate) fn from_kube(err: &kube::Error, target: &Target) -> Self {
+        match err {
+            kube::Error::Api(status) if status.code == 401 => ClusterError::Unauthorized {
+                context: target.context.clone(),
+            },
+            kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden {
+                message: status.message.clone(),
+                context: target.context.clone(),
+                namespace: target.namespace.clone(),
+            },
+            kube::Error::Api(status) => ClusterError::Api {
+                code: status.code,
+                message: status.message.clone(),
+            },
+            other => ClusterError::Unreachable {
+                context: target.context.clone(),
+                server: target.server.clone(),
+                message: other.to_string(),
+            },
         }
-        .to_string(),
-        kube::Error::Api(status) if status.code == 403 => format!(
-            "forbidden: {}.\n  Your user on {} may not do this in namespace {}; ask the cluster admin for a Role with edit rights there (`kubectl auth can-i --list -n {}`)",
-            status.message, target.context, target.namespace, target.namespace
-        ),
-        kube::Error::Api(status) => format!(
-            "the API server answered {}: {}",
-            status.code, status.message
-        ),
-        other => ClusterError::Unreachable {
-            context: target.context.clone(),
-            server: target.server.clone(),
-            message: other.to_string(),
-        }
-        .to_string(),
     }
+}
+
+/// How to choose the cluster: the global options, in the program's terms.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClusterOptions {
+    /// A kubeconfig context instead of the current one.
+    pub context: Option<String>,
+    /// A kubeconfig file instead of `$KUBECONFIG` or `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// The namespace the tutorial runs in.
+    pub namespace: String,
+    /// Use the built-in sandbox, starting it when needed.
+    pub sandbox: bool,
+    /// Start the sandbox without asking when no cluster is configured.
+    pub yes: bool,
+}
+
+/// Which cluster the options point at, read from the kubeconfig without contacting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub sandbox: bool,
+    pub context: String,
+    pub server: String,
 }
 
 /// Chooses the cluster and builds a client; does not contact it yet.
-pub async fn connect(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<Target> {
-    if global.sandbox {
-        return sandbox_target(global, ui).await;
+pub(crate) async fn connect(options: &ClusterOptions, ui: &Ui) -> Result<Target, ClusterError> {
+    if options.sandbox {
+        return sandbox_target(options, ui).await;
     }
-    match kubeconfig_target(global).await {
+    match kubeconfig_target(options).await {
         Ok(target) => Ok(target),
         Err(ClusterError::NoCluster(why)) => {
             let question = format!(
                 "No Kubernetes cluster is configured ({why}). Start hk8s's built-in sandbox?"
             );
-            if ui.confirm(&question, global.yes) {
-                sandbox_target(global, ui).await
+            if ui.confirm(&question, options.yes) {
+                sandbox_target(options, ui).await
             } else {
-                Err(ClusterError::NoCluster(why).into())
+                Err(ClusterError::NoCluster(why))
             }
         }
-        Err(other) => Err(other.into()),
+        Err(other) => Err(other),
     }
 }
 
 /// Reads the current context and server without contacting the cluster.
-pub fn identify(global: &GlobalArgs) -> Option<(bool, String, String)> {
-    if global.sandbox {
-        return Some((true, SANDBOX_CONTEXT.into(), String::new()));
+pub(crate) fn identify(options: &ClusterOptions) -> Option<Identity> {
+    if options.sandbox {
+        return Some(Identity {
+            sandbox: true,
+            context: CONTEXT.into(),
+            server: String::new(),
+        });
     }
-    let (config, _) = load_kubeconfig(global).ok()?;
-    let context = global.context.clone().or(config.current_context.clone())?;
+    let (config, _) = load_kubeconfig(options).ok()?;
+    let context = options.context.clone().or(config.current_context.clone())?;
     let cluster = config
         .contexts
         .iter()
@@ -148,11 +186,24 @@ pub fn identify(global: &GlobalArgs) -> Option<(bool, String, String)> {
         .server
         .clone()
         .unwrap_or_default();
-    Some((context == SANDBOX_CONTEXT, context, server))
+    Some(Identity {
+        sandbox: context == CONTEXT,
+        context,
+        server,
+    })
 }
 
-fn load_kubeconfig(global: &GlobalArgs) -> Result<(Kubeconfig, Option<PathBuf>), ClusterError> {
-    let path = global.kubeconfig.clone().or_else(|| {
+impl Identity {
+    /// The key progress is saved under for this cluster and `namespace`.
+    pub(crate) fn progress_key(&self, namespace: &str) -> String {
+        progress_key(self.sandbox, &self.context, &self.server, namespace)
+    }
+}
+
+fn load_kubeconfig(
+    options: &ClusterOptions,
+) -> Result<(Kubeconfig, Option<PathBuf>), ClusterError> {
+    let path = options.kubeconfig.clone().or_else(|| {
         std::env::var_os("KUBECONFIG")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -168,13 +219,13 @@ fn load_kubeconfig(global: &GlobalArgs) -> Result<(Kubeconfig, Option<PathBuf>),
             "no ~/.kube/config and KUBECONFIG is unset".into(),
         ));
     };
-    if global.kubeconfig.is_some() && !path.exists() {
+    if options.kubeconfig.is_some() && !path.exists() {
         return Err(ClusterError::BadKubeconfig {
             path: path.display().to_string(),
             message: "no such file".into(),
         });
     }
-    let config = if std::env::var_os("KUBECONFIG").is_some() && global.kubeconfig.is_none() {
+    let config = if std::env::var_os("KUBECONFIG").is_some() && options.kubeconfig.is_none() {
         Kubeconfig::read()
     } else {
         Kubeconfig::read_from(&path)
@@ -186,142 +237,86 @@ fn load_kubeconfig(global: &GlobalArgs) -> Result<(Kubeconfig, Option<PathBuf>),
     Ok((config, Some(path)))
 }
 
-async fn kubeconfig_target(global: &GlobalArgs) -> Result<Target, ClusterError> {
-    let (config, path) = load_kubeconfig(global)?;
-    let context = match global.context.clone().or(config.current_context.clone()) {
-        Some(c) => c,
-        None => {
-            return Err(ClusterError::NoCluster(
-                "the kubeconfig has no current context".into(),
-            ));
-        }
-    };
-    if !config.contexts.iter().any(|c| c.name == context) {
-        return Err(ClusterError::NoContext(context));
-    }
-    let options = KubeConfigOptions {
-        context: Some(context.clone()),
-        ..Default::default()
-    };
-    let kube_config = Config::from_custom_kubeconfig(config, &options)
-        .await
-        .map_err(|e| match e {
-            KubeconfigError::LoadContext(name) => ClusterError::NoContext(name),
-            other => ClusterError::BadKubeconfig {
-                path: path
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                message: other.to_string(),
-            },
-        })?;
-    let server = kube_config.cluster_url.to_string();
-    let client = Client::try_from(kube_config).map_err(|e| ClusterError::BadKubeconfig {
+async fn kubeconfig_target(options: &ClusterOptions) -> Result<Target, ClusterError> {
+    let (config, path) = load_kubeconfig(options)?;
+    let bad_kubeconfig = |message: String| ClusterError::BadKubeconfig {
         path: path
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
-        message: e.to_string(),
-    })?;
-    let sandbox = context == SANDBOX_CONTEXT;
+        message,
+    };
+    let Some(context) = options.context.clone().or(config.current_context.clone()) else {
+        return Err(ClusterError::NoCluster(
+            "the kubeconfig has no current context".into(),
+        ));
+    };
+    if !config.contexts.iter().any(|c| c.name == context) {
+        return Err(ClusterError::NoContext(context));
+    }
+    let kube_options = KubeConfigOptions {
+        context: Some(context.clone()),
+        ..Default::default()
+    };
+    let kube_config = Config::from_custom_kubeconfig(config, &kube_options)
+        .await
+        .map_err(|e| match e {
+            KubeconfigError::LoadContext(name) => ClusterError::NoContext(name),
+            other => bad_kubeconfig(other.to_string()),
+        })?;
+    let server = kube_config.cluster_url.to_string();
+    let client = Client::try_from(kube_config).map_err(|e| bad_kubeconfig(e.to_string()))?;
+    let sandbox = context == CONTEXT;
     Ok(Target {
         client,
         context,
         server: server.trim_end_matches('/').to_string(),
-        namespace: global.namespace.clone(),
+        namespace: options.namespace.clone(),
         sandbox,
-        kubeconfig: global.kubeconfig.clone().or(path),
+        kubeconfig: options.kubeconfig.clone().or(path),
     })
 }
 
-/// Uses the running sandbox, starting it detached (`hk8s sandbox up --detach`) when needed.
-async fn sandbox_target(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<Target> {
-    let path = match sandbox_kubeconfig().await {
-        Some(path) => path,
-        None => {
-            eprintln!(
-                "Starting the built-in sandbox ({})…",
-                ui.dim("hk8s sandbox up --detach")
-            );
-            start_sandbox().await?;
-            sandbox_kubeconfig().await.ok_or_else(|| {
-                ClusterError::SandboxStart(
-                    "it started but `hk8s sandbox kubeconfig` gives no file".into(),
-                )
-            })?
-        }
+/// Uses the running sandbox, starting it in the background when needed.
+async fn sandbox_target(options: &ClusterOptions, ui: &Ui) -> Result<Target, ClusterError> {
+    let dir = StateDir::new(None);
+    if dir.running().is_none() {
+        eprintln!(
+            "Starting the built-in sandbox ({})…",
+            ui.dim("hk8s sandbox up --detach")
+        );
+        let detached = dir
+            .start_detached(0)
+            .await
+            .map_err(ClusterError::SandboxStart)?;
+        eprintln!("{}", detached.describe(&dir));
+    }
+    let sandbox_options = ClusterOptions {
+        kubeconfig: Some(dir.kubeconfig()),
+        context: None,
+        sandbox: false,
+        ..options.clone()
     };
-    let mut sandbox_global = global.clone();
-    sandbox_global.kubeconfig = Some(path);
-    sandbox_global.context = None;
-    sandbox_global.sandbox = false;
-    let mut target = kubeconfig_target(&sandbox_global).await?;
+    let mut target = kubeconfig_target(&sandbox_options).await?;
     target.sandbox = true;
     Ok(target)
 }
 
-/// The running sandbox's kubeconfig path, from `hk8s sandbox kubeconfig`.
-async fn sandbox_kubeconfig() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let status = tokio::process::Command::new(&exe)
-        .args(["sandbox", "status"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .ok()?;
-    if !status.success() {
-        return None;
-    }
-    let out = tokio::process::Command::new(&exe)
-        .args(["sandbox", "kubeconfig"])
-        .stderr(Stdio::null())
-        .output()
-        .await
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let path = PathBuf::from(text.lines().last()?.trim());
-    (out.status.success() && Path::new(&path).is_file()).then_some(path)
-}
-
-async fn start_sandbox() -> Result<(), ClusterError> {
-    let exe = std::env::current_exe().map_err(|e| ClusterError::SandboxStart(e.to_string()))?;
-    let mut child = tokio::process::Command::new(exe)
-        .args(["sandbox", "up", "--detach"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .spawn()
-        .map_err(|e| ClusterError::SandboxStart(e.to_string()))?;
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .map_err(|_| {
-            ClusterError::SandboxStart("`hk8s sandbox up --detach` took over 60 s".into())
-        })?
-        .map_err(|e| ClusterError::SandboxStart(e.to_string()))?;
-    if !status.success() {
-        return Err(ClusterError::SandboxStart(format!(
-            "`hk8s sandbox up --detach` exited with {status}"
-        )));
-    }
-    Ok(())
-}
-
-/// Contacts the cluster once, to fail early with a clear message.
-pub async fn ensure_reachable(target: &Target) -> anyhow::Result<String> {
+/// Contacts the cluster once, to fail early with a clear message; returns its version.
+pub(crate) async fn ensure_reachable(target: &Target) -> Result<String, ClusterError> {
     match tokio::time::timeout(Duration::from_secs(15), target.client.apiserver_version()).await {
         Ok(Ok(info)) => Ok(info.git_version),
-        Ok(Err(err)) => Err(anyhow::anyhow!(explain_kube_error(&err, target))),
+        Ok(Err(err)) => Err(ClusterError::from_kube(&err, target)),
         Err(_) => Err(ClusterError::Unreachable {
             context: target.context.clone(),
             server: target.server.clone(),
             message: "no answer within 15 s".into(),
-        }
-        .into()),
+        }),
     }
 }
 
 /// The user's home directory, from $HOME.
-pub fn home_dir() -> Option<PathBuf> {
+pub(crate) fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)

@@ -61,29 +61,13 @@ pub async fn address(target: &Target) -> Result<Address, FrontendError> {
         .and_then(|p| p.first())
         .map(|p| p.port)
         .unwrap_or(80);
-    if let Some(url) = load_balancer_url(&svc) {
+    if let Some(url) = crate::judge::services::load_balancer_url(&svc) {
         return Ok(Address::Direct(url));
     }
     Ok(Address::Proxy(format!(
         "/api/v1/namespaces/{}/services/{SERVICE}:{port}/proxy/",
         target.namespace
     )))
-}
-
-/// `http://<ingress>:<port>/` when the service has a LoadBalancer ingress.
-pub fn load_balancer_url(svc: &Service) -> Option<String> {
-    let ingress = svc
-        .status
-        .as_ref()?
-        .load_balancer
-        .as_ref()?
-        .ingress
-        .as_ref()?
-        .first()?
-        .clone();
-    let host = ingress.ip.or(ingress.hostname)?;
-    let port = svc.spec.as_ref()?.ports.as_ref()?.first()?.port;
-    Some(format!("http://{host}:{port}/"))
 }
 
 /// One HTTP request to the frontend; returns status and body. The whole exchange, body
@@ -120,7 +104,7 @@ async fn request(
                 let resp = client
                     .request(req.map(|b| Full::new(Bytes::from(b))))
                     .await
-                    .map_err(|e| error_chain(&e))?;
+                    .map_err(|e| crate::error_chain(&e))?;
                 read_text(resp).await
             }
             Address::Proxy(_) => {
@@ -158,13 +142,15 @@ where
 /// Posts a message through the frontend's form, as a visitor would.
 pub async fn post_message(target: &Target, text: &str) -> Result<Address, FrontendError> {
     let addr = address(target).await?;
-    let form = format!("msg={}", form_encode(text));
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("msg", text)
+        .finish();
     let (status, body) = request(target, &addr, http::Method::POST, Some(form)).await?;
     if !(200..400).contains(&status) {
         return Err(FrontendError::Status {
             url: addr.describe(),
             status,
-            body: plain_text(&body),
+            body: crate::html::snippet(&body),
         });
     }
     Ok(addr)
@@ -198,57 +184,8 @@ pub async fn page(target: &Target) -> Result<(Address, String), FrontendError> {
         return Err(FrontendError::Status {
             url: addr.describe(),
             status,
-            body: plain_text(&body),
+            body: crate::html::snippet(&body),
         });
     }
     Ok((addr, body))
-}
-
-/// An error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// A response body as one short line of text: HTML tags, styles and scripts dropped.
-fn plain_text(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some(start) = rest.find('<') {
-        out.push_str(&rest[..start]);
-        out.push(' ');
-        let tail = &rest[start..];
-        let skip_to = ["<style", "<script", "<title"]
-            .iter()
-            .find(|t| tail.starts_with(**t))
-            .and_then(|t| {
-                tail.find(&format!("</{}>", &t[1..]))
-                    .map(|i| i + t.len() + 2)
-            });
-        rest = match skip_to {
-            Some(end) => &tail[end..],
-            None => tail.find('>').map(|i| &tail[i + 1..]).unwrap_or(""),
-        };
-    }
-    out.push_str(rest);
-    let line = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    line.chars().take(200).collect()
-}
-
-fn form_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

@@ -1,29 +1,40 @@
 //! hk8s: learn Kubernetes hands-on, one lesson at a time.
 //!
-//! Data flow: `cli` parses the command line, `commands` holds one module per subcommand;
-//! `cluster` picks the cluster, `lesson` reads the lessons and runs their steps through
-//! `apply`, `wait`, `checks` and `frontend`; `progress` remembers where the learner is.
+//! Data flow: `cli` parses the command line into plain settings and a job, `commands`
+//! holds one module per subcommand; `cluster` picks the cluster (`sandbox_ctl` starts the
+//! built-in one), `lesson` reads the lessons and runs their steps through `apply`, `wait`,
+//! `checks` and `frontend`, whose verdicts come from the pure functions in `judge`;
+//! `progress` remembers where the learner is. The modules the integration tests drive
+//! (`apply`, `checks`, `cluster`, `lesson`, `load`, `manifests`, `ui`, `wait`) are public.
 
 pub mod apply;
 pub mod checks;
-pub mod cli;
+mod cli;
 pub mod cluster;
-pub mod commands;
-pub mod frontend;
+mod commands;
+mod frontend;
+mod html;
+mod judge;
 pub mod lesson;
 pub mod load;
 pub mod manifests;
-pub mod progress;
+mod progress;
+mod sandbox_ctl;
 pub mod ui;
 pub mod wait;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 /// The whole program: parse, run, report an error once, return the exit code.
 pub fn main_entry() -> ExitCode {
-    let cli = cli::Cli::parse();
-    init_tracing(cli.global.verbose);
+    let invocation = match cli::parse() {
+        Ok(invocation) => invocation,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(invocation.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -31,13 +42,26 @@ pub fn main_entry() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let ui = ui::Ui::new(invocation.no_color, invocation.options.yes);
+    match runtime.block_on(commands::run(invocation.job, &invocation.options, ui)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn init_tracing(verbose: u8) {

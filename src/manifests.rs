@@ -38,7 +38,7 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// Resolves `06`, `06-frontend-service` or `06-frontend-service.yml` to a file name.
-pub fn resolve(name: &str) -> Result<&'static str, ManifestError> {
+pub(crate) fn resolve(name: &str) -> Result<&'static str, ManifestError> {
     let all = names();
     if let Some(exact) = all.iter().find(|n| **n == name) {
         return Ok(exact);
@@ -96,7 +96,7 @@ pub fn rewrite_images(text: &str, registry: Option<&str>) -> String {
 }
 
 /// Parses YAML text (one or more documents) into objects.
-pub fn parse(name: &str, text: &str) -> Result<Vec<DynamicObject>, ManifestError> {
+pub(crate) fn parse(name: &str, text: &str) -> Result<Vec<DynamicObject>, ManifestError> {
     let invalid = |message: String| ManifestError::Invalid {
         name: name.to_string(),
         message,
@@ -158,7 +158,7 @@ pub fn highlighted(text: &str, highlight: &[String], ui: &Ui) -> String {
 }
 
 /// Writes every manifest into `dir` (images rewritten under --registry).
-pub fn export(
+pub(crate) fn export(
     dir: &Path,
     registry: Option<&str>,
     force: bool,

@@ -1,9 +1,15 @@
 //! Terminal output: colors (off with --no-color, NO_COLOR or no terminal), prompts and spinners.
 
 use console::{Style, Term};
+use dialoguer::theme::Theme;
+use dialoguer::{Confirm, Input};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{BufRead, IsTerminal, Write};
+use std::fmt;
+use std::io::IsTerminal;
 use std::time::Duration;
+
+/// The keys a step prompt takes.
+const STEP_HINT: &str = "[Enter = run, s = skip, q = quit]";
 
 /// How the program talks to the person at the terminal.
 #[derive(Debug, Clone)]
@@ -11,21 +17,100 @@ pub struct Ui {
     pub color: bool,
     /// Prompts are shown only with a terminal on stdin and stdout and without --yes.
     pub interactive: bool,
-    pub verbose: u8,
     /// Quiet mode hides prose (used by `verify --apply` with machine output).
     pub quiet: bool,
 }
 
 /// What the learner answered at a step prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     Run,
     Skip,
     Quit,
+    /// Ctrl-C at the prompt.
+    Interrupted,
+}
+
+/// What a typed answer to a step prompt means; `None` when it means nothing.
+fn step_answer(text: &str) -> Option<Answer> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "y" | "yes" | "r" | "run" => Some(Answer::Run),
+        "s" | "skip" | "n" | "no" => Some(Answer::Skip),
+        "q" | "quit" => Some(Answer::Quit),
+        _ => None,
+    }
+}
+
+/// Whether a prompt ended because the learner pressed Ctrl-C.
+fn interrupted(err: &dialoguer::Error) -> bool {
+    let dialoguer::Error::IO(io) = err;
+    io.kind() == std::io::ErrorKind::Interrupted
+}
+
+/// hk8s's look for dialoguer's prompts: `? Question [keys] ` in bold and dim, the
+/// answer after it once given, errors indented below.
+struct Prompts<'a> {
+    ui: &'a Ui,
+    hint: &'a str,
+}
+
+impl Prompts<'_> {
+    fn question(&self, f: &mut dyn fmt::Write, prompt: &str) -> fmt::Result {
+        write!(
+            f,
+            "{} {} ",
+            self.ui.bold(&format!("? {prompt}")),
+            self.ui.dim(self.hint)
+        )
+    }
+}
+
+impl Theme for Prompts<'_> {
+    fn format_error(&self, f: &mut dyn fmt::Write, err: &str) -> fmt::Result {
+        write!(f, "  {err}")
+    }
+
+    fn format_input_prompt(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        _default: Option<&str>,
+    ) -> fmt::Result {
+        self.question(f, prompt)
+    }
+
+    fn format_input_prompt_selection(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        answer: &str,
+    ) -> fmt::Result {
+        self.question(f, prompt)?;
+        write!(f, "{answer}")
+    }
+
+    fn format_confirm_prompt(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        _default: Option<bool>,
+    ) -> fmt::Result {
+        self.question(f, prompt)
+    }
+
+    fn format_confirm_prompt_selection(
+        &self,
+        f: &mut dyn fmt::Write,
+        prompt: &str,
+        answer: Option<bool>,
+    ) -> fmt::Result {
+        self.question(f, prompt)?;
+        write!(f, "{}", if answer == Some(true) { "y" } else { "n" })
+    }
 }
 
 impl Ui {
-    pub fn new(no_color: bool, yes: bool, verbose: u8) -> Self {
+    pub(crate) fn new(no_color: bool, yes: bool) -> Self {
         let tty = std::io::stdout().is_terminal();
         let color = !no_color && std::env::var_os("NO_COLOR").is_none() && tty;
         console::set_colors_enabled(color);
@@ -34,7 +119,6 @@ impl Ui {
         Self {
             color,
             interactive,
-            verbose,
             quiet: false,
         }
     }
@@ -47,51 +131,51 @@ impl Ui {
         }
     }
 
-    pub fn bold(&self, text: &str) -> String {
+    pub(crate) fn bold(&self, text: &str) -> String {
         self.paint(Style::new().bold(), text)
     }
-    pub fn dim(&self, text: &str) -> String {
+    pub(crate) fn dim(&self, text: &str) -> String {
         self.paint(Style::new().dim(), text)
     }
-    pub fn green(&self, text: &str) -> String {
+    pub(crate) fn green(&self, text: &str) -> String {
         self.paint(Style::new().green(), text)
     }
-    pub fn red(&self, text: &str) -> String {
+    pub(crate) fn red(&self, text: &str) -> String {
         self.paint(Style::new().red(), text)
     }
-    pub fn yellow(&self, text: &str) -> String {
+    pub(crate) fn yellow(&self, text: &str) -> String {
         self.paint(Style::new().yellow(), text)
     }
-    pub fn cyan(&self, text: &str) -> String {
+    pub(crate) fn cyan(&self, text: &str) -> String {
         self.paint(Style::new().cyan(), text)
     }
-    pub fn italic(&self, text: &str) -> String {
+    pub(crate) fn italic(&self, text: &str) -> String {
         self.paint(Style::new().italic(), text)
     }
     /// A highlighted manifest field.
-    pub fn highlight(&self, text: &str) -> String {
+    pub(crate) fn highlight(&self, text: &str) -> String {
         self.paint(Style::new().yellow().bold(), text)
     }
 
-    pub fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         if !self.quiet {
             println!("{text}");
         }
     }
-    pub fn heading(&self, text: &str) {
+    pub(crate) fn heading(&self, text: &str) {
         self.line(&format!("\n{}", self.bold(&self.cyan(text))));
     }
-    pub fn ok(&self, text: &str) {
+    pub(crate) fn ok(&self, text: &str) {
         self.line(&format!("{} {text}", self.green("✔")));
     }
-    pub fn fail(&self, text: &str) {
+    pub(crate) fn fail(&self, text: &str) {
         self.line(&format!("{} {text}", self.red("✘")));
     }
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         self.line(&format!("{} {text}", self.yellow("!")));
     }
     /// The kubectl command that does the same by hand.
-    pub fn kubectl(&self, command: &str) {
+    pub(crate) fn kubectl(&self, command: &str) {
         for (i, line) in command.lines().enumerate() {
             let prefix = if i == 0 {
                 "kubectl equivalent:"
@@ -106,56 +190,55 @@ impl Ui {
         }
     }
 
-    /// Asks whether to run a step: Enter runs it, `s` skips, `q` quits.
+    /// Asks whether to run a step: Enter runs it, `s` skips, `q` quits; Ctrl-C interrupts.
     /// Without a terminal (or with --yes) it runs every step.
-    pub fn ask_step(&self, label: &str) -> Answer {
+    pub(crate) fn ask_step(&self, label: &str) -> Answer {
         if !self.interactive {
             return Answer::Run;
         }
-        loop {
-            print!(
-                "{} {} ",
-                self.bold(&format!("? {label}")),
-                self.dim("[Enter = run, s = skip, q = quit]")
-            );
-            let _ = std::io::stdout().flush();
-            let mut answer = String::new();
-            match std::io::stdin().lock().read_line(&mut answer) {
-                Ok(0) | Err(_) => return Answer::Quit,
-                Ok(_) => {}
-            }
-            match answer.trim().to_ascii_lowercase().as_str() {
-                "" | "y" | "yes" | "r" | "run" => return Answer::Run,
-                "s" | "skip" | "n" | "no" => return Answer::Skip,
-                "q" | "quit" => return Answer::Quit,
-                other => println!("  {other:?}: press Enter to run the step, s to skip, q to quit"),
-            }
+        let theme = Prompts {
+            ui: self,
+            hint: STEP_HINT,
+        };
+        let answer = Input::<String>::with_theme(&theme)
+            .with_prompt(label)
+            .allow_empty(true)
+            .validate_with(|text: &String| match step_answer(text) {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "{text:?}: press Enter to run the step, s to skip, q to quit"
+                )),
+            })
+            .interact_text_on(&Term::stdout());
+        match answer {
+            Ok(text) => step_answer(&text).unwrap_or(Answer::Run),
+            Err(err) if interrupted(&err) => Answer::Interrupted,
+            Err(_) => Answer::Quit,
         }
     }
 
     /// A yes/no confirmation; `--yes` answers yes, no terminal answers no.
-    pub fn confirm(&self, question: &str, yes: bool) -> bool {
+    pub(crate) fn confirm(&self, question: &str, yes: bool) -> bool {
         if yes {
             return true;
         }
         if !self.interactive {
             return false;
         }
-        print!(
-            "{} {} ",
-            self.bold(&format!("? {question}")),
-            self.dim("[y/N]")
-        );
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        if std::io::stdin().lock().read_line(&mut answer).is_err() {
-            return false;
-        }
-        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        let theme = Prompts {
+            ui: self,
+            hint: "[y/N]",
+        };
+        Confirm::with_theme(&theme)
+            .with_prompt(question)
+            .default(false)
+            .wait_for_newline(true)
+            .interact_on(&Term::stdout())
+            .unwrap_or(false)
     }
 
     /// A spinner on stderr when it is a terminal, hidden otherwise.
-    pub fn spinner(&self, message: &str) -> ProgressBar {
+    pub(crate) fn spinner(&self, message: &str) -> ProgressBar {
         let bar = if Term::stderr().is_term() && !self.quiet {
             ProgressBar::new_spinner()
         } else {
@@ -171,7 +254,7 @@ impl Ui {
     }
 
     /// A text progress bar, e.g. `[#####-----] 3/8`.
-    pub fn bar(&self, done: usize, total: usize) -> String {
+    pub(crate) fn bar(&self, done: usize, total: usize) -> String {
         let width = 24;
         let filled = (done * width).checked_div(total).unwrap_or(0).min(width);
         format!(

@@ -1,5 +1,6 @@
 //! The interactive walkthrough in a real terminal (tmux): prompts appear, answers advance,
-//! Ctrl-C saves progress and says how to resume, and the next run resumes there.
+//! Ctrl-C saves progress and says how to resume, the next run resumes there, and a
+//! yes/no question waits for its answer.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -187,4 +188,31 @@ fn a_failing_step_says_what_happened_and_how_to_retry() {
     assert!(screen.contains("hk8s lesson 0 --step 3"), "{screen}");
     assert!(screen.contains("EXITED-1"), "{screen}");
     assert!(!screen.contains("panicked"), "{screen}");
+}
+
+#[test]
+fn a_confirmation_waits_for_an_answer_and_no_declines() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "env -u KUBECONFIG -u HK8S_KUBECONFIG HOME={dir} HK8S_DATA_DIR={dir} NO_COLOR=1 {hk8s} lesson 1; echo EXITED-$?; sleep 30",
+        dir = dir.path().display(),
+        hk8s = env!("CARGO_BIN_EXE_hk8s"),
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    let screen = tmux.wait_for("Start hk8s's built-in sandbox? [y/N]", 1);
+    assert!(
+        screen.contains("No Kubernetes cluster is configured"),
+        "says why it asks:\n{screen}"
+    );
+    tmux.send(&["n", "Enter"]);
+    let screen = tmux.wait_for("EXITED-", 1);
+    assert!(screen.contains("EXITED-1"), "{screen}");
+    assert!(
+        screen.contains("no Kubernetes cluster is configured") && screen.contains("--sandbox"),
+        "declining says what to do instead:\n{screen}"
+    );
+    assert!(
+        !screen.contains("Starting the built-in sandbox"),
+        "no means no:\n{screen}"
+    );
 }

@@ -1,16 +1,20 @@
-//! The lessons as data: they parse, every manifest a lesson names exists, every embedded
-//! manifest is used by some lesson, and every step that acts shows its kubectl equivalent.
+//! The lessons as data, as invariants that hold for any number of lessons: they parse,
+//! are numbered 0..N without gaps and named after number and slug, build only on earlier
+//! lessons, name only embedded manifests and use every one of them, and use only the step
+//! vocabulary lessons/README.md documents.
 
 use hk8s::lesson::model::{self, Action};
 use hk8s::manifests;
 use std::collections::BTreeSet;
 
 #[test]
-fn lessons_zero_to_seven_parse_in_order() {
+fn lessons_parse_numbered_without_gaps_and_named_after_number_and_slug() {
     let lessons = model::all().expect("lessons parse");
+    assert!(!lessons.is_empty());
     let numbers: Vec<u32> = lessons.iter().map(|l| l.number).collect();
-    assert_eq!(numbers, (0..=7).collect::<Vec<_>>());
+    assert_eq!(numbers, (0..lessons.len() as u32).collect::<Vec<_>>());
     for l in &lessons {
+        assert_eq!(l.file, format!("{:02}-{}.md", l.number, l.slug));
         assert!(!l.steps.is_empty(), "lesson {} has steps", l.number);
         assert!(
             l.steps
@@ -23,9 +27,24 @@ fn lessons_zero_to_seven_parse_in_order() {
 }
 
 #[test]
+fn every_requirement_is_an_earlier_lesson() {
+    let lessons = model::all().unwrap();
+    for l in &lessons {
+        for r in &l.requires {
+            assert!(
+                *r < l.number && lessons.iter().any(|other| other.number == *r),
+                "lesson {} requires {r}, which is not an earlier lesson",
+                l.number
+            );
+        }
+    }
+}
+
+#[test]
 fn every_named_manifest_exists_and_every_manifest_is_used() {
     let lessons = model::all().unwrap();
     let embedded: BTreeSet<&str> = manifests::names().into_iter().collect();
+    assert!(!embedded.is_empty());
     let mut used = BTreeSet::new();
     for l in &lessons {
         for s in &l.steps {
@@ -46,11 +65,48 @@ fn every_named_manifest_exists_and_every_manifest_is_used() {
             "embedded manifest {m} is used by no lesson"
         );
     }
-    assert_eq!(
-        embedded.len(),
-        13,
-        "the 13 tutorial manifests: {embedded:?}"
-    );
+}
+
+/// The name an action, check or condition is written with (`apply`, `pods-ready`).
+fn written_name(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(name) => name,
+        serde_json::Value::Object(map) => map.keys().next().cloned().unwrap_or_default(),
+        other => panic!("not a named item: {other}"),
+    }
+}
+
+#[test]
+fn every_action_check_and_condition_used_is_documented() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lessons/README.md"))
+        .expect("lessons/README.md exists");
+    let mut names = BTreeSet::new();
+    for l in model::all().unwrap() {
+        for s in &l.steps {
+            names.insert(written_name(serde_json::to_value(&s.action).unwrap()));
+            let conditions = match &s.action {
+                Action::Wait { until, .. } => vec![until],
+                Action::Load {
+                    until: Some(until), ..
+                } => vec![until],
+                _ => vec![],
+            };
+            for c in conditions {
+                names.insert(written_name(serde_json::to_value(c).unwrap()));
+            }
+            if let Action::Check { checks, .. } = &s.action {
+                for c in checks {
+                    names.insert(written_name(serde_json::to_value(c).unwrap()));
+                }
+            }
+        }
+    }
+    for name in &names {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "{name} is used by a lesson but not documented in lessons/README.md"
+        );
+    }
 }
 
 #[test]
@@ -83,7 +139,7 @@ fn registry_rewrites_only_our_images() {
 
 #[test]
 fn a_broken_lesson_file_names_the_file_and_the_step() {
-    let bad = "---\nnumber: 9\nslug: x\ntitle: X\nsummary: s\n---\n## Oops\n\n```step\naction: apply\nmanifestz: [a]\n```\n";
+    let bad = "---\nformat: 1\nnumber: 9\nslug: x\ntitle: X\nsummary: s\n---\n## Oops\n\n```step\napply:\n  manifestz: [a]\n```\n";
     let err = model::parse("99-x.md", bad).unwrap_err().to_string();
     assert!(err.contains("99-x.md"), "{err}");
     assert!(err.contains("Oops"), "{err}");
@@ -96,7 +152,7 @@ fn a_broken_lesson_file_names_the_file_and_the_step() {
 
 #[test]
 fn steps_in_one_section_share_its_prose_in_order() {
-    let text = "---\nnumber: 0\nslug: s\ntitle: T\nsummary: s\n---\nIntro.\n## Apply\nWhy.\n```step\naction: create-namespace\n```\n```step\naction: wait\nfor: namespace-active\n```\nAfter.\n## Done\nBye.\n";
+    let text = "---\nformat: 1\nnumber: 0\nslug: s\ntitle: T\nsummary: s\n---\nIntro.\n## Apply\nWhy.\n```step\ncreate-namespace\n```\n```step\nwait:\n  for: namespace-active\n```\nAfter.\n## Done\nBye.\n";
     let lesson = model::parse("t.md", text).unwrap();
     let titles: Vec<&str> = lesson.steps.iter().map(|s| s.title.as_str()).collect();
     assert_eq!(
@@ -118,7 +174,6 @@ fn every_highlighted_field_exists_in_its_manifest() {
     let ui = hk8s::ui::Ui {
         color: false,
         interactive: false,
-        verbose: 0,
         quiet: true,
     };
     for l in model::all().unwrap() {
@@ -147,7 +202,6 @@ fn highlighting_marks_the_field_and_its_subtree_only() {
     let ui = hk8s::ui::Ui {
         color: false,
         interactive: false,
-        verbose: 0,
         quiet: true,
     };
     let text = manifests::text("05-frontend-deployment.yml", None).unwrap();

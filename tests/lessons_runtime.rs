@@ -424,7 +424,6 @@ async fn waits_time_out_with_a_diagnosis() {
     let ui = hk8s::ui::Ui {
         color: false,
         interactive: false,
-        verbose: 0,
         quiet: true,
     };
     let deployments = Api::<Deployment>::namespaced(client, "demo");

@@ -1,7 +1,6 @@
 //! `hk8s doctor`: whether this machine and cluster can run the lessons, and what to fix.
 
-use crate::cli::GlobalArgs;
-use crate::cluster;
+use crate::cluster::{self, ClusterOptions, Target};
 use crate::ui::Ui;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -13,20 +12,9 @@ use kube::api::{ListParams, PostParams};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
-    let mut failures = 0;
-    for (tool, why) in [
-        ("kubectl", "to type the lessons' kubectl equivalents"),
-        ("redis-server", "for the sandbox's redis pods"),
-        ("hello-k8s-frontend", "for the sandbox's frontend pods"),
-        ("hello-k8s-api", "for the sandbox's api pods"),
-    ] {
-        match which(tool) {
-            Some(path) => ui.ok(&format!("{tool} found at {}", path.display())),
-            None => ui.warn(&format!("{tool} not found on PATH or next to hk8s ({why})")),
-        }
-    }
-    let target = match cluster::connect(global, ui).await {
+pub(super) async fn run(options: &ClusterOptions, ui: &Ui) -> anyhow::Result<ExitCode> {
+    local_tools(ui);
+    let target = match cluster::connect(options, ui).await {
         Ok(t) => t,
         Err(e) => {
             ui.fail(&format!("{e:#}"));
@@ -41,6 +29,35 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
+    let allowed = rbac(&target, ui).await;
+    storage(&target, ui).await;
+    metrics(&target, ui).await;
+    load_balancers(&target, ui).await;
+    Ok(if allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The programs the lessons and the sandbox's pods run.
+fn local_tools(ui: &Ui) {
+    for (tool, why) in [
+        ("kubectl", "to type the lessons' kubectl equivalents"),
+        ("redis-server", "for the sandbox's redis pods"),
+        ("hello-k8s-frontend", "for the sandbox's frontend pods"),
+        ("hello-k8s-api", "for the sandbox's api pods"),
+    ] {
+        match which(tool) {
+            Some(path) => ui.ok(&format!("{tool} found at {}", path.display())),
+            None => ui.warn(&format!("{tool} not found on PATH or next to hk8s ({why})")),
+        }
+    }
+}
+
+/// Whether hk8s's user may create Deployments in the namespace; false only when the
+/// cluster says no (a cluster that cannot answer is given the benefit of the doubt).
+async fn rbac(target: &Target, ui: &Ui) -> bool {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
@@ -58,54 +75,74 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         .create(&PostParams::default(), &review)
         .await
     {
-        Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => ui.ok(&format!(
-            "RBAC: may create deployments in namespace {}",
-            target.namespace
-        )),
+        Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {
+            ui.ok(&format!(
+                "RBAC: may create deployments in namespace {}",
+                target.namespace
+            ));
+            true
+        }
         Ok(r) => {
-            failures += 1;
             ui.fail(&format!(
                 "RBAC: may not create deployments in namespace {} ({}); ask for edit rights there",
                 target.namespace,
                 r.status.and_then(|s| s.reason).unwrap_or_default()
-            ))
+            ));
+            false
         }
-        Err(kube::Error::Api(status)) => ui.warn(&format!(
-            "RBAC: the cluster does not answer access reviews ({} {}); assuming access",
-            status.code, status.reason
-        )),
-        Err(e) => ui.warn(&format!(
-            "RBAC: cannot ask the API server ({e}); assuming access"
-        )),
+        Err(kube::Error::Api(status)) => {
+            ui.warn(&format!(
+                "RBAC: the cluster does not answer access reviews ({} {}); assuming access",
+                status.code, status.reason
+            ));
+            true
+        }
+        Err(e) => {
+            ui.warn(&format!(
+                "RBAC: cannot ask the API server ({e}); assuming access"
+            ));
+            true
+        }
     }
-    match Api::<StorageClass>::all(target.client.clone())
+}
+
+/// A default StorageClass, for lesson 5's claim.
+async fn storage(target: &Target, ui: &Ui) {
+    let classes = Api::<StorageClass>::all(target.client.clone())
         .list(&ListParams::default())
-        .await
-    {
-        Ok(list) => {
-            let default = list.items.iter().find(|sc| {
-                sc.metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
-                    .is_some_and(|v| v == "true")
-            });
-            match default {
-                Some(sc) => ui.ok(&format!(
-                    "default StorageClass {} (lesson 5's volume claim uses it)",
-                    sc.metadata.name.clone().unwrap_or_default()
-                )),
-                None if target.sandbox => ui.ok("the sandbox provisions volumes itself (lesson 5)"),
-                None => ui.warn(
-                    "no default StorageClass: lesson 5's PersistentVolumeClaim will stay Pending",
-                ),
-            }
+        .await;
+    let list = match classes {
+        Ok(list) => list,
+        Err(_) if target.sandbox => {
+            return ui.ok("the sandbox provisions volumes itself (lesson 5)");
         }
-        Err(_) if target.sandbox => ui.ok("the sandbox provisions volumes itself (lesson 5)"),
-        Err(e) => ui.warn(&format!(
-            "cannot list StorageClasses ({e}); lesson 5 needs a default one"
+        Err(e) => {
+            return ui.warn(&format!(
+                "cannot list StorageClasses ({e}); lesson 5 needs a default one"
+            ));
+        }
+    };
+    let default = list.items.iter().find(|sc| {
+        sc.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
+            .is_some_and(|v| v == "true")
+    });
+    match default {
+        Some(sc) => ui.ok(&format!(
+            "default StorageClass {} (lesson 5's volume claim uses it)",
+            sc.metadata.name.clone().unwrap_or_default()
         )),
+        None if target.sandbox => ui.ok("the sandbox provisions volumes itself (lesson 5)"),
+        None => {
+            ui.warn("no default StorageClass: lesson 5's PersistentVolumeClaim will stay Pending")
+        }
     }
+}
+
+/// The metrics API, for lesson 7's autoscaler.
+async fn metrics(target: &Target, ui: &Ui) {
     let metrics = kube::discovery::pinned_group(
         &target.client,
         &kube::core::GroupVersion::gv("metrics.k8s.io", "v1beta1"),
@@ -118,14 +155,18 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             "no metrics API (metrics.k8s.io): lesson 7's HPA cannot scale; install metrics-server (minikube addons enable metrics-server)",
         ),
     }
-    let lbs = Api::<Service>::all(target.client.clone())
+}
+
+/// Whether LoadBalancer services get an address, for `hk8s open` and the lessons' load.
+async fn load_balancers(target: &Target, ui: &Ui) {
+    let services = Api::<Service>::all(target.client.clone())
         .list(&ListParams::default())
         .await;
-    let with_ip = lbs
+    let with_ip = services
         .map(|l| {
             l.items
                 .iter()
-                .filter(|s| crate::frontend::load_balancer_url(s).is_some())
+                .filter(|s| crate::judge::services::load_balancer_url(s).is_some())
                 .count()
         })
         .unwrap_or(0);
@@ -134,11 +175,6 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     } else {
         ui.warn("no LoadBalancer service has an address yet: on kind/minikube the frontend may stay <pending> (`minikube tunnel`, cloud-provider-kind); `hk8s open` port-forwards instead");
     }
-    Ok(if failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }
 
 /// Finds a program on PATH or next to hk8s itself (where the sandbox kubelet also looks).

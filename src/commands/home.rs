@@ -1,28 +1,27 @@
 //! `hk8s` alone: progress over the lessons and what to do next.
 
-use crate::cli::GlobalArgs;
-use crate::cluster::{identify, progress_key};
+use crate::cluster::{ClusterOptions, identify};
 use crate::lesson::model;
 use crate::progress::Progress;
 use crate::ui::Ui;
 use std::process::ExitCode;
 
-pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cluster: &ClusterOptions, ui: &Ui) -> anyhow::Result<ExitCode> {
     let lessons = model::all()?;
     println!("{}", ui.bold("hk8s — learn Kubernetes hands-on"));
-    let Some((sandbox, context, server)) = identify(global) else {
+    let Some(identity) = identify(cluster) else {
         println!(
             "No cluster configured. Start with `hk8s lesson 0`, or use the built-in one: `hk8s lesson 0 --sandbox`."
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let key = progress_key(sandbox, &context, &server, &global.namespace);
+    let key = identity.progress_key(&cluster.namespace);
     let progress = Progress::load()?;
     let completed = progress.completed(&key);
     println!(
         "cluster {}, namespace {}",
-        ui.bold(&context),
-        ui.bold(&global.namespace)
+        ui.bold(&identity.context),
+        ui.bold(&cluster.namespace)
     );
     println!("progress {}", ui.bar(completed.len(), lessons.len()));
     for l in &lessons {
@@ -44,7 +43,7 @@ pub async fn run(global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let next = lessons
         .iter()
         .find(|l| !progress.lesson(&key, l.number).completed);
-    let flags = if sandbox { " --sandbox" } else { "" };
+    let flags = if identity.sandbox { " --sandbox" } else { "" };
     match next {
         Some(l) => {
             let p = progress.lesson(&key, l.number);

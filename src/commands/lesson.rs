@@ -1,16 +1,21 @@
 //! `hk8s lesson N`: run one lesson, resuming where the learner stopped.
 
-use crate::cli::{GlobalArgs, LessonArgs};
 use crate::cluster::{self, Target};
+use crate::commands::Options;
 use crate::lesson::model::{self, Lesson};
 use crate::lesson::runner::{Mode, Runner, install_interrupt_handler};
 use crate::progress::Progress;
 use crate::ui::Ui;
 use std::process::ExitCode;
 
-pub async fn run(args: LessonArgs, global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
-    let lesson = model::get(args.number)?;
-    if let Some(step) = args.step
+pub(super) async fn run(
+    number: u32,
+    step: Option<usize>,
+    options: &Options,
+    ui: &Ui,
+) -> anyhow::Result<ExitCode> {
+    let lesson = model::get(number)?;
+    if let Some(step) = step
         && (step == 0 || step > lesson.steps.len())
     {
         anyhow::bail!(
@@ -19,18 +24,18 @@ pub async fn run(args: LessonArgs, global: &GlobalArgs, ui: &Ui) -> anyhow::Resu
             lesson.steps.len()
         );
     }
-    let target = cluster::connect(global, ui).await?;
+    let target = cluster::connect(&options.cluster, ui).await?;
     println!("Using {}", target.describe(ui));
     install_interrupt_handler(ui.clone());
-    prepare(&lesson, &target, global, ui).await?;
+    prepare(&lesson, &target, options, ui).await?;
     let mut progress = Progress::load()?;
     let saved = progress.lesson(&target.progress_key(), lesson.number);
-    let start = match args.step {
+    let start = match step {
         Some(step) => step,
         None if !saved.completed && saved.steps_done > 0 => saved.steps_done + 1,
         None => 1,
     };
-    let runner = Runner::new(&target, ui, global.registry.clone(), Mode::Learn);
+    let runner = Runner::new(&target, ui, options.registry.clone(), Mode::Learn);
     let outcome = runner.run(&lesson, start, Some(&mut progress)).await?;
     let failed = outcome.failed_step.is_some() || outcome.checks.iter().any(|c| !c.passed);
     Ok(if failed {
@@ -45,14 +50,14 @@ pub async fn run(args: LessonArgs, global: &GlobalArgs, ui: &Ui) -> anyhow::Resu
 async fn prepare(
     lesson: &Lesson,
     target: &Target,
-    global: &GlobalArgs,
+    options: &Options,
     ui: &Ui,
 ) -> anyhow::Result<()> {
     let mut quiet = ui.clone();
     quiet.quiet = true;
     for number in &lesson.requires {
         let required = model::get(*number)?;
-        let runner = Runner::new(target, &quiet, global.registry.clone(), Mode::VerifyOnly);
+        let runner = Runner::new(target, &quiet, options.registry.clone(), Mode::VerifyOnly);
         let checks = runner.run(&required, 1, None).await?.checks;
         let Some(missing) = checks.iter().find(|c| !c.passed) else {
             continue;
@@ -65,7 +70,7 @@ async fn prepare(
             "Run lesson {}'s steps now, without the explanations?",
             required.number
         );
-        if !ui.confirm(&question, global.yes || !ui.interactive) {
+        if !ui.confirm(&question, options.yes || !ui.interactive) {
             anyhow::bail!(
                 "lesson {} needs lesson {} first: run `hk8s lesson {}`",
                 lesson.number,
@@ -77,7 +82,7 @@ async fn prepare(
             "setting up lesson {}: {}",
             required.number, required.title
         ));
-        let runner = Runner::new(target, &quiet, global.registry.clone(), Mode::VerifyApply);
+        let runner = Runner::new(target, &quiet, options.registry.clone(), Mode::VerifyApply);
         let outcome = runner.run(&required, 1, None).await?;
         spinner.finish_and_clear();
         if let Some(failed) = outcome.checks.iter().find(|c| !c.passed) {

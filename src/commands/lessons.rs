@@ -4,7 +4,7 @@ use crate::lesson::model;
 use crate::ui::Ui;
 use std::process::ExitCode;
 
-pub fn run(ui: &Ui) -> anyhow::Result<ExitCode> {
+pub(super) fn run(ui: &Ui) -> anyhow::Result<ExitCode> {
     let lessons = model::all()?;
     println!("{}", ui.bold("Lessons (run one with `hk8s lesson N`):"));
     for l in &lessons {

@@ -1,15 +1,25 @@
 //! `hk8s manifests list|show|export`: the embedded manifests.
 
-use crate::cli::{GlobalArgs, ManifestsCommand};
 use crate::lesson::model;
 use crate::manifests;
 use crate::ui::Ui;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(cmd: ManifestsCommand, global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
-    let registry = global.registry.as_deref();
-    match cmd {
-        ManifestsCommand::List => {
+/// What `hk8s manifests` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Job {
+    /// List them with the lessons that use them.
+    List,
+    /// Print one (images rewritten under --registry).
+    Show { name: String },
+    /// Write all of them into `dir`, overwriting only with `force`.
+    Export { dir: PathBuf, force: bool },
+}
+
+pub(super) fn run(job: Job, registry: Option<&str>, ui: &Ui) -> anyhow::Result<ExitCode> {
+    match job {
+        Job::List => {
             let lessons = model::all()?;
             for name in manifests::names() {
                 let used: Vec<String> = lessons
@@ -23,8 +33,8 @@ pub fn run(cmd: ManifestsCommand, global: &GlobalArgs, ui: &Ui) -> anyhow::Resul
                 );
             }
         }
-        ManifestsCommand::Show { name } => print!("{}", manifests::text(&name, registry)?),
-        ManifestsCommand::Export { dir, force } => {
+        Job::Show { name } => print!("{}", manifests::text(&name, registry)?),
+        Job::Export { dir, force } => {
             let written = manifests::export(&dir, registry, force)?;
             println!("wrote {} manifests to {}", written.len(), dir.display());
         }

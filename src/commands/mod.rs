@@ -1,39 +1,76 @@
-//! One module per subcommand.
+//! One module per subcommand, each working from plain settings ([`Options`]) and its
+//! [`Job`]; the command line that produces them lives in `cli`.
 
-pub mod doctor;
-pub mod home;
-pub mod lesson;
-pub mod lessons;
-pub mod manifests;
-pub mod open;
-pub mod reset;
-pub mod sandbox;
-pub mod verify;
+mod doctor;
+mod home;
+mod junit;
+mod lesson;
+mod lessons;
+pub(crate) mod manifests;
+mod open;
+mod reset;
+pub(crate) mod sandbox;
+pub(crate) mod verify;
 
-use crate::cli::{Cli, Command};
+use crate::cluster::ClusterOptions;
+use crate::load::LoadJob;
 use crate::ui::Ui;
-use clap::CommandFactory;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Runs the parsed command line; the exit code is the command's verdict.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let ui = Ui::new(cli.global.no_color, cli.global.yes, cli.global.verbose);
-    let global = &cli.global;
-    match cli.command {
-        None => home::run(global, &ui).await,
-        Some(Command::Lessons) => lessons::run(&ui),
-        Some(Command::Lesson(args)) => lesson::run(args, global, &ui).await,
-        Some(Command::Verify(args)) => verify::run(args, global, ui).await,
-        Some(Command::Reset) => reset::run(global, &ui).await,
-        Some(Command::Manifests(cmd)) => manifests::run(cmd, global, &ui),
-        Some(Command::Open(args)) => open::run(args, global, &ui).await,
-        Some(Command::Doctor) => doctor::run(global, &ui).await,
-        Some(Command::Completions(args)) => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(args.shell, &mut cmd, "hk8s", &mut std::io::stdout());
+/// Settings every command shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub cluster: ClusterOptions,
+    /// Registry prefix for the app's images (`--registry`).
+    pub registry: Option<String>,
+    /// Answer yes to every prompt (`--yes`).
+    pub yes: bool,
+}
+
+/// What to do.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Progress over the lessons and what to do next (`hk8s` alone).
+    Home,
+    Lessons,
+    Lesson {
+        number: u32,
+        step: Option<usize>,
+    },
+    Verify(verify::Request),
+    Reset,
+    Manifests(manifests::Job),
+    Open {
+        port: u16,
+        print: bool,
+    },
+    Doctor,
+    /// Print a text made while parsing (a completion script).
+    Print(String),
+    Sandbox {
+        state_dir: Option<PathBuf>,
+        action: sandbox::Action,
+    },
+    Load(Box<LoadJob>),
+}
+
+/// Runs one job; the exit code is its verdict.
+pub(crate) async fn run(job: Job, options: &Options, ui: Ui) -> anyhow::Result<ExitCode> {
+    match job {
+        Job::Home => home::run(&options.cluster, &ui),
+        Job::Lessons => lessons::run(&ui),
+        Job::Lesson { number, step } => lesson::run(number, step, options, &ui).await,
+        Job::Verify(request) => verify::run(request, options, ui).await,
+        Job::Reset => reset::run(options, &ui).await,
+        Job::Manifests(job) => manifests::run(job, options.registry.as_deref(), &ui),
+        Job::Open { port, print } => open::run(port, print, &options.cluster, &ui).await,
+        Job::Doctor => doctor::run(&options.cluster, &ui).await,
+        Job::Print(text) => {
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Sandbox(args)) => sandbox::run(args, global).await,
-        Some(Command::Load(args)) => crate::load::run_cli(args).await,
+        Job::Sandbox { state_dir, action } => sandbox::run(state_dir, action).await,
+        Job::Load(job) => crate::load::run_cli(*job).await,
     }
 }

@@ -1,28 +1,32 @@
 //! `hk8s open`: the frontend in a browser — its LoadBalancer address, else a
 //! `kubectl port-forward` kept open until Ctrl-C.
 
-use crate::cli::{GlobalArgs, OpenArgs};
-use crate::cluster;
+use crate::cluster::{self, ClusterOptions};
 use crate::frontend::{self, Address};
 use crate::ui::Ui;
 use std::process::{ExitCode, Stdio};
 
-pub async fn run(args: OpenArgs, global: &GlobalArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
-    let target = cluster::connect(global, ui).await?;
+pub(super) async fn run(
+    port: u16,
+    print: bool,
+    options: &ClusterOptions,
+    ui: &Ui,
+) -> anyhow::Result<ExitCode> {
+    let target = cluster::connect(options, ui).await?;
     println!("Using {}", target.describe(ui));
     match frontend::address(&target).await? {
         Address::Direct(url) => {
             println!("The frontend is at {}", ui.bold(&url));
-            if !args.print {
+            if !print {
                 launch_browser(&url);
             }
             Ok(ExitCode::SUCCESS)
         }
         Address::Proxy(_) => {
-            let url = format!("http://127.0.0.1:{}/", args.port);
+            let url = format!("http://127.0.0.1:{}/", port);
             let mut cmd = tokio::process::Command::new("kubectl");
             cmd.args(["port-forward", "-n", &target.namespace, "service/frontend"])
-                .arg(format!("{}:80", args.port))
+                .arg(format!("{}:80", port))
                 .arg("--context")
                 .arg(&target.context)
                 .stdout(Stdio::null())
@@ -39,9 +43,9 @@ pub async fn run(args: OpenArgs, global: &GlobalArgs, ui: &Ui) -> anyhow::Result
             );
             ui.kubectl(&format!(
                 "kubectl port-forward -n {} service/frontend {}:80",
-                target.namespace, args.port
+                target.namespace, port
             ));
-            if !args.print {
+            if !print {
                 launch_browser(&url);
             }
             tokio::select! {

@@ -1,8 +1,8 @@
 //! `hk8s verify`: the lessons' checks, one line each; JSON and JUnit for CI; exit 0/1.
 
 use crate::checks::CheckResult;
-use crate::cli::{GlobalArgs, OutputFormat, VerifyArgs};
 use crate::cluster::{self, Target};
+use crate::commands::Options;
 use crate::lesson::model::{self, Lesson};
 use crate::lesson::runner::{Mode, Runner, install_interrupt_handler};
 use crate::progress::Progress;
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 /// The whole verdict, as JSON.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(super) struct Report {
     pub cluster: String,
     pub namespace: String,
     pub applied: bool,
@@ -22,19 +22,39 @@ pub struct Report {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Summary {
+pub(super) struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
 }
 
-pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::Result<ExitCode> {
+/// What `hk8s verify` checks, and how it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Request {
+    /// Lessons to verify; none means those completed so far (or all with `all`).
+    pub lessons: Vec<u32>,
+    pub all: bool,
+    /// Run each lesson's steps before its checks.
+    pub apply: bool,
+    pub format: Format,
+}
+
+/// The report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// One line a check, for people.
+    Text,
+    Json,
+    Junit,
+}
+
+pub(super) async fn run(args: Request, options: &Options, mut ui: Ui) -> anyhow::Result<ExitCode> {
     let all = model::all()?;
     for n in &args.lessons {
         model::get(*n)?;
     }
     ui.interactive = false;
-    let target = cluster::connect(global, &ui).await?;
+    let target = cluster::connect(&options.cluster, &ui).await?;
     let chosen: Vec<Lesson> = if args.all {
         all.clone()
     } else if !args.lessons.is_empty() {
@@ -53,7 +73,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::R
                 .collect()
         }
     };
-    let text = args.output == OutputFormat::Text;
+    let text = args.format == Format::Text;
     let header = format!(
         "Verifying lesson(s) {} on {}{}",
         chosen
@@ -78,7 +98,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::R
         &target,
         &chosen,
         args.apply,
-        global.registry.clone(),
+        options.registry.clone(),
         &ui,
         text,
     )
@@ -96,15 +116,15 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::R
         summary,
         checks,
     };
-    match args.output {
-        OutputFormat::Text => {
+    match args.format {
+        Format::Text => {
             println!(
                 "{} passed, {} failed, {} skipped",
                 report.summary.passed, report.summary.failed, report.summary.skipped
             );
         }
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Junit => println!("{}", junit(&report, &chosen)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Junit => println!("{}", super::junit::document(&report, &chosen)),
     }
     Ok(if report.passed {
         ExitCode::SUCCESS
@@ -114,7 +134,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs, mut ui: Ui) -> anyhow::R
 }
 
 /// Runs the chosen lessons' checks (after their steps with `apply`).
-pub async fn verify(
+async fn verify(
     target: &Target,
     lessons: &[Lesson],
     apply: bool,
@@ -170,73 +190,4 @@ pub async fn verify(
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
-}
-
-/// JUnit XML: one testsuite per lesson, one testcase per check.
-pub fn junit(report: &Report, lessons: &[Lesson]) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"hk8s verify\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
-        report.checks.len(),
-        report.summary.failed,
-        report.summary.skipped
-    ));
-    for lesson in lessons {
-        let cases: Vec<&CheckResult> = report
-            .checks
-            .iter()
-            .filter(|c| c.lesson == lesson.number)
-            .collect();
-        out.push_str(&format!(
-            "  <testsuite name=\"lesson {}: {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
-            lesson.number,
-            xml_escape(&lesson.title),
-            cases.len(),
-            cases.iter().filter(|c| !c.passed).count(),
-            cases.iter().filter(|c| c.skipped).count()
-        ));
-        for c in cases {
-            let open = format!(
-                "    <testcase classname=\"hk8s.lesson{}\" name=\"{}\"",
-                lesson.number,
-                xml_escape(&c.name)
-            );
-            if c.skipped {
-                out.push_str(&format!(
-                    "{open}><skipped message=\"{}\"/></testcase>\n",
-                    xml_escape(&c.detail)
-                ));
-            } else if c.passed {
-                out.push_str(&format!(
-                    "{open}><system-out>{}</system-out></testcase>\n",
-                    xml_escape(&c.detail)
-                ));
-            } else {
-                out.push_str(&format!(
-                    "{open}><failure message=\"{}\">{}</failure></testcase>\n",
-                    xml_escape(&first_line(&c.detail)),
-                    xml_escape(&c.detail)
-                ));
-            }
-        }
-        out.push_str("  </testsuite>\n");
-    }
-    out.push_str("</testsuites>");
-    out
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }

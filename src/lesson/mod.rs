@@ -1,7 +1,8 @@
-//! Lessons: the data model parsed from lessons/, and the runner that performs the steps.
+//! Lessons: the data model parsed from lessons/, and the runner that performs their steps
+//! (one executor per action in `steps`, what the learner sees in `present`).
 
-pub mod load_step;
+mod action;
 pub mod model;
-pub mod runner;
-
-pub use model::{Action, Lesson, Step};
+mod present;
+pub(crate) mod runner;
+mod steps;

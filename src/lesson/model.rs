@@ -1,12 +1,15 @@
-//! Lessons as data: a Markdown file per lesson, YAML front matter, one `## ` section per
-//! step, and an optional fenced ```step block in each section saying what the step does.
+//! Lessons as data (lessons/README.md describes the format): a Markdown file per lesson,
+//! YAML front matter, one `## ` section per step, and fenced ` ```step ` blocks saying what
+//! the steps do.
 
-use crate::checks::CheckSpec;
-use crate::wait::WaitFor;
+pub use super::action::Action;
 use include_dir::{Dir, include_dir};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 static LESSON_FILES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/lessons");
+
+/// The lesson file format this hk8s reads (`format:` in the front matter).
+pub const FORMAT: u32 = 1;
 
 /// Why a lesson file cannot be read; names the file and the step.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +44,19 @@ pub struct Step {
     pub kubectl: Option<String>,
 }
 
+/// The front matter's version, read before the rest so that a newer format gets a clear
+/// error instead of a list of unknown fields.
+#[derive(Debug, Deserialize)]
+struct Version {
+    format: Option<u32>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FrontMatter {
+    /// Checked through [`Version`] first.
+    #[serde(rename = "format")]
+    _format: u32,
     number: u32,
     slug: String,
     title: String,
@@ -52,127 +65,19 @@ struct FrontMatter {
     requires: Vec<u32>,
 }
 
-/// What a step does.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Action {
-    /// Prose only.
-    Explain,
-    /// Print the cluster and context hk8s talks to.
-    ShowCluster,
-    /// Print a manifest with its key fields highlighted.
-    ShowManifest {
-        manifest: String,
-        #[serde(default)]
-        highlight: Vec<String>,
-    },
-    /// Create the tutorial namespace, labelled as created by hk8s.
-    CreateNamespace,
-    /// Server-side apply of embedded manifests, or of an inline manifest that may be
-    /// expected to fail (a teaching moment).
-    Apply {
-        #[serde(default)]
-        manifests: Vec<String>,
-        #[serde(default)]
-        inline: Option<String>,
-        #[serde(default)]
-        expect_error: bool,
-    },
-    /// Delete the objects of embedded manifests.
-    Delete { manifests: Vec<String> },
-    /// Delete the pods that match a label selector.
-    DeletePods { selector: String },
-    /// Load the frontend: `concurrency` clients for `seconds`; with `until`, the load stops
-    /// as soon as the condition holds and the step fails if it never does.
-    Load {
-        concurrency: u32,
-        seconds: u64,
-        #[serde(default)]
-        until: Option<WaitFor>,
-        /// The step fails when fewer requests succeed (percent).
-        #[serde(default)]
-        min_availability: Option<f64>,
-    },
-    /// Post a message through the frontend.
-    PostMessage { text: String },
-    /// Read the messages the frontend shows; `expect` (when given) must be among them,
-    /// `expect_absent` must not.
-    ReadMessages {
-        #[serde(default)]
-        expect: Option<String>,
-        #[serde(default)]
-        expect_absent: Option<String>,
-    },
-    /// Watch pods and events until a condition holds.
-    Wait {
-        #[serde(rename = "for")]
-        until: WaitFor,
-        #[serde(default = "default_timeout")]
-        timeout_seconds: u64,
-    },
-    /// Check that the cluster reached the expected state.
-    Check {
-        checks: Vec<CheckSpec>,
-        /// The state only exists in the middle of the lesson: `verify` without --apply skips it.
-        #[serde(default)]
-        during_lesson_only: bool,
-    },
+/// A step as found in the file: title (empty for a later block in a section), prose, and
+/// the block's YAML (none for a section that only explains).
+struct RawStep {
+    title: String,
+    prose: String,
+    block: Option<String>,
 }
 
-fn default_timeout() -> u64 {
-    120
-}
-
-impl Action {
-    /// Whether `verify --apply` performs this step (everything but prose and displays).
-    pub fn changes_cluster(&self) -> bool {
-        !matches!(
-            self,
-            Action::Explain
-                | Action::ShowCluster
-                | Action::ShowManifest { .. }
-                | Action::Check { .. }
-        )
-    }
-
-    /// A title for a step that follows another in the same section.
-    pub fn default_title(&self) -> String {
-        match self {
-            Action::Explain => "More".into(),
-            Action::ShowCluster => "The cluster".into(),
-            Action::ShowManifest { manifest, .. } => format!("Look at {manifest}"),
-            Action::CreateNamespace => "Create the namespace".into(),
-            Action::Apply { manifests, .. } if !manifests.is_empty() => {
-                format!("Apply {}", manifests.join(", "))
-            }
-            Action::Apply { .. } => "Apply".into(),
-            Action::Delete { manifests } => format!("Delete {}", manifests.join(", ")),
-            Action::DeletePods { selector } => format!("Delete the pods {selector}"),
-            Action::Load { .. } => "Load the frontend".into(),
-            Action::PostMessage { .. } => "Post a message".into(),
-            Action::ReadMessages { .. } => "Read the messages".into(),
-            Action::Wait { until, .. } => format!("Wait for {}", until.describe()),
-            Action::Check { .. } => "Check".into(),
-        }
-    }
-
-    /// Every embedded manifest the step names.
-    pub fn manifests(&self) -> Vec<&str> {
-        match self {
-            Action::ShowManifest { manifest, .. } => vec![manifest.as_str()],
-            Action::Apply { manifests, .. } | Action::Delete { manifests } => {
-                manifests.iter().map(String::as_str).collect()
-            }
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// Every lesson, in order.
+/// Every lesson, in order: the embedded `NN-slug.md` files, numbered 0 to N.
 pub fn all() -> Result<Vec<Lesson>, LessonError> {
     let mut files: Vec<_> = LESSON_FILES
         .files()
-        .filter(|f| f.path().extension().is_some_and(|e| e == "md"))
+        .filter(|f| is_lesson_file(&f.path().display().to_string()))
         .collect();
     files.sort_by_key(|f| f.path().to_path_buf());
     let mut lessons = Vec::new();
@@ -182,7 +87,9 @@ pub fn all() -> Result<Vec<Lesson>, LessonError> {
             file: name.clone(),
             message: "not UTF-8".into(),
         })?;
-        lessons.push(parse(&name, text)?);
+        let lesson = parse(&name, text)?;
+        check_file_name(&lesson)?;
+        lessons.push(lesson);
     }
     for (i, lesson) in lessons.iter().enumerate() {
         if lesson.number as usize != i {
@@ -193,6 +100,29 @@ pub fn all() -> Result<Vec<Lesson>, LessonError> {
         }
     }
     Ok(lessons)
+}
+
+/// Whether a file in lessons/ is a lesson (`NN-slug.md`) rather than, say, its README.
+fn is_lesson_file(name: &str) -> bool {
+    name.ends_with(".md")
+        && name.len() > 3
+        && name.as_bytes()[..2].iter().all(u8::is_ascii_digit)
+        && name.as_bytes()[2] == b'-'
+}
+
+/// The file name is the number in two digits, then the slug.
+fn check_file_name(lesson: &Lesson) -> Result<(), LessonError> {
+    let expected = format!("{:02}-{}.md", lesson.number, lesson.slug);
+    if lesson.file == expected {
+        return Ok(());
+    }
+    Err(LessonError::Invalid {
+        file: lesson.file.clone(),
+        message: format!(
+            "number {} and slug {:?} call for the file name {expected}",
+            lesson.number, lesson.slug
+        ),
+    })
 }
 
 /// One lesson by number.
@@ -211,108 +141,14 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
         file: file.to_string(),
         message,
     };
-    let rest = text
-        .strip_prefix("---\n")
-        .ok_or_else(|| invalid("must start with a `---` front matter block".into()))?;
-    let (front, body) = rest
-        .split_once("\n---\n")
-        .ok_or_else(|| invalid("front matter is not closed by `---`".into()))?;
-    let front: FrontMatter =
-        serde_saphyr::from_str(front).map_err(|e| invalid(format!("front matter: {e}")))?;
-
-    let mut intro = String::new();
-    // (section title, prose since the last block, blocks emitted in this section)
-    let mut section: Option<(String, String, usize)> = None;
-    let mut raw_steps: Vec<(String, String, Option<String>)> = Vec::new();
-    let mut in_block: Option<String> = None;
-    let mut in_fence = false;
-    let close_section = |section: Option<(String, String, usize)>,
-                         raw: &mut Vec<(String, String, Option<String>)>| {
-        if let Some((title, prose, blocks)) = section
-            && (blocks == 0 || !prose.trim().is_empty())
-        {
-            raw.push((title, prose, None));
-        }
-    };
-    for line in body.lines() {
-        if let Some(block) = in_block.as_mut() {
-            if line.trim_end() == "```" {
-                let data = in_block.take().unwrap_or_default();
-                let (title, prose, blocks) = section.as_mut().ok_or_else(|| {
-                    invalid("a ```step block must be inside a `## ` section".into())
-                })?;
-                let step_title = if *blocks == 0 {
-                    title.clone()
-                } else {
-                    String::new()
-                };
-                raw_steps.push((step_title, std::mem::take(prose), Some(data)));
-                *blocks += 1;
-            } else {
-                block.push_str(line);
-                block.push('\n');
-            }
-            continue;
-        }
-        if line.trim_end() == "```step" {
-            in_block = Some(String::new());
-            continue;
-        }
-        if line.starts_with("```") {
-            in_fence = !in_fence;
-        }
-        if !in_fence && let Some(title) = line.strip_prefix("## ") {
-            close_section(section.take(), &mut raw_steps);
-            section = Some((title.trim().to_string(), String::new(), 0));
-            continue;
-        }
-        match section.as_mut() {
-            Some((_, prose, _)) => {
-                prose.push_str(line);
-                prose.push('\n');
-            }
-            None => {
-                intro.push_str(line);
-                intro.push('\n');
-            }
-        }
-    }
-    if in_block.is_some() {
-        return Err(invalid("a ```step block is not closed".into()));
-    }
-    close_section(section.take(), &mut raw_steps);
-
+    let (front, body) = split_front_matter(text).map_err(|m| invalid(m.into()))?;
+    let front = front_matter(front).map_err(invalid)?;
+    let (intro, raw_steps) = sections(body).map_err(|m| invalid(m.into()))?;
     let steps = raw_steps
         .into_iter()
-        .map(|(title, prose, data)| {
-            let (action, kubectl) = match data {
-                None => (Action::Explain, None),
-                Some(data) => {
-                    let mut value: serde_json::Value = serde_saphyr::from_str(&data)
-                        .map_err(|e| invalid(format!("step {title:?}: {e}")))?;
-                    let kubectl = value
-                        .as_object_mut()
-                        .and_then(|map| map.remove("kubectl"))
-                        .and_then(|v| v.as_str().map(str::to_string));
-                    let action: Action = serde_json::from_value(value)
-                        .map_err(|e| invalid(format!("step {title:?}: {e}")))?;
-                    (action, kubectl)
-                }
-            };
-            let title = if title.is_empty() {
-                action.default_title()
-            } else {
-                title
-            };
-            Ok(Step {
-                title,
-                prose: prose.trim().to_string(),
-                action,
-                kubectl,
-            })
-        })
-        .collect::<Result<Vec<_>, LessonError>>()?;
-
+        .map(step)
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(invalid)?;
     Ok(Lesson {
         number: front.number,
         slug: front.slug,
@@ -323,4 +159,224 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
         intro: intro.trim().to_string(),
         steps,
     })
+}
+
+/// The front matter's YAML and the Markdown after it.
+fn split_front_matter(text: &str) -> Result<(&str, &str), &'static str> {
+    let rest = text
+        .strip_prefix("---\n")
+        .ok_or("must start with a `---` front matter block")?;
+    rest.split_once("\n---\n")
+        .ok_or("front matter is not closed by `---`")
+}
+
+/// Reads the front matter: a known format first, then the fields, then `requires`.
+fn front_matter(yaml: &str) -> Result<FrontMatter, String> {
+    let version: Version =
+        serde_saphyr::from_str(yaml).map_err(|e| format!("front matter: {e}"))?;
+    match version.format {
+        Some(FORMAT) => {}
+        Some(other) => {
+            return Err(format!(
+                "front matter: format {other} is not one this hk8s reads (it reads format {FORMAT}); update hk8s, or see lessons/README.md"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "front matter: `format: {FORMAT}` is missing (lessons/README.md describes the format)"
+            ));
+        }
+    }
+    let front: FrontMatter =
+        serde_saphyr::from_str(yaml).map_err(|e| format!("front matter: {e}"))?;
+    if let Some(later) = front.requires.iter().find(|r| **r >= front.number) {
+        return Err(format!(
+            "front matter: requires lesson {later}, but a lesson can only build on earlier ones (this is lesson {})",
+            front.number
+        ));
+    }
+    Ok(front)
+}
+
+/// Splits the Markdown into the introduction and the raw steps: each ` ```step ` block
+/// with the prose before it; a section without blocks, or prose after a section's last
+/// block, is a step that only explains.
+fn sections(body: &str) -> Result<(String, Vec<RawStep>), &'static str> {
+    let mut intro = String::new();
+    // (section title, prose since the last block, blocks seen in this section)
+    let mut section: Option<(String, String, usize)> = None;
+    let mut steps = Vec::new();
+    let mut block: Option<String> = None;
+    let mut in_fence = false;
+    for line in body.lines() {
+        if let Some(yaml) = block.as_mut() {
+            if line.trim_end() != "```" {
+                yaml.push_str(line);
+                yaml.push('\n');
+                continue;
+            }
+            let (title, prose, blocks) = section
+                .as_mut()
+                .ok_or("a ```step block must be inside a `## ` section")?;
+            steps.push(RawStep {
+                title: if *blocks == 0 {
+                    title.clone()
+                } else {
+                    String::new()
+                },
+                prose: std::mem::take(prose),
+                block: block.take(),
+            });
+            *blocks += 1;
+            continue;
+        }
+        if line.trim_end() == "```step" {
+            block = Some(String::new());
+            continue;
+        }
+        if line.starts_with("```") {
+            in_fence = !in_fence;
+        }
+        if !in_fence && let Some(title) = line.strip_prefix("## ") {
+            close_section(section.take(), &mut steps);
+            section = Some((title.trim().to_string(), String::new(), 0));
+            continue;
+        }
+        let prose = section.as_mut().map_or(&mut intro, |(_, prose, _)| prose);
+        prose.push_str(line);
+        prose.push('\n');
+    }
+    if block.is_some() {
+        return Err("a ```step block is not closed");
+    }
+    close_section(section, &mut steps);
+    Ok((intro, steps))
+}
+
+/// A section's trailing prose (or a section without blocks) becomes an explain step.
+fn close_section(section: Option<(String, String, usize)>, steps: &mut Vec<RawStep>) {
+    if let Some((title, prose, blocks)) = section
+        && (blocks == 0 || !prose.trim().is_empty())
+    {
+        steps.push(RawStep {
+            title,
+            prose,
+            block: None,
+        });
+    }
+}
+
+/// A raw step's action (from its block's YAML) and title.
+fn step(raw: RawStep) -> Result<Step, String> {
+    let RawStep {
+        title,
+        prose,
+        block,
+    } = raw;
+    let (action, kubectl) = match block {
+        None => (Action::Explain, None),
+        Some(yaml) => {
+            let mut value: serde_json::Value =
+                serde_saphyr::from_str(&yaml).map_err(|e| format!("step {title:?}: {e}"))?;
+            let kubectl = value
+                .as_object_mut()
+                .and_then(|map| map.remove("kubectl"))
+                .and_then(|v| v.as_str().map(str::to_string));
+            if let Some(map) = value.as_object()
+                && map.len() != 1
+            {
+                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "step {title:?}: a step block names one action, as `apply:` with its fields below it, but it has the keys {}; lessons/README.md lists the actions",
+                    keys.join(", ")
+                ));
+            }
+            let action: Action =
+                serde_json::from_value(value).map_err(|e| format!("step {title:?}: {e}"))?;
+            (action, kubectl)
+        }
+    };
+    let title = if title.is_empty() {
+        action.default_title()
+    } else {
+        title
+    };
+    Ok(Step {
+        title,
+        prose: prose.trim().to_string(),
+        action,
+        kubectl,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRONT: &str = "---\nformat: 1\nnumber: 2\nslug: s\ntitle: T\nsummary: s\n";
+
+    fn lesson(front: &str, body: &str) -> Result<Lesson, LessonError> {
+        parse("02-s.md", &format!("{front}---\n{body}"))
+    }
+
+    #[test]
+    fn an_unknown_or_missing_format_is_refused_by_name() {
+        let err = lesson(&FRONT.replace("format: 1", "format: 2"), "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format 2 is not one this hk8s reads"), "{err}");
+        let err = lesson(&FRONT.replace("format: 1\n", ""), "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`format: 1` is missing"), "{err}");
+        assert!(lesson(FRONT, "").is_ok());
+    }
+
+    #[test]
+    fn requires_names_only_earlier_lessons() {
+        let err = lesson(&format!("{FRONT}requires: [1, 2]\n"), "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("requires lesson 2"), "{err}");
+        assert_eq!(
+            lesson(&format!("{FRONT}requires: [0, 1]\n"), "")
+                .unwrap()
+                .requires,
+            [0, 1]
+        );
+    }
+
+    #[test]
+    fn the_file_name_must_match_number_and_slug() {
+        let mut ok = lesson(FRONT, "").unwrap();
+        check_file_name(&ok).unwrap();
+        ok.file = "2-s.md".into();
+        let err = check_file_name(&ok).unwrap_err().to_string();
+        assert!(err.contains("call for the file name 02-s.md"), "{err}");
+        assert!(is_lesson_file("07-autoscaling.md"));
+        assert!(!is_lesson_file("README.md"));
+    }
+
+    #[test]
+    fn a_step_names_one_action_in_kebab_case() {
+        let old_style = "## Apply\n```step\naction: apply\nmanifests: [a.yml]\n```\n";
+        let err = lesson(FRONT, old_style).unwrap_err().to_string();
+        assert!(err.contains("names one action"), "{err}");
+        assert!(err.contains("action, manifests"), "{err}");
+        let snake = "## W\n```step\nwait:\n  for: pvcs-bound\n  timeout_seconds: 5\n```\n";
+        let err = lesson(FRONT, snake).unwrap_err().to_string();
+        assert!(err.contains("timeout_seconds"), "{err}");
+        let kebab = "## W\n```step\nwait:\n  for: pvcs-bound\n  timeout-seconds: 5\n```\n```step\ncreate-namespace\n```\n```step\nshow-cluster:\nkubectl: kubectl get nodes\n```\n";
+        let steps = lesson(FRONT, kebab).unwrap().steps;
+        assert!(matches!(
+            steps[0].action,
+            Action::Wait {
+                timeout_seconds: 5,
+                ..
+            }
+        ));
+        assert_eq!(steps[1].action, Action::CreateNamespace);
+        assert_eq!(steps[2].action, Action::ShowCluster);
+        assert_eq!(steps[2].kubectl.as_deref(), Some("kubectl get nodes"));
+    }
 }

@@ -12,11 +12,9 @@ mod report;
 mod run;
 mod user;
 
-pub use command::{LoadArgs, run_cli};
-pub use config::{
-    DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, LoadConfig, MAX_CONCURRENCY, parse_header,
-    parse_siege_duration,
-};
+pub(crate) use command::{LoadJob, run_cli};
+pub(crate) use config::{DEFAULT_CONCURRENCY, parse_header, seconds};
+pub use config::{DEFAULT_TIMEOUT, LoadConfig, MAX_CONCURRENCY, parse_siege_duration};
 pub use error::LoadError;
 pub use report::{FailureCounts, Report};
 pub use run::{PROGRESS_INTERVAL, Progress, ProgressFn, run};

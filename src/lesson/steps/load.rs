@@ -1,17 +1,64 @@
-//! The lessons' load step: many clients request the frontend at once, siege-style, through
-//! `hk8s load` ([`crate::load::run`]) when the frontend has an address of its own; through
-//! the API server's service proxy otherwise (slower, but it reaches any cluster).
+//! `load`: many clients request the frontend at once, siege-style, through `hk8s load`
+//! ([`crate::load::run`]) when the frontend has an address of its own; through the API
+//! server's service proxy otherwise (slower, but it reaches any cluster).
 
+use super::{StepContext, StepError, StepOutcome};
+use crate::checks::CheckResult;
 use crate::cluster::Target;
 use crate::frontend::{self, Address};
-use crate::load::{CancellationToken, LoadConfig};
+use crate::load::{CancellationToken, LoadConfig, LoadError};
+use crate::wait::{self, WaitFor};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// Loads the frontend for `seconds` (or until `until` holds, which it then must); with
+/// `min_availability`, the share of successful requests is checked.
+pub(super) async fn run(
+    ctx: &StepContext<'_>,
+    concurrency: u32,
+    seconds: u64,
+    until: Option<&WaitFor>,
+    min_availability: Option<f64>,
+) -> Result<StepOutcome, StepError> {
+    let addr = frontend::address(ctx.target).await?;
+    crate::lesson::present::load_starting(ctx.ui, &addr, concurrency, seconds);
+    let stop = CancellationToken::new();
+    let load = generate(ctx.target, &addr, concurrency, seconds, stop.clone());
+    let summary = match until {
+        None => load.await?,
+        Some(cond) => {
+            let watch = async {
+                let reached =
+                    wait::wait(ctx.target, cond, Duration::from_secs(seconds), ctx.ui).await;
+                stop.cancel();
+                reached
+            };
+            let (summary, reached) = tokio::join!(load, watch);
+            reached?;
+            summary?
+        }
+    };
+    let availability = min_availability.map(|min| CheckResult {
+        lesson: ctx.lesson,
+        name: "availability under load".into(),
+        passed: summary.availability_percent >= min,
+        skipped: false,
+        detail: format!(
+            "{:.2} % of {} requests succeeded (needs {min} %)",
+            summary.availability_percent,
+            summary.transactions + summary.failed
+        ),
+    });
+    Ok(StepOutcome::Loaded {
+        summary,
+        availability,
+    })
+}
+
 /// What a load run measured.
 #[derive(Debug, Clone, Default)]
-pub struct LoadSummary {
+pub(crate) struct LoadSummary {
     pub transactions: u64,
     pub failed: u64,
     pub availability_percent: f64,
@@ -20,22 +67,20 @@ pub struct LoadSummary {
 }
 
 /// Runs `concurrency` clients against the frontend for `seconds`, or until `stop` is cancelled.
-pub async fn run(
+async fn generate(
     target: &Target,
     addr: &Address,
     concurrency: u32,
     seconds: u64,
     stop: CancellationToken,
-) -> Result<LoadSummary, String> {
+) -> Result<LoadSummary, LoadError> {
     match addr {
         Address::Direct(url) => {
             let mut config = LoadConfig::new(url.clone());
             config.concurrency = concurrency.max(1);
             config.duration = Some(Duration::from_secs(seconds));
             config.delay = Some(Duration::from_secs(1));
-            let report = crate::load::run(config, None, stop)
-                .await
-                .map_err(|e| e.to_string())?;
+            let report = crate::load::run(config, None, stop).await?;
             Ok(LoadSummary {
                 transactions: report.transactions,
                 failed: report.failed_transactions,

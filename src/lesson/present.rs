@@ -1,0 +1,299 @@
+//! What the learner sees of a lesson run: headings, prose, the kubectl equivalent, what each
+//! step did, failures and what to do next. The runner and the step executors call these;
+//! they do no work of their own.
+
+use super::model::{Action, Lesson, Step};
+use super::runner::Mode;
+use super::steps::{StepError, StepOutcome};
+use crate::checks::CheckResult;
+use crate::cluster::Target;
+use crate::frontend::Address;
+use crate::manifests;
+use crate::ui::Ui;
+
+/// The lesson's title, summary and introduction; where a resumed run starts.
+pub(super) fn lesson_intro(ui: &Ui, lesson: &Lesson, start: usize) {
+    ui.heading(&format!("Lesson {}: {}", lesson.number, lesson.title));
+    ui.line(&ui.dim(&lesson.summary));
+    if !lesson.intro.is_empty() {
+        ui.line("");
+        ui.line(&render_prose(&lesson.intro, ui));
+    }
+    if start > 1 {
+        ui.line(&ui.dim(&format!(
+            "(resuming at step {start} of {})",
+            lesson.steps.len()
+        )));
+    }
+}
+
+/// A step's heading, prose and kubectl equivalent, before its prompt.
+pub(super) fn step_intro(ui: &Ui, number: usize, total: usize, step: &Step, kubectl: Option<&str>) {
+    ui.heading(&format!("Step {number}/{total}: {}", step.title));
+    if !step.prose.is_empty() {
+        ui.line(&render_prose(&step.prose, ui));
+    }
+    if let Some(k) = kubectl {
+        ui.line("");
+        ui.kubectl(k);
+    }
+}
+
+/// The question asked before a step runs.
+pub(super) fn prompt(action: &Action) -> String {
+    match action {
+        Action::Explain => "Continue?".to_string(),
+        Action::Check { .. } => "Run the checks?".to_string(),
+        Action::ShowManifest { manifest, .. } => format!("Show {manifest}?"),
+        _ => "Run this step?".to_string(),
+    }
+}
+
+pub(super) fn skipped(ui: &Ui) {
+    ui.line(&ui.dim("  skipped"));
+}
+
+pub(super) fn stopped(ui: &Ui, lesson: u32, number: usize) {
+    ui.line(&format!(
+        "\nStopped before step {number}. Resume with `hk8s lesson {lesson}`."
+    ));
+}
+
+pub(super) fn step_failed(ui: &Ui, lesson: u32, number: usize, err: &StepError) {
+    ui.fail(&format!("Step {number} failed: {err}"));
+    ui.line(&format!(
+        "Fix it and rerun this step with `hk8s lesson {lesson} --step {number}`."
+    ));
+}
+
+/// The lesson's end: complete or not, and the next lesson.
+pub(super) fn lesson_done(ui: &Ui, lesson: &Lesson, failed: usize, next: Option<&Lesson>) {
+    if failed == 0 {
+        ui.heading(&format!("Lesson {} complete.", lesson.number));
+    } else {
+        ui.heading(&format!(
+            "Lesson {} done, but {failed} check(s) failed (see above).",
+            lesson.number
+        ));
+    }
+    match next {
+        Some(next) => ui.line(&format!(
+            "Next: `hk8s lesson {}` — {}",
+            next.number, next.title
+        )),
+        None => ui.line("That was the last lesson. `hk8s verify --all` checks everything again."),
+    }
+}
+
+/// Where Ctrl-C stopped a lesson, and how to resume (`at` is lesson and step).
+pub(super) fn interrupted(ui: &Ui, at: Option<(u32, usize)>) {
+    eprintln!();
+    match at {
+        Some((lesson, step)) => eprintln!(
+            "{} Interrupted in lesson {lesson}, step {step}. The steps before it are saved.\n  Resume with `hk8s lesson {lesson}` (or `hk8s lesson {lesson} --step {step}`); running a step again is safe.",
+            ui.yellow("■")
+        ),
+        None => eprintln!("{} Interrupted; nothing was in progress.", ui.yellow("■")),
+    }
+}
+
+/// Before `show-cluster` contacts the cluster.
+pub(super) fn using_cluster(ui: &Ui, target: &Target) {
+    ui.line(&format!("hk8s uses {}", target.describe(ui)));
+}
+
+/// An `apply` created the namespace it needs first.
+pub(super) fn namespace_created_first(ui: &Ui, namespace: &str) {
+    ui.ok(&format!(
+        "namespace/{namespace} created first (labelled app.kubernetes.io/managed-by=hk8s)"
+    ));
+}
+
+/// Before a `load` step starts its clients.
+pub(super) fn load_starting(ui: &Ui, address: &Address, concurrency: u32, seconds: u64) {
+    ui.line(&format!(
+        "Loading {} with {concurrency} clients for up to {seconds} s…",
+        address.describe()
+    ));
+}
+
+/// The messages a `read-messages` step found on the page (the first ten).
+pub(super) fn messages_shown(ui: &Ui, address: &Address, messages: &[String]) {
+    ui.line(&format!(
+        "The frontend at {} shows {} message(s):",
+        address.describe(),
+        messages.len()
+    ));
+    for m in messages.iter().take(10) {
+        ui.line(&format!("  • {m}"));
+    }
+}
+
+/// What a step did.
+pub(super) fn outcome(ui: &Ui, mode: Mode, outcome: &StepOutcome) {
+    match outcome {
+        StepOutcome::Nothing => {}
+        StepOutcome::Cluster { version, sandbox } => {
+            ui.ok(&format!("the API server answers: Kubernetes {version}"));
+            if *sandbox {
+                ui.line(&format!(
+                    "To use kubectl on it: {}",
+                    ui.cyan("export KUBECONFIG=$(hk8s sandbox kubeconfig)")
+                ));
+            }
+        }
+        StepOutcome::Manifest {
+            name,
+            text,
+            highlight,
+        } => {
+            ui.line(&ui.dim(&format!("--- {name}")));
+            ui.line(manifests::highlighted(text, highlight, ui).trim_end());
+        }
+        StepOutcome::Namespace {
+            name,
+            created: true,
+        } => ui.ok(&format!(
+            "namespace/{name} created (labelled app.kubernetes.io/managed-by=hk8s)"
+        )),
+        StepOutcome::Namespace {
+            name,
+            created: false,
+        } => ui.ok(&format!("namespace/{name} already exists")),
+        StepOutcome::Applied(objects) | StepOutcome::Deleted(objects) => {
+            for a in objects {
+                ui.ok(&format!(
+                    "{}/{} {}",
+                    a.kind.to_lowercase(),
+                    a.name,
+                    a.outcome
+                ));
+            }
+        }
+        StepOutcome::Refused(err) => {
+            ui.warn(&format!("As expected, the cluster refused it:\n  {err}"));
+        }
+        StepOutcome::PodsDeleted(names) => {
+            for name in names {
+                ui.ok(&format!("pod/{name} deleted"));
+            }
+        }
+        StepOutcome::Loaded {
+            summary,
+            availability,
+        } => {
+            ui.line(summary.text.trim_end());
+            if let Some(check) = availability {
+                verdict(ui, &check.detail, check.passed);
+            }
+        }
+        StepOutcome::Posted { text, address } => {
+            ui.ok(&format!("posted {text:?} through {}", address.describe()));
+        }
+        StepOutcome::Messages { present, absent } => {
+            if let Some(want) = present {
+                ui.ok(&format!("{want:?} is there"));
+            }
+            if let Some(gone) = absent {
+                ui.ok(&format!("{gone:?} is gone"));
+            }
+        }
+        StepOutcome::Checked(results) if mode == Mode::Learn => checks(ui, results),
+        StepOutcome::Checked(_) => {}
+    }
+}
+
+fn checks(ui: &Ui, results: &[CheckResult]) {
+    for result in results {
+        verdict(
+            ui,
+            &format!("{}: {}", result.name, result.detail),
+            result.passed,
+        );
+    }
+}
+
+fn verdict(ui: &Ui, text: &str, passed: bool) {
+    if passed {
+        ui.ok(text);
+    } else {
+        ui.fail(text);
+    }
+}
+
+/// Light Markdown rendering for the terminal: `code` in cyan, **bold** in bold.
+pub(crate) fn render_prose(text: &str, ui: &Ui) -> String {
+    let mut out = String::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            out.push_str(&format!("    {}\n", ui.cyan(line)));
+            continue;
+        }
+        let mut rendered = String::new();
+        for (i, part) in line.split('`').enumerate() {
+            if i % 2 == 1 {
+                rendered.push_str(&ui.cyan(part));
+            } else {
+                for (j, bit) in part.split("**").enumerate() {
+                    if j % 2 == 1 {
+                        rendered.push_str(&ui.bold(bit));
+                    } else {
+                        rendered.push_str(&italics(bit, ui));
+                    }
+                }
+            }
+        }
+        out.push_str(&rendered);
+        out.push('\n');
+    }
+    out.trim_end().to_string()
+}
+
+/// `*word*` in italics (a lone `*`, as in `2 * 3`, stays).
+fn italics(text: &str, ui: &Ui) -> String {
+    let parts: Vec<&str> = text.split('*').collect();
+    if parts.len() < 3 {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 0 {
+            out.push_str(part);
+        } else if i + 1 == parts.len() {
+            out.push('*');
+            out.push_str(part);
+        } else if !part.is_empty() && !part.starts_with(' ') && !part.ends_with(' ') {
+            out.push_str(&ui.italic(part));
+        } else {
+            out.push('*');
+            out.push_str(part);
+            out.push('*');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_prose;
+    use crate::ui::Ui;
+
+    #[test]
+    fn prose_loses_its_markup_marks_and_indents_fenced_blocks() {
+        let ui = Ui {
+            color: false,
+            interactive: false,
+            quiet: true,
+        };
+        let prose = "Run `kubectl get pods`: **ready** pods are *counted*, 2 * 3 is not.\n```\nkubectl get nodes\n```\nDone.";
+        assert_eq!(
+            render_prose(prose, &ui),
+            "Run kubectl get pods: ready pods are counted, 2 * 3 is not.\n    kubectl get nodes\nDone."
+        );
+    }
+}
