@@ -24,111 +24,119 @@ pub fn server_side_apply(
     now: &str,
 ) -> Result<Value, Vec<(String, String)>> {
     let applied_set = field_set(applied, false);
+    let entry = |fields: FieldSet| ManagedEntry {
+        manager: manager.into(),
+        operation: "Apply".into(),
+        subresource: String::new(),
+        api_version: api_version.into(),
+        time: now.into(),
+        fields,
+    };
     let Some(live) = live else {
         let mut obj = strip_directives(applied);
-        write_managed(
-            &mut obj,
-            &[ManagedEntry {
-                manager: manager.into(),
-                operation: "Apply".into(),
-                subresource: String::new(),
-                api_version: api_version.into(),
-                time: now.into(),
-                fields: applied_set,
-            }],
-        );
+        write_managed(&mut obj, &[entry(applied_set)]);
         return Ok(obj);
     };
     let mut entries = read_managed(live);
-    let mut conflicts = Vec::new();
-    let mut conflicting: FieldSet = FieldSet::new();
-    // Like the API server's last-applied manager: fields kubectl's client-side apply set
-    // and still hold their last-applied value move to a server-side applier without a
-    // conflict, so switching `kubectl apply` to `--server-side` just works.
-    let last_applied: Option<Value> = live["metadata"]["annotations"][LAST_APPLIED]
-        .as_str()
-        .and_then(|s| serde_json::from_str(s).ok());
-    for e in &entries {
-        if e.manager == manager && e.operation == "Apply" {
-            continue;
-        }
-        for p in e.fields.intersection(&applied_set) {
-            if value_at(applied, p) != value_at(live, p) && !is_container(value_at(applied, p)) {
-                conflicting.insert(p.clone());
-                let from_last_applied = e.manager == CLIENT_SIDE_APPLY
-                    && last_applied
-                        .as_ref()
-                        .is_some_and(|la| value_at(la, p) == value_at(live, p));
-                if !from_last_applied {
-                    conflicts.push((e.manager.clone(), display_path(p)));
-                }
-            }
-        }
-    }
+    let is_mine = |e: &ManagedEntry| e.manager == manager && e.operation == "Apply";
+    let (conflicts, conflicting) = find_conflicts(live, applied, &applied_set, &entries, &is_mine);
+    // Fields that differ only from kubectl's client-side apply move without a conflict.
     let force = force || (conflicts.is_empty() && !conflicting.is_empty());
     if !conflicts.is_empty() && !force {
         return Err(conflicts);
     }
-    let previous: FieldSet = entries
-        .iter()
-        .find(|e| e.manager == manager && e.operation == "Apply")
-        .map(|e| e.fields.clone())
-        .unwrap_or_default();
     let mut obj = live.clone();
-    let others: FieldSet = entries
-        .iter()
-        .filter(|e| !(e.manager == manager && e.operation == "Apply"))
-        .flat_map(|e| e.fields.iter().cloned())
-        .collect();
-    // Fields this manager applied before and no longer applies are removed, deepest first,
-    // unless another manager still owns them.
-    let candidates: Vec<&Vec<String>> = previous
-        .iter()
-        .filter(|p| !applied_set.contains(*p) && !others.contains(*p))
-        .filter(|p| !applied_set.iter().any(|a| a.starts_with(p)))
-        .collect();
-    // A removed list item takes its fields with it: remove only the outermost paths
-    // (its key fields are still needed to find it).
-    let mut removed: Vec<&Vec<String>> = candidates
-        .iter()
-        .filter(|p| {
-            !candidates
-                .iter()
-                .any(|q| q.len() < p.len() && p.starts_with(q))
-        })
-        .copied()
-        .collect();
-    removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in removed {
-        remove_at(&mut obj, p);
+    for p in dropped_fields(&entries, &applied_set, &is_mine) {
+        remove_at(&mut obj, &p);
     }
     strategic_merge(&mut obj, &strip_directives(applied));
-    for e in &mut entries {
-        if force {
+    if force {
+        for e in &mut entries {
             e.fields.retain(|p| !conflicting.contains(p));
         }
     }
-    match entries
-        .iter_mut()
-        .find(|e| e.manager == manager && e.operation == "Apply")
-    {
+    match entries.iter_mut().find(|e| is_mine(e)) {
         Some(e) => {
             if e.fields != applied_set {
                 e.time = now.into();
             }
             e.fields = applied_set;
         }
-        None => entries.push(ManagedEntry {
-            manager: manager.into(),
-            operation: "Apply".into(),
-            subresource: String::new(),
-            api_version: api_version.into(),
-            time: now.into(),
-            fields: applied_set,
-        }),
+        None => entries.push(entry(applied_set)),
     }
     write_managed(&mut obj, &entries);
     Ok(obj)
+}
+
+/// Fields other managers own that the applied configuration sets to another value: the
+/// conflicts to report (manager, field), and every such field. Like the API server's
+/// last-applied handling, fields kubectl's client-side apply set that still hold their
+/// last-applied value are not conflicts, so switching `kubectl apply` to `--server-side`
+/// just works.
+fn find_conflicts(
+    live: &Value,
+    applied: &Value,
+    applied_set: &FieldSet,
+    entries: &[ManagedEntry],
+    is_mine: &impl Fn(&ManagedEntry) -> bool,
+) -> (Vec<(String, String)>, FieldSet) {
+    let last_applied: Option<Value> = live["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let mut conflicts = Vec::new();
+    let mut conflicting = FieldSet::new();
+    for e in entries.iter().filter(|e| !is_mine(e)) {
+        for p in e.fields.intersection(applied_set) {
+            if value_at(applied, p) == value_at(live, p) || is_container(value_at(applied, p)) {
+                continue;
+            }
+            conflicting.insert(p.clone());
+            let from_last_applied = e.manager == CLIENT_SIDE_APPLY
+                && last_applied
+                    .as_ref()
+                    .is_some_and(|la| value_at(la, p) == value_at(live, p));
+            if !from_last_applied {
+                conflicts.push((e.manager.clone(), display_path(p)));
+            }
+        }
+    }
+    (conflicts, conflicting)
+}
+
+/// Fields this manager applied before and no longer applies, unless another manager still
+/// owns them: outermost paths only (a removed list item takes its fields with it, and its
+/// key fields are still needed to find it), deepest first.
+fn dropped_fields(
+    entries: &[ManagedEntry],
+    applied_set: &FieldSet,
+    is_mine: &impl Fn(&ManagedEntry) -> bool,
+) -> Vec<Vec<String>> {
+    let previous: FieldSet = entries
+        .iter()
+        .find(|e| is_mine(e))
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    let others: FieldSet = entries
+        .iter()
+        .filter(|e| !is_mine(e))
+        .flat_map(|e| e.fields.iter().cloned())
+        .collect();
+    let candidates: Vec<&Vec<String>> = previous
+        .iter()
+        .filter(|p| !applied_set.contains(*p) && !others.contains(*p))
+        .filter(|p| !applied_set.iter().any(|a| a.starts_with(p)))
+        .collect();
+    let mut removed: Vec<Vec<String>> = candidates
+        .iter()
+        .filter(|p| {
+            !candidates
+                .iter()
+                .any(|q| q.len() < p.len() && p.starts_with(q))
+        })
+        .map(|p| (*p).clone())
+        .collect();
+    removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    removed
 }
 
 fn is_container(v: Option<&Value>) -> bool {
