@@ -40,7 +40,7 @@ fn wanted(ctx: &Ctx, current: &Value, method: &Method, body: &[u8]) -> Result<Va
             match patch_kind(&ctx.headers)? {
                 PatchKind::Json => json_patch(&mut s, &p)?,
                 PatchKind::Merge => json_merge(&mut s, &p),
-                PatchKind::Strategic | PatchKind::Apply => strategic_merge(&mut s, &p),
+                PatchKind::Strategic | PatchKind::Apply => strategic_merge(&mut s, &p)?,
             }
             Ok(s)
         }

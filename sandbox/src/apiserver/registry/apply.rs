@@ -5,12 +5,30 @@ use super::fields::{
     CLIENT_SIDE_APPLY, FieldSet, LAST_APPLIED, ManagedEntry, display_path, field_set, read_managed,
     remove_at, value_at, write_managed,
 };
-use super::patch::{strategic_merge, strip_directives};
+use super::patch::{SmpError, strategic_merge, strip_directives};
 use super::{Api, Outcome, WriteOpts, defaults, validate};
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::Resource;
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+/// Why an apply was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// Fields other managers own with another value: (manager, field).
+    Conflicts(Vec<(String, String)>),
+    /// The applied configuration cannot be merged onto the live object.
+    Merge(SmpError),
+}
+
+impl ApplyError {
+    fn into_api(self, r: &Resource, name: &str) -> ApiError {
+        match self {
+            ApplyError::Conflicts(c) => ApiError::apply_conflicts(r, name, &c),
+            ApplyError::Merge(e) => e.into(),
+        }
+    }
+}
 
 /// Server-side apply of `applied` by `manager` onto `live` (None: the object is created).
 /// Returns the merged object with updated managedFields, or the conflicts
@@ -22,7 +40,7 @@ pub fn server_side_apply(
     force: bool,
     api_version: &str,
     now: &str,
-) -> Result<Value, Vec<(String, String)>> {
+) -> Result<Value, ApplyError> {
     let applied_set = field_set(applied, false);
     let entry = |fields: FieldSet| ManagedEntry {
         manager: manager.into(),
@@ -43,13 +61,13 @@ pub fn server_side_apply(
     // Fields that differ only from kubectl's client-side apply move without a conflict.
     let force = force || (conflicts.is_empty() && !conflicting.is_empty());
     if !conflicts.is_empty() && !force {
-        return Err(conflicts);
+        return Err(ApplyError::Conflicts(conflicts));
     }
     let mut obj = live.clone();
     for p in dropped_fields(&entries, &applied_set, &is_mine) {
         remove_at(&mut obj, &p);
     }
-    strategic_merge(&mut obj, &strip_directives(applied));
+    strategic_merge(&mut obj, &strip_directives(applied)).map_err(ApplyError::Merge)?;
     if force {
         for e in &mut entries {
             e.fields.retain(|p| !conflicting.contains(p));
@@ -181,7 +199,7 @@ impl Api {
                 &api_version,
                 &now,
             )
-            .map_err(|c| ApiError::apply_conflicts(r, name, &c))?;
+            .map_err(|e| e.into_api(r, name))?;
             match self.create_decoded(r, ns, obj, opts, warnings.clone(), true) {
                 Err(e) if e.reason == "AlreadyExists" => {}
                 other => return other,
@@ -196,7 +214,7 @@ impl Api {
                 &api_version,
                 &now,
             )
-            .map_err(|c| ApiError::apply_conflicts(r, name, &c))?;
+            .map_err(|e| e.into_api(r, name))?;
             Self::finish_update(r, cur, merged, subresource, opts, taken, false)
         })?;
         out.warnings = warnings;
@@ -216,7 +234,10 @@ mod tests {
         assert_eq!(first, same);
         let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "w"}});
         let err = server_side_apply(Some(&first), &other, "two", false, "v1", "t").unwrap_err();
-        assert_eq!(err, vec![("one".to_string(), ".data.k".to_string())]);
+        assert_eq!(
+            err,
+            ApplyError::Conflicts(vec![("one".to_string(), ".data.k".to_string())])
+        );
         let forced = server_side_apply(Some(&first), &other, "two", true, "v1", "t").unwrap();
         assert_eq!(forced["data"]["k"], "w");
         let fewer = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
