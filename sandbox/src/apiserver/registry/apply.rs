@@ -224,6 +224,7 @@ impl Api {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fields::{CLIENT_SIDE_APPLY, LAST_APPLIED};
     use super::*;
 
     #[test]
@@ -256,5 +257,169 @@ mod tests {
         let after = server_side_apply(Some(&live), &without, "m", false, "v1", "t").unwrap();
         assert_eq!(after["spec"]["containers"][0]["volumeMounts"], json!([]));
         assert_eq!(after["spec"]["volumes"], json!([]));
+    }
+
+    fn deployment(image: &str, replicas: i64) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": [
+                {"name": "web", "image": image}, {"name": "log", "image": "log:1"}]}}}})
+    }
+
+    fn owners(obj: &Value) -> Vec<String> {
+        obj["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["manager"].as_str().unwrap(),
+                    e["operation"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn conflicts_name_the_keyed_field_and_force_takes_it_over() {
+        let live =
+            server_side_apply(None, &deployment("web:1", 2), "ci", false, "apps/v1", "t").unwrap();
+        let err = server_side_apply(
+            Some(&live),
+            &deployment("web:2", 2),
+            "hotfix",
+            false,
+            "apps/v1",
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ApplyError::Conflicts(vec![(
+                "ci".into(),
+                r#".spec.template.spec.containers[name="web"].image"#.into()
+            )])
+        );
+        let forced = server_side_apply(
+            Some(&live),
+            &deployment("web:2", 2),
+            "hotfix",
+            true,
+            "apps/v1",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            forced["spec"]["template"]["spec"]["containers"][0]["image"],
+            "web:2"
+        );
+        assert_eq!(owners(&forced), ["ci/Apply", "hotfix/Apply"]);
+        let ci = &forced["metadata"]["managedFields"][0]["fieldsV1"];
+        let web = &ci["f:spec"]["f:template"]["f:spec"]["f:containers"][r#"k:{"name":"web"}"#];
+        assert!(web.get("f:image").is_none(), "ci lost the image: {ci}");
+        assert!(web.get("f:name").is_some(), "ci keeps the rest: {ci}");
+        // ci applying its old image again now conflicts with hotfix.
+        let back = server_side_apply(
+            Some(&forced),
+            &deployment("web:1", 2),
+            "ci",
+            false,
+            "apps/v1",
+            "t",
+        );
+        assert!(matches!(back, Err(ApplyError::Conflicts(c)) if c[0].0 == "hotfix"));
+    }
+
+    #[test]
+    fn same_values_are_shared_and_a_dropped_field_stays_while_another_owns_it() {
+        let live =
+            server_side_apply(None, &deployment("web:1", 2), "a", false, "apps/v1", "t").unwrap();
+        let shared = server_side_apply(
+            Some(&live),
+            &deployment("web:1", 2),
+            "b",
+            false,
+            "apps/v1",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(owners(&shared), ["a/Apply", "b/Apply"]);
+        let mut without = deployment("web:1", 2);
+        without["spec"].as_object_mut().unwrap().remove("replicas");
+        let kept = server_side_apply(Some(&shared), &without, "a", false, "apps/v1", "t").unwrap();
+        assert_eq!(kept["spec"]["replicas"], 2, "b still owns replicas");
+        let gone = server_side_apply(Some(&kept), &without, "b", false, "apps/v1", "t").unwrap();
+        assert!(
+            gone["spec"].get("replicas").is_none(),
+            "nobody owns replicas any more"
+        );
+        let mut one = deployment("web:1", 2);
+        one["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .pop();
+        let fewer = server_side_apply(Some(&gone), &one, "a", false, "apps/v1", "t").unwrap();
+        assert_eq!(
+            fewer["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2,
+            "b still owns the log container"
+        );
+    }
+
+    #[test]
+    fn set_members_are_owned_one_by_one() {
+        let with = |members: &[&str]| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": members}});
+        let live =
+            server_side_apply(None, &with(&["x/a", "x/b"]), "one", false, "v1", "t").unwrap();
+        let both =
+            server_side_apply(Some(&live), &with(&["x/c"]), "two", false, "v1", "t").unwrap();
+        let members = |o: &Value| {
+            let mut m: Vec<String> =
+                serde_json::from_value(o["metadata"]["finalizers"].clone()).unwrap();
+            m.sort();
+            m
+        };
+        assert_eq!(members(&both), ["x/a", "x/b", "x/c"]);
+        let dropped =
+            server_side_apply(Some(&both), &with(&["x/a"]), "one", false, "v1", "t").unwrap();
+        assert_eq!(
+            members(&dropped),
+            ["x/a", "x/c"],
+            "x/b was one's alone, x/c is two's"
+        );
+    }
+
+    #[test]
+    fn client_side_applied_fields_move_to_a_server_side_applier() {
+        // What `kubectl apply` (client-side) leaves, then `kubectl apply --server-side`.
+        let mut live = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "annotations": {LAST_APPLIED: r#"{"data":{"k":"v","m":"1"}}"#}},
+            "data": {"k": "v", "m": "edited"}});
+        super::super::fields::track_update(None, &mut live, CLIENT_SIDE_APPLY, "", "v1", "t");
+        let unchanged_by_others = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c"}, "data": {"k": "new"}});
+        let moved = server_side_apply(
+            Some(&live),
+            &unchanged_by_others,
+            "kubectl",
+            false,
+            "v1",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(moved["data"]["k"], "new");
+        let csa = &moved["metadata"]["managedFields"][0]["fieldsV1"]["f:data"];
+        assert!(csa.get("f:k").is_none(), "kubectl took .data.k over: {csa}");
+        let edited_since = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c"}, "data": {"m": "2"}});
+        let err =
+            server_side_apply(Some(&live), &edited_since, "kubectl", false, "v1", "t").unwrap_err();
+        assert_eq!(
+            err,
+            ApplyError::Conflicts(vec![(CLIENT_SIDE_APPLY.into(), ".data.m".into())])
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 mod strategic;
 
-pub use strategic::{SmpError, merge_key};
+pub use strategic::{ListStrategy, SmpError, list_strategy};
 
 /// A value without strategic merge directives (`$`-keys, `$patch: delete` items): what an
 /// applied configuration stores.

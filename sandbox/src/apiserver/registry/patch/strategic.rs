@@ -53,16 +53,10 @@ pub enum ListStrategy {
     MergeByKey(&'static str),
 }
 
-/// The key list items of field `field` merge on, looking at a sample item when the field
-/// name alone is ambiguous (`ports` of a container vs of a Service, `addresses` of a node).
-pub fn merge_key(field: &str, sample: Option<&Value>) -> Option<&'static str> {
-    match list_strategy(field, sample) {
-        ListStrategy::MergeByKey(k) => Some(k),
-        _ => None,
-    }
-}
-
-/// The patch strategy of a list field in the Kubernetes types the sandbox serves.
+/// The patch strategy of a list field in the Kubernetes types the sandbox serves, looking
+/// at a sample item when the field name alone is ambiguous (`ports` of a container vs of a
+/// Service, `addresses` of a node). Server-side apply reads it too: merged lists are its
+/// associative lists and sets.
 pub fn list_strategy(field: &str, sample: Option<&Value>) -> ListStrategy {
     ListStrategy::MergeByKey(match field {
         "containers"
