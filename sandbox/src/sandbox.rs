@@ -330,11 +330,6 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// The controllers, kubelet and proxy, with [`NodeRuntime::Processes`].
-    pub fn runtime(&self) -> Option<&crate::runtime::Runtime> {
-        self.runtime.as_ref()
-    }
-
     /// `https://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("https://{}:{}", self.host(), self.addr.port())

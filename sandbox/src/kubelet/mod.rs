@@ -81,7 +81,6 @@ pub struct Kubelet {
     stop: ShutdownSignal,
     task: JoinHandle<()>,
     metrics: Metrics,
-    enforcement: Enforcement,
     sampler: JoinHandle<()>,
     publisher: JoinHandle<()>,
     pids: PidRegistry,
@@ -113,7 +112,7 @@ impl Kubelet {
             client,
             state_dir: config.state_dir.clone(),
             images,
-            enforcement: enforcement.clone(),
+            enforcement,
             pids: pids.clone(),
             metrics: metrics.clone(),
             backoff: config.backoff,
@@ -127,7 +126,6 @@ impl Kubelet {
             stop,
             task,
             metrics,
-            enforcement,
             sampler,
             publisher,
             pids,
@@ -137,10 +135,6 @@ impl Kubelet {
 
     pub fn metrics(&self) -> Metrics {
         self.metrics.clone()
-    }
-
-    pub fn enforcement(&self) -> &Enforcement {
-        &self.enforcement
     }
 
     /// Stops every pod's processes (SIGTERM, then SIGKILL) and the kubelet itself.

@@ -15,14 +15,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use table::ProxyTable;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-
-/// Listening address -> backends, plus where a LoadBalancer port moved when 80 was refused.
-pub type Fallbacks = Arc<Mutex<HashMap<String, SocketAddr>>>;
 
 /// One listening address of a service and where it forwards.
 #[derive(Debug, Clone)]
@@ -105,32 +102,19 @@ pub fn desired_listeners(services: &[Service], endpoints: &[Endpoints]) -> Vec<L
     out
 }
 
-/// A running service proxy.
+/// A running service proxy. LoadBalancer ports it may not bind (80 without privileges)
+/// answer on their node port instead, announced by a `LoadBalancerPortFallback` event on
+/// the Service, which is how the CLI and the learner find out.
 pub struct ServiceProxy {
     stop: ShutdownSignal,
     task: JoinHandle<()>,
-    fallbacks: Fallbacks,
 }
 
 impl ServiceProxy {
     pub fn start(client: Client) -> Self {
         let stop = ShutdownSignal::new();
-        let fallbacks: Fallbacks = Arc::default();
-        let task = tokio::spawn(run(client, stop.listener(), fallbacks.clone()));
-        Self {
-            stop,
-            task,
-            fallbacks,
-        }
-    }
-
-    /// LoadBalancer addresses that could not be bound and the address used instead
-    /// (e.g. `127.240.0.1:80` -> `127.240.0.1:31234` without permission for port 80).
-    pub fn fallbacks(&self) -> HashMap<String, SocketAddr> {
-        self.fallbacks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let task = tokio::spawn(run(client, stop.listener()));
+        Self { stop, task }
     }
 
     pub async fn shutdown(self) {
@@ -159,7 +143,7 @@ where
 
 /// The proxy's loop: on every Service or Endpoints change (or every 2 s) the listeners are
 /// brought in line with the services, and refused LoadBalancer ports fall back.
-async fn run(client: Client, shutdown: Shutdown, fallbacks: Fallbacks) {
+async fn run(client: Client, shutdown: Shutdown) {
     let trigger = Arc::new(Notify::new());
     let watchers = [
         tokio::spawn(notify_on_changes::<Service>(
@@ -174,7 +158,7 @@ async fn run(client: Client, shutdown: Shutdown, fallbacks: Fallbacks) {
     let mut proxy = Proxy {
         table: ProxyTable::default(),
         recorder: Recorder::new(client.clone(), "service-proxy"),
-        fallbacks,
+        fallbacks: HashMap::new(),
     };
     loop {
         tokio::select! {
@@ -215,7 +199,8 @@ async fn listeners_now(client: &Client) -> Option<Vec<Listener>> {
 struct Proxy {
     table: ProxyTable,
     recorder: Recorder,
-    fallbacks: Fallbacks,
+    /// LoadBalancer addresses that were refused, and where they answer instead.
+    fallbacks: HashMap<String, SocketAddr>,
 }
 
 /// Where each address forwards, and for LoadBalancer ports the fallback to use if the
@@ -246,11 +231,7 @@ impl Proxy {
 
     /// An address already known to be refused goes straight to its fallback.
     fn plan(&self, listeners: Vec<Listener>) -> Plan {
-        let known = self
-            .fallbacks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let known = &self.fallbacks;
         let mut desired = HashMap::new();
         let mut fallback_of = HashMap::new();
         for l in listeners {
@@ -272,7 +253,12 @@ impl Proxy {
 
     /// Records that `addr` was refused and `fallback` serves instead, with a Warning event
     /// on the service.
-    async fn fall_back(&self, addr: SocketAddr, fallback: SocketAddr, service: &ObjectReference) {
+    async fn fall_back(
+        &mut self,
+        addr: SocketAddr,
+        fallback: SocketAddr,
+        service: &ObjectReference,
+    ) {
         let message = format!(
             "no permission to listen on {addr} (ports below 1024 need privileges); \
              the load balancer answers on {fallback}, its node port, instead"
@@ -286,10 +272,7 @@ impl Proxy {
                 &message,
             )
             .await;
-        self.fallbacks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(addr.to_string(), fallback);
+        self.fallbacks.insert(addr.to_string(), fallback);
     }
 }
 
