@@ -343,10 +343,12 @@ impl Sandbox {
         }
     }
 
+    /// The address the API server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// Where the sandbox keeps its store, certificates, logs and volumes.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
     }

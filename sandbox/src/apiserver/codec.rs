@@ -13,6 +13,7 @@ use serde_json::Value;
 /// Request bodies above this size get 413, like the real API server's 3 MiB limit.
 pub(crate) const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
+/// The whole body, or 413 above [`MAX_BODY_BYTES`].
 pub(crate) async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
     match limited.collect().await {
@@ -39,10 +40,12 @@ fn content_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
+/// An empty or whitespace-only body.
 pub(crate) fn is_blank(body: &[u8]) -> bool {
     body.iter().all(u8::is_ascii_whitespace)
 }
 
+/// A JSON body, or 400 saying it is not JSON.
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
@@ -51,6 +54,7 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// A YAML body, or 400 saying it is not YAML.
 pub(crate) fn parse_yaml(body: &[u8]) -> Result<Value, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("the request body is not UTF-8 text"))?;

@@ -24,6 +24,7 @@ pub(crate) struct ObjectRef<'a> {
     pub(crate) sub: &'a str,
 }
 
+/// A JSON answer, with warnings as `Warning: 299` headers (kubectl prints them).
 pub(crate) fn json_response(code: StatusCode, v: &Value, warnings: &[String]) -> Response {
     let mut resp = (
         code,
@@ -40,6 +41,7 @@ pub(crate) fn json_response(code: StatusCode, v: &Value, warnings: &[String]) ->
     resp
 }
 
+/// A 200 JSON answer.
 pub(crate) fn ok(v: &Value) -> Response {
     json_response(StatusCode::OK, v, &[])
 }
@@ -197,6 +199,7 @@ pub(crate) fn render_one(ctx: &Ctx, r: &Resource, obj: &Value) -> Response {
     }
 }
 
+/// GET on one object.
 pub(crate) fn get(ctx: &Ctx, o: &ObjectRef<'_>) -> Result<Response, ApiError> {
     let obj = ctx
         .api

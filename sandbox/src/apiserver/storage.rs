@@ -217,6 +217,7 @@ impl Store {
         self.state.read().expect("store lock").rv
     }
 
+    /// One object, from memory.
     pub fn get(&self, r: &Resource, ns: &str, name: &str) -> Option<Arc<Value>> {
         let st = self.state.read().expect("store lock");
         st.objects[resource_index(r)]

@@ -55,6 +55,7 @@ struct Ended {
     ran_for: Duration,
 }
 
+/// Runs one container of a pod for as long as the pod runs.
 pub(super) struct Supervisor {
     pub ctx: Arc<PodContext>,
     pub container: Container,
@@ -727,6 +728,7 @@ pub fn container_limits(container: &Container) -> Limits {
     }
 }
 
+/// A Waiting container state, as `kubectl get pods` shows its reason.
 pub fn waiting(reason: &str, message: &str) -> ContainerState {
     ContainerState {
         waiting: Some(ContainerStateWaiting {

@@ -49,6 +49,7 @@ pub struct KubeletConfig {
 }
 
 impl KubeletConfig {
+    /// A kubelet keeping its files under `state_dir`, with the default back-off and cgroup detection.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         Self {
             state_dir: state_dir.into(),
@@ -59,6 +60,7 @@ impl KubeletConfig {
     }
 }
 
+/// Why the kubelet could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeletError {
     #[error(transparent)]
@@ -88,6 +90,8 @@ pub struct Kubelet {
 }
 
 impl Kubelet {
+    /// Starts the kubelet: kills processes a crashed run left, registers the node and runs the
+    /// pods bound to it.
     pub async fn start(client: Client, config: KubeletConfig) -> Result<Self, KubeletError> {
         let mut images = ImageResolver::load(&config.state_dir)?;
         for dir in &config.program_dirs {
@@ -133,6 +137,7 @@ impl Kubelet {
         })
     }
 
+    /// Live pod usage, which the controllers (the HPA) read.
     pub fn metrics(&self) -> Metrics {
         self.metrics.clone()
     }

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// Why a pod cannot start yet (a missing ConfigMap, an unbound claim, the API): the
+/// pod waits in ContainerCreating with this message and is retried.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum PodSetupError {
     #[error("{0}")]

@@ -111,12 +111,14 @@ pub struct ServiceProxy {
 }
 
 impl ServiceProxy {
+    /// Starts forwarding every Service to its ready endpoints.
     pub fn start(client: Client) -> Self {
         let stop = ShutdownSignal::new();
         let task = tokio::spawn(run(client, stop.listener()));
         Self { stop, task }
     }
 
+    /// Stops listening.
     pub async fn shutdown(self) {
         self.stop.trigger();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;

@@ -162,6 +162,7 @@ fn is_container(v: Option<&Value>) -> bool {
 }
 
 impl Api {
+    /// PATCH with an apply patch: creates the object when missing, else applies onto it.
     pub(super) fn apply(
         self: &Arc<Self>,
         r: &'static Resource,

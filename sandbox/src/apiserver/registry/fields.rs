@@ -232,6 +232,7 @@ pub struct ManagedEntry {
     pub fields: FieldSet,
 }
 
+/// An object's managedFields, decoded.
 pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
     obj["metadata"]["managedFields"]
         .as_array()
@@ -250,6 +251,7 @@ pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
         .unwrap_or_default()
 }
 
+/// Writes managedFields back; entries that own nothing are dropped, as Kubernetes drops them.
 pub fn write_managed(obj: &mut Value, entries: &[ManagedEntry]) {
     let arr: Vec<Value> = entries
         .iter()

@@ -130,6 +130,8 @@ impl Api {
         Ok((decide_write(old, new), warnings))
     }
 
+    /// Reads, changes and stores one object atomically; a dry run answers the result without
+    /// storing it.
     pub(super) fn commit_update(
         self: &Arc<Self>,
         r: &'static Resource,

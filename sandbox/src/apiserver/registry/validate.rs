@@ -24,6 +24,7 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
+    /// The `fieldValidation` parameter; Warn when absent, as for kubectl.
     pub fn parse(s: Option<&str>) -> Result<Self, ApiError> {
         match s {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
