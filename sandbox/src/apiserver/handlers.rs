@@ -41,6 +41,24 @@ pub(crate) fn json_response(code: StatusCode, v: &Value, warnings: &[String]) ->
     resp
 }
 
+/// A chunked answer that sends what arrives on `rx` until its sender is dropped (watches,
+/// `logs --follow`).
+pub(crate) fn stream(
+    content_type: &'static str,
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) -> Response {
+    let chunks = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
 /// A 200 JSON answer.
 pub(crate) fn ok(v: &Value) -> Response {
     json_response(StatusCode::OK, v, &[])

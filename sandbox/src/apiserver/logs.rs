@@ -4,9 +4,9 @@
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::by_kind;
+use crate::apiserver::handlers;
 use crate::apiserver::registry::Api;
 use crate::paths::{container_log_path, previous_container_log_path};
-use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header;
@@ -73,16 +73,7 @@ pub(crate) async fn serve(
         shown,
         tx,
     ));
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(handlers::stream("text/plain", rx))
 }
 
 /// The container asked for, or the pod's only one.

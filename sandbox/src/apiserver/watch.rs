@@ -5,13 +5,11 @@
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::Resource;
 use crate::apimachinery::selectors::{FieldSelector, LabelSelector};
-use crate::apiserver::printers;
 use crate::apiserver::request::{Ctx, Shape, shape_of};
 use crate::apiserver::storage::{Event, Store};
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use crate::apiserver::{handlers, printers};
+use axum::response::Response;
 use bytes::Bytes;
-use http::header;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,16 +53,7 @@ pub(crate) fn serve(
         last_rv: start.start_rv,
     };
     ctx.api.spawn(watcher.run(start));
-    let stream = futures::stream::unfold(body_rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(handlers::stream("application/json", body_rx))
 }
 
 /// Where a watch starts: objects to report as ADDED, changes to replay, and the live feed

@@ -5,8 +5,10 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Secret,
     Service, ServiceAccount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) static SERVICE: Printer = Printer {
     group: "",
@@ -333,6 +335,30 @@ fn unset(s: Option<String>) -> String {
     s.unwrap_or_else(|| "<unset>".into())
 }
 
+/// A volume's or claim's phase; Terminating once it is being deleted.
+fn volume_phase(meta: &ObjectMeta, phase: Option<String>) -> String {
+    match meta.deletion_timestamp {
+        Some(_) => "Terminating".into(),
+        None => phase.unwrap_or_default(),
+    }
+}
+
+/// `GetPersistentVolume(Claim)Class`: the beta annotation first, then the spec's class.
+fn storage_class(meta: &ObjectMeta, class: Option<String>) -> String {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(BETA_STORAGE_CLASS).cloned())
+        .or(class)
+        .unwrap_or_default()
+}
+
+/// A `resource.Quantity` value's string; "0" when unset, as Go prints the zero Quantity.
+fn storage(capacity: Option<&BTreeMap<String, Quantity>>) -> String {
+    capacity
+        .and_then(|c| c.get("storage"))
+        .map_or_else(|| "0".into(), |q| q.0.clone())
+}
+
 pub(super) static PERSISTENT_VOLUME: Printer = Printer {
     group: "",
     kind: "PersistentVolume",
@@ -361,29 +387,18 @@ pub(super) static PERSISTENT_VOLUME: Printer = Printer {
                 format!("{ns}/{}", c.name.clone().unwrap_or_default())
             })
             .unwrap_or_default();
-        let mut phase = status.phase.clone().unwrap_or_default();
-        if pv.metadata.deletion_timestamp.is_some() {
-            phase = "Terminating".into();
-        }
-        let class = pv
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(BETA_STORAGE_CLASS).cloned())
-            .or(spec.storage_class_name.clone())
-            .unwrap_or_default();
-        let capacity = spec.capacity.as_ref().and_then(|c| c.get("storage"));
+        let meta = &pv.metadata;
         Some(vec![
-            json!(pv.metadata.name.clone().unwrap_or_default()),
-            json!(capacity.map(|q| q.0.clone()).unwrap_or_else(|| "0".into())),
+            json!(meta.name.clone().unwrap_or_default()),
+            json!(storage(spec.capacity.as_ref())),
             json!(access_modes(spec.access_modes.as_ref())),
             json!(spec.persistent_volume_reclaim_policy.unwrap_or_default()),
-            json!(phase),
+            json!(volume_phase(meta, status.phase.clone())),
             json!(claim),
-            json!(class),
+            json!(storage_class(meta, spec.storage_class_name.clone())),
             json!(unset(spec.volume_attributes_class_name)),
             json!(status.reason.unwrap_or_default()),
-            json!(batch.since(pv.metadata.creation_timestamp.as_ref())),
+            json!(batch.since(meta.creation_timestamp.as_ref())),
             json!(unset(spec.volume_mode)),
         ])
     },
@@ -407,36 +422,23 @@ pub(super) static PERSISTENT_VOLUME_CLAIM: Printer = Printer {
         let pvc: PersistentVolumeClaim = typed(o)?;
         let spec = pvc.spec.clone().unwrap_or_default();
         let status = pvc.status.clone().unwrap_or_default();
-        let mut phase = status.phase.clone().unwrap_or_default();
-        if pvc.metadata.deletion_timestamp.is_some() {
-            phase = "Terminating".into();
-        }
+        let meta = &pvc.metadata;
         let volume = spec.volume_name.clone().unwrap_or_default();
         let (capacity, modes) = if volume.is_empty() {
             (String::new(), String::new())
         } else {
-            let capacity = status.capacity.as_ref().and_then(|c| c.get("storage"));
-            (
-                capacity.map(|q| q.0.clone()).unwrap_or_else(|| "0".into()),
-                access_modes(status.access_modes.as_ref()),
-            )
+            let modes = access_modes(status.access_modes.as_ref());
+            (storage(status.capacity.as_ref()), modes)
         };
-        let class = pvc
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(BETA_STORAGE_CLASS).cloned())
-            .or(spec.storage_class_name.clone())
-            .unwrap_or_default();
         Some(vec![
-            json!(pvc.metadata.name.clone().unwrap_or_default()),
-            json!(phase),
+            json!(meta.name.clone().unwrap_or_default()),
+            json!(volume_phase(meta, status.phase.clone())),
             json!(volume),
             json!(capacity),
             json!(modes),
-            json!(class),
+            json!(storage_class(meta, spec.storage_class_name.clone())),
             json!(unset(spec.volume_attributes_class_name)),
-            json!(batch.since(pvc.metadata.creation_timestamp.as_ref())),
+            json!(batch.since(meta.creation_timestamp.as_ref())),
             json!(unset(spec.volume_mode)),
         ])
     },
