@@ -537,49 +537,7 @@ impl Supervisor {
                     return;
                 }
             };
-            tokio::time::sleep(probe.initial_delay).await;
-            let (mut successes, mut failures, mut ready) = (0, 0, false);
-            let mut ever_ready = false;
-            let mut last_event: Option<Instant> = None;
-            loop {
-                match probe.run_once().await {
-                    Ok(()) => {
-                        successes += 1;
-                        failures = 0;
-                        if !ready && successes >= probe.success_threshold {
-                            ready = true;
-                            ever_ready = true;
-                            ctx.update_container(&container.name, |s| s.ready = true);
-                        }
-                    }
-                    Err(message) => {
-                        successes = 0;
-                        failures += 1;
-                        let quiet = last_event.is_some_and(|t| t.elapsed() < probe.period);
-                        if quiet {
-                            tokio::time::sleep(next_probe(ever_ready, probe.period)).await;
-                            continue;
-                        }
-                        last_event = Some(Instant::now());
-                        let mut r = ctx.pod_ref.clone();
-                        r.field_path = Some(format!("spec.containers{{{}}}", container.name));
-                        ctx.kubelet
-                            .recorder
-                            .publish(
-                                &r,
-                                EventType::Warning,
-                                "Unhealthy",
-                                &format!("Readiness probe failed: {message}"),
-                            )
-                            .await;
-                        if ready && failures >= probe.failure_threshold {
-                            ready = false;
-                            ctx.update_container(&container.name, |s| s.ready = false);
-                        }
-                    }
-                }
-                tokio::time::sleep(next_probe(ever_ready, probe.period)).await;
-            }
+            readiness_loop(&ctx, &container.name, &probe).await;
         })
     }
 
@@ -628,6 +586,50 @@ impl Supervisor {
                 &self.container.name,
             ),
         })
+    }
+}
+
+/// Runs a readiness probe for as long as the container runs: Ready after `successThreshold`
+/// successes, not Ready after `failureThreshold` failures, with at most one Unhealthy event
+/// per period.
+async fn readiness_loop(ctx: &PodContext, container: &str, probe: &ProbeSpec) {
+    tokio::time::sleep(probe.initial_delay).await;
+    let (mut successes, mut failures, mut ready) = (0, 0, false);
+    let mut ever_ready = false;
+    let mut last_event: Option<Instant> = None;
+    loop {
+        match probe.run_once().await {
+            Ok(()) => {
+                successes += 1;
+                failures = 0;
+                if !ready && successes >= probe.success_threshold {
+                    ready = true;
+                    ever_ready = true;
+                    ctx.update_container(container, |s| s.ready = true);
+                }
+            }
+            Err(_) if last_event.is_some_and(|t| t.elapsed() < probe.period) => {
+                successes = 0;
+                failures += 1;
+            }
+            Err(message) => {
+                successes = 0;
+                failures += 1;
+                last_event = Some(Instant::now());
+                let mut r = ctx.pod_ref.clone();
+                r.field_path = Some(format!("spec.containers{{{container}}}"));
+                let event = format!("Readiness probe failed: {message}");
+                ctx.kubelet
+                    .recorder
+                    .publish(&r, EventType::Warning, "Unhealthy", &event)
+                    .await;
+                if ready && failures >= probe.failure_threshold {
+                    ready = false;
+                    ctx.update_container(container, |s| s.ready = false);
+                }
+            }
+        }
+        tokio::time::sleep(next_probe(ever_ready, probe.period)).await;
     }
 }
 
