@@ -857,3 +857,34 @@ fn selectors_format_like_label_selector_as_selector() {
         "<none>"
     );
 }
+
+#[test]
+fn human_durations_match_kubectl() {
+    let s = SignedDuration::from_secs;
+    assert_eq!(human_duration(s(5)), "5s");
+    assert_eq!(human_duration(s(119)), "119s");
+    assert_eq!(human_duration(s(150)), "2m30s");
+    assert_eq!(human_duration(s(600)), "10m");
+    assert_eq!(human_duration(s(3 * 3600 + 60)), "3h1m");
+    assert_eq!(human_duration(s(30 * 3600)), "30h");
+    assert_eq!(human_duration(s(3 * 86400 + 3600)), "3d1h");
+}
+
+#[test]
+fn pod_status_prefers_container_reasons() {
+    let status = |p: Value| cells("v1", "Pod", p)[2].clone();
+    let crashing = pod(
+        "p",
+        1,
+        json!({"phase": "Running", "containerStatuses": [
+        cs(false, 3, json!({"waiting": {"reason": "CrashLoopBackOff"}}))]}),
+    );
+    assert_eq!(status(crashing), "CrashLoopBackOff");
+    let running = pod(
+        "p",
+        1,
+        json!({"phase": "Running", "containerStatuses": [
+        cs(true, 0, json!({"running": {}}))]}),
+    );
+    assert_eq!(status(running), "Running");
+}
