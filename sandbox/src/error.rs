@@ -35,6 +35,8 @@ pub enum SandboxError {
     },
     #[error("cannot create the sandbox TLS certificates: {0}")]
     Tls(String),
+    #[error("cannot write the sandbox kubeconfig {0}")]
+    Kubeconfig(String),
     #[error("cannot build a client for the sandbox: {0}")]
     Client(String),
     #[error("sandbox store error: {0}")]

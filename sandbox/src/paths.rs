@@ -25,7 +25,7 @@ pub(crate) fn port_path(state_dir: &Path) -> PathBuf {
 }
 
 /// The kubeconfig (context [`crate::CONTEXT`]) that reaches the sandbox.
-pub fn kubeconfig_path(state_dir: &Path) -> PathBuf {
+pub(crate) fn kubeconfig_path(state_dir: &Path) -> PathBuf {
     state_dir.join("kubeconfig")
 }
 
@@ -68,7 +68,7 @@ pub fn container_log_path(
 }
 
 /// The log of a container's previous run, served by `kubectl logs --previous`.
-pub fn previous_container_log_path(
+pub(crate) fn previous_container_log_path(
     state_dir: &Path,
     namespace: &str,
     pod: &str,

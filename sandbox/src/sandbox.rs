@@ -9,6 +9,9 @@ use crate::error::SandboxError;
 use crate::paths;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use base64::Engine;
+use kube::config::{
+    AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext,
+};
 use rand::Rng;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -153,12 +156,88 @@ fn load_or_create_token(dir: &Path) -> Result<String, SandboxError> {
     }
 }
 
-/// The kubeconfig YAML for a sandbox at `url`.
-fn kubeconfig_yaml(url: &str, ca_pem: &str, token: &str) -> String {
-    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n    namespace: default\ncurrent-context: {CONTEXT}\nusers:\n- name: {CONTEXT}\n  user:\n    token: {token}\npreferences: {{}}\n"
-    )
+/// The sandbox's kubeconfig: its cluster, user and context (all named [`CONTEXT`]) for
+/// `url`, written over those of `previous` while everything else the learner added to the
+/// file stays: other clusters, users and contexts, the namespace they chose for the
+/// sandbox's context, and the current context if it still names one.
+fn kubeconfig(previous: Option<Kubeconfig>, url: &str, ca_pem: &str, token: &str) -> Kubeconfig {
+    let mut config = previous.unwrap_or_default();
+    let namespace = config
+        .contexts
+        .iter()
+        .find(|c| c.name == CONTEXT)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    config.clusters.retain(|c| c.name != CONTEXT);
+    config.clusters.insert(
+        0,
+        NamedCluster {
+            name: CONTEXT.into(),
+            cluster: Some(Cluster {
+                server: Some(url.into()),
+                certificate_authority_data: Some(
+                    base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes()),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    config.auth_infos.retain(|u| u.name != CONTEXT);
+    config.auth_infos.insert(
+        0,
+        NamedAuthInfo {
+            name: CONTEXT.into(),
+            auth_info: Some(AuthInfo {
+                token: Some(token.to_string().into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    config.contexts.retain(|c| c.name != CONTEXT);
+    config.contexts.insert(
+        0,
+        NamedContext {
+            name: CONTEXT.into(),
+            context: Some(Context {
+                cluster: CONTEXT.into(),
+                user: Some(CONTEXT.into()),
+                namespace: Some(namespace),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let current = config.current_context.take();
+    config.current_context = current
+        .filter(|name| config.contexts.iter().any(|c| &c.name == name))
+        .or_else(|| Some(CONTEXT.into()));
+    config.api_version = Some("v1".into());
+    config.kind = Some("Config".into());
+    config.preferences.get_or_insert_with(Default::default);
+    config
+}
+
+/// The kubeconfig file as the learner left it, if it can be read.
+fn read_kubeconfig(path: &Path) -> Option<Kubeconfig> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match Kubeconfig::from_yaml(&text) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the sandbox kubeconfig is not valid YAML; rewriting it");
+            None
+        }
+    }
+}
+
+/// Writes the sandbox's kubeconfig (private: it holds the token).
+fn write_kubeconfig(path: &Path, url: &str, ca_pem: &str, token: &str) -> Result<(), SandboxError> {
+    let config = kubeconfig(read_kubeconfig(path), url, ca_pem, token);
+    let yaml = serde_saphyr::to_string(&config)
+        .map_err(|e| SandboxError::Kubeconfig(format!("{}: {e}", path.display())))?;
+    write_private(path, yaml.as_bytes())
 }
 
 async fn bind(config: &SandboxConfig) -> Result<tokio::net::TcpListener, SandboxError> {
@@ -218,10 +297,7 @@ impl Sandbox {
         };
         let url = format!("https://{host}:{}", addr.port());
         let kubeconfig = paths::kubeconfig_path(&dir);
-        write_private(
-            &kubeconfig,
-            kubeconfig_yaml(&url, &tls.ca_pem, &token).as_bytes(),
-        )?;
+        write_kubeconfig(&kubeconfig, &url, &tls.ca_pem, &token)?;
         let port_file = paths::port_path(&dir);
         std::fs::write(&port_file, addr.port().to_string()).map_err(|e| io_err(&port_file, e))?;
         #[cfg(feature = "standin")]
@@ -254,11 +330,6 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// The controllers, kubelet and proxy, with [`NodeRuntime::Processes`].
-    pub fn runtime(&self) -> Option<&crate::runtime::Runtime> {
-        self.runtime.as_ref()
-    }
-
     /// `https://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("https://{}:{}", self.host(), self.addr.port())
@@ -272,10 +343,12 @@ impl Sandbox {
         }
     }
 
+    /// The address the API server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// Where the sandbox keeps its store, certificates, logs and volumes.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
     }
@@ -382,4 +455,135 @@ async fn serve(
     }
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named<'a, T>(items: &'a [T], name: &str, of: impl Fn(&T) -> &str) -> Option<&'a T> {
+        items.iter().find(|i| of(i) == name)
+    }
+
+    #[test]
+    fn a_fresh_kubeconfig_reaches_the_sandbox() {
+        let config = kubeconfig(None, "https://127.0.0.1:6443", "PEM", "secret");
+        let yaml = serde_saphyr::to_string(&config).unwrap();
+        let read = Kubeconfig::from_yaml(&yaml).unwrap();
+        assert_eq!(read.current_context.as_deref(), Some(CONTEXT));
+        let cluster = read.clusters[0].cluster.clone().unwrap();
+        assert_eq!(cluster.server.as_deref(), Some("https://127.0.0.1:6443"));
+        assert_eq!(cluster.certificate_authority_data.as_deref(), Some("UEVN"));
+        assert!(yaml.contains("token: secret"), "{yaml}");
+        let context = read.contexts[0].context.clone().unwrap();
+        assert_eq!(
+            (
+                context.cluster.as_str(),
+                context.user.as_deref(),
+                context.namespace.as_deref()
+            ),
+            (CONTEXT, Some(CONTEXT), Some("default"))
+        );
+        assert_eq!(read.kind.as_deref(), Some("Config"));
+    }
+
+    #[test]
+    fn the_learners_contexts_survive_a_rewrite() {
+        let previous = Kubeconfig::from_yaml(
+            "apiVersion: v1\nkind: Config\ncurrent-context: demo\n\
+             clusters:\n- name: hk8s-sandbox\n  cluster:\n    server: https://127.0.0.1:1111\n\
+             - name: kind-kind\n  cluster:\n    server: https://127.0.0.1:2222\n\
+             users:\n- name: hk8s-sandbox\n  user:\n    token: old\n- name: kind-kind\n  user:\n    token: k\n\
+             contexts:\n- name: hk8s-sandbox\n  context:\n    cluster: hk8s-sandbox\n    user: hk8s-sandbox\n    namespace: demo\n\
+             - name: demo\n  context:\n    cluster: hk8s-sandbox\n    user: hk8s-sandbox\n    namespace: demo\n\
+             - name: kind-kind\n  context:\n    cluster: kind-kind\n    user: kind-kind\n",
+        )
+        .unwrap();
+        let config = kubeconfig(Some(previous), "https://127.0.0.1:3333", "PEM", "new");
+        assert_eq!(config.current_context.as_deref(), Some("demo"));
+        let names: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, [CONTEXT, "demo", "kind-kind"]);
+        let sandbox = named(&config.clusters, CONTEXT, |c| &c.name).unwrap();
+        let server = sandbox.cluster.as_ref().and_then(|c| c.server.as_deref());
+        assert_eq!(server, Some("https://127.0.0.1:3333"));
+        let kind = named(&config.clusters, "kind-kind", |c| &c.name).unwrap();
+        let server = kind.cluster.as_ref().and_then(|c| c.server.as_deref());
+        assert_eq!(server, Some("https://127.0.0.1:2222"));
+        assert_eq!(config.auth_infos.len(), 2);
+        let ctx = named(&config.contexts, CONTEXT, |c| &c.name).unwrap();
+        let namespace = ctx.context.as_ref().and_then(|c| c.namespace.as_deref());
+        assert_eq!(
+            namespace,
+            Some("demo"),
+            "the namespace the learner chose stays"
+        );
+        let yaml = serde_saphyr::to_string(&config).unwrap();
+        assert!(
+            yaml.contains("token: new") && !yaml.contains("token: old"),
+            "{yaml}"
+        );
+    }
+
+    #[test]
+    fn a_current_context_that_is_gone_falls_back_to_the_sandbox() {
+        let previous = Kubeconfig {
+            current_context: Some("deleted".into()),
+            ..Default::default()
+        };
+        let config = kubeconfig(Some(previous), "https://127.0.0.1:1", "PEM", "t");
+        assert_eq!(config.current_context.as_deref(), Some(CONTEXT));
+    }
+
+    async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+        let out = tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .output()
+            .await
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The tutorial's lesson 1 adds a `demo` context with kubectl; a sandbox restart keeps it.
+    #[tokio::test]
+    async fn a_context_added_with_kubectl_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::ApiOnly);
+        let sandbox = Sandbox::start(config.clone()).await.unwrap();
+        let path = sandbox.kubeconfig_path().to_path_buf();
+        kubectl(
+            &path,
+            &[
+                "config",
+                "set-context",
+                "demo",
+                "--cluster",
+                CONTEXT,
+                "--user",
+                CONTEXT,
+                "--namespace",
+                "demo",
+            ],
+        )
+        .await;
+        kubectl(&path, &["config", "use-context", "demo"]).await;
+        sandbox.shutdown().await;
+        let sandbox = Sandbox::start(config).await.unwrap();
+        assert_eq!(kubectl(&path, &["config", "current-context"]).await, "demo");
+        assert_eq!(
+            kubectl(&path, &["get", "namespace", "default", "-o", "name"]).await,
+            "namespace/default"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        sandbox.shutdown().await;
+    }
 }

@@ -8,6 +8,7 @@ use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// An Event's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     Normal,
@@ -34,6 +35,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder whose events name `component` as their source.
     pub fn new(client: Client, component: &str) -> Self {
         Self {
             client,

@@ -36,6 +36,7 @@ impl Resource {
         }
     }
 
+    /// Whether the resource has a `status` subresource (its status is then written only there).
     pub fn has_status(&self) -> bool {
         self.subresources.contains(&"status")
     }

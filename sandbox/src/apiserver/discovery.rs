@@ -4,6 +4,7 @@
 use crate::apimachinery::resources::{self, Resource};
 use serde_json::{Value, json};
 
+/// `/version`: the Kubernetes version the sandbox imitates.
 pub fn version() -> Value {
     json!({
         "major": "1",
@@ -87,6 +88,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
+/// `/api`: the core group's versions.
 pub fn core_versions() -> Value {
     json!({
         "kind": "APIVersions",

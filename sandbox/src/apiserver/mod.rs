@@ -1,6 +1,7 @@
-//! The API server, as kube-apiserver: HTTPS and routing ([`server`]), TLS, codecs
-//! ([`protobuf`]), discovery and OpenAPI, printers (Table columns), watch, storage (redb),
-//! the write path ([`registry`]), access reviews and the `pods/log` subresource.
+//! The API server, as kube-apiserver: HTTPS and routing ([`server`]) to one handler per
+//! action (`handlers`, `scale`, `logs`, `watch`, `streaming`), TLS, codecs (`codec`,
+//! `protobuf`), discovery and OpenAPI, printers (Table columns), storage (redb), the write
+//! path ([`registry`]) and access reviews.
 //!
 //! # What the API server does, and what it leaves to controllers and the kubelet
 //!
@@ -31,14 +32,18 @@
 //!   whoever measures creates or updates them, and `kubectl top` reads them.
 
 mod auth;
+mod codec;
 mod discovery;
+mod handlers;
 mod logs;
 mod printers;
 mod protobuf;
 pub(crate) mod registry;
 mod request;
 mod reviews;
+mod scale;
 pub(crate) mod server;
 pub(crate) mod storage;
+mod streaming;
 pub(crate) mod tls;
 mod watch;

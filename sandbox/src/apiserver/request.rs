@@ -10,8 +10,10 @@ use http::{HeaderMap, header};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A request's query parameters.
 pub(crate) type Query = HashMap<String, String>;
 
+/// The Accept header, which says the representation asked for.
 pub(crate) fn accept_of(headers: &HeaderMap) -> String {
     headers
         .get(header::ACCEPT)
@@ -28,6 +30,7 @@ pub(crate) enum Shape {
     Metadata,
 }
 
+/// The representation the first media type of an Accept header asks for.
 pub(crate) fn shape_of(accept: &str) -> Shape {
     let first = accept.split(',').next().unwrap_or("");
     if first.contains("as=Table") {
@@ -39,6 +42,7 @@ pub(crate) fn shape_of(accept: &str) -> Shape {
     }
 }
 
+/// What a handler needs of a request besides its path and body.
 pub(crate) struct Ctx {
     pub(crate) api: Arc<Api>,
     pub(crate) query: Query,
@@ -47,15 +51,19 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// A query parameter, unless absent or empty.
     pub(crate) fn opt(&self, k: &str) -> Option<&str> {
         self.query
             .get(k)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
+    /// A boolean query parameter (`true` or `1`).
     pub(crate) fn flag(&self, k: &str) -> bool {
         matches!(self.opt(k), Some("true" | "1"))
     }
+    /// The write options; the field manager defaults to the client's user agent, as
+    /// Kubernetes names it.
     pub(crate) fn write_opts(&self, verb: &str) -> Result<WriteOpts, ApiError> {
         let manager = match self.opt("fieldManager") {
             Some(m) => m.to_string(),
@@ -75,6 +83,7 @@ impl Ctx {
             force: self.flag("force"),
         })
     }
+    /// The `labelSelector` and `fieldSelector` parameters.
     pub(crate) fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
         Ok((
             LabelSelector::parse(self.opt("labelSelector").unwrap_or(""))?,

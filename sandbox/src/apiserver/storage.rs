@@ -99,81 +99,104 @@ fn corrupt(path: &Path, detail: impl std::fmt::Display) -> SandboxError {
     }
 }
 
+/// The redb file, locked for this process: another running sandbox holds it otherwise.
+fn open_database(path: &Path) -> Result<Database, SandboxError> {
+    let locked = || SandboxError::StoreLocked {
+        path: path.to_path_buf(),
+    };
+    match Database::create(path) {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(locked()),
+        Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+            if e.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            Err(locked())
+        }
+        Err(e) => Err(corrupt(path, e)),
+    }
+}
+
+/// Every stored object, by resource, and the resourceVersion counter; a new file gets the
+/// format marker, an existing one must carry this version's.
+fn load(db: &Database, path: &Path, existed: bool) -> Result<(Vec<Objects>, u64), SandboxError> {
+    let err = |e: &dyn std::fmt::Display| corrupt(path, e);
+    let txn = db.begin_write().map_err(|e| err(&e))?;
+    let loaded = {
+        let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
+        check_format(&mut meta, path, existed)?;
+        let rv = match meta.get("rv").map_err(|e| err(&e))? {
+            Some(v) => v
+                .value()
+                .parse()
+                .map_err(|_| corrupt(path, "resourceVersion counter is not a number"))?,
+            None => 0,
+        };
+        let table = txn.open_table(OBJECTS).map_err(|e| err(&e))?;
+        (read_objects(&table, path)?, rv)
+    };
+    txn.commit().map_err(|e| err(&e))?;
+    Ok(loaded)
+}
+
+fn check_format(
+    meta: &mut redb::Table<'_, &str, &str>,
+    path: &Path,
+    existed: bool,
+) -> Result<(), SandboxError> {
+    let format = meta
+        .get("format")
+        .map_err(|e| corrupt(path, e))?
+        .map(|g| g.value().to_string());
+    match format {
+        Some(f) if f == FORMAT => Ok(()),
+        Some(f) => Err(corrupt(
+            path,
+            format!("format {f:?}, this hk8s reads {FORMAT:?}"),
+        )),
+        None if existed => Err(corrupt(path, "no format marker")),
+        None => meta
+            .insert("format", FORMAT)
+            .map(|_| ())
+            .map_err(|e| corrupt(path, e)),
+    }
+}
+
+/// The objects table, by resource; keys of kinds this version does not serve are skipped.
+fn read_objects(
+    table: &redb::Table<'_, &str, &[u8]>,
+    path: &Path,
+) -> Result<Vec<Objects>, SandboxError> {
+    let mut objects: Vec<Objects> = vec![BTreeMap::new(); RESOURCES.len()];
+    for entry in table.iter().map_err(|e| corrupt(path, e))? {
+        let (k, v) = entry.map_err(|e| corrupt(path, e))?;
+        let key = k.value();
+        let Some((idx, rest)) = RESOURCES
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| key.strip_prefix(&r.storage_prefix()).map(|rest| (i, rest)))
+        else {
+            tracing::warn!(
+                key,
+                "skipping an object of a kind this version does not serve"
+            );
+            continue;
+        };
+        let Some((ns, name)) = rest.split_once('/') else {
+            return Err(corrupt(path, format!("malformed key {key:?}")));
+        };
+        let value: Value = serde_json::from_slice(v.value())
+            .map_err(|e| corrupt(path, format!("object {key:?}: {e}")))?;
+        objects[idx].insert((ns.to_string(), name.to_string()), Arc::new(value));
+    }
+    Ok(objects)
+}
+
 impl Store {
     /// Opens (or creates) the store file and loads every object into memory.
     pub fn open(path: &Path) -> Result<Store, SandboxError> {
         let existed = path.exists();
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(SandboxError::StoreLocked {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
-                if e.kind() == std::io::ErrorKind::WouldBlock =>
-            {
-                return Err(SandboxError::StoreLocked {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(e) => return Err(corrupt(path, e)),
-        };
-        let mut objects: Vec<Objects> = vec![BTreeMap::new(); RESOURCES.len()];
-        let mut rv = 0u64;
-        {
-            let txn = db.begin_write().map_err(|e| corrupt(path, e))?;
-            {
-                let mut meta = txn.open_table(META).map_err(|e| corrupt(path, e))?;
-                let format = meta
-                    .get("format")
-                    .map_err(|e| corrupt(path, e))?
-                    .map(|g| g.value().to_string());
-                match format {
-                    Some(f) if f == FORMAT => {}
-                    Some(f) => {
-                        return Err(corrupt(
-                            path,
-                            format!("format {f:?}, this hk8s reads {FORMAT:?}"),
-                        ));
-                    }
-                    None if existed => {
-                        return Err(corrupt(path, "no format marker"));
-                    }
-                    None => {
-                        meta.insert("format", FORMAT)
-                            .map_err(|e| corrupt(path, e))?;
-                    }
-                }
-                if let Some(v) = meta.get("rv").map_err(|e| corrupt(path, e))? {
-                    rv = v
-                        .value()
-                        .parse()
-                        .map_err(|_| corrupt(path, "resourceVersion counter is not a number"))?;
-                }
-                let table = txn.open_table(OBJECTS).map_err(|e| corrupt(path, e))?;
-                for entry in table.iter().map_err(|e| corrupt(path, e))? {
-                    let (k, v) = entry.map_err(|e| corrupt(path, e))?;
-                    let key = k.value();
-                    let Some((idx, rest)) = RESOURCES.iter().enumerate().find_map(|(i, r)| {
-                        key.strip_prefix(&r.storage_prefix()).map(|rest| (i, rest))
-                    }) else {
-                        tracing::warn!(
-                            key,
-                            "skipping an object of a kind this version does not serve"
-                        );
-                        continue;
-                    };
-                    let Some((ns, name)) = rest.split_once('/') else {
-                        return Err(corrupt(path, format!("malformed key {key:?}")));
-                    };
-                    let value: Value = serde_json::from_slice(v.value())
-                        .map_err(|e| corrupt(path, format!("object {key:?}: {e}")))?;
-                    objects[idx].insert((ns.to_string(), name.to_string()), Arc::new(value));
-                }
-            }
-            txn.commit().map_err(|e| corrupt(path, e))?;
-        }
+        let db = open_database(path)?;
+        let (objects, rv) = load(&db, path, existed)?;
         let (events, _) = broadcast::channel(8192);
         Ok(Store {
             db,
@@ -194,6 +217,7 @@ impl Store {
         self.state.read().expect("store lock").rv
     }
 
+    /// One object, from memory.
     pub fn get(&self, r: &Resource, ns: &str, name: &str) -> Option<Arc<Value>> {
         let st = self.state.read().expect("store lock");
         st.objects[resource_index(r)]
@@ -341,5 +365,41 @@ impl Store {
         // may hold changes already in the snapshot; watchers skip events at or below its rv.
         let (items, rv) = self.list(r, ns);
         (items, rv, rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apimachinery::resources::by_kind;
+    use serde_json::json;
+
+    #[test]
+    fn objects_and_the_version_counter_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let cm = by_kind("v1", "ConfigMap").unwrap();
+        {
+            let store = Store::open(&path).unwrap();
+            let put = |name: &str| {
+                let obj = json!({"metadata": {"name": name, "namespace": "demo"}});
+                store
+                    .write(cm, "demo", name, |_| Ok(Write::Put(obj)))
+                    .unwrap()
+            };
+            assert_eq!(put("a").0, EventType::Added);
+            put("b");
+            let (kind, _) = store.write(cm, "demo", "a", |_| Ok(Write::Delete)).unwrap();
+            assert_eq!(kind, EventType::Deleted);
+            assert!(Store::open(&path).is_err(), "the file is locked while open");
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.current_rv(), 3);
+        let (items, _) = store.list(cm, Some("demo"));
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["metadata"]["resourceVersion"], "2");
+        let (backlog, _) = store.watch_from(3).unwrap();
+        assert!(backlog.is_empty());
+        assert_eq!(store.watch_from(2).unwrap_err().code, 410);
     }
 }

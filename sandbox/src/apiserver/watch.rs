@@ -4,16 +4,16 @@
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::Resource;
-use crate::apiserver::printers;
+use crate::apimachinery::selectors::{FieldSelector, LabelSelector};
 use crate::apiserver::request::{Ctx, Shape, shape_of};
-use crate::apiserver::storage::Event;
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use crate::apiserver::storage::{Event, Store};
+use crate::apiserver::{handlers, printers};
+use axum::response::Response;
 use bytes::Bytes;
-use http::header;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
 
 /// How often a watch that asked for bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
@@ -25,169 +25,213 @@ pub(crate) fn serve(
     ns: Option<&str>,
 ) -> Result<Response, ApiError> {
     let (labels, fields) = ctx.selectors()?;
-    let shape = shape_of(&ctx.accept);
-    let include = ctx.opt("includeObject").unwrap_or("Metadata").to_string();
-    let bookmarks = ctx.flag("allowWatchBookmarks");
     let send_initial = ctx.flag("sendInitialEvents");
-    let timeout = ctx
-        .opt("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .unwrap_or(1800);
-    let rv_param = ctx.opt("resourceVersion").unwrap_or("").to_string();
-    let ns = ns.map(String::from);
-    let store = &ctx.api.store;
+    let start = WatchStart::at(
+        &ctx.api.store,
+        r,
+        ns,
+        ctx.opt("resourceVersion"),
+        send_initial,
+    )?;
+    let (tx, body_rx) = mpsc::channel::<Bytes>(64);
+    let watcher = Watcher {
+        r,
+        ns: ns.map(String::from),
+        labels,
+        fields,
+        shape: shape_of(&ctx.accept),
+        include: ctx.opt("includeObject").unwrap_or("Metadata").to_string(),
+        bookmarks: ctx.flag("allowWatchBookmarks"),
+        send_initial,
+        timeout: Duration::from_secs(
+            ctx.opt("timeoutSeconds")
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(1800),
+        ),
+        tx,
+        first: true,
+        last_rv: start.start_rv,
+    };
+    ctx.api.spawn(watcher.run(start));
+    Ok(handlers::stream("application/json", body_rx))
+}
 
-    let start = if rv_param.is_empty() || rv_param == "0" || send_initial {
-        let (items, rv, rx) = store.snapshot_and_subscribe(r, ns.as_deref());
-        WatchStart {
-            initial: items,
-            backlog: Vec::new(),
-            start_rv: rv,
-            rx: Some(rx),
-            gone: None,
-        }
-    } else {
-        let after: u64 = rv_param.parse().map_err(|_| {
-            ApiError::bad_request(format!(
-                "invalid resourceVersion {rv_param:?}: expected a number"
-            ))
-        })?;
-        match store.watch_from(after) {
-            Ok((backlog, rx)) => WatchStart {
-                initial: Vec::new(),
-                backlog,
-                start_rv: after,
-                rx: Some(rx),
-                gone: None,
-            },
-            Err(e) => WatchStart {
-                initial: Vec::new(),
+/// Where a watch starts: objects to report as ADDED, changes to replay, and the live feed
+/// (or the 410 Gone to report when the version is older than the store's window).
+struct WatchStart {
+    initial: Vec<Arc<Value>>,
+    backlog: Vec<Arc<Event>>,
+    start_rv: u64,
+    feed: Result<broadcast::Receiver<Arc<Event>>, ApiError>,
+}
+
+impl WatchStart {
+    /// Without a resourceVersion (or with `0`, or `sendInitialEvents`) a watch starts with
+    /// the current objects; otherwise it replays the changes after that version.
+    fn at(
+        store: &Store,
+        r: &Resource,
+        ns: Option<&str>,
+        rv: Option<&str>,
+        send_initial: bool,
+    ) -> Result<Self, ApiError> {
+        let rv = rv.unwrap_or("");
+        if rv.is_empty() || rv == "0" || send_initial {
+            let (initial, start_rv, rx) = store.snapshot_and_subscribe(r, ns);
+            return Ok(WatchStart {
+                initial,
                 backlog: Vec::new(),
-                start_rv: after,
-                rx: None,
-                gone: Some(e),
-            },
+                start_rv,
+                feed: Ok(rx),
+            });
         }
-    };
-    let (tx, body_rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    let stream = futures::stream::unfold(body_rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
-    });
-    let matches = {
-        let ns = ns.clone();
-        move |ev_r: &Resource, ev_ns: &str, o: &Value| {
-            std::ptr::eq(ev_r, r) | (ev_r == r)
-                && ns.as_deref().is_none_or(|n| n == ev_ns)
-                && labels.matches(&o["metadata"]["labels"])
-                && fields.matches(o)
-        }
-    };
-    let render = move |kind: &str, o: &Value, first: bool| -> Bytes {
-        let object = match shape {
-            Shape::Table => printers::table(r, &[Arc::new(o.clone())], &include, 0, first),
-            Shape::Metadata => printers::partial_metadata(o),
-            Shape::Object => o.clone(),
+        let after: u64 = rv.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid resourceVersion {rv:?}: expected a number"))
+        })?;
+        let (backlog, feed) = match store.watch_from(after) {
+            Ok((backlog, rx)) => (backlog, Ok(rx)),
+            Err(e) => (Vec::new(), Err(e)),
         };
-        let mut line = json!({"type": kind, "object": object}).to_string();
-        line.push('\n');
-        Bytes::from(line)
-    };
-    let api_version = r.api_version();
-    let bookmark = move |rv: u64, initial_end: bool| -> Bytes {
-        let mut meta = json!({"resourceVersion": rv.to_string()});
-        if initial_end {
-            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-        }
-        let mut line = json!({"type": "BOOKMARK", "object": {"kind": r.kind, "apiVersion": api_version, "metadata": meta}}).to_string();
-        line.push('\n');
-        Bytes::from(line)
-    };
-    let WatchStart {
-        initial: initial_items,
-        backlog,
-        start_rv,
-        rx,
-        gone,
-    } = start;
-    ctx.api.spawn(async move {
-        let mut first = true;
-        if let Some(e) = gone {
-            let line = format!("{}\n", json!({"type": "ERROR", "object": e.status()}));
-            let _ = tx.send(Bytes::from(line)).await;
+        Ok(WatchStart {
+            initial: Vec::new(),
+            backlog,
+            start_rv: after,
+            feed,
+        })
+    }
+}
+
+/// One running watch: what it selects, how it renders, and where its lines go.
+struct Watcher {
+    r: &'static Resource,
+    ns: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    shape: Shape,
+    include: String,
+    bookmarks: bool,
+    send_initial: bool,
+    timeout: Duration,
+    tx: mpsc::Sender<Bytes>,
+    /// Table watches send the column definitions with the first row only.
+    first: bool,
+    /// The newest version sent; older changes are skipped.
+    last_rv: u64,
+}
+
+/// The client went away: the watch ends.
+struct Closed;
+
+impl Watcher {
+    async fn run(mut self, start: WatchStart) {
+        let feed = match start.feed {
+            Ok(feed) => feed,
+            Err(gone) => return self.error(&gone).await,
+        };
+        if self.initial(&start.initial).await.is_err() {
             return;
         }
-        let Some(mut rx) = rx else { return };
-        for o in &initial_items {
-            if !matches(r, o["metadata"]["namespace"].as_str().unwrap_or(""), o) {
-                continue;
-            }
-            if tx.send(render("ADDED", o, first)).await.is_err() {
-                return;
-            }
-            first = false;
-        }
-        if send_initial && bookmarks && tx.send(bookmark(start_rv, true)).await.is_err() {
-            return;
-        }
-        let mut last_rv = start_rv;
-        // The line a change becomes, if this watch has not seen it and it concerns the
-        // watch's selector; backlog and live changes go through the same door.
-        let line_for = |ev: &Event, last_rv: &mut u64, first: &mut bool| -> Option<Bytes> {
-            if ev.rv <= *last_rv {
-                return None;
-            }
-            *last_rv = ev.rv;
-            let kind = seen_as(ev, &matches)?;
-            let line = render(kind, &ev.object, *first);
-            *first = false;
-            Some(line)
-        };
-        for ev in backlog {
-            if let Some(line) = line_for(&ev, &mut last_rv, &mut first)
-                && tx.send(line).await.is_err()
-            {
+        for ev in &start.backlog {
+            if self.change(ev).await.is_err() {
                 return;
             }
         }
-        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+        self.live(feed).await;
+    }
+
+    /// The current objects as ADDED, then (with bookmarks) the initial-events-end bookmark.
+    async fn initial(&mut self, items: &[Arc<Value>]) -> Result<(), Closed> {
+        for o in items {
+            let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+            if self.matches(self.r, ns, o) {
+                self.send_object("ADDED", o).await?;
+            }
+        }
+        if self.send_initial && self.bookmarks {
+            self.send(self.bookmark(self.last_rv, true)).await?;
+        }
+        Ok(())
+    }
+
+    /// Live changes, periodic bookmarks, until the timeout or the client leaves.
+    async fn live(&mut self, mut feed: broadcast::Receiver<Arc<Event>>) {
+        let deadline = tokio::time::sleep(self.timeout);
         tokio::pin!(deadline);
         let mut tick = tokio::time::interval(BOOKMARK_EVERY);
         tick.tick().await;
         loop {
-            tokio::select! {
+            let sent = tokio::select! {
                 _ = &mut deadline => return,
-                _ = tx.closed() => return,
-                _ = tick.tick(), if bookmarks => {
-                    if tx.send(bookmark(last_rv, false)).await.is_err() {
-                        return;
-                    }
-                }
-                ev = rx.recv() => match ev {
-                    Ok(ev) => {
-                        if let Some(line) = line_for(&ev, &mut last_rv, &mut first)
-                            && tx.send(line).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let e = ApiError::gone("the watch fell behind; list again and resume from the new resourceVersion");
-                        let line = format!("{}\n", json!({"type": "ERROR", "object": e.status()}));
-                        let _ = tx.send(Bytes::from(line)).await;
-                        return;
+                _ = self.tx.closed() => return,
+                _ = tick.tick(), if self.bookmarks => self.send(self.bookmark(self.last_rv, false)).await,
+                ev = feed.recv() => match ev {
+                    Ok(ev) => self.change(&ev).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let gone = ApiError::gone("the watch fell behind; list again and resume from the new resourceVersion");
+                        return self.error(&gone).await;
                     }
                     Err(_) => return,
-                }
+                },
+            };
+            if sent.is_err() {
+                return;
             }
         }
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    }
+
+    /// Sends a committed change if this watch has not seen it and it concerns its selection.
+    async fn change(&mut self, ev: &Event) -> Result<(), Closed> {
+        if ev.rv <= self.last_rv {
+            return Ok(());
+        }
+        self.last_rv = ev.rv;
+        match seen_as(ev, &|r, ns, o| self.matches(r, ns, o)) {
+            Some(kind) => self.send_object(kind, &ev.object).await,
+            None => Ok(()),
+        }
+    }
+
+    fn matches(&self, r: &Resource, ns: &str, o: &Value) -> bool {
+        (std::ptr::eq(r, self.r) || r == self.r)
+            && self.ns.as_deref().is_none_or(|n| n == ns)
+            && self.labels.matches(&o["metadata"]["labels"])
+            && self.fields.matches(o)
+    }
+
+    async fn send_object(&mut self, kind: &str, o: &Value) -> Result<(), Closed> {
+        let object = match self.shape {
+            Shape::Table => {
+                printers::table(self.r, &[Arc::new(o.clone())], &self.include, 0, self.first)
+            }
+            Shape::Metadata => printers::partial_metadata(o),
+            Shape::Object => o.clone(),
+        };
+        self.first = false;
+        self.send(json!({"type": kind, "object": object})).await
+    }
+
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Value {
+        let mut meta = json!({"resourceVersion": rv.to_string()});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object =
+            json!({"kind": self.r.kind, "apiVersion": self.r.api_version(), "metadata": meta});
+        json!({"type": "BOOKMARK", "object": object})
+    }
+
+    /// Ends the watch with an ERROR event carrying the Status.
+    async fn error(&self, e: &ApiError) {
+        let _ = self
+            .send(json!({"type": "ERROR", "object": e.status()}))
+            .await;
+    }
+
+    async fn send(&self, event: Value) -> Result<(), Closed> {
+        let mut line = event.to_string();
+        line.push('\n');
+        self.tx.send(Bytes::from(line)).await.map_err(|_| Closed)
+    }
 }
 
 /// How a filtered watch reports a change: objects entering the selection are ADDED,
@@ -204,13 +248,4 @@ fn seen_as(ev: &Event, matches: &impl Fn(&Resource, &str, &Value) -> bool) -> Op
         (_, true) => Some(ev.kind.as_str()),
         _ => None,
     }
-}
-
-/// Where a watch starts: objects to report as ADDED, changes to replay, and the live feed.
-struct WatchStart {
-    initial: Vec<Arc<Value>>,
-    backlog: Vec<Arc<Event>>,
-    start_rv: u64,
-    rx: Option<tokio::sync::broadcast::Receiver<Arc<Event>>>,
-    gone: Option<ApiError>,
 }

@@ -86,6 +86,7 @@ impl Limits {
     }
 }
 
+/// Why limits could not be applied to a container (it then runs without them).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot apply limits to process {pid} through {path}: {source}")]
 pub struct LimitError {

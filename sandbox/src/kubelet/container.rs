@@ -28,6 +28,34 @@ enum Outcome {
     Stopped,
 }
 
+/// How long a container that could not be pulled, created or started waits to retry.
+const RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// What a step of a container's life leads to.
+enum Next<T> {
+    Go(T),
+    /// Try again from the start (the failure is reported).
+    Retry,
+    /// The pod is being stopped.
+    Stop,
+}
+
+/// A started container's process and what its end is reported with.
+struct Running {
+    process: Process,
+    spec: ProcessSpec,
+    limiter: Option<Limiter>,
+    since: Instant,
+    start_time: Time,
+}
+
+/// How a run ended, for the restart decision and the container's last state.
+struct Ended {
+    terminated: ContainerStateTerminated,
+    ran_for: Duration,
+}
+
+/// Runs one container of a pod for as long as the pod runs.
 pub(super) struct Supervisor {
     pub ctx: Arc<PodContext>,
     pub container: Container,
@@ -61,196 +89,26 @@ impl Supervisor {
         }
     }
 
+    /// Runs the container until the pod stops, restarting it as its restart policy says.
     pub async fn run(mut self) {
-        let name = self.container.name.clone();
-        let image = self.container.image.clone().unwrap_or_default();
-        let restart_policy = self
-            .ctx
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.restart_policy.clone());
-        let restart_policy = restart_policy.as_deref().unwrap_or("Always").to_string();
         let mut crashes: u32 = 0;
         let mut pulled = false;
         loop {
             if self.shutdown.is_shutdown() {
                 return;
             }
-            let program = match self.ctx.kubelet.images.resolve(&image) {
-                Ok(p) => p,
-                Err(e) => {
-                    let reason = if pulled {
-                        "ImagePullBackOff"
-                    } else {
-                        "ErrImagePull"
-                    };
-                    let message = format!("hk8s sandbox: {e}");
-                    self.update(|s| {
-                        s.state = Some(waiting(reason, &message));
-                        s.ready = false;
-                    });
-                    self.event(
-                        EventType::Warning,
-                        "Failed",
-                        &format!("Failed to pull image \"{image}\": {message}"),
-                    )
-                    .await;
-                    pulled = true;
-                    if !self.pause(Duration::from_secs(5)).await {
-                        return;
-                    }
-                    continue;
-                }
+            let running = match self.start(&mut pulled).await {
+                Next::Go(running) => running,
+                Next::Retry => continue,
+                Next::Stop => return,
             };
-            if !pulled {
-                self.event(
-                    EventType::Normal,
-                    "Pulled",
-                    &format!("Container image \"{image}\" already present on machine"),
-                )
-                .await;
-                pulled = true;
-            }
-            let spec = match self.process_spec(&program) {
-                Ok(spec) => spec,
-                Err(message) => {
-                    self.update(|s| s.state = Some(waiting("CreateContainerError", &message)));
-                    self.event(EventType::Warning, "Failed", &format!("Error: {message}"))
-                        .await;
-                    if !self.pause(Duration::from_secs(5)).await {
-                        return;
-                    }
-                    continue;
-                }
+            let Some(ended) = self.supervise(running).await else {
+                return;
             };
-            let log = crate::paths::container_log_path(
-                &self.ctx.kubelet.state_dir,
-                &self.ctx.namespace,
-                &self.ctx.name,
-                &name,
-            );
-            if log.exists() && self.status_restart_count() > 0 {
-                let previous = crate::paths::previous_container_log_path(
-                    &self.ctx.kubelet.state_dir,
-                    &self.ctx.namespace,
-                    &self.ctx.name,
-                    &name,
-                );
-                let _ = std::fs::rename(&log, previous);
-            }
-            let started_at = Instant::now();
-            let process = match spawn(&spec).await {
-                Ok(p) => p,
-                Err(e) => {
-                    let message = format!("failed to start {}: {e}", spec.program.display());
-                    self.update(|s| s.state = Some(waiting("RunContainerError", &message)));
-                    self.event(EventType::Warning, "Failed", &format!("Error: {message}"))
-                        .await;
-                    if !self.pause(Duration::from_secs(5)).await {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let pid = process.pid;
-            self.ctx.kubelet.pids.add(pid);
-            let limits = container_limits(&self.container);
-            let limiter = match Limiter::apply(
-                &self.ctx.kubelet.enforcement,
-                &format!("{}-{}", self.ctx.uid, name),
-                pid,
-                limits,
-            ) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    tracing::warn!(pod = %self.ctx.name, container = %name, error = %e, "limits not applied");
-                    None
-                }
-            };
-            self.ctx.kubelet.metrics.track(
-                &self.ctx.namespace,
-                &self.ctx.name,
-                &self.ctx.uid,
-                &name,
-                pid,
-            );
-            let start_time = Time(jiff::Timestamp::now());
-            let has_readiness = self.container.readiness_probe.is_some();
-            let has_startup = self.container.startup_probe.is_some();
-            self.update(|s| {
-                s.state = Some(ContainerState {
-                    running: Some(ContainerStateRunning {
-                        started_at: Some(start_time.clone()),
-                    }),
-                    ..Default::default()
-                });
-                s.started = Some(!has_startup);
-                s.ready = !has_readiness && !has_startup;
-                s.container_id = Some(format!("hk8s://{pid}"));
-            });
-            self.event(
-                EventType::Normal,
-                "Created",
-                &format!("Created container: {name}"),
-            )
-            .await;
-            self.event(
-                EventType::Normal,
-                "Started",
-                &format!("Started container {name}"),
-            )
-            .await;
-
-            let (started_tx, started_rx) = watch::channel(false);
-            let readiness = self.spawn_readiness(&spec, started_rx);
-            let outcome = self.watch_process(process, &spec, started_tx).await;
-            readiness.abort();
-            self.ctx
-                .kubelet
-                .metrics
-                .untrack(&self.ctx.namespace, &self.ctx.name, &name);
-            let (status, reason) = match outcome {
-                Outcome::Stopped => {
-                    self.ctx.kubelet.pids.remove(pid);
-                    return;
-                }
-                Outcome::LivenessFailed => (None, "Error"),
-                Outcome::Exited(status) => {
-                    let oom = limiter.as_ref().is_some_and(Limiter::oom_killed);
-                    let reason = if oom {
-                        "OOMKilled"
-                    } else if status.success() {
-                        "Completed"
-                    } else {
-                        "Error"
-                    };
-                    (Some(status), reason)
-                }
-            };
-            self.ctx.kubelet.pids.remove(pid);
-            drop(limiter);
-            let exit_code = status
-                .map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(9)))
-                .unwrap_or(137);
-            let terminated = ContainerStateTerminated {
-                exit_code,
-                reason: Some(reason.to_string()),
-                started_at: Some(start_time),
-                finished_at: Some(Time(jiff::Timestamp::now())),
-                container_id: Some(format!("hk8s://{pid}")),
-                signal: status.and_then(|s| s.signal()),
-                message: None,
-            };
-            let restart = match restart_policy.as_str() {
-                "Never" => false,
-                "OnFailure" => exit_code != 0,
-                _ => true,
-            };
-            if !restart {
+            if !self.restarts_after(&ended) {
                 self.update(|s| {
                     s.state = Some(ContainerState {
-                        terminated: Some(terminated),
+                        terminated: Some(ended.terminated),
                         ..Default::default()
                     });
                     s.ready = false;
@@ -258,47 +116,244 @@ impl Supervisor {
                 });
                 return;
             }
-            if started_at.elapsed() > Duration::from_secs(600) {
+            if ended.ran_for > Duration::from_secs(600) {
                 crashes = 0;
             }
             let delay = self.ctx.kubelet.backoff.delay(crashes);
             crashes += 1;
-            let message = format!(
-                "back-off {}s restarting failed container={name} pod={}_{}({})",
-                delay.as_secs(),
-                self.ctx.name,
-                self.ctx.namespace,
-                self.ctx.uid
-            );
-            self.update(|s| {
-                s.last_state = Some(ContainerState {
-                    terminated: Some(terminated),
-                    ..Default::default()
-                });
-                s.restart_count += 1;
-                s.ready = false;
-                s.started = Some(false);
-                s.state = Some(if delay.is_zero() {
-                    waiting("ContainerCreating", "")
-                } else {
-                    waiting("CrashLoopBackOff", &message)
-                });
-            });
-            if !delay.is_zero() {
-                self.event(
-                    EventType::Warning,
-                    "BackOff",
-                    &format!(
-                        "Back-off restarting failed container {name} in pod {}_{}({})",
-                        self.ctx.name, self.ctx.namespace, self.ctx.uid
-                    ),
-                )
-                .await;
-            }
-            if !self.pause(delay).await {
+            if !self.back_off(ended.terminated, delay).await {
                 return;
             }
         }
+    }
+
+    /// Resolves the image, builds the process and starts it with its limits; a failure is
+    /// reported in the container's status and retried after a pause.
+    async fn start(&mut self, pulled: &mut bool) -> Next<Running> {
+        let program = match self.pull(pulled).await {
+            Ok(p) => p,
+            Err(pause) => return self.retry_after(pause).await,
+        };
+        let spec = match self.process_spec(&program) {
+            Ok(spec) => spec,
+            Err(message) => return self.fail("CreateContainerError", &message).await,
+        };
+        self.rotate_log();
+        let process = match spawn(&spec).await {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!("failed to start {}: {e}", spec.program.display());
+                return self.fail("RunContainerError", &message).await;
+            }
+        };
+        Next::Go(self.started(process, spec).await)
+    }
+
+    /// The image's program; ErrImagePull (then ImagePullBackOff) when it has none.
+    async fn pull(&mut self, pulled: &mut bool) -> Result<Program, Duration> {
+        let image = self.container.image.clone().unwrap_or_default();
+        match self.ctx.kubelet.images.resolve(&image) {
+            Ok(program) => {
+                if !*pulled {
+                    let message = format!("Container image \"{image}\" already present on machine");
+                    self.event(EventType::Normal, "Pulled", &message).await;
+                    *pulled = true;
+                }
+                Ok(program)
+            }
+            Err(e) => {
+                let reason = if *pulled {
+                    "ImagePullBackOff"
+                } else {
+                    "ErrImagePull"
+                };
+                let message = format!("hk8s sandbox: {e}");
+                self.update(|s| {
+                    s.state = Some(waiting(reason, &message));
+                    s.ready = false;
+                });
+                let event = format!("Failed to pull image \"{image}\": {message}");
+                self.event(EventType::Warning, "Failed", &event).await;
+                *pulled = true;
+                Err(RETRY_PAUSE)
+            }
+        }
+    }
+
+    /// Reports a container that could not be created or started, and retries later.
+    async fn fail(&mut self, reason: &str, message: &str) -> Next<Running> {
+        self.update(|s| s.state = Some(waiting(reason, message)));
+        self.event(EventType::Warning, "Failed", &format!("Error: {message}"))
+            .await;
+        self.retry_after(RETRY_PAUSE).await
+    }
+
+    async fn retry_after(&mut self, pause: Duration) -> Next<Running> {
+        if self.pause(pause).await {
+            Next::Retry
+        } else {
+            Next::Stop
+        }
+    }
+
+    /// A restarted container's previous log is kept for `kubectl logs --previous`.
+    fn rotate_log(&self) {
+        let kubelet = &self.ctx.kubelet;
+        let (ns, pod, name) = (&self.ctx.namespace, &self.ctx.name, &self.container.name);
+        let log = crate::paths::container_log_path(&kubelet.state_dir, ns, pod, name);
+        if log.exists() && self.status_restart_count() > 0 {
+            let previous =
+                crate::paths::previous_container_log_path(&kubelet.state_dir, ns, pod, name);
+            let _ = std::fs::rename(&log, previous);
+        }
+    }
+
+    /// A started process: registered for cleanup, limited, measured, reported Running.
+    async fn started(&mut self, process: Process, spec: ProcessSpec) -> Running {
+        let name = self.container.name.clone();
+        let pid = process.pid;
+        let kubelet = self.ctx.kubelet.clone();
+        kubelet.pids.add(pid);
+        let limits = container_limits(&self.container);
+        let cgroup = format!("{}-{}", self.ctx.uid, name);
+        let limiter = match Limiter::apply(&kubelet.enforcement, &cgroup, pid, limits) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(pod = %self.ctx.name, container = %name, error = %e, "limits not applied");
+                None
+            }
+        };
+        let ctx = &self.ctx;
+        kubelet
+            .metrics
+            .track(&ctx.namespace, &ctx.name, &ctx.uid, &name, pid);
+        let start_time = Time(jiff::Timestamp::now());
+        let has_readiness = self.container.readiness_probe.is_some();
+        let has_startup = self.container.startup_probe.is_some();
+        let running = ContainerStateRunning {
+            started_at: Some(start_time.clone()),
+        };
+        self.update(|s| {
+            s.state = Some(ContainerState {
+                running: Some(running),
+                ..Default::default()
+            });
+            s.started = Some(!has_startup);
+            s.ready = !has_readiness && !has_startup;
+            s.container_id = Some(format!("hk8s://{pid}"));
+        });
+        self.event(
+            EventType::Normal,
+            "Created",
+            &format!("Created container: {name}"),
+        )
+        .await;
+        self.event(
+            EventType::Normal,
+            "Started",
+            &format!("Started container {name}"),
+        )
+        .await;
+        Running {
+            process,
+            spec,
+            limiter,
+            since: Instant::now(),
+            start_time,
+        }
+    }
+
+    /// Probes the running container until it ends; `None` when the pod is being stopped.
+    async fn supervise(&mut self, running: Running) -> Option<Ended> {
+        let Running {
+            process,
+            spec,
+            limiter,
+            since,
+            start_time,
+        } = running;
+        let pid = process.pid;
+        let (started_tx, started_rx) = watch::channel(false);
+        let readiness = self.spawn_readiness(&spec, started_rx);
+        let outcome = self.watch_process(process, &spec, started_tx).await;
+        readiness.abort();
+        let ctx = &self.ctx;
+        ctx.kubelet
+            .metrics
+            .untrack(&ctx.namespace, &ctx.name, &self.container.name);
+        ctx.kubelet.pids.remove(pid);
+        let (status, reason) = match outcome {
+            Outcome::Stopped => return None,
+            Outcome::LivenessFailed => (None, "Error"),
+            Outcome::Exited(status) if limiter.as_ref().is_some_and(Limiter::oom_killed) => {
+                (Some(status), "OOMKilled")
+            }
+            Outcome::Exited(status) if status.success() => (Some(status), "Completed"),
+            Outcome::Exited(status) => (Some(status), "Error"),
+        };
+        drop(limiter);
+        let exit_code = status
+            .map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(9)))
+            .unwrap_or(137);
+        let terminated = ContainerStateTerminated {
+            exit_code,
+            reason: Some(reason.to_string()),
+            started_at: Some(start_time),
+            finished_at: Some(Time(jiff::Timestamp::now())),
+            container_id: Some(format!("hk8s://{pid}")),
+            signal: status.and_then(|s| s.signal()),
+            message: None,
+        };
+        Some(Ended {
+            terminated,
+            ran_for: since.elapsed(),
+        })
+    }
+
+    /// The pod's restart policy applied to how the container ended.
+    fn restarts_after(&self, ended: &Ended) -> bool {
+        let policy = self
+            .ctx
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.as_deref())
+            .unwrap_or("Always");
+        match policy {
+            "Never" => false,
+            "OnFailure" => ended.terminated.exit_code != 0,
+            _ => true,
+        }
+    }
+
+    /// Records the ended run as the last state and waits out the back-off (CrashLoopBackOff);
+    /// false when the pod is stopped meanwhile.
+    async fn back_off(&mut self, terminated: ContainerStateTerminated, delay: Duration) -> bool {
+        let name = self.container.name.clone();
+        let (pod, ns, uid) = (&self.ctx.name, &self.ctx.namespace, &self.ctx.uid);
+        let message = format!(
+            "back-off {}s restarting failed container={name} pod={pod}_{ns}({uid})",
+            delay.as_secs(),
+        );
+        let event = format!("Back-off restarting failed container {name} in pod {pod}_{ns}({uid})");
+        self.update(|s| {
+            s.last_state = Some(ContainerState {
+                terminated: Some(terminated),
+                ..Default::default()
+            });
+            s.restart_count += 1;
+            s.ready = false;
+            s.started = Some(false);
+            s.state = Some(if delay.is_zero() {
+                waiting("ContainerCreating", "")
+            } else {
+                waiting("CrashLoopBackOff", &message)
+            });
+        });
+        if !delay.is_zero() {
+            self.event(EventType::Warning, "BackOff", &event).await;
+        }
+        self.pause(delay).await
     }
 
     fn status_restart_count(&self) -> i32 {
@@ -308,7 +363,6 @@ impl Supervisor {
             .unwrap_or(0)
     }
 
-    /// Waits for the process to end, the liveness probe to fail, or the pod to stop.
     /// Resolves a manifest probe, reporting one the sandbox cannot run as an event.
     async fn probe_spec(
         &self,
@@ -334,6 +388,7 @@ impl Supervisor {
         }
     }
 
+    /// Waits for the process to end, a startup or liveness probe to fail, or the pod to stop.
     async fn watch_process(
         &mut self,
         mut process: Process,
@@ -351,62 +406,15 @@ impl Supervisor {
             )
             .await;
         let name = self.container.name.clone();
-        let probe_loop = async {
-            if let Some(probe) = startup {
-                tokio::time::sleep(probe.initial_delay).await;
-                let mut failures = 0;
-                while let Err(message) = probe.run_once().await {
-                    failures += 1;
-                    self.event(
-                        EventType::Warning,
-                        "Unhealthy",
-                        &format!("Startup probe failed: {message}"),
-                    )
-                    .await;
-                    if failures >= probe.failure_threshold {
-                        return "startup";
-                    }
-                    tokio::time::sleep(probe.period).await;
-                }
-                self.update(|s| s.started = Some(true));
-            }
-            let _ = started.send(true);
-            let Some(probe) = liveness else {
-                return std::future::pending().await;
-            };
-            tokio::time::sleep(probe.initial_delay).await;
-            let mut failures = 0;
-            loop {
-                match probe.run_once().await {
-                    Ok(()) => failures = 0,
-                    Err(message) => {
-                        failures += 1;
-                        self.event(
-                            EventType::Warning,
-                            "Unhealthy",
-                            &format!("Liveness probe failed: {message}"),
-                        )
-                        .await;
-                        if failures >= probe.failure_threshold {
-                            return "liveness";
-                        }
-                    }
-                }
-                tokio::time::sleep(probe.period).await;
-            }
-        };
         let shutdown = self.shutdown.clone();
         tokio::select! {
             status = &mut process.exited => match status {
                 Ok(s) => Outcome::Exited(s),
                 Err(_) => Outcome::Exited(std::process::ExitStatus::from_raw(137 << 8)),
             },
-            failed = probe_loop => {
-                self.event(
-                    EventType::Normal,
-                    "Killing",
-                    &format!("Container {name} failed {failed} probe, will be restarted"),
-                ).await;
+            failed = self.probe(startup, liveness, started) => {
+                let message = format!("Container {name} failed {failed} probe, will be restarted");
+                self.event(EventType::Normal, "Killing", &message).await;
                 self.terminate(&mut process).await;
                 Outcome::LivenessFailed
             }
@@ -415,6 +423,63 @@ impl Supervisor {
                 self.terminate(&mut process).await;
                 Outcome::Stopped
             }
+        }
+    }
+
+    /// The startup probe until it succeeds (then `started` is signalled), then the liveness
+    /// probe forever; returns which probe failed.
+    async fn probe(
+        &self,
+        startup: Option<ProbeSpec>,
+        liveness: Option<ProbeSpec>,
+        started: watch::Sender<bool>,
+    ) -> &'static str {
+        if let Some(probe) = startup {
+            if !self.until_started(&probe).await {
+                return "startup";
+            }
+            self.update(|s| s.started = Some(true));
+        }
+        let _ = started.send(true);
+        match liveness {
+            Some(probe) => self.until_dead(&probe).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Runs the startup probe until it succeeds (true) or fails its threshold (false).
+    async fn until_started(&self, probe: &ProbeSpec) -> bool {
+        tokio::time::sleep(probe.initial_delay).await;
+        let mut failures = 0;
+        while let Err(message) = probe.run_once().await {
+            failures += 1;
+            let event = format!("Startup probe failed: {message}");
+            self.event(EventType::Warning, "Unhealthy", &event).await;
+            if failures >= probe.failure_threshold {
+                return false;
+            }
+            tokio::time::sleep(probe.period).await;
+        }
+        true
+    }
+
+    /// Runs the liveness probe until it fails its threshold in a row.
+    async fn until_dead(&self, probe: &ProbeSpec) -> &'static str {
+        tokio::time::sleep(probe.initial_delay).await;
+        let mut failures = 0;
+        loop {
+            match probe.run_once().await {
+                Ok(()) => failures = 0,
+                Err(message) => {
+                    failures += 1;
+                    let event = format!("Liveness probe failed: {message}");
+                    self.event(EventType::Warning, "Unhealthy", &event).await;
+                    if failures >= probe.failure_threshold {
+                        return "liveness";
+                    }
+                }
+            }
+            tokio::time::sleep(probe.period).await;
         }
     }
 
@@ -472,49 +537,7 @@ impl Supervisor {
                     return;
                 }
             };
-            tokio::time::sleep(probe.initial_delay).await;
-            let (mut successes, mut failures, mut ready) = (0, 0, false);
-            let mut ever_ready = false;
-            let mut last_event: Option<Instant> = None;
-            loop {
-                match probe.run_once().await {
-                    Ok(()) => {
-                        successes += 1;
-                        failures = 0;
-                        if !ready && successes >= probe.success_threshold {
-                            ready = true;
-                            ever_ready = true;
-                            ctx.update_container(&container.name, |s| s.ready = true);
-                        }
-                    }
-                    Err(message) => {
-                        successes = 0;
-                        failures += 1;
-                        let quiet = last_event.is_some_and(|t| t.elapsed() < probe.period);
-                        if quiet {
-                            tokio::time::sleep(next_probe(ever_ready, probe.period)).await;
-                            continue;
-                        }
-                        last_event = Some(Instant::now());
-                        let mut r = ctx.pod_ref.clone();
-                        r.field_path = Some(format!("spec.containers{{{}}}", container.name));
-                        ctx.kubelet
-                            .recorder
-                            .publish(
-                                &r,
-                                EventType::Warning,
-                                "Unhealthy",
-                                &format!("Readiness probe failed: {message}"),
-                            )
-                            .await;
-                        if ready && failures >= probe.failure_threshold {
-                            ready = false;
-                            ctx.update_container(&container.name, |s| s.ready = false);
-                        }
-                    }
-                }
-                tokio::time::sleep(next_probe(ever_ready, probe.period)).await;
-            }
+            readiness_loop(&ctx, &container.name, &probe).await;
         })
     }
 
@@ -563,6 +586,50 @@ impl Supervisor {
                 &self.container.name,
             ),
         })
+    }
+}
+
+/// Runs a readiness probe for as long as the container runs: Ready after `successThreshold`
+/// successes, not Ready after `failureThreshold` failures, with at most one Unhealthy event
+/// per period.
+async fn readiness_loop(ctx: &PodContext, container: &str, probe: &ProbeSpec) {
+    tokio::time::sleep(probe.initial_delay).await;
+    let (mut successes, mut failures, mut ready) = (0, 0, false);
+    let mut ever_ready = false;
+    let mut last_event: Option<Instant> = None;
+    loop {
+        match probe.run_once().await {
+            Ok(()) => {
+                successes += 1;
+                failures = 0;
+                if !ready && successes >= probe.success_threshold {
+                    ready = true;
+                    ever_ready = true;
+                    ctx.update_container(container, |s| s.ready = true);
+                }
+            }
+            Err(_) if last_event.is_some_and(|t| t.elapsed() < probe.period) => {
+                successes = 0;
+                failures += 1;
+            }
+            Err(message) => {
+                successes = 0;
+                failures += 1;
+                last_event = Some(Instant::now());
+                let mut r = ctx.pod_ref.clone();
+                r.field_path = Some(format!("spec.containers{{{container}}}"));
+                let event = format!("Readiness probe failed: {message}");
+                ctx.kubelet
+                    .recorder
+                    .publish(&r, EventType::Warning, "Unhealthy", &event)
+                    .await;
+                if ready && failures >= probe.failure_threshold {
+                    ready = false;
+                    ctx.update_container(container, |s| s.ready = false);
+                }
+            }
+        }
+        tokio::time::sleep(next_probe(ever_ready, probe.period)).await;
     }
 }
 
@@ -663,6 +730,7 @@ pub fn container_limits(container: &Container) -> Limits {
     }
 }
 
+/// A Waiting container state, as `kubectl get pods` shows its reason.
 pub fn waiting(reason: &str, message: &str) -> ContainerState {
     ContainerState {
         waiting: Some(ContainerStateWaiting {

@@ -27,6 +27,7 @@ pub(super) struct PodContext {
 }
 
 impl PodContext {
+    /// Changes a container's status and wakes the pod worker to write it.
     pub(super) fn update_container(&self, name: &str, f: impl FnOnce(&mut ContainerStatus)) {
         if let Some(status) = self
             .statuses
@@ -39,6 +40,7 @@ impl PodContext {
         self.changed.notify_one();
     }
 
+    /// A container's current status.
     pub(super) fn container_status(&self, name: &str) -> Option<ContainerStatus> {
         self.statuses
             .lock()

@@ -35,6 +35,7 @@ pub enum ProgramKind {
     User,
 }
 
+/// Why an image has no program to run on this machine, or the mappings cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error(
@@ -136,6 +137,8 @@ impl ImageResolver {
         self
     }
 
+    /// The program an image runs as: the user's mapping for its repository, else one of the
+    /// tutorial's images (frontend, API, Redis); any other image is unknown.
     pub fn resolve(&self, image: &str) -> Result<Program, ImageError> {
         let repository = repository_name(image);
         let mapping = {

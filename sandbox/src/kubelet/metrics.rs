@@ -43,6 +43,7 @@ pub struct Metrics(
 );
 
 impl Metrics {
+    /// Starts sampling a container's process.
     pub fn track(&self, namespace: &str, pod: &str, uid: &str, container: &str, pid: u32) {
         self.1
             .lock()
@@ -62,6 +63,7 @@ impl Metrics {
             );
     }
 
+    /// Stops sampling a container that ended.
     pub fn untrack(&self, namespace: &str, pod: &str, container: &str) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let key = (namespace.to_string(), pod.to_string());

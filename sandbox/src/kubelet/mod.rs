@@ -49,6 +49,7 @@ pub struct KubeletConfig {
 }
 
 impl KubeletConfig {
+    /// A kubelet keeping its files under `state_dir`, with the default back-off and cgroup detection.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         Self {
             state_dir: state_dir.into(),
@@ -59,6 +60,7 @@ impl KubeletConfig {
     }
 }
 
+/// Why the kubelet could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeletError {
     #[error(transparent)]
@@ -81,7 +83,6 @@ pub struct Kubelet {
     stop: ShutdownSignal,
     task: JoinHandle<()>,
     metrics: Metrics,
-    enforcement: Enforcement,
     sampler: JoinHandle<()>,
     publisher: JoinHandle<()>,
     pids: PidRegistry,
@@ -89,6 +90,8 @@ pub struct Kubelet {
 }
 
 impl Kubelet {
+    /// Starts the kubelet: kills processes a crashed run left, registers the node and runs the
+    /// pods bound to it.
     pub async fn start(client: Client, config: KubeletConfig) -> Result<Self, KubeletError> {
         let mut images = ImageResolver::load(&config.state_dir)?;
         for dir in &config.program_dirs {
@@ -113,7 +116,7 @@ impl Kubelet {
             client,
             state_dir: config.state_dir.clone(),
             images,
-            enforcement: enforcement.clone(),
+            enforcement,
             pids: pids.clone(),
             metrics: metrics.clone(),
             backoff: config.backoff,
@@ -127,7 +130,6 @@ impl Kubelet {
             stop,
             task,
             metrics,
-            enforcement,
             sampler,
             publisher,
             pids,
@@ -135,12 +137,9 @@ impl Kubelet {
         })
     }
 
+    /// Live pod usage, which the controllers (the HPA) read.
     pub fn metrics(&self) -> Metrics {
         self.metrics.clone()
-    }
-
-    pub fn enforcement(&self) -> &Enforcement {
-        &self.enforcement
     }
 
     /// Stops every pod's processes (SIGTERM, then SIGKILL) and the kubelet itself.
@@ -167,27 +166,19 @@ impl Drop for Kubelet {
     }
 }
 
+/// The kubelet's loop: on every pod change (or every 2 s) it lists the pods bound to the
+/// node and starts, stops or finishes their workers.
 async fn run(shared: Arc<KubeletShared>, shutdown: Shutdown) {
     let trigger = Arc::new(Notify::new());
-    let watch_task = {
-        let trigger = trigger.clone();
-        let api: Api<Pod> = Api::all(shared.client.clone());
-        tokio::spawn(async move {
-            let mut events = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while events.next().await.is_some() {
-                trigger.notify_one();
-            }
-        })
-    };
+    let watch_task = tokio::spawn(notify_on_pod_changes(
+        shared.client.clone(),
+        trigger.clone(),
+    ));
     let heartbeat = tokio::spawn(node::heartbeat(
         shared.client.clone(),
         shared.enforcement.clone(),
     ));
-    let mut workers: HashMap<String, Worker> = HashMap::new();
-    let stopping: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let mut finalizers = tokio::task::JoinSet::new();
+    let mut workers = PodWorkers::new(shared.clone());
     let mut pruned = false;
     loop {
         tokio::select! {
@@ -195,111 +186,154 @@ async fn run(shared: Arc<KubeletShared>, shutdown: Shutdown) {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = shutdown.recv() => break,
         }
-        let pods = match Api::<Pod>::all(shared.client.clone())
-            .list(&ListParams::default())
-            .await
-        {
-            Ok(list) => list.items,
-            Err(e) => {
-                tracing::debug!(error = %e, "kubelet cannot list pods");
-                continue;
-            }
+        let Some(mine) = pods_on_this_node(&shared.client).await else {
+            continue;
         };
-        let mine: Vec<Pod> = pods
-            .into_iter()
-            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(NODE_NAME))
-            .collect();
         if !pruned {
             prune_leftovers(&shared, &mine);
             pruned = true;
         }
-        let present: HashSet<String> = mine.iter().filter_map(|p| p.uid()).collect();
-        for pod in &mine {
-            let Some(uid) = pod.uid() else { continue };
-            if stopping
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&uid)
-            {
-                continue;
-            }
-            let terminating = pod.metadata.deletion_timestamp.is_some();
-            if terminating {
-                let worker = workers.remove(&uid);
-                stopping
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(uid.clone());
-                finalizers.spawn(finish_pod(
-                    shared.clone(),
-                    pod.clone(),
-                    worker,
-                    stopping.clone(),
-                    true,
-                ));
-                continue;
-            }
-            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-            if workers.contains_key(&uid) || matches!(phase, Some("Succeeded" | "Failed")) {
-                continue;
-            }
-            let preferred = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.pod_ip.as_deref())
-                .and_then(|ip| ip.parse().ok());
-            let Some(ip) = shared
-                .ips
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .allocate(&uid, preferred)
-            else {
-                tracing::warn!(pod = %pod.name_any(), "no free pod IP left in {:?}", POD_CIDR);
-                continue;
-            };
-            let stop = ShutdownSignal::new();
-            let handle = tokio::spawn(pod::run_pod(
-                shared.clone(),
-                pod.clone(),
-                ip,
-                stop.listener(),
-            ));
-            workers.insert(uid, Worker { stop, handle });
+        workers.sync(&mine);
+    }
+    watch_task.abort();
+    heartbeat.abort();
+    workers.stop_all().await;
+}
+
+/// Wakes the kubelet's loop on every change to a pod.
+async fn notify_on_pod_changes(client: Client, trigger: Arc<Notify>) {
+    let mut events = watcher(Api::<Pod>::all(client), watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while events.next().await.is_some() {
+        trigger.notify_one();
+    }
+}
+
+/// The pods bound to this node; `None` when the API cannot be read right now.
+async fn pods_on_this_node(client: &Client) -> Option<Vec<Pod>> {
+    let pods = match Api::<Pod>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => list.items,
+        Err(e) => {
+            tracing::debug!(error = %e, "kubelet cannot list pods");
+            return None;
         }
-        let gone: Vec<String> = workers
+    };
+    let bound_here =
+        |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(NODE_NAME);
+    Some(pods.into_iter().filter(bound_here).collect())
+}
+
+/// The pod workers: one per running pod, and the pods being stopped.
+struct PodWorkers {
+    shared: Arc<KubeletShared>,
+    workers: HashMap<String, Worker>,
+    /// Pods (by uid) whose processes are being stopped; they are left alone meanwhile.
+    stopping: Arc<Mutex<HashSet<String>>>,
+    finalizers: tokio::task::JoinSet<()>,
+}
+
+impl PodWorkers {
+    fn new(shared: Arc<KubeletShared>) -> Self {
+        PodWorkers {
+            shared,
+            workers: HashMap::new(),
+            stopping: Arc::default(),
+            finalizers: tokio::task::JoinSet::new(),
+        }
+    }
+
+    fn is_stopping(&self, uid: &str) -> bool {
+        self.stopping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(uid)
+    }
+
+    /// Brings the workers in line with the node's pods.
+    fn sync(&mut self, pods: &[Pod]) {
+        for pod in pods {
+            let Some(uid) = pod.uid() else { continue };
+            if self.is_stopping(&uid) {
+                continue;
+            }
+            if pod.metadata.deletion_timestamp.is_some() {
+                self.finish(pod.clone(), true);
+            } else {
+                self.start(pod, uid);
+            }
+        }
+        let present: HashSet<String> = pods.iter().filter_map(|p| p.uid()).collect();
+        let gone: Vec<String> = self
+            .workers
             .keys()
             .filter(|uid| !present.contains(*uid))
             .cloned()
             .collect();
         for uid in gone {
-            let worker = workers.remove(&uid);
-            stopping
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(uid.clone());
             let mut placeholder = Pod::default();
             placeholder.metadata.uid = Some(uid);
-            finalizers.spawn(finish_pod(
-                shared.clone(),
-                placeholder,
-                worker,
-                stopping.clone(),
-                false,
-            ));
+            self.finish(placeholder, false);
         }
-        workers.retain(|_, w| !w.handle.is_finished());
-        while finalizers.try_join_next().is_some() {}
+        self.workers.retain(|_, w| !w.handle.is_finished());
+        while self.finalizers.try_join_next().is_some() {}
     }
-    watch_task.abort();
-    heartbeat.abort();
-    for (uid, worker) in workers.drain() {
-        worker.stop.trigger();
-        finalizers.spawn(async move {
-            let _ = worker.handle.await;
-            drop(uid);
-        });
+
+    /// Starts a worker for a pod that has none and has not finished, on a free pod IP
+    /// (its previous one when the sandbox restarted).
+    fn start(&mut self, pod: &Pod, uid: String) {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if self.workers.contains_key(&uid) || matches!(phase, Some("Succeeded" | "Failed")) {
+            return;
+        }
+        let preferred = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse().ok());
+        let ip = self
+            .shared
+            .ips
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allocate(&uid, preferred);
+        let Some(ip) = ip else {
+            tracing::warn!(pod = %pod.name_any(), "no free pod IP left in {:?}", POD_CIDR);
+            return;
+        };
+        let stop = ShutdownSignal::new();
+        let run = pod::run_pod(self.shared.clone(), pod.clone(), ip, stop.listener());
+        let handle = tokio::spawn(run);
+        self.workers.insert(uid, Worker { stop, handle });
     }
-    while finalizers.join_next().await.is_some() {}
+
+    /// Stops a pod's worker in the background; `delete` completes a deletion afterwards.
+    fn finish(&mut self, pod: Pod, delete: bool) {
+        let uid = pod.uid().unwrap_or_default();
+        let worker = self.workers.remove(&uid);
+        self.stopping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid);
+        let shared = self.shared.clone();
+        let stopping = self.stopping.clone();
+        self.finalizers
+            .spawn(finish_pod(shared, pod, worker, stopping, delete));
+    }
+
+    /// Stops every worker and waits for them and the pods being stopped.
+    async fn stop_all(mut self) {
+        for (_, worker) in self.workers.drain() {
+            worker.stop.trigger();
+            self.finalizers.spawn(async move {
+                let _ = worker.handle.await;
+            });
+        }
+        while self.finalizers.join_next().await.is_some() {}
+    }
 }
 
 /// Stops a pod's processes; for a pod being deleted, completes the deletion afterwards.

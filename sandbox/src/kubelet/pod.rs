@@ -5,8 +5,9 @@ use super::context::PodContext;
 use super::shared::KubeletShared;
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerStatus, HostIP, PersistentVolume, PersistentVolumeClaim, Pod,
-    PodCondition, PodIP, PodStatus, Secret, Service,
+    ConfigMap, Container, ContainerStateTerminated, ContainerStatus, EnvFromSource, EnvVarSource,
+    HostIP, PersistentVolume, PersistentVolumeClaim, Pod, PodCondition, PodIP, PodStatus, Secret,
+    Service, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -18,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// Why a pod cannot start yet (a missing ConfigMap, an unbound claim, the API): the
+/// pod waits in ContainerCreating with this message and is retried.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum PodSetupError {
     #[error("{0}")]
@@ -36,18 +39,42 @@ pub(super) async fn run_pod(
     let namespace = pod.namespace().unwrap_or_else(|| "default".into());
     let name = pod.name_any();
     let uid = pod.uid().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(kubelet.client.clone(), &namespace);
-    let start_time = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.start_time.clone())
-        .unwrap_or_else(|| Time(jiff::Timestamp::now()));
-    let containers = pod
-        .spec
-        .as_ref()
-        .map(|s| s.containers.clone())
-        .unwrap_or_default();
-    // A pod restored after a sandbox restart keeps counting its restarts from where it was.
+    let initial = initial_statuses(&pod);
+    let mut writer = StatusWriter {
+        api: Api::namespaced(kubelet.client.clone(), &namespace),
+        name: name.clone(),
+        ip,
+        start_time: pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.clone())
+            .unwrap_or_else(|| Time(jiff::Timestamp::now())),
+        last: None,
+    };
+    writer.write(&pod, &initial).await;
+    let Some(setup) = set_up(&kubelet, &pod, ip, &mut writer, &initial, &shutdown).await else {
+        return;
+    };
+    let ctx = Arc::new(PodContext {
+        pod_ref: pod.object_ref(&()),
+        kubelet: kubelet.clone(),
+        pod: pod.clone(),
+        namespace,
+        name,
+        uid,
+        ip,
+        volumes: setup.volumes,
+        service_env: setup.service_env,
+        manifest_env: setup.manifest_env,
+        statuses: Mutex::new(initial),
+        changed: Notify::new(),
+    });
+    run_containers(ctx, writer, shutdown).await;
+}
+
+/// Every container Waiting (ContainerCreating); a pod restored after a sandbox restart
+/// keeps counting its restarts from where it was.
+fn initial_statuses(pod: &Pod) -> BTreeMap<String, ContainerStatus> {
     let restarts = |name: &str| {
         pod.status
             .as_ref()
@@ -55,94 +82,86 @@ pub(super) async fn run_pod(
             .and_then(|cs| cs.iter().find(|c| c.name == name))
             .map_or(0, |c| c.restart_count)
     };
-    let initial: BTreeMap<String, ContainerStatus> = containers
+    let containers = pod.spec.as_ref().map(|s| s.containers.as_slice());
+    containers
+        .unwrap_or_default()
         .iter()
         .map(|c| {
-            (
-                c.name.clone(),
-                ContainerStatus {
-                    name: c.name.clone(),
-                    image: c.image.clone().unwrap_or_default(),
-                    image_id: String::new(),
-                    ready: false,
-                    started: Some(false),
-                    restart_count: restarts(&c.name),
-                    state: Some(waiting("ContainerCreating", "")),
-                    ..Default::default()
-                },
-            )
+            let status = ContainerStatus {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                image_id: String::new(),
+                ready: false,
+                started: Some(false),
+                restart_count: restarts(&c.name),
+                state: Some(waiting("ContainerCreating", "")),
+                ..Default::default()
+            };
+            (c.name.clone(), status)
         })
-        .collect();
-    let writer = StatusWriter {
-        api: api.clone(),
-        name: name.clone(),
-        ip,
-        start_time,
-        last: None,
-    };
-    let mut writer = writer;
-    writer.write(&pod, &initial).await;
+        .collect()
+}
 
-    let setup = loop {
-        match prepare(&kubelet, &pod, &uid, ip).await {
-            Ok(done) => break done,
-            Err(e) => {
-                tracing::debug!(pod = %name, error = %e, "pod not ready to start yet");
-                let statuses: BTreeMap<_, _> = initial
-                    .iter()
-                    .map(|(k, s)| {
-                        let mut s = s.clone();
-                        s.state = Some(waiting("ContainerCreating", &e.to_string()));
-                        (k.clone(), s)
-                    })
-                    .collect();
-                writer.write(&pod, &statuses).await;
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = shutdown.recv() => return,
-                }
-            }
+/// Prepares the pod's volumes and environment, retrying (and showing why in the
+/// containers' waiting message) until it can; `None` when the pod is stopped first.
+async fn set_up(
+    kubelet: &KubeletShared,
+    pod: &Pod,
+    ip: Ipv4Addr,
+    writer: &mut StatusWriter,
+    initial: &BTreeMap<String, ContainerStatus>,
+    shutdown: &Shutdown,
+) -> Option<Setup> {
+    loop {
+        let e = match prepare(kubelet, pod, ip).await {
+            Ok(setup) => return Some(setup),
+            Err(e) => e,
+        };
+        tracing::debug!(pod = %pod.name_any(), error = %e, "pod not ready to start yet");
+        let statuses: BTreeMap<_, _> = initial
+            .iter()
+            .map(|(k, s)| {
+                let mut s = s.clone();
+                s.state = Some(waiting("ContainerCreating", &e.to_string()));
+                (k.clone(), s)
+            })
+            .collect();
+        writer.write(pod, &statuses).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.recv() => return None,
         }
-    };
-    let (volumes, service_env, manifest_env) = setup;
-    let ctx = Arc::new(PodContext {
-        pod_ref: pod.object_ref(&()),
-        kubelet: kubelet.clone(),
-        pod: pod.clone(),
-        namespace,
-        name: name.clone(),
-        uid,
-        ip,
-        volumes,
-        service_env,
-        manifest_env,
-        statuses: Mutex::new(initial),
-        changed: Notify::new(),
-    });
-    let mut supervisors = tokio::task::JoinSet::new();
-    for container in containers {
-        supervisors.spawn(
-            Supervisor {
-                ctx: ctx.clone(),
-                container,
-                shutdown: shutdown.clone(),
-            }
-            .run(),
-        );
     }
+}
+
+/// One supervisor per container; their status changes are written as they come, and the
+/// containers are given up to 20 s to stop once the pod is.
+async fn run_containers(ctx: Arc<PodContext>, mut writer: StatusWriter, shutdown: Shutdown) {
+    let containers = ctx.pod.spec.as_ref().map(|s| s.containers.clone());
+    let mut supervisors = tokio::task::JoinSet::new();
+    for container in containers.unwrap_or_default() {
+        let supervisor = Supervisor {
+            ctx: ctx.clone(),
+            container,
+            shutdown: shutdown.clone(),
+        };
+        supervisors.spawn(supervisor.run());
+    }
+    let snapshot = |ctx: &PodContext| {
+        ctx.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    };
     loop {
         tokio::select! {
             _ = ctx.changed.notified() => {
                 // Coalesce bursts of changes (Created, Started, ready) into one write.
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                let snapshot = ctx.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                writer.write(&pod, &snapshot).await;
+                writer.write(&ctx.pod, &snapshot(&ctx)).await;
             }
             _ = shutdown.recv() => break,
-            Some(_) = supervisors.join_next() => {
-                let snapshot = ctx.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                writer.write(&pod, &snapshot).await;
-            }
+            Some(_) = supervisors.join_next() => writer.write(&ctx.pod, &snapshot(&ctx)).await,
         }
     }
     while tokio::time::timeout(Duration::from_secs(20), supervisors.join_next())
@@ -153,78 +172,24 @@ pub(super) async fn run_pod(
     {}
 }
 
-type Setup = (
-    HashMap<String, PathBuf>,
-    Vec<(String, String)>,
-    HashMap<String, Vec<(String, String)>>,
-);
+/// What a pod's containers start with.
+struct Setup {
+    /// Host directory of each volume.
+    volumes: HashMap<String, PathBuf>,
+    /// The service variables of the pod's namespace.
+    service_env: Vec<(String, String)>,
+    /// Each container's resolved `env` and `envFrom`.
+    manifest_env: HashMap<String, Vec<(String, String)>>,
+}
 
 /// Volumes, service variables and resolved env; errors mean "not yet" (e.g. PVC unbound).
-async fn prepare(
-    kubelet: &KubeletShared,
-    pod: &Pod,
-    uid: &str,
-    ip: Ipv4Addr,
-) -> Result<Setup, PodSetupError> {
+async fn prepare(kubelet: &KubeletShared, pod: &Pod, ip: Ipv4Addr) -> Result<Setup, PodSetupError> {
     let namespace = pod.namespace().unwrap_or_else(|| "default".into());
     let spec = pod.spec.clone().unwrap_or_default();
-    let scratch = crate::paths::pod_dir(&kubelet.state_dir, uid);
-    let client = kubelet.client.clone();
+    let scratch = crate::paths::pod_dir(&kubelet.state_dir, &pod.uid().unwrap_or_default());
     let mut volumes = HashMap::new();
     for volume in spec.volumes.iter().flatten() {
-        let dir = if let Some(claim) = &volume.persistent_volume_claim {
-            let pvc = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace)
-                .get_opt(&claim.claim_name)
-                .await?
-                .ok_or_else(|| {
-                    PodSetupError::Message(format!(
-                        "persistentvolumeclaim \"{}\" not found",
-                        claim.claim_name
-                    ))
-                })?;
-            let pv_name = pvc
-                .spec
-                .as_ref()
-                .and_then(|s| s.volume_name.clone())
-                .filter(|_| pvc.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"));
-            let pv_name = pv_name.ok_or_else(|| {
-                PodSetupError::Message(format!(
-                    "pod has unbound immediate PersistentVolumeClaims (\"{}\")",
-                    claim.claim_name
-                ))
-            })?;
-            let pv = Api::<PersistentVolume>::all(client.clone())
-                .get(&pv_name)
-                .await?;
-            let spec = pv.spec.unwrap_or_default();
-            spec.host_path
-                .map(|h| PathBuf::from(h.path))
-                .or_else(|| spec.local.map(|l| PathBuf::from(l.path)))
-                .unwrap_or_else(|| crate::paths::volume_dir(&kubelet.state_dir, &pv_name))
-        } else if let Some(host) = &volume.host_path {
-            PathBuf::from(&host.path)
-        } else if let Some(cm) = &volume.config_map {
-            let dir = scratch.join("volumes").join(&volume.name);
-            let data = Api::<ConfigMap>::namespaced(client.clone(), &namespace)
-                .get_opt(&cm.name)
-                .await?
-                .and_then(|c| c.data)
-                .unwrap_or_default();
-            write_files(&dir, data.into_iter().map(|(k, v)| (k, v.into_bytes())))?;
-            dir
-        } else if let Some(secret) = &volume.secret {
-            let dir = scratch.join("volumes").join(&volume.name);
-            let name = secret.secret_name.clone().unwrap_or_default();
-            let data = Api::<Secret>::namespaced(client.clone(), &namespace)
-                .get_opt(&name)
-                .await?
-                .and_then(|s| s.data)
-                .unwrap_or_default();
-            write_files(&dir, data.into_iter().map(|(k, v)| (k, v.0)))?;
-            dir
-        } else {
-            scratch.join("volumes").join(&volume.name)
-        };
+        let dir = volume_dir(kubelet, &namespace, &scratch, volume).await?;
         std::fs::create_dir_all(&dir).map_err(|e| {
             PodSetupError::Message(format!(
                 "cannot create volume {:?} at {}: {e}",
@@ -237,19 +202,92 @@ async fn prepare(
     let service_env = if spec.enable_service_links == Some(false) {
         Vec::new()
     } else {
-        let services = Api::<Service>::namespaced(client.clone(), &namespace)
+        let services = Api::<Service>::namespaced(kubelet.client.clone(), &namespace)
             .list(&ListParams::default())
             .await?;
         service_env(&services.items)
     };
+    let env = EnvSources::new(&kubelet.client, pod, ip);
     let mut manifest_env = HashMap::new();
     for container in &spec.containers {
-        manifest_env.insert(
-            container.name.clone(),
-            resolve_env(&client, pod, container, ip).await?,
-        );
+        manifest_env.insert(container.name.clone(), env.resolve(container).await?);
     }
-    Ok((volumes, service_env, manifest_env))
+    Ok(Setup {
+        volumes,
+        service_env,
+        manifest_env,
+    })
+}
+
+/// The host directory behind a volume: a bound claim's volume, a hostPath, ConfigMap or
+/// Secret files written into the pod's scratch space, or scratch space (emptyDir).
+async fn volume_dir(
+    kubelet: &KubeletShared,
+    namespace: &str,
+    scratch: &Path,
+    volume: &Volume,
+) -> Result<PathBuf, PodSetupError> {
+    let client = kubelet.client.clone();
+    let own = scratch.join("volumes").join(&volume.name);
+    if let Some(claim) = &volume.persistent_volume_claim {
+        return claimed_dir(kubelet, namespace, &claim.claim_name).await;
+    }
+    if let Some(host) = &volume.host_path {
+        return Ok(PathBuf::from(&host.path));
+    }
+    if let Some(cm) = &volume.config_map {
+        let data = Api::<ConfigMap>::namespaced(client, namespace)
+            .get_opt(&cm.name)
+            .await?
+            .and_then(|c| c.data)
+            .unwrap_or_default();
+        write_files(&own, data.into_iter().map(|(k, v)| (k, v.into_bytes())))?;
+    } else if let Some(secret) = &volume.secret {
+        let name = secret.secret_name.clone().unwrap_or_default();
+        let data = Api::<Secret>::namespaced(client, namespace)
+            .get_opt(&name)
+            .await?
+            .and_then(|s| s.data)
+            .unwrap_or_default();
+        write_files(&own, data.into_iter().map(|(k, v)| (k, v.0)))?;
+    }
+    Ok(own)
+}
+
+/// The directory of the PersistentVolume a claim is bound to.
+async fn claimed_dir(
+    kubelet: &KubeletShared,
+    namespace: &str,
+    claim: &str,
+) -> Result<PathBuf, PodSetupError> {
+    let client = kubelet.client.clone();
+    let pvc = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
+        .get_opt(claim)
+        .await?
+        .ok_or_else(|| {
+            PodSetupError::Message(format!("persistentvolumeclaim \"{claim}\" not found"))
+        })?;
+    let bound = pvc.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+    let pv_name = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.clone())
+        .filter(|_| bound)
+        .ok_or_else(|| {
+            PodSetupError::Message(format!(
+                "pod has unbound immediate PersistentVolumeClaims (\"{claim}\")"
+            ))
+        })?;
+    let spec = Api::<PersistentVolume>::all(client)
+        .get(&pv_name)
+        .await?
+        .spec
+        .unwrap_or_default();
+    Ok(spec
+        .host_path
+        .map(|h| PathBuf::from(h.path))
+        .or_else(|| spec.local.map(|l| PathBuf::from(l.path)))
+        .unwrap_or_else(|| crate::paths::volume_dir(&kubelet.state_dir, &pv_name)))
 }
 
 fn write_files(
@@ -317,26 +355,61 @@ pub fn service_env(services: &[Service]) -> Vec<(String, String)> {
     env
 }
 
-/// The manifest's `env` and `envFrom`, with field, ConfigMap and Secret references resolved.
-async fn resolve_env(
-    client: &kube::Client,
-    pod: &Pod,
-    container: &Container,
+/// Where a pod's containers' `env` and `envFrom` read from: the pod itself, and the
+/// ConfigMaps and Secrets of its namespace.
+struct EnvSources<'a> {
+    pod: &'a Pod,
+    namespace: String,
     ip: Ipv4Addr,
-) -> Result<Vec<(String, String)>, PodSetupError> {
-    let namespace = pod.namespace().unwrap_or_else(|| "default".into());
-    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let mut env: Vec<(String, String)> = Vec::new();
-    for from in container.env_from.iter().flatten() {
+    configmaps: Api<ConfigMap>,
+    secrets: Api<Secret>,
+}
+
+impl<'a> EnvSources<'a> {
+    fn new(client: &kube::Client, pod: &'a Pod, ip: Ipv4Addr) -> Self {
+        let namespace = pod.namespace().unwrap_or_else(|| "default".into());
+        EnvSources {
+            pod,
+            ip,
+            configmaps: Api::namespaced(client.clone(), &namespace),
+            secrets: Api::namespaced(client.clone(), &namespace),
+            namespace,
+        }
+    }
+
+    /// The manifest's `envFrom` then `env`, with field, ConfigMap and Secret references
+    /// resolved and `$(VAR)` references expanded.
+    async fn resolve(&self, container: &Container) -> Result<Vec<(String, String)>, PodSetupError> {
+        let mut env = Vec::new();
+        for from in container.env_from.iter().flatten() {
+            self.env_from(from, &mut env).await?;
+        }
+        for var in container.env.iter().flatten() {
+            let value = match (&var.value, &var.value_from) {
+                (Some(value), _) => Some(super::container::expand_vars(value, &env)),
+                (None, Some(from)) => self.value_from(from).await?,
+                (None, None) => Some(String::new()),
+            };
+            if let Some(value) = value {
+                env.push((var.name.clone(), value));
+            }
+        }
+        Ok(env)
+    }
+
+    /// Every key of a ConfigMap or Secret, prefixed; a missing source is an error unless
+    /// optional.
+    async fn env_from(
+        &self,
+        from: &EnvFromSource,
+        env: &mut Vec<(String, String)>,
+    ) -> Result<(), PodSetupError> {
         let prefix = from.prefix.clone().unwrap_or_default();
         if let Some(r) = &from.config_map_ref {
-            let data = configmaps.get_opt(&r.name).await?.and_then(|c| c.data);
+            let data = self.configmaps.get_opt(&r.name).await?.and_then(|c| c.data);
             if data.is_none() && r.optional != Some(true) {
-                return Err(PodSetupError::Message(format!(
-                    "configmap \"{}\" not found",
-                    r.name
-                )));
+                let message = format!("configmap \"{}\" not found", r.name);
+                return Err(PodSetupError::Message(message));
             }
             env.extend(
                 data.unwrap_or_default()
@@ -345,12 +418,10 @@ async fn resolve_env(
             );
         }
         if let Some(r) = &from.secret_ref {
-            let data = secrets.get_opt(&r.name).await?.and_then(|s| s.data);
+            let data = self.secrets.get_opt(&r.name).await?.and_then(|s| s.data);
             if data.is_none() && r.optional != Some(true) {
-                return Err(PodSetupError::Message(format!(
-                    "secret \"{}\" not found",
-                    r.name
-                )));
+                let message = format!("secret \"{}\" not found", r.name);
+                return Err(PodSetupError::Message(message));
             }
             env.extend(data.unwrap_or_default().into_iter().map(|(k, v)| {
                 (
@@ -359,71 +430,70 @@ async fn resolve_env(
                 )
             }));
         }
+        Ok(())
     }
-    for var in container.env.iter().flatten() {
-        let value = if let Some(value) = &var.value {
-            super::container::expand_vars(value, &env)
-        } else if let Some(from) = &var.value_from {
-            if let Some(field) = &from.field_ref {
-                match field.field_path.as_str() {
-                    "metadata.name" => pod.name_any(),
-                    "metadata.namespace" => namespace.clone(),
-                    "metadata.uid" => pod.uid().unwrap_or_default(),
-                    "spec.nodeName" => crate::apimachinery::network::NODE_NAME.to_string(),
-                    "spec.serviceAccountName" => pod
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.service_account_name.clone())
-                        .unwrap_or_else(|| "default".into()),
-                    "status.hostIP" => crate::apimachinery::network::NODE_IP.to_string(),
-                    "status.podIP" | "status.podIPs" => ip.to_string(),
-                    other => other
-                        .strip_prefix("metadata.labels['")
-                        .and_then(|k| k.strip_suffix("']"))
-                        .and_then(|k| pod.labels().get(k).cloned())
-                        .unwrap_or_default(),
-                }
-            } else if let Some(r) = &from.config_map_key_ref {
-                let data = configmaps
-                    .get_opt(&r.name)
-                    .await?
-                    .and_then(|c| c.data)
-                    .unwrap_or_default();
-                match data.get(&r.key) {
-                    Some(v) => v.clone(),
-                    None if r.optional == Some(true) => continue,
-                    None => {
-                        return Err(PodSetupError::Message(format!(
-                            "couldn't find key {} in ConfigMap {namespace}/{}",
-                            r.key, r.name
-                        )));
-                    }
-                }
-            } else if let Some(r) = &from.secret_key_ref {
-                let data = secrets
-                    .get_opt(&r.name)
-                    .await?
-                    .and_then(|s| s.data)
-                    .unwrap_or_default();
-                match data.get(&r.key) {
-                    Some(v) => String::from_utf8_lossy(&v.0).into_owned(),
-                    None if r.optional == Some(true) => continue,
-                    None => {
-                        return Err(PodSetupError::Message(format!(
-                            "couldn't find key {} in Secret {namespace}/{}",
-                            r.key, r.name
-                        )));
-                    }
-                }
-            } else {
-                String::new()
-            }
-        } else {
-            String::new()
-        };
-        env.push((var.name.clone(), value));
+
+    /// A `valueFrom`; `None` for an optional key that is missing (the variable is unset).
+    async fn value_from(&self, from: &EnvVarSource) -> Result<Option<String>, PodSetupError> {
+        if let Some(field) = &from.field_ref {
+            return Ok(Some(self.field(&field.field_path)));
+        }
+        if let Some(r) = &from.config_map_key_ref {
+            let data = self.configmaps.get_opt(&r.name).await?.and_then(|c| c.data);
+            let value = data.unwrap_or_default().get(&r.key).cloned();
+            return self.key_or_missing(value, &r.key, "ConfigMap", &r.name, r.optional);
+        }
+        if let Some(r) = &from.secret_key_ref {
+            let data = self.secrets.get_opt(&r.name).await?.and_then(|s| s.data);
+            let value = data
+                .unwrap_or_default()
+                .get(&r.key)
+                .map(|v| String::from_utf8_lossy(&v.0).into_owned());
+            return self.key_or_missing(value, &r.key, "Secret", &r.name, r.optional);
+        }
+        Ok(Some(String::new()))
     }
-    Ok(env)
+
+    fn key_or_missing(
+        &self,
+        value: Option<String>,
+        key: &str,
+        kind: &str,
+        name: &str,
+        optional: Option<bool>,
+    ) -> Result<Option<String>, PodSetupError> {
+        match value {
+            Some(v) => Ok(Some(v)),
+            None if optional == Some(true) => Ok(None),
+            None => Err(PodSetupError::Message(format!(
+                "couldn't find key {key} in {kind} {}/{name}",
+                self.namespace
+            ))),
+        }
+    }
+
+    /// A `fieldRef` (the downward API).
+    fn field(&self, path: &str) -> String {
+        let pod = self.pod;
+        match path {
+            "metadata.name" => pod.name_any(),
+            "metadata.namespace" => self.namespace.clone(),
+            "metadata.uid" => pod.uid().unwrap_or_default(),
+            "spec.nodeName" => crate::apimachinery::network::NODE_NAME.to_string(),
+            "spec.serviceAccountName" => pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.service_account_name.clone())
+                .unwrap_or_else(|| "default".into()),
+            "status.hostIP" => crate::apimachinery::network::NODE_IP.to_string(),
+            "status.podIP" | "status.podIPs" => self.ip.to_string(),
+            other => other
+                .strip_prefix("metadata.labels['")
+                .and_then(|k| k.strip_suffix("']"))
+                .and_then(|k| pod.labels().get(k).cloned())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Writes the pod's status when it changed since the last write.
@@ -436,76 +506,10 @@ struct StatusWriter {
 }
 
 impl StatusWriter {
+    /// Patches `pods/status` with the phase, conditions and container statuses, unless
+    /// nothing but condition times changed since the last write.
     async fn write(&mut self, pod: &Pod, containers: &BTreeMap<String, ContainerStatus>) {
-        let statuses: Vec<ContainerStatus> = containers.values().cloned().collect();
-        let all_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
-        let running = statuses.iter().any(|s| {
-            s.state.as_ref().is_some_and(|st| st.running.is_some())
-                || s.restart_count > 0
-                || s.last_state
-                    .as_ref()
-                    .is_some_and(|l| l.terminated.is_some())
-        });
-        let all_terminated = !statuses.is_empty()
-            && statuses
-                .iter()
-                .all(|s| s.state.as_ref().is_some_and(|st| st.terminated.is_some()));
-        let phase = if all_terminated {
-            let ok = statuses.iter().all(|s| {
-                s.state
-                    .as_ref()
-                    .and_then(|st| st.terminated.as_ref())
-                    .is_some_and(|t| t.exit_code == 0)
-            });
-            if ok { "Succeeded" } else { "Failed" }
-        } else if running {
-            "Running"
-        } else {
-            "Pending"
-        };
-        let previous_conditions = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.clone())
-            .unwrap_or_default();
-        let condition = |type_: &str, ok: bool, reason: Option<&str>| {
-            let status = if ok { "True" } else { "False" };
-            let keep = previous_conditions
-                .iter()
-                .find(|c| c.type_ == type_ && c.status == status)
-                .and_then(|c| c.last_transition_time.clone());
-            PodCondition {
-                type_: type_.to_string(),
-                status: status.to_string(),
-                reason: reason.map(str::to_string),
-                last_transition_time: Some(keep.unwrap_or_else(|| Time(jiff::Timestamp::now()))),
-                ..Default::default()
-            }
-        };
-        let not_ready = (!all_ready).then_some("ContainersNotReady");
-        let conditions = vec![
-            condition("PodReadyToStartContainers", true, None),
-            condition("Initialized", true, None),
-            condition("Ready", all_ready, not_ready),
-            condition("ContainersReady", all_ready, not_ready),
-            condition("PodScheduled", true, None),
-        ];
-        let status = PodStatus {
-            phase: Some(phase.to_string()),
-            conditions: Some(conditions),
-            host_ip: Some(crate::apimachinery::network::NODE_IP.to_string()),
-            host_ips: Some(vec![HostIP {
-                ip: crate::apimachinery::network::NODE_IP.to_string(),
-            }]),
-            pod_ip: Some(self.ip.to_string()),
-            pod_ips: Some(vec![PodIP {
-                ip: self.ip.to_string(),
-            }]),
-            start_time: Some(self.start_time.clone()),
-            container_statuses: Some(statuses),
-            qos_class: pod.status.as_ref().and_then(|s| s.qos_class.clone()),
-            ..Default::default()
-        };
+        let status = self.status(pod, containers.values().cloned().collect());
         let Ok(mut value) = serde_json::to_value(&status) else {
             return;
         };
@@ -526,6 +530,81 @@ impl StatusWriter {
             Err(e) => tracing::debug!(pod = %self.name, error = %e, "pod status not written"),
         }
     }
+
+    fn status(&self, pod: &Pod, statuses: Vec<ContainerStatus>) -> PodStatus {
+        let all_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
+        let previous = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let node_ip = crate::apimachinery::network::NODE_IP.to_string();
+        PodStatus {
+            phase: Some(phase(&statuses).to_string()),
+            conditions: Some(conditions(&previous, all_ready)),
+            host_ip: Some(node_ip.clone()),
+            host_ips: Some(vec![HostIP { ip: node_ip }]),
+            pod_ip: Some(self.ip.to_string()),
+            pod_ips: Some(vec![PodIP {
+                ip: self.ip.to_string(),
+            }]),
+            start_time: Some(self.start_time.clone()),
+            container_statuses: Some(statuses),
+            qos_class: pod.status.as_ref().and_then(|s| s.qos_class.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Succeeded or Failed once every container terminated, Running once one ran, else Pending.
+fn phase(statuses: &[ContainerStatus]) -> &'static str {
+    fn terminated(s: &ContainerStatus) -> Option<&ContainerStateTerminated> {
+        s.state.as_ref()?.terminated.as_ref()
+    }
+    let ran = |s: &ContainerStatus| {
+        s.state.as_ref().is_some_and(|st| st.running.is_some())
+            || s.restart_count > 0
+            || s.last_state
+                .as_ref()
+                .is_some_and(|l| l.terminated.is_some())
+    };
+    if !statuses.is_empty() && statuses.iter().all(|s| terminated(s).is_some()) {
+        let ok = statuses
+            .iter()
+            .all(|s| terminated(s).is_some_and(|t| t.exit_code == 0));
+        return if ok { "Succeeded" } else { "Failed" };
+    }
+    if statuses.iter().any(ran) {
+        "Running"
+    } else {
+        "Pending"
+    }
+}
+
+/// The pod's conditions; a condition keeps its transition time while its status holds.
+fn conditions(previous: &[PodCondition], all_ready: bool) -> Vec<PodCondition> {
+    let condition = |type_: &str, ok: bool, reason: Option<&str>| {
+        let status = if ok { "True" } else { "False" };
+        let since = previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .and_then(|c| c.last_transition_time.clone());
+        PodCondition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            reason: reason.map(str::to_string),
+            last_transition_time: Some(since.unwrap_or_else(|| Time(jiff::Timestamp::now()))),
+            ..Default::default()
+        }
+    };
+    let not_ready = (!all_ready).then_some("ContainersNotReady");
+    vec![
+        condition("PodReadyToStartContainers", true, None),
+        condition("Initialized", true, None),
+        condition("Ready", all_ready, not_ready),
+        condition("ContainersReady", all_ready, not_ready),
+        condition("PodScheduled", true, None),
+    ]
 }
 
 fn strip_times(value: &serde_json::Value) -> serde_json::Value {

@@ -19,6 +19,7 @@ pub struct ProbeSpec {
     pub success_threshold: u32,
 }
 
+/// What a probe does, resolved for the sandbox (addresses on the pod IP, local programs).
 #[derive(Debug, Clone)]
 pub enum ProbeAction {
     Http {

@@ -183,6 +183,7 @@ impl PidRegistry {
         Ok((registry, killed))
     }
 
+    /// Records a started process, so a later run can kill it if this one crashes.
     pub fn add(&self, pid: u32) {
         if let Some(start) = process_start_time(pid) {
             self.pids
@@ -193,6 +194,7 @@ impl PidRegistry {
         }
     }
 
+    /// Forgets a process that ended.
     pub fn remove(&self, pid: u32) {
         self.pids
             .lock()

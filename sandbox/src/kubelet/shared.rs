@@ -35,6 +35,7 @@ pub(super) struct IpPool {
 }
 
 impl IpPool {
+    /// The pod's IP: the one it has, else `preferred` when free, else the next free one.
     pub(super) fn allocate(&mut self, uid: &str, preferred: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
         if let Some((ip, _)) = self.used.iter().find(|(_, u)| *u == uid) {
             return Some(*ip);
@@ -64,6 +65,7 @@ impl IpPool {
         None
     }
 
+    /// Frees a stopped pod's IP.
     pub(super) fn release(&mut self, uid: &str) {
         self.used.retain(|_, u| u != uid);
     }
@@ -86,6 +88,7 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// How long to wait before the next restart after `previous_crashes` crashes.
     pub fn delay(&self, previous_crashes: u32) -> Duration {
         if previous_crashes == 0 {
             return Duration::ZERO;

@@ -15,14 +15,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use table::ProxyTable;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-
-/// Listening address -> backends, plus where a LoadBalancer port moved when 80 was refused.
-pub type Fallbacks = Arc<Mutex<HashMap<String, SocketAddr>>>;
 
 /// One listening address of a service and where it forwards.
 #[derive(Debug, Clone)]
@@ -105,144 +102,179 @@ pub fn desired_listeners(services: &[Service], endpoints: &[Endpoints]) -> Vec<L
     out
 }
 
-/// A running service proxy.
+/// A running service proxy. LoadBalancer ports it may not bind (80 without privileges)
+/// answer on their node port instead, announced by a `LoadBalancerPortFallback` event on
+/// the Service, which is how the CLI and the learner find out.
 pub struct ServiceProxy {
     stop: ShutdownSignal,
     task: JoinHandle<()>,
-    fallbacks: Fallbacks,
 }
 
 impl ServiceProxy {
+    /// Starts forwarding every Service to its ready endpoints.
     pub fn start(client: Client) -> Self {
         let stop = ShutdownSignal::new();
-        let fallbacks: Fallbacks = Arc::default();
-        let task = tokio::spawn(run(client, stop.listener(), fallbacks.clone()));
-        Self {
-            stop,
-            task,
-            fallbacks,
-        }
+        let task = tokio::spawn(run(client, stop.listener()));
+        Self { stop, task }
     }
 
-    /// LoadBalancer addresses that could not be bound and the address used instead
-    /// (e.g. `127.240.0.1:80` -> `127.240.0.1:31234` without permission for port 80).
-    pub fn fallbacks(&self) -> HashMap<String, SocketAddr> {
-        self.fallbacks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
+    /// Stops listening.
     pub async fn shutdown(self) {
         self.stop.trigger();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
 }
 
-async fn run(client: Client, shutdown: Shutdown, fallbacks: Fallbacks) {
+/// Wakes the proxy's loop on every change to a resource of kind `K`.
+async fn notify_on_changes<K>(client: Client, trigger: Arc<Notify>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    let mut events = watcher(Api::<K>::all(client), watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while events.next().await.is_some() {
+        trigger.notify_one();
+    }
+}
+
+/// The proxy's loop: on every Service or Endpoints change (or every 2 s) the listeners are
+/// brought in line with the services, and refused LoadBalancer ports fall back.
+async fn run(client: Client, shutdown: Shutdown) {
     let trigger = Arc::new(Notify::new());
-    let spawn_watch = |api_trigger: Arc<Notify>, services: bool| {
-        let client = client.clone();
-        tokio::spawn(async move {
-            if services {
-                let mut s = watcher(Api::<Service>::all(client), watcher::Config::default())
-                    .default_backoff()
-                    .boxed();
-                while s.next().await.is_some() {
-                    api_trigger.notify_one();
-                }
-            } else {
-                let mut s = watcher(Api::<Endpoints>::all(client), watcher::Config::default())
-                    .default_backoff()
-                    .boxed();
-                while s.next().await.is_some() {
-                    api_trigger.notify_one();
-                }
-            }
-        })
-    };
     let watchers = [
-        spawn_watch(trigger.clone(), true),
-        spawn_watch(trigger.clone(), false),
+        tokio::spawn(notify_on_changes::<Service>(
+            client.clone(),
+            trigger.clone(),
+        )),
+        tokio::spawn(notify_on_changes::<Endpoints>(
+            client.clone(),
+            trigger.clone(),
+        )),
     ];
-    let mut table = ProxyTable::default();
-    let recorder = Recorder::new(client.clone(), "service-proxy");
+    let mut proxy = Proxy {
+        table: ProxyTable::default(),
+        recorder: Recorder::new(client.clone(), "service-proxy"),
+        fallbacks: HashMap::new(),
+    };
     loop {
         tokio::select! {
             _ = trigger.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = shutdown.recv() => break,
         }
-        let lp = ListParams::default();
-        let (svc_api, ep_api) = (
-            Api::<Service>::all(client.clone()),
-            Api::<Endpoints>::all(client.clone()),
-        );
-        let (services, endpoints) = match tokio::try_join!(svc_api.list(&lp), ep_api.list(&lp)) {
-            Ok((s, e)) => (s.items, e.items),
-            Err(e) => {
-                tracing::debug!(error = %e, "service proxy cannot list services");
-                continue;
-            }
+        let Some(listeners) = listeners_now(&client).await else {
+            continue;
         };
-        let listeners = desired_listeners(&services, &endpoints);
-        let mut desired: HashMap<SocketAddr, Vec<SocketAddr>> = HashMap::new();
-        let mut fallback_of: HashMap<SocketAddr, (SocketAddr, ObjectReference)> = HashMap::new();
-        let known = fallbacks.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for Listener {
-            addr,
-            backends,
-            fallback,
-            service,
-        } in listeners
-        {
-            // An address already known to be refused goes straight to its fallback.
-            match (known.get(&addr.to_string()), fallback) {
-                (Some(fb), _) => {
-                    desired.insert(*fb, backends);
-                }
-                (None, Some(fb)) => {
-                    fallback_of.insert(addr, (fb, service));
-                    desired.insert(addr, backends);
-                }
-                (None, None) => {
-                    desired.insert(addr, backends);
-                }
-            }
-        }
-        let failures = table.sync(&desired).await;
-        let mut retry = false;
-        for (addr, error) in failures {
-            match fallback_of.get(&addr) {
-                Some((fb, service)) if error.kind() == std::io::ErrorKind::PermissionDenied => {
-                    let message = format!(
-                        "no permission to listen on {addr} (ports below 1024 need privileges); \
-                         the load balancer answers on {fb}, its node port, instead"
-                    );
-                    tracing::warn!("{message}");
-                    recorder
-                        .publish(
-                            service,
-                            EventType::Warning,
-                            "LoadBalancerPortFallback",
-                            &message,
-                        )
-                        .await;
-                    fallbacks
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(addr.to_string(), *fb);
-                    retry = true;
-                }
-                _ => tracing::warn!(%addr, error = %error, "service proxy cannot listen"),
-            }
-        }
-        if retry {
+        if proxy.sync(listeners).await {
             trigger.notify_one();
         }
     }
     for w in watchers {
         w.abort();
+    }
+}
+
+/// The listeners the current services and endpoints ask for; `None` when the API cannot
+/// be read right now.
+async fn listeners_now(client: &Client) -> Option<Vec<Listener>> {
+    let lp = ListParams::default();
+    let (svc_api, ep_api) = (
+        Api::<Service>::all(client.clone()),
+        Api::<Endpoints>::all(client.clone()),
+    );
+    match tokio::try_join!(svc_api.list(&lp), ep_api.list(&lp)) {
+        Ok((s, e)) => Some(desired_listeners(&s.items, &e.items)),
+        Err(e) => {
+            tracing::debug!(error = %e, "service proxy cannot list services");
+            None
+        }
+    }
+}
+
+/// The proxy's listening sockets and what it learned about refused addresses.
+struct Proxy {
+    table: ProxyTable,
+    recorder: Recorder,
+    /// LoadBalancer addresses that were refused, and where they answer instead.
+    fallbacks: HashMap<String, SocketAddr>,
+}
+
+/// Where each address forwards, and for LoadBalancer ports the fallback to use if the
+/// address is refused.
+type Plan = (
+    HashMap<SocketAddr, Vec<SocketAddr>>,
+    HashMap<SocketAddr, (SocketAddr, ObjectReference)>,
+);
+
+impl Proxy {
+    /// Listens where the listeners ask; returns whether a refused port moved to its
+    /// fallback (the caller syncs again at once).
+    async fn sync(&mut self, listeners: Vec<Listener>) -> bool {
+        let (desired, fallback_of) = self.plan(listeners);
+        let failures = self.table.sync(&desired).await;
+        let mut moved = false;
+        for (addr, error) in failures {
+            match fallback_of.get(&addr) {
+                Some((fb, service)) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                    self.fall_back(addr, *fb, service).await;
+                    moved = true;
+                }
+                _ => tracing::warn!(%addr, error = %error, "service proxy cannot listen"),
+            }
+        }
+        moved
+    }
+
+    /// An address already known to be refused goes straight to its fallback.
+    fn plan(&self, listeners: Vec<Listener>) -> Plan {
+        let known = &self.fallbacks;
+        let mut desired = HashMap::new();
+        let mut fallback_of = HashMap::new();
+        for l in listeners {
+            match (known.get(&l.addr.to_string()), l.fallback) {
+                (Some(fb), _) => {
+                    desired.insert(*fb, l.backends);
+                }
+                (None, Some(fb)) => {
+                    fallback_of.insert(l.addr, (fb, l.service));
+                    desired.insert(l.addr, l.backends);
+                }
+                (None, None) => {
+                    desired.insert(l.addr, l.backends);
+                }
+            }
+        }
+        (desired, fallback_of)
+    }
+
+    /// Records that `addr` was refused and `fallback` serves instead, with a Warning event
+    /// on the service.
+    async fn fall_back(
+        &mut self,
+        addr: SocketAddr,
+        fallback: SocketAddr,
+        service: &ObjectReference,
+    ) {
+        let message = format!(
+            "no permission to listen on {addr} (ports below 1024 need privileges); \
+             the load balancer answers on {fallback}, its node port, instead"
+        );
+        tracing::warn!("{message}");
+        self.recorder
+            .publish(
+                service,
+                EventType::Warning,
+                "LoadBalancerPortFallback",
+                &message,
+            )
+            .await;
+        self.fallbacks.insert(addr.to_string(), fallback);
     }
 }
 

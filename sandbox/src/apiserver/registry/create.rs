@@ -37,6 +37,7 @@ impl Api {
         self.create_decoded(r, ns, obj, opts, warnings, false)
     }
 
+    /// Creates an object already decoded and validated (the tail of create and apply).
     pub(super) fn create_decoded(
         self: &Arc<Self>,
         r: &'static Resource,

@@ -10,6 +10,72 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What a delete decided besides the write, for the steps after it.
+#[derive(Default)]
+struct Deletion {
+    /// A namespace was marked Terminating: purge what is in it.
+    terminating_ns: bool,
+    /// A pod was marked Terminating: remove it after this many seconds unless the kubelet does.
+    reap_after: Option<(u64, Value)>,
+    /// The object was removed now.
+    removed: bool,
+}
+
+fn precondition_failed(r: &Resource, name: &str, uid: &str, cur: &Value) -> ApiError {
+    ApiError::new(
+        409,
+        "Conflict",
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+            r.group_resource(),
+            cur["metadata"]["uid"].as_str().unwrap_or_default()
+        ),
+    )
+}
+
+/// The uid and resourceVersion preconditions of DeleteOptions.
+fn check_preconditions(
+    r: &Resource,
+    name: &str,
+    cur: &Value,
+    opts: &DeleteOpts,
+) -> Result<(), ApiError> {
+    if let Some(uid) = &opts.uid
+        && cur["metadata"]["uid"].as_str() != Some(uid)
+    {
+        return Err(precondition_failed(r, name, uid, cur));
+    }
+    if let Some(rv) = &opts.resource_version
+        && cur["metadata"]["resourceVersion"].as_str() != Some(rv)
+    {
+        return Err(ApiError::conflict(r, name));
+    }
+    Ok(())
+}
+
+/// Marks an object for deletion (`deletionTimestamp` at `at`), unless it already is.
+fn mark_deleted(cur: &Value, at: String, change: impl FnOnce(&mut Value)) -> Write {
+    if !cur["metadata"]["deletionTimestamp"].is_null() {
+        return Write::Unchanged(Some(Arc::new(cur.clone())));
+    }
+    let mut next = cur.clone();
+    next["metadata"]["deletionTimestamp"] = json!(at);
+    change(&mut next);
+    Write::Put(next)
+}
+
+/// A pod bound to the node and still running gets its grace period; the kubelet removes it.
+fn graceful_pod(r: &Resource, cur: &Value, grace: i64) -> bool {
+    let phase = cur["status"]["phase"].as_str().unwrap_or_default();
+    r.kind == "Pod"
+        && grace > 0
+        && cur["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+        && phase != "Succeeded"
+        && phase != "Failed"
+}
+
 impl Api {
     /// Deletes an object, cascading to its dependents as `propagationPolicy` says.
     pub fn delete(
@@ -19,7 +85,6 @@ impl Api {
         name: &str,
         opts: &DeleteOpts,
     ) -> Result<Arc<Value>, ApiError> {
-        let graceful_pods = self.graceful_pods;
         let foreground = opts.propagation.as_deref() == Some("Foreground");
         if foreground
             && !opts.dry_run
@@ -29,105 +94,75 @@ impl Api {
             // Foreground: the dependents go first, then the owner.
             self.cascade(uid, ns, "Foreground");
         }
-        let mut terminating_ns = false;
-        let mut reap_after = None;
-        let mut removed = None;
+        let mut deletion = Deletion::default();
         let (_, obj) = self.store.write(r, ns, name, |cur| {
-            let Some(cur) = cur else {
-                return Err(ApiError::not_found(r, name));
-            };
-            if let Some(uid) = &opts.uid
-                && cur["metadata"]["uid"].as_str() != Some(uid)
-            {
-                return Err(ApiError::new(
-                    409,
-                    "Conflict",
-                    format!(
-                        "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        r.group_resource(),
-                        cur["metadata"]["uid"].as_str().unwrap_or_default()
-                    ),
-                ));
-            }
-            if let Some(rv) = &opts.resource_version
-                && cur["metadata"]["resourceVersion"].as_str() != Some(rv)
-            {
-                return Err(ApiError::conflict(r, name));
-            }
-            if opts.dry_run {
-                return Ok(Write::Unchanged(Some(Arc::new(cur.clone()))));
-            }
-            let already = !cur["metadata"]["deletionTimestamp"].is_null();
-            let mut next = cur.clone();
-            if r.kind == "Namespace" && r.group.is_empty() {
-                terminating_ns = true;
-                if already {
-                    return Ok(Write::Unchanged(Some(Arc::new(cur.clone()))));
-                }
-                next["metadata"]["deletionTimestamp"] = json!(defaults::now());
-                next["status"]["phase"] = json!("Terminating");
-                return Ok(Write::Put(next));
-            }
-            let has_finalizers = cur["metadata"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty());
-            if has_finalizers {
-                if already {
-                    return Ok(Write::Unchanged(Some(Arc::new(cur.clone()))));
-                }
-                next["metadata"]["deletionTimestamp"] = json!(defaults::now());
-                return Ok(Write::Put(next));
-            }
-            let grace = opts.grace_period.unwrap_or_else(|| {
-                cur["spec"]["terminationGracePeriodSeconds"]
-                    .as_i64()
-                    .unwrap_or(30)
-            });
-            let phase = cur["status"]["phase"].as_str().unwrap_or_default();
-            if r.kind == "Pod"
-                && graceful_pods
-                && grace > 0
-                && cur["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty())
-                && phase != "Succeeded"
-                && phase != "Failed"
-            {
-                if already {
-                    return Ok(Write::Unchanged(Some(Arc::new(cur.clone()))));
-                }
-                let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
-                next["metadata"]["deletionTimestamp"] =
-                    json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
-                next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-                reap_after = Some((grace as u64, cur["metadata"]["uid"].clone()));
-                return Ok(Write::Put(next));
-            }
-            removed = Some(cur["metadata"]["uid"].clone());
-            Ok(Write::Delete)
+            let cur = cur.ok_or_else(|| ApiError::not_found(r, name))?;
+            self.decide_delete(r, cur, opts, &mut deletion)
         })?;
         let obj = obj.unwrap_or_else(|| Arc::new(Value::Null));
         if opts.dry_run {
             return Ok(obj);
         }
-        if terminating_ns {
+        if deletion.terminating_ns {
             let api = self.clone();
             let ns_name = name.to_string();
             self.spawn(async move { api.purge_namespace(&ns_name).await });
         }
-        if let Some((grace, uid)) = reap_after {
+        if let Some((grace, uid)) = deletion.reap_after {
             self.reap_later(r, ns, name, uid, Duration::from_secs(grace + 2));
         }
-        let uid = obj["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if !foreground && (removed.is_some() || r.kind != "Pod") {
-            self.cascade(
-                &uid,
-                ns,
-                opts.propagation.as_deref().unwrap_or("Background"),
-            );
+        // A pod marked Terminating keeps its dependents until it is really gone.
+        if !foreground && (deletion.removed || r.kind != "Pod") {
+            let uid = obj["metadata"]["uid"].as_str().unwrap_or_default();
+            let policy = opts.propagation.as_deref().unwrap_or("Background");
+            self.cascade(uid, ns, policy);
         }
         Ok(obj)
+    }
+
+    /// What deleting `cur` writes: nothing (dry run, already marked), a deletion mark
+    /// (namespaces, finalizers, graceful pods), or its removal.
+    fn decide_delete(
+        &self,
+        r: &'static Resource,
+        cur: &Value,
+        opts: &DeleteOpts,
+        deletion: &mut Deletion,
+    ) -> Result<Write, ApiError> {
+        check_preconditions(r, name_of(cur), cur, opts)?;
+        if opts.dry_run {
+            return Ok(Write::Unchanged(Some(Arc::new(cur.clone()))));
+        }
+        if r.kind == "Namespace" && r.group.is_empty() {
+            deletion.terminating_ns = true;
+            return Ok(mark_deleted(cur, defaults::now(), |next| {
+                next["status"]["phase"] = json!("Terminating");
+            }));
+        }
+        let has_finalizers = cur["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            return Ok(mark_deleted(cur, defaults::now(), |_| {}));
+        }
+        let grace = opts.grace_period.unwrap_or_else(|| {
+            cur["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(30)
+        });
+        if self.graceful_pods && graceful_pod(r, cur, grace) {
+            let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+            let at = at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let write = mark_deleted(cur, at, |next| {
+                next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+            });
+            if matches!(write, Write::Put(_)) {
+                deletion.reap_after = Some((grace as u64, cur["metadata"]["uid"].clone()));
+            }
+            return Ok(write);
+        }
+        deletion.removed = true;
+        Ok(Write::Delete)
     }
 
     /// Removes a Terminating pod after `wait` unless the kubelet did (or it was recreated).

@@ -1,7 +1,7 @@
 //! Field managers (`metadata.managedFields`): FieldsV1 sets of owned fields, and who
 //! owns what after an update.
 
-use super::patch::merge_key;
+use super::patch::{ListStrategy, list_strategy};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 
@@ -59,87 +59,101 @@ fn collect(field: &str, v: &Value, path: Vec<String>, out: &mut FieldSet) {
                 collect(k, child, p, out);
             }
         }
-        Value::Array(items) if !items.is_empty() => {
-            if let Some(key) = merge_key(field, items.first()) {
+        Value::Array(items) if !items.is_empty() => match list_strategy(field, items.first()) {
+            ListStrategy::MergeByKey(key) => collect_associative(key, items, path, out),
+            ListStrategy::MergePrimitives if items.iter().all(|i| !i.is_object()) => {
                 for item in items {
-                    let Some(kv) = item.get(key) else {
-                        out.insert(path.clone());
-                        return;
-                    };
                     let mut p = path.clone();
-                    p.push(format!("k:{}", json!({ key: kv })));
-                    out.insert(p.clone());
-                    if let Some(m) = item.as_object() {
-                        for (ck, cv) in m {
-                            let mut cp = p.clone();
-                            cp.push(format!("f:{ck}"));
-                            collect(ck, cv, cp, out);
-                        }
-                    }
+                    p.push(format!("v:{item}"));
+                    out.insert(p);
                 }
-            } else {
+            }
+            _ => {
                 out.insert(path);
             }
-        }
+        },
         _ => {
             out.insert(path);
         }
     }
 }
 
+/// An associative list: each item owned as `k:{"<key>":<value>}` with its fields; a list
+/// whose items lack the key is owned whole.
+fn collect_associative(key: &str, items: &[Value], path: Vec<String>, out: &mut FieldSet) {
+    if items.iter().any(|i| i.get(key).is_none()) {
+        out.insert(path);
+        return;
+    }
+    for item in items {
+        let mut p = path.clone();
+        p.push(format!("k:{}", json!({ key: item[key] })));
+        out.insert(p.clone());
+        if let Some(m) = item.as_object() {
+            for (ck, cv) in m {
+                let mut cp = p.clone();
+                cp.push(format!("f:{ck}"));
+                collect(ck, cv, cp, out);
+            }
+        }
+    }
+}
+
+/// The list item a `k:` or `v:` segment names.
+fn matches_item(seg: &str, item: &Value) -> bool {
+    if let Some(k) = seg.strip_prefix("k:") {
+        return serde_json::from_str::<Map<String, Value>>(k)
+            .is_ok_and(|key| key.iter().all(|(kk, kv)| item.get(kk) == Some(kv)));
+    }
+    seg.strip_prefix("v:")
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+        .is_some_and(|v| *item == v)
+}
+
 /// The value at a field path, if present.
 pub fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
     let mut cur = obj;
     for seg in path {
-        if let Some(f) = seg.strip_prefix("f:") {
-            cur = cur.get(f)?;
-        } else if let Some(k) = seg.strip_prefix("k:") {
-            let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-            cur = cur
+        cur = match seg.strip_prefix("f:") {
+            Some(f) => cur.get(f)?,
+            None => cur
                 .as_array()?
                 .iter()
-                .find(|item| key.iter().all(|(kk, kv)| item.get(kk) == Some(kv)))?;
-        } else {
-            return None;
-        }
+                .find(|item| matches_item(seg, item))?,
+        };
     }
     Some(cur)
 }
 
-/// Removes the field at `path` (a map key or a keyed list item).
+/// Removes the field at `path` (a map key, a keyed list item or a set member).
 pub fn remove_at(obj: &mut Value, path: &[String]) {
     let Some((last, parent_path)) = path.split_last() else {
         return;
     };
     let mut cur = obj;
     for seg in parent_path {
-        let next = if let Some(f) = seg.strip_prefix("f:") {
-            cur.get_mut(f)
-        } else if let Some(k) = seg.strip_prefix("k:") {
-            let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else {
-                return;
-            };
-            cur.as_array_mut().and_then(|a| {
-                a.iter_mut()
-                    .find(|item| key.iter().all(|(kk, kv)| item.get(kk) == Some(kv)))
-            })
-        } else {
-            None
+        let next = match seg.strip_prefix("f:") {
+            Some(f) => cur.get_mut(f),
+            None => cur
+                .as_array_mut()
+                .and_then(|a| a.iter_mut().find(|item| matches_item(seg, item))),
         };
         match next {
             Some(n) => cur = n,
             None => return,
         }
     }
-    if let Some(f) = last.strip_prefix("f:") {
-        if let Some(m) = cur.as_object_mut() {
-            m.remove(f);
+    match last.strip_prefix("f:") {
+        Some(f) => {
+            if let Some(m) = cur.as_object_mut() {
+                m.remove(f);
+            }
         }
-    } else if let Some(k) = last.strip_prefix("k:")
-        && let Ok(key) = serde_json::from_str::<Map<String, Value>>(k)
-        && let Some(a) = cur.as_array_mut()
-    {
-        a.retain(|item| !key.iter().all(|(kk, kv)| item.get(kk) == Some(kv)));
+        None => {
+            if let Some(a) = cur.as_array_mut() {
+                a.retain(|item| !matches_item(last, item));
+            }
+        }
     }
 }
 
@@ -155,6 +169,8 @@ pub fn display_path(path: &[String]) -> String {
         {
             let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
             s.push_str(&format!("[{}]", parts.join(",")));
+        } else if let Some(v) = seg.strip_prefix("v:") {
+            s.push_str(&format!("[={v}]"));
         }
     }
     s
@@ -216,6 +232,7 @@ pub struct ManagedEntry {
     pub fields: FieldSet,
 }
 
+/// An object's managedFields, decoded.
 pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
     obj["metadata"]["managedFields"]
         .as_array()
@@ -234,6 +251,7 @@ pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
         .unwrap_or_default()
 }
 
+/// Writes managedFields back; entries that own nothing are dropped, as Kubernetes drops them.
 pub fn write_managed(obj: &mut Value, entries: &[ManagedEntry]) {
     let arr: Vec<Value> = entries
         .iter()
@@ -323,5 +341,137 @@ mod tests {
         let obj = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"ports": [{"port": 80, "targetPort": 8080}]}});
         let set = field_set(&obj, false);
         assert_eq!(from_fields_v1(&to_fields_v1(&set)), set);
+    }
+
+    /// The applied ConfigMap of the server-side apply documentation
+    /// (kubernetes.io/docs/reference/using-api/server-side-apply) and the fieldsV1 its
+    /// Apply entry shows: leaves only, no identity fields.
+    #[test]
+    fn fields_v1_of_an_applied_map_lists_its_leaves() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "test-cm", "namespace": "default", "labels": {"test-label": "test"}},
+            "data": {"key": "some value"}});
+        assert_eq!(
+            to_fields_v1(&field_set(&cm, false)),
+            json!({"f:data": {"f:key": {}}, "f:metadata": {"f:labels": {"f:test-label": {}}}})
+        );
+    }
+
+    #[test]
+    fn associative_lists_and_sets_get_k_and_v_segments() {
+        let obj = json!({"metadata": {"finalizers": ["example.com/a", "example.com/b"]},
+            "spec": {"containers": [{"name": "web", "image": "web:1",
+                "env": [{"name": "MODE", "value": "fast"}]}],
+                "args": ["--x"]}});
+        let fields = to_fields_v1(&field_set(&obj, false));
+        assert_eq!(
+            fields,
+            json!({
+                "f:metadata": {"f:finalizers": {"v:\"example.com/a\"": {}, "v:\"example.com/b\"": {}}},
+                "f:spec": {
+                    "f:args": {},
+                    "f:containers": {"k:{\"name\":\"web\"}": {
+                        ".": {}, "f:name": {}, "f:image": {},
+                        "f:env": {"k:{\"name\":\"MODE\"}": {".": {}, "f:name": {}, "f:value": {}}}}}}})
+        );
+        assert_eq!(from_fields_v1(&fields), field_set(&obj, false));
+    }
+
+    fn path(segs: &[&str]) -> Vec<String> {
+        segs.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn paths_find_and_remove_keyed_items_and_set_members() {
+        let mut obj = json!({"metadata": {"finalizers": ["a", "b"]},
+            "spec": {"containers": [{"name": "web", "image": "i"}, {"name": "side", "image": "s"}]}});
+        let image = path(&["f:spec", "f:containers", r#"k:{"name":"side"}"#, "f:image"]);
+        assert_eq!(value_at(&obj, &image), Some(&json!("s")));
+        assert_eq!(
+            display_path(&image),
+            r#".spec.containers[name="side"].image"#
+        );
+        let member = path(&["f:metadata", "f:finalizers", r#"v:"b""#]);
+        assert_eq!(value_at(&obj, &member), Some(&json!("b")));
+        assert_eq!(display_path(&member), r#".metadata.finalizers[="b"]"#);
+        remove_at(&mut obj, &member);
+        remove_at(
+            &mut obj,
+            &path(&["f:spec", "f:containers", r#"k:{"name":"web"}"#]),
+        );
+        remove_at(&mut obj, &path(&["f:spec", "f:missing", "f:deeper"]));
+        assert_eq!(
+            obj,
+            json!({"metadata": {"finalizers": ["a"]}, "spec": {"containers": [{"name": "side", "image": "s"}]}})
+        );
+    }
+
+    fn managers(obj: &Value) -> Vec<(String, String, Value)> {
+        obj["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["manager"].as_str().unwrap().to_string(),
+                    e["operation"].as_str().unwrap().to_string(),
+                    e["fieldsV1"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn updates_take_the_fields_they_change_from_other_managers() {
+        let old = json!({"metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
+        let mut created = old.clone();
+        track_update(None, &mut created, "kubectl-create", "", "v1", "t0");
+        assert_eq!(
+            managers(&created),
+            [(
+                "kubectl-create".into(),
+                "Update".into(),
+                json!({"f:data": {"f:k": {}}, "f:metadata": {"f:labels": {"f:a": {}}}})
+            )]
+        );
+        let mut edited = created.clone();
+        edited["data"]["k"] = json!("w");
+        edited["data"]["n"] = json!("new");
+        track_update(Some(&created), &mut edited, "kubectl-edit", "", "v1", "t1");
+        assert_eq!(
+            managers(&edited),
+            [
+                (
+                    "kubectl-create".into(),
+                    "Update".into(),
+                    json!({"f:metadata": {"f:labels": {"f:a": {}}}})
+                ),
+                (
+                    "kubectl-edit".into(),
+                    "Update".into(),
+                    json!({"f:data": {"f:k": {}, "f:n": {}}})
+                )
+            ]
+        );
+        let mut same = edited.clone();
+        track_update(Some(&edited), &mut same, "someone", "", "v1", "t2");
+        assert_eq!(
+            same, edited,
+            "an update that changes nothing records no manager"
+        );
+        let mut status = edited.clone();
+        status["status"] = json!({"phase": "Done"});
+        status["data"]["k"] = json!("ignored by the status subresource");
+        track_update(
+            Some(&edited),
+            &mut status,
+            "controller",
+            "status",
+            "v1",
+            "t3",
+        );
+        let entry = &status["metadata"]["managedFields"][2];
+        assert_eq!(entry["subresource"], "status");
+        assert_eq!(entry["fieldsV1"], json!({"f:status": {"f:phase": {}}}));
     }
 }

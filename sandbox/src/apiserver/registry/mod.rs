@@ -97,6 +97,7 @@ fn ns_of(v: &Value) -> &str {
 }
 
 impl Api {
+    /// The API over an opened store.
     pub fn new(store: Store, state_dir: PathBuf, graceful_pods: bool) -> Arc<Api> {
         Arc::new(Api {
             store,

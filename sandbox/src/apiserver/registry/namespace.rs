@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 impl Api {
+    /// Creating in a namespace needs it to exist and not be terminating (404, 403).
     pub(super) fn namespace_ready(&self, ns: &str) -> Result<(), ApiError> {
         let r = by_kind("v1", "Namespace").expect("namespaces are served");
         match self.store.get(r, "", ns) {

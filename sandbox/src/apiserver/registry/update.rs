@@ -11,6 +11,89 @@ use crate::apiserver::storage::Write;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// Metadata only the server sets; an update keeps the stored values.
+const SERVER_METADATA: &[&str] = &[
+    "uid",
+    "creationTimestamp",
+    "name",
+    "namespace",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+];
+
+/// 409 when the update was made against an older resourceVersion, 400 when it renames.
+fn check_identity(r: &Resource, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if let Some(rv) = new["metadata"]["resourceVersion"].as_str()
+        && !rv.is_empty()
+        && Some(rv) != old["metadata"]["resourceVersion"].as_str()
+    {
+        return Err(ApiError::conflict(r, name_of(old)));
+    }
+    if let Some(n) = new["metadata"]["name"].as_str()
+        && n != name_of(old)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({})",
+            name_of(old)
+        )));
+    }
+    Ok(())
+}
+
+/// What the client may not change through this endpoint: server metadata always, the
+/// status through the main resource, everything but the status through `status`.
+fn keep_server_fields(r: &Resource, old: &Value, new: &mut Value, subresource: &str) {
+    for k in SERVER_METADATA {
+        match old["metadata"].get(*k) {
+            Some(v) => new["metadata"][*k] = v.clone(),
+            None => {
+                if let Some(m) = new["metadata"].as_object_mut() {
+                    m.remove(*k);
+                }
+            }
+        }
+    }
+    if subresource == "status" {
+        let status = new["status"].clone();
+        *new = old.clone();
+        new["status"] = status;
+    } else if r.has_status() && subresource.is_empty() {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(m) = new.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+    }
+}
+
+/// A request that rewrites managedFields itself (kubectl's client-side to server-side
+/// apply upgrade does) gets them as written.
+fn rewrites_managers(old: &Value, new: &Value) -> bool {
+    new["metadata"]["managedFields"]
+        .as_array()
+        .is_some_and(|m| !m.is_empty())
+        && new["metadata"]["managedFields"] != old["metadata"]["managedFields"]
+}
+
+/// Unchanged, stored, or (marked for deletion with no finalizer left) removed.
+fn decide_write(old: &Value, new: Value) -> Write {
+    if &new == old {
+        return Write::Unchanged(None);
+    }
+    if !new["metadata"]["deletionTimestamp"].is_null()
+        && new["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    {
+        return Write::Delete;
+    }
+    Write::Put(new)
+}
+
 impl Api {
     /// The shared tail of update, patch and apply: keep what clients may not change,
     /// decode, default, validate, bump generation, and decide whether anything changed.
@@ -24,52 +107,8 @@ impl Api {
         track: bool,
     ) -> Result<(Write, Vec<String>), ApiError> {
         Self::check_type(r, &mut new)?;
-        if let Some(rv) = new["metadata"]["resourceVersion"].as_str()
-            && !rv.is_empty()
-            && Some(rv) != old["metadata"]["resourceVersion"].as_str()
-        {
-            return Err(ApiError::conflict(r, name_of(old)));
-        }
-        if let Some(n) = new["metadata"]["name"].as_str()
-            && n != name_of(old)
-        {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({n}) does not match the name on the URL ({})",
-                name_of(old)
-            )));
-        }
-        for k in [
-            "uid",
-            "creationTimestamp",
-            "name",
-            "namespace",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-        ] {
-            match old["metadata"].get(k) {
-                Some(v) => new["metadata"][k] = v.clone(),
-                None => {
-                    if let Some(m) = new["metadata"].as_object_mut() {
-                        m.remove(k);
-                    }
-                }
-            }
-        }
-        if subresource == "status" {
-            let status = new["status"].clone();
-            new = old.clone();
-            new["status"] = status;
-        } else if r.has_status() && subresource.is_empty() {
-            match old.get("status") {
-                Some(s) => new["status"] = s.clone(),
-                None => {
-                    if let Some(m) = new.as_object_mut() {
-                        m.remove("status");
-                    }
-                }
-            }
-        }
+        check_identity(r, old, &new)?;
+        keep_server_fields(r, old, &mut new, subresource);
         let (mut new, warnings) = validate::decode(r, new, opts.validation)?;
         defaults::apply(r, &mut new, Some(old), taken);
         validate::validate(r, &new, Some(old))?;
@@ -78,13 +117,7 @@ impl Api {
             new["metadata"]["generation"] = json!(g);
         }
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
-        // A request that rewrites managedFields itself (kubectl's client-side to
-        // server-side apply upgrade does) gets them as written.
-        let rewrites_managers = new["metadata"]["managedFields"]
-            .as_array()
-            .is_some_and(|m| !m.is_empty())
-            && new["metadata"]["managedFields"] != old["metadata"]["managedFields"];
-        if track && !rewrites_managers {
+        if track && !rewrites_managers(old, &new) {
             fields::track_update(
                 Some(old),
                 &mut new,
@@ -94,19 +127,11 @@ impl Api {
                 &defaults::now(),
             );
         }
-        if &new == old {
-            return Ok((Write::Unchanged(None), warnings));
-        }
-        if !new["metadata"]["deletionTimestamp"].is_null()
-            && new["metadata"]["finalizers"]
-                .as_array()
-                .is_none_or(Vec::is_empty)
-        {
-            return Ok((Write::Delete, warnings));
-        }
-        Ok((Write::Put(new), warnings))
+        Ok((decide_write(old, new), warnings))
     }
 
+    /// Reads, changes and stores one object atomically; a dry run answers the result without
+    /// storing it.
     pub(super) fn commit_update(
         self: &Arc<Self>,
         r: &'static Resource,

@@ -24,6 +24,7 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
+    /// The `fieldValidation` parameter; Warn when absent, as for kubectl.
     pub fn parse(s: Option<&str>) -> Result<Self, ApiError> {
         match s {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
@@ -274,103 +275,15 @@ fn check_pod_spec(
     let mut seen = Vec::new();
     for (i, c) in containers.into_iter().flatten().enumerate() {
         let cf = format!("{field}.containers[{i}]");
-        match c["name"].as_str() {
-            None | Some("") => causes.push(Cause::required(format!("{cf}.name"))),
-            Some(n) if !is_dns_label(n) => causes.push(Cause::invalid(
-                format!("{cf}.name"),
-                format!("\"{n}\""),
-                LABEL_MSG,
-            )),
-            Some(n) if seen.contains(&n) => causes.push(Cause {
-                reason: "FieldValueDuplicate",
-                field: format!("{cf}.name"),
-                message: format!("Duplicate value: \"{n}\""),
-            }),
-            Some(n) => seen.push(n),
-        }
+        check_container_name(c, &cf, &mut seen, causes);
         if c["image"].as_str().is_none_or(|s| s.trim().is_empty()) {
             causes.push(Cause::required(format!("{cf}.image")));
         }
-        for (j, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
-            let port = p["containerPort"].as_i64().unwrap_or(0);
-            if !(1..=65535).contains(&port) {
-                causes.push(Cause::invalid(
-                    format!("{cf}.ports[{j}].containerPort"),
-                    port,
-                    "must be between 1 and 65535, inclusive",
-                ));
-            }
-        }
-        let limits = &c["resources"]["limits"];
-        let requests = &c["resources"]["requests"];
-        if let Some(reqs) = requests.as_object() {
-            for (res, q) in reqs {
-                let (Some(req), Some(lim)) = (q.as_str(), limits[res].as_str()) else {
-                    continue;
-                };
-                if let (Some(rq), Some(lq)) = (quantity::parse(req), quantity::parse(lim))
-                    && rq > lq + f64::EPSILON * rq.abs()
-                {
-                    causes.push(Cause::invalid(
-                        format!("{cf}.resources.requests"),
-                        format!("\"{req}\""),
-                        &format!("must be less than or equal to {res} limit of {lim}"),
-                    ));
-                }
-            }
-        }
-        for (res, q) in limits
-            .as_object()
-            .into_iter()
-            .flatten()
-            .chain(requests.as_object().into_iter().flatten())
-        {
-            if q.as_str().and_then(quantity::parse).is_none() {
-                causes.push(Cause::invalid(
-                    format!("{cf}.resources[{res}]"),
-                    q,
-                    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
-                ));
-            }
-        }
-        for (j, m) in c["volumeMounts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let n = m["name"].as_str().unwrap_or_default();
-            if n.is_empty() {
-                causes.push(Cause::required(format!("{cf}.volumeMounts[{j}].name")));
-            } else if !volumes.contains(&n) {
-                causes.push(Cause {
-                    reason: "FieldValueNotFound",
-                    field: format!("{cf}.volumeMounts[{j}].name"),
-                    message: format!("Not found: \"{n}\""),
-                });
-            }
-            if m["mountPath"].as_str().is_none_or(str::is_empty) {
-                causes.push(Cause::required(format!("{cf}.volumeMounts[{j}].mountPath")));
-            }
-        }
-        for (j, e) in c["env"].as_array().into_iter().flatten().enumerate() {
-            if e["name"].as_str().is_none_or(str::is_empty) {
-                causes.push(Cause::required(format!("{cf}.env[{j}].name")));
-            }
-        }
-        for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-            let p = &c[probe];
-            if p.is_object()
-                && p["httpGet"].is_null()
-                && p["tcpSocket"].is_null()
-                && p["exec"].is_null()
-                && p["grpc"].is_null()
-            {
-                causes.push(Cause::required(format!(
-                    "{cf}.{probe}: must specify a handler type"
-                )));
-            }
-        }
+        check_container_ports(c, &cf, causes);
+        check_resources(c, &cf, causes);
+        check_volume_mounts(c, &cf, &volumes, causes);
+        check_env(c, &cf, causes);
+        check_probes(c, &cf, causes);
     }
     if template
         && let Some(rp) = spec["restartPolicy"].as_str()
@@ -381,6 +294,121 @@ fn check_pod_spec(
             rp,
             &["Always"],
         ));
+    }
+}
+
+/// A container name is required, a DNS label, and unique in the pod.
+fn check_container_name<'a>(
+    c: &'a Value,
+    cf: &str,
+    seen: &mut Vec<&'a str>,
+    causes: &mut Vec<Cause>,
+) {
+    match c["name"].as_str() {
+        None | Some("") => causes.push(Cause::required(format!("{cf}.name"))),
+        Some(n) if !is_dns_label(n) => causes.push(Cause::invalid(
+            format!("{cf}.name"),
+            format!("\"{n}\""),
+            LABEL_MSG,
+        )),
+        Some(n) if seen.contains(&n) => causes.push(Cause {
+            reason: "FieldValueDuplicate",
+            field: format!("{cf}.name"),
+            message: format!("Duplicate value: \"{n}\""),
+        }),
+        Some(n) => seen.push(n),
+    }
+}
+
+fn check_container_ports(c: &Value, cf: &str, causes: &mut Vec<Cause>) {
+    for (j, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
+        let port = p["containerPort"].as_i64().unwrap_or(0);
+        if !(1..=65535).contains(&port) {
+            causes.push(Cause::invalid(
+                format!("{cf}.ports[{j}].containerPort"),
+                port,
+                "must be between 1 and 65535, inclusive",
+            ));
+        }
+    }
+}
+
+/// Requests may not exceed limits, and every quantity must parse.
+fn check_resources(c: &Value, cf: &str, causes: &mut Vec<Cause>) {
+    let limits = &c["resources"]["limits"];
+    let requests = &c["resources"]["requests"];
+    for (res, q) in requests.as_object().into_iter().flatten() {
+        let (Some(req), Some(lim)) = (q.as_str(), limits[res].as_str()) else {
+            continue;
+        };
+        if let (Some(rq), Some(lq)) = (quantity::parse(req), quantity::parse(lim))
+            && rq > lq + f64::EPSILON * rq.abs()
+        {
+            causes.push(Cause::invalid(
+                format!("{cf}.resources.requests"),
+                format!("\"{req}\""),
+                &format!("must be less than or equal to {res} limit of {lim}"),
+            ));
+        }
+    }
+    for (res, q) in limits
+        .as_object()
+        .into_iter()
+        .flatten()
+        .chain(requests.as_object().into_iter().flatten())
+    {
+        if q.as_str().and_then(quantity::parse).is_none() {
+            causes.push(Cause::invalid(
+                format!("{cf}.resources[{res}]"),
+                q,
+                "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+            ));
+        }
+    }
+}
+
+/// Each mount names a volume of the pod (or a claim template) and has a path.
+fn check_volume_mounts(c: &Value, cf: &str, volumes: &[&str], causes: &mut Vec<Cause>) {
+    for (j, m) in c["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let n = m["name"].as_str().unwrap_or_default();
+        if n.is_empty() {
+            causes.push(Cause::required(format!("{cf}.volumeMounts[{j}].name")));
+        } else if !volumes.contains(&n) {
+            causes.push(Cause {
+                reason: "FieldValueNotFound",
+                field: format!("{cf}.volumeMounts[{j}].name"),
+                message: format!("Not found: \"{n}\""),
+            });
+        }
+        if m["mountPath"].as_str().is_none_or(str::is_empty) {
+            causes.push(Cause::required(format!("{cf}.volumeMounts[{j}].mountPath")));
+        }
+    }
+}
+
+fn check_env(c: &Value, cf: &str, causes: &mut Vec<Cause>) {
+    for (j, e) in c["env"].as_array().into_iter().flatten().enumerate() {
+        if e["name"].as_str().is_none_or(str::is_empty) {
+            causes.push(Cause::required(format!("{cf}.env[{j}].name")));
+        }
+    }
+}
+
+/// A probe must say how to probe.
+fn check_probes(c: &Value, cf: &str, causes: &mut Vec<Cause>) {
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        let p = &c[probe];
+        let handlers = ["httpGet", "tcpSocket", "exec", "grpc"];
+        if p.is_object() && handlers.iter().all(|h| p[*h].is_null()) {
+            causes.push(Cause::required(format!(
+                "{cf}.{probe}: must specify a handler type"
+            )));
+        }
     }
 }
 
