@@ -4,8 +4,10 @@
 
 pub(crate) mod errors;
 pub(crate) mod events;
+pub(crate) mod informers;
 pub(crate) mod names;
 pub(crate) mod network;
 pub(crate) mod quantity;
 pub(crate) mod resources;
 pub(crate) mod selectors;
+pub(crate) mod workqueue;
