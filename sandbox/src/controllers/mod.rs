@@ -3,15 +3,23 @@
 //! object at a time, triggered by changes to it and to the objects it owns or watches, and
 //! reading those from the shared informers' stores instead of listing.
 //!
-//! | controller | reconciles | owns / watches (triggers) | reads |
+//! | controller | reconciles | triggered by (owns / watches) | reads from the stores |
 //! |---|---|---|---|
 //! | `deployment` | Deployment | owns ReplicaSets | ReplicaSets |
 //! | `replicaset` | ReplicaSet | owns Pods | Pods |
-//! | `statefulset` | StatefulSet | owns Pods, watches its PVCs | Pods, PVCs |
-//! | `endpoints` | Service | watches Pods it selects; owns Endpoints, EndpointSlices | Pods, Endpoints, EndpointSlices |
-//! | `services` | Service (type LoadBalancer) | | Services (addresses taken) |
-//! | `volumes` | PVC; PersistentVolume | watches PVs; watches PVCs | PVs; PVCs |
-//! | `hpa` | HorizontalPodAutoscaler | requeues every sync period | Deployments, StatefulSets, Pods |
+//! | `statefulset` | StatefulSet | owns Pods | Pods, PVCs |
+//! | `endpoints` | Service | watches Pods (mapped to the Services selecting them); owns Endpoints and EndpointSlices | Pods, Endpoints, EndpointSlices |
+//! | `services` | Service (LoadBalancer) | | Services (addresses taken) |
+//! | `volumes` (claims) | PersistentVolumeClaim | | PersistentVolumes |
+//! | `volumes` (volumes) | PersistentVolume | watches PVCs (mapped to their bound volume) | PVCs |
+//! | `hpa` | HorizontalPodAutoscaler | requeues itself every sync period | Deployments, StatefulSets, Pods |
+//! | `garbagecollector` | ReplicaSet, Pod, Endpoints, EndpointSlice | watches their owners' deletion (Deployment; ReplicaSet, StatefulSet; Service) | the owners (then the API, to confirm) |
+//! | `scheduler/` | Pod (pending) | watches the Node and pods leaving it (mapped to pending pods) | Pods, Node |
+//!
+//! Each kind is watched once, by the shared informers (`apimachinery::informers`), which
+//! feed every controller's trigger streams (`Controller::for_stream`, `owns_stream`,
+//! `watches_stream`) and stores; a change reaches a trigger only after its store applied
+//! it. Failed reconciles retry per object with back-off (`apimachinery::workqueue`).
 //!
 //! Stores can be older than a controller's own last write, so controllers that create,
 //! delete or change objects record [`expectations`] and act again only once the informers
@@ -20,6 +28,7 @@
 mod deployment;
 mod endpoints;
 mod expectations;
+mod garbagecollector;
 mod hpa;
 mod replicaset;
 mod services;
@@ -93,7 +102,7 @@ pub(crate) fn start(
         expectations,
         config,
     });
-    let controllers: Vec<BoxFuture<'static, ()>> = vec![
+    let mut controllers: Vec<BoxFuture<'static, ()>> = vec![
         Box::pin(deployment::run(&shared, shutdown.clone())),
         Box::pin(replicaset::run(&shared, shutdown.clone())),
         Box::pin(statefulset::run(&shared, shutdown.clone())),
@@ -103,6 +112,7 @@ pub(crate) fn start(
         Box::pin(volumes::run_volumes(&shared, shutdown.clone())),
         Box::pin(hpa::run(&shared, shutdown.clone())),
     ];
+    controllers.extend(garbagecollector::run(&shared, shutdown));
     controllers
         .into_iter()
         .map(|controller| {

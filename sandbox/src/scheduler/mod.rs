@@ -53,8 +53,9 @@ struct Ctx {
     events: Recorder,
     /// Pods bound whose binding the store may not show yet, with their requests.
     assumed: Mutex<HashMap<ObjectRef<Pod>, (String, Resources)>>,
-    /// The last FailedScheduling message written per pod, which the store may not show yet.
-    reported: Mutex<HashMap<ObjectRef<Pod>, String>>,
+    /// The last FailedScheduling message written per pod (and its UID), which the store may
+    /// not show yet.
+    reported: Mutex<HashMap<ObjectRef<Pod>, (String, String)>>,
 }
 
 /// Schedules pods until `shutdown`.
@@ -156,11 +157,13 @@ fn used(ctx: &Ctx) -> Resources {
 
 async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let key = ObjectRef::from_obj(&*pod);
+    let uid = pod.uid().unwrap_or_default();
     let already_bound = ctx
         .assumed
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .contains_key(&key);
+        .get(&key)
+        .is_some_and(|(bound, _)| *bound == uid);
     if !is_pending(&pod) || already_bound {
         return Ok(Action::await_change());
     }
@@ -175,7 +178,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             ctx.assumed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(key, (pod.uid().unwrap_or_default(), requests));
+                .insert(key, (uid, requests));
             let message = format!(
                 "Successfully assigned {}/{} to {NODE_NAME}",
                 pod.namespace().unwrap_or_default(),
@@ -212,13 +215,14 @@ fn scheduled_condition(pod: &Pod) -> Option<(String, Option<String>)> {
 /// already given.
 async fn unschedulable(ctx: &Ctx, pod: &Pod, message: String) -> Result<(), Error> {
     let key = ObjectRef::from_obj(pod);
+    let uid = pod.uid().unwrap_or_default();
     let shown = scheduled_condition(pod) == Some(("False".into(), Some(message.clone())));
     let reported = ctx
         .reported
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&key)
-        == Some(&message);
+        .is_some_and(|(to, said)| *to == uid && *said == message);
     if shown || reported {
         return Ok(());
     }
@@ -241,7 +245,7 @@ async fn unschedulable(ctx: &Ctx, pod: &Pod, message: String) -> Result<(), Erro
     ctx.reported
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key, message.clone());
+        .insert(key, (uid, message.clone()));
     ctx.events
         .publish(
             &Recorder::reference(pod),
