@@ -279,7 +279,7 @@ fn recreate(new_rs: &ReplicaSet, olds: &[&ReplicaSet], t: &Target) -> Vec<Scale>
 }
 
 /// RollingUpdate: the new ReplicaSet up within maxSurge, then old ones down within
-/// maxUnavailable, unavailable old pods first.
+/// maxUnavailable, unavailable old pods first (upstream's `reconcileOldReplicaSets`).
 fn rolling(new_rs: &ReplicaSet, olds: &[&ReplicaSet], t: &Target) -> Vec<Scale> {
     let mut plan = Vec::new();
     let old_total: i32 = olds.iter().map(|rs| spec_replicas(rs)).sum();
@@ -293,25 +293,28 @@ fn rolling(new_rs: &ReplicaSet, olds: &[&ReplicaSet], t: &Target) -> Vec<Scale> 
         plan.extend(scale_to(new_rs, to, t));
         new_spec = to;
     }
-    if old_total == 0 {
-        return plan;
-    }
     let min_available = t.replicas - t.max_unavailable;
     let new_unavailable = (new_spec - available(new_rs)).max(0);
-    let mut all_total = old_total + new_spec;
+    let max_scaled_down = old_total + new_spec - min_available - new_unavailable;
+    if old_total == 0 || max_scaled_down <= 0 {
+        return plan;
+    }
     let mut counts: Vec<i32> = olds.iter().map(|rs| spec_replicas(rs)).collect();
     // Old pods that are not available anyway go first.
-    let mut cleanup = (all_total - min_available - new_unavailable).max(0);
+    let mut cleanup = max_scaled_down;
     for (old, count) in olds.iter().zip(counts.iter_mut()) {
         let unhealthy = (*count - available(old)).max(0).min(cleanup);
         *count -= unhealthy;
         cleanup -= unhealthy;
-        all_total -= unhealthy;
     }
-    let available_total: i32 = olds.iter().map(|rs| available(rs)).sum::<i32>() + available(new_rs);
-    let mut scale_down = (available_total - min_available)
-        .max(0)
-        .min((all_total - t.replicas).max(0));
+    // A status not updated yet after a scale-down must not count the pods going away.
+    let available_total: i32 = olds
+        .iter()
+        .zip(&counts)
+        .map(|(rs, count)| available(rs).min(*count))
+        .sum::<i32>()
+        + available(new_rs).min(new_spec);
+    let mut scale_down = (available_total - min_available).max(0);
     for (old, count) in olds.iter().zip(counts.iter_mut()) {
         let cut = scale_down.min(*count);
         *count -= cut;

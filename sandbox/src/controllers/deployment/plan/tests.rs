@@ -209,6 +209,30 @@ fn a_rolling_update_surges_then_scales_old_pods_down_as_new_ones_become_availabl
 }
 
 #[test]
+fn without_surge_old_pods_go_first_within_max_unavailable() {
+    let v1 = rolling(deployment(3, "web:1"), 0, 1);
+    let old = at(&created(&plan(&v1, &[], now()), 1), 3, 3, 3);
+    let v2 = rolling(deployment(3, "web:2"), 0, 1);
+    let step = plan(&v2, std::slice::from_ref(&old), now());
+    let new = created(&step, 2);
+    assert_eq!(spec_replicas(&new), 0, "no room above 3 pods");
+
+    let step = plan(&v2, &[old.clone(), at(&new, 0, 0, 0)], now());
+    assert_eq!(
+        scales(&step),
+        [(old.name_any(), 3, 2)],
+        "one may be unavailable"
+    );
+
+    // The old ReplicaSet's status still counts 3 pods: the one going away is not counted.
+    let step = plan(&v2, &[at(&old, 2, 3, 3), at(&new, 0, 0, 0)], now());
+    assert_eq!(scales(&step), [(new.name_any(), 0, 1)]);
+
+    let step = plan(&v2, &[at(&old, 2, 2, 2), at(&new, 1, 1, 1)], now());
+    assert_eq!(scales(&step), [(old.name_any(), 2, 1)]);
+}
+
+#[test]
 fn unavailable_old_pods_are_scaled_down_first() {
     let v1 = rolling(deployment(4, "web:1"), 1, 1);
     let old = created(&plan(&v1, &[], now()), 1);
