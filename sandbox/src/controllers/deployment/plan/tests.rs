@@ -322,7 +322,8 @@ fn revisions_count_up_and_the_deployment_carries_its_current_one() {
     let v1 = deployment(1, "web:1");
     let r1 = at(&created(&plan(&v1, &[], now()), 1), 1, 1, 1);
     let v2 = deployment(1, "web:2");
-    let r2 = at(&created(&plan(&v2, &[r1.clone()], now()), 2), 0, 0, 0);
+    let step = plan(&v2, std::slice::from_ref(&r1), now());
+    let r2 = at(&created(&step, 2), 0, 0, 0);
     let v3 = deployment(1, "web:3");
     let step = plan(&v3, &[r1.clone(), r2.clone()], now());
     assert_eq!(step.create.as_ref().unwrap().annotations()[REVISION], "3");
@@ -343,7 +344,8 @@ fn a_rollout_without_progress_exceeds_its_deadline() {
         1,
         1,
     );
-    let new = at(&created(&plan(&d, &[old.clone()], now()), 2), 1, 1, 0);
+    let step = plan(&d, std::slice::from_ref(&old), now());
+    let new = at(&created(&step, 2), 1, 1, 0);
     let updated = |seconds_ago: i64| {
         let mut d = d.clone();
         let time = Time(now() - jiff::SignedDuration::from_secs(seconds_ago));
