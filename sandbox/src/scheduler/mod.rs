@@ -226,6 +226,15 @@ async fn unschedulable(ctx: &Ctx, pod: &Pod, message: String) -> Result<(), Erro
     if shown || reported {
         return Ok(());
     }
+    // The event first, as kube-scheduler records it: whoever sees the condition finds it.
+    ctx.events
+        .publish(
+            &Recorder::reference(pod),
+            EventType::Warning,
+            "FailedScheduling",
+            &message,
+        )
+        .await;
     let patch = serde_json::json!({ "status": { "conditions": [ {
         "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
         "message": message, "lastTransitionTime": Time(jiff::Timestamp::now()),
@@ -245,15 +254,7 @@ async fn unschedulable(ctx: &Ctx, pod: &Pod, message: String) -> Result<(), Erro
     ctx.reported
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key, (uid, message.clone()));
-    ctx.events
-        .publish(
-            &Recorder::reference(pod),
-            EventType::Warning,
-            "FailedScheduling",
-            &message,
-        )
-        .await;
+        .insert(key, (uid, message));
     Ok(())
 }
 
