@@ -14,11 +14,17 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use kube::runtime::Controller;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use plan::{SERVICE_NAME_LABEL, Write};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long pod changes are gathered before a Service's endpoints are written
+/// (kube-controller-manager's `--endpoint-updates-batch-period`): pods starting together
+/// become one write rather than one each.
+const BATCH_PERIOD: Duration = Duration::from_millis(50);
 
 /// Reconciles Services on their changes, their pods' and their endpoints'.
 pub(super) fn run(shared: &Arc<Shared>, shutdown: Shutdown) -> impl Future<Output = ()> + use<> {
@@ -29,7 +35,8 @@ pub(super) fn run(shared: &Arc<Shared>, shutdown: Shutdown) -> impl Future<Outpu
             selecting(&services, &pod)
         })
         .owns_stream(informers.endpoints.subscribe())
-        .owns_stream(informers.endpoint_slices.subscribe());
+        .owns_stream(informers.endpoint_slices.subscribe())
+        .with_config(Config::default().debounce(BATCH_PERIOD));
     workqueue::run("endpoints", controller, reconcile, shared.clone(), shutdown)
 }
 
