@@ -25,7 +25,7 @@ pub(crate) fn port_path(state_dir: &Path) -> PathBuf {
 }
 
 /// The kubeconfig (context [`crate::CONTEXT`]) that reaches the sandbox.
-pub(crate) fn kubeconfig_path(state_dir: &Path) -> PathBuf {
+pub fn kubeconfig_path(state_dir: &Path) -> PathBuf {
     state_dir.join("kubeconfig")
 }
 

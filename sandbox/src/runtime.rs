@@ -1,25 +1,72 @@
 //! The sandbox's node and control plane in one handle: controllers, scheduler, process
 //! kubelet and service proxy, all talking to the API through a kube-rs client.
 
-use crate::controllers::{ControllerConfig, Controllers};
+use crate::apimachinery::informers::Informers;
+use crate::controllers::ControllerConfig;
 use crate::kubelet::{Kubelet, KubeletConfig, KubeletError};
 use crate::proxy::ServiceProxy;
+use crate::shutdown::ShutdownSignal;
 use kube::Client;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
 
 /// Everything that makes stored objects run; stopping it stops every pod process.
 pub struct Runtime {
     kubelet: Kubelet,
-    controllers: Controllers,
+    control_plane: ControlPlane,
     proxy: ServiceProxy,
+}
+
+/// The controllers and the scheduler, and the informers they share.
+struct ControlPlane {
+    stop: ShutdownSignal,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ControlPlane {
+    /// Subscribes the controllers and the scheduler to the informers, then starts the
+    /// informers, so none misses a change.
+    fn start(client: Client, config: ControllerConfig) -> Self {
+        let stop = ShutdownSignal::new();
+        let shutdown = stop.listener();
+        let informers = Arc::new(Informers::new(&client));
+        let mut tasks =
+            crate::controllers::start(client.clone(), informers.clone(), config, &shutdown);
+        let scheduler = crate::scheduler::run(client, &informers, shutdown.clone());
+        let synced = informers.clone();
+        let scheduling = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                _ = synced.synced() => scheduler.await,
+                _ = scheduling.recv() => {}
+            }
+        }));
+        tasks.extend(informers.start(&shutdown));
+        Self { stop, tasks }
+    }
+
+    /// Stops starting reconciles, lets running ones finish (for up to 5 s), then stops.
+    async fn shutdown(self) {
+        self.stop.trigger();
+        let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .is_err()
+        {
+            aborts.iter().for_each(|a| a.abort());
+        }
+    }
 }
 
 impl Runtime {
     /// Starts the kubelet (which first kills processes left by a crashed run), the
-    /// controllers and the service proxy.
+    /// controllers and scheduler, and the service proxy.
     pub async fn start(client: Client, config: KubeletConfig) -> Result<Self, KubeletError> {
         let state_dir = config.state_dir.clone();
         let kubelet = Kubelet::start(client.clone(), config).await?;
-        let controllers = Controllers::start(
+        let control_plane = ControlPlane::start(
             client.clone(),
             ControllerConfig {
                 state_dir,
@@ -29,13 +76,13 @@ impl Runtime {
         let proxy = ServiceProxy::start(client);
         Ok(Self {
             kubelet,
-            controllers,
+            control_plane,
             proxy,
         })
     }
 
     pub async fn shutdown(self) {
-        self.controllers.shutdown().await;
+        self.control_plane.shutdown().await;
         self.proxy.shutdown().await;
         self.kubelet.shutdown().await;
     }

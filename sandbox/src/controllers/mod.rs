@@ -1,13 +1,34 @@
 //! The control plane's controllers, as kube-rs clients of the sandbox API like the real
-//! kube-controller-manager and kube-scheduler: deployments, replica sets, stateful sets,
-//! volume provisioning, endpoints, load balancers, scheduling and autoscaling.
+//! kube-controller-manager: one kube-runtime `Controller` per kind, each reconciling one
+//! object at a time, triggered by changes to it and to the objects it owns or watches, and
+//! reading those from the shared informers' stores instead of listing.
 //!
-//! They are level-triggered: any watch event (or a periodic tick) starts a pass that lists
-//! the current objects and makes every controller converge them. Lists are fresh for each
-//! pass, so a controller never acts on a cache older than its own last write.
+//! | controller | reconciles | triggered by (owns / watches) | reads from the stores |
+//! |---|---|---|---|
+//! | `deployment` | Deployment | owns ReplicaSets | ReplicaSets |
+//! | `replicaset` | ReplicaSet | owns Pods | Pods |
+//! | `statefulset` | StatefulSet | owns Pods | Pods, PVCs |
+//! | `endpoints` | Service | watches Pods (mapped to the Services selecting them); owns Endpoints and EndpointSlices | Pods, Endpoints, EndpointSlices |
+//! | `services` | Service (LoadBalancer) | | Services (addresses taken) |
+//! | `volumes` (claims) | PersistentVolumeClaim | | PersistentVolumes |
+//! | `volumes` (volumes) | PersistentVolume | watches PVCs (mapped to their bound volume) | PVCs |
+//! | `hpa` | HorizontalPodAutoscaler | requeues itself every sync period | Deployments, StatefulSets, Pods |
+//! | `garbagecollector` | ReplicaSet, Pod, Endpoints, EndpointSlice | watches their owners' deletion (Deployment; ReplicaSet, StatefulSet; Service) | the owners (then the API, to confirm) |
+//! | `scheduler/` | Pod (pending) | watches the Node and pods leaving it (mapped to pending pods) | Pods, Node |
+//!
+//! Each kind is watched once, by the shared informers (`apimachinery::informers`), which
+//! feed every controller's trigger streams (`Controller::for_stream`, `owns_stream`,
+//! `watches_stream`) and stores; a change reaches a trigger only after its store applied
+//! it. Failed reconciles retry per object with back-off (`apimachinery::workqueue`).
+//!
+//! Stores can be older than a controller's own last write, so controllers that create,
+//! delete or change objects record [`expectations`] and act again only once the informers
+//! observed them.
 
 mod deployment;
 mod endpoints;
+mod expectations;
+mod garbagecollector;
 mod hpa;
 mod replicaset;
 mod services;
@@ -15,229 +36,113 @@ mod statefulset;
 mod util;
 mod volumes;
 
-use crate::apimachinery::events::Recorder;
+use crate::apimachinery::informers::Informers;
 use crate::kubelet::metrics::Metrics;
-use crate::shutdown::{Shutdown, ShutdownSignal};
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{
-    Endpoints, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
-};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use crate::shutdown::Shutdown;
+use expectations::Expectations;
+use futures::future::BoxFuture;
 use kube::Client;
-use kube::api::{Api, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
-use serde::de::DeserializeOwned;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 /// What the controllers need besides the API.
 #[derive(Debug, Clone)]
-pub struct ControllerConfig {
-    pub state_dir: PathBuf,
+pub(crate) struct ControllerConfig {
+    pub(crate) state_dir: PathBuf,
     /// Live pod usage from the kubelet, for the HPA; without it HPAs report no metrics.
-    pub metrics: Option<Metrics>,
+    pub(crate) metrics: Option<Metrics>,
 }
 
-/// The objects of one pass, listed fresh.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    pub deployments: Vec<Deployment>,
-    pub replicasets: Vec<ReplicaSet>,
-    pub statefulsets: Vec<StatefulSet>,
-    pub pods: Vec<Pod>,
-    pub services: Vec<Service>,
-    pub endpoints: Vec<Endpoints>,
-    pub endpoint_slices: Vec<EndpointSlice>,
-    pub pvcs: Vec<PersistentVolumeClaim>,
-    pub pvs: Vec<PersistentVolume>,
-    pub hpas: Vec<HorizontalPodAutoscaler>,
-    pub nodes: Vec<Node>,
+/// What every controller reads and writes through.
+pub(crate) struct Shared {
+    pub(crate) client: Client,
+    pub(crate) informers: Arc<Informers>,
+    pub(crate) expectations: Arc<Expectations>,
+    pub(crate) config: ControllerConfig,
 }
 
-/// Shared by all controllers across passes.
-pub struct Ctx {
-    pub client: Client,
-    pub config: ControllerConfig,
-    pub deployments: Recorder,
-    pub replicasets: Recorder,
-    pub statefulsets: Recorder,
-    pub scheduler: Recorder,
-    pub volumes: Recorder,
-    pub services: Recorder,
-    pub hpa: Recorder,
-    pub hpa_state: Mutex<hpa::HpaState>,
-    pub last_hpa_pass: Mutex<Option<Instant>>,
+/// Why one reconcile failed; the object is retried with back-off.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// Running controllers; [`Controllers::shutdown`] stops them.
-pub struct Controllers {
-    stop: ShutdownSignal,
-    task: JoinHandle<()>,
+/// Wraps a failed API call with what was being done to which object.
+pub(crate) fn api_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Api { what, source }
 }
 
-impl Controllers {
-    pub fn start(client: Client, config: ControllerConfig) -> Self {
-        let recorder = |c: &str| Recorder::new(client.clone(), c);
-        let ctx = Arc::new(Ctx {
-            deployments: recorder("deployment-controller"),
-            replicasets: recorder("replicaset-controller"),
-            statefulsets: recorder("statefulset-controller"),
-            scheduler: recorder("default-scheduler"),
-            volumes: recorder("persistentvolume-controller"),
-            services: recorder("service-controller"),
-            hpa: recorder("horizontal-pod-autoscaler"),
-            hpa_state: Mutex::default(),
-            last_hpa_pass: Mutex::default(),
-            client,
-            config,
-        });
-        let stop = ShutdownSignal::new();
-        let task = tokio::spawn(run(ctx, stop.listener()));
-        Self { stop, task }
-    }
-
-    pub async fn shutdown(self) {
-        self.stop.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
-    }
-}
-
-fn watch_kind<K>(client: &Client, trigger: &Arc<Notify>) -> JoinHandle<()>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + 'static,
-{
-    let api: Api<K> = Api::all(client.clone());
-    let trigger = trigger.clone();
-    tokio::spawn(async move {
-        let mut events = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .boxed();
-        while events.next().await.is_some() {
-            trigger.notify_one();
-        }
-    })
-}
-
-async fn run(ctx: Arc<Ctx>, shutdown: Shutdown) {
-    let trigger = Arc::new(Notify::new());
-    let c = &ctx.client;
-    let watchers = vec![
-        watch_kind::<Deployment>(c, &trigger),
-        watch_kind::<ReplicaSet>(c, &trigger),
-        watch_kind::<StatefulSet>(c, &trigger),
-        watch_kind::<Pod>(c, &trigger),
-        watch_kind::<Service>(c, &trigger),
-        watch_kind::<PersistentVolumeClaim>(c, &trigger),
-        watch_kind::<HorizontalPodAutoscaler>(c, &trigger),
-        watch_kind::<Node>(c, &trigger),
+/// Subscribes every controller to the informers and lets the informers lower the
+/// expectations; returns the running controllers. Call before the informers start, so no
+/// change is missed.
+pub(crate) fn start(
+    client: Client,
+    informers: Arc<Informers>,
+    config: ControllerConfig,
+    shutdown: &Shutdown,
+) -> Vec<JoinHandle<()>> {
+    let expectations = Arc::new(Expectations::default());
+    observe(&informers, &expectations);
+    let shared = Arc::new(Shared {
+        client,
+        informers: informers.clone(),
+        expectations,
+        config,
+    });
+    let mut controllers: Vec<BoxFuture<'static, ()>> = vec![
+        Box::pin(deployment::run(&shared, shutdown.clone())),
+        Box::pin(replicaset::run(&shared, shutdown.clone())),
+        Box::pin(statefulset::run(&shared, shutdown.clone())),
+        Box::pin(endpoints::run(&shared, shutdown.clone())),
+        Box::pin(services::run(&shared, shutdown.clone())),
+        Box::pin(volumes::run_claims(&shared, shutdown.clone())),
+        Box::pin(volumes::run_volumes(&shared, shutdown.clone())),
+        Box::pin(hpa::run(&shared, shutdown.clone())),
     ];
-    loop {
-        tokio::select! {
-            _ = trigger.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = shutdown.recv() => break,
-        }
-        // Let a burst of events (e.g. `kubectl apply` of several files) land first.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        match snapshot(&ctx.client).await {
-            Ok(snap) => pass(&ctx, &snap).await,
-            Err(e) => tracing::debug!(error = %e, "controllers cannot list objects"),
-        }
-    }
-    for w in watchers {
-        w.abort();
-    }
+    controllers.extend(garbagecollector::run(&shared, shutdown));
+    controllers
+        .into_iter()
+        .map(|controller| {
+            let informers = informers.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = informers.synced() => controller.await,
+                    _ = shutdown.recv() => {}
+                }
+            })
+        })
+        .collect()
 }
 
-async fn list<K>(client: &Client) -> Result<Vec<K>, kube::Error>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    Ok(Api::<K>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items)
-}
-
-pub async fn snapshot(client: &Client) -> Result<Snapshot, kube::Error> {
-    let (deployments, replicasets, statefulsets, pods, services, endpoints) = tokio::try_join!(
-        list(client),
-        list(client),
-        list(client),
-        list(client),
-        list(client),
-        list(client)
-    )?;
-    let (endpoint_slices, pvcs, pvs, hpas, nodes) = tokio::try_join!(
-        list(client),
-        list(client),
-        list(client),
-        list(client),
-        list(client)
-    )?;
-    Ok(Snapshot {
+/// The changes expectations wait for: objects a controller creates, deletes or writes.
+fn observe(informers: &Informers, expectations: &Arc<Expectations>) {
+    macro_rules! handle {
+        ($($informer:ident),*) => {$(
+            let e = expectations.clone();
+            informers.$informer.on_change(move |change| e.observe(change));
+        )*};
+    }
+    handle!(
         deployments,
         replicasets,
         statefulsets,
         pods,
-        services,
         endpoints,
         endpoint_slices,
-        pvcs,
-        pvs,
-        hpas,
-        nodes,
-    })
-}
-
-/// One reconciliation of everything; each controller's failure is logged and retried on
-/// the next pass.
-pub async fn pass(ctx: &Ctx, snap: &Snapshot) {
-    let log = |name: &str, r: Result<(), kube::Error>| {
-        if let Err(e) = r {
-            tracing::debug!(controller = name, error = %e, "reconcile failed; retrying on the next pass");
-        }
-    };
-    log(
-        "scheduler",
-        crate::scheduler::reconcile(&ctx.client, &ctx.scheduler, &snap.nodes, &snap.pods).await,
+        services
     );
-    log("volumes", volumes::reconcile(ctx, snap).await);
-    log("deployment", deployment::reconcile(ctx, snap).await);
-    log("replicaset", replicaset::reconcile(ctx, snap).await);
-    log("statefulset", statefulset::reconcile(ctx, snap).await);
-    log("endpoints", endpoints::reconcile(ctx, snap).await);
-    log("services", services::reconcile(ctx, snap).await);
-    let due = {
-        let mut last = ctx.last_hpa_pass.lock().unwrap_or_else(|e| e.into_inner());
-        let due = last.is_none_or(|t| t.elapsed() >= hpa::SYNC_PERIOD);
-        if due {
-            *last = Some(Instant::now());
-        }
-        due
-    };
-    if due {
-        log("hpa", hpa::reconcile(ctx, snap).await);
-    }
-}
-
-/// Objects of `items` in namespace `ns`.
-pub fn in_namespace<'a, K: kube::ResourceExt>(
-    items: &'a [K],
-    ns: &str,
-) -> impl Iterator<Item = &'a K> {
-    let ns = ns.to_string();
-    items
-        .iter()
-        .filter(move |o| o.namespace().as_deref() == Some(ns.as_str()))
 }

@@ -1,92 +1,190 @@
 //! ReplicaSet controller: keeps `spec.replicas` pods from the template, reports how many
-//! are ready and available.
+//! are ready and available. A ReplicaSet that created or deleted pods computes no new diff
+//! until the pod informer observed them (expectations), so a stale store never makes it
+//! create or delete twice.
 
-use super::util::{controller_ref, controller_uid, is_active, is_ready, write_status};
-use super::{Ctx, Snapshot, in_namespace};
+use super::util::{controller_ref, controller_uid, is_active, is_benign, is_ready, write_status};
+use super::{Error, Shared, api_error};
 use crate::apimachinery::events::{EventType, Recorder};
 use crate::apimachinery::names::random_suffix;
+use crate::apimachinery::workqueue;
+use crate::shutdown::Shutdown;
+use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::runtime::Controller;
+use kube::runtime::controller::Action;
+use std::future::Future;
+use std::sync::Arc;
 
-pub async fn reconcile(ctx: &Ctx, snap: &Snapshot) -> Result<(), kube::Error> {
-    for rs in &snap.replicasets {
-        if rs.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        let ns = rs.namespace().unwrap_or_default();
-        let uid = rs.uid().unwrap_or_default();
-        let desired = rs
-            .spec
+struct Ctx {
+    shared: Arc<Shared>,
+    events: Recorder,
+}
+
+/// Reconciles ReplicaSets on their changes and their pods'.
+pub(super) fn run(shared: &Arc<Shared>, shutdown: Shutdown) -> impl Future<Output = ()> + use<> {
+    let informers = &shared.informers;
+    let controller = Controller::for_stream(
+        informers.replicasets.subscribe(),
+        informers.replicasets.store(),
+    )
+    .owns_stream(informers.pods.subscribe());
+    let ctx = Arc::new(Ctx {
+        events: Recorder::new(shared.client.clone(), "replicaset-controller"),
+        shared: shared.clone(),
+    });
+    workqueue::run("replicaset", controller, reconcile, ctx, shutdown)
+}
+
+/// Pods to create and delete, and the status.
+struct Plan {
+    create: usize,
+    delete: Vec<Pod>,
+    status: ReplicaSetStatus,
+}
+
+/// Compares the active pods `rs` controls with its replicas.
+fn plan(rs: &ReplicaSet, mut pods: Vec<Pod>) -> Plan {
+    let desired = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let ready = pods.iter().filter(|p| is_ready(p)).count() as i32;
+    let status = ReplicaSetStatus {
+        replicas: pods.len() as i32,
+        fully_labeled_replicas: Some(pods.len() as i32),
+        ready_replicas: Some(ready),
+        available_replicas: Some(ready),
+        observed_generation: rs.metadata.generation,
+        ..Default::default()
+    };
+    let create = desired.saturating_sub(pods.len());
+    // Delete the least useful first: unscheduled, not running, not ready, newest.
+    pods.sort_by_key(|p| {
+        let scheduled = p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+        let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        let created = p
+            .metadata
+            .creation_timestamp
             .as_ref()
-            .and_then(|s| s.replicas)
-            .unwrap_or(1)
-            .max(0) as usize;
-        let mut pods: Vec<&Pod> = in_namespace(&snap.pods, &ns)
-            .filter(|p| controller_uid(*p).as_deref() == Some(uid.as_str()) && is_active(p))
-            .collect();
-        let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-        let rs_ref = Recorder::reference(rs);
-        if pods.len() < desired {
-            for _ in pods.len()..desired {
-                let pod = pod_from_template(rs);
-                let created = pods_api.create(&PostParams::default(), &pod).await?;
-                ctx.replicasets
-                    .publish(
-                        &rs_ref,
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        &format!("Created pod: {}", created.name_any()),
-                    )
-                    .await;
+            .map(|t| t.0.as_nanosecond())
+            .unwrap_or(0);
+        (scheduled, running, is_ready(p), std::cmp::Reverse(created))
+    });
+    pods.truncate(pods.len().saturating_sub(desired));
+    Plan {
+        create,
+        delete: pods,
+        status,
+    }
+}
+
+async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    if rs.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let uid = rs.uid().unwrap_or_default();
+    let ns = rs.namespace();
+    let pods: Vec<Pod> = ctx
+        .shared
+        .informers
+        .pods
+        .store()
+        .state()
+        .iter()
+        .filter(|p| {
+            p.namespace() == ns
+                && controller_uid(&***p).as_deref() == Some(uid.as_str())
+                && is_active(p)
+        })
+        .map(|p| (**p).clone())
+        .collect();
+    let plan = plan(&rs, pods);
+    let pending = ctx.shared.expectations.pending(&uid);
+    let managed = match pending {
+        Some(_) => Ok(()),
+        None => manage(&rs, &plan, &ctx).await,
+    };
+    let api: Api<ReplicaSet> = Api::namespaced(ctx.shared.client.clone(), &ns.unwrap_or_default());
+    write_status(&api, &rs.name_any(), rs.status.as_ref(), &plan.status)
+        .await
+        .map_err(api_error(format!(
+            "writing the status of replica set {}",
+            full_name(&rs)
+        )))?;
+    managed?;
+    Ok(pending.map_or_else(Action::await_change, Action::requeue))
+}
+
+fn full_name(rs: &ReplicaSet) -> String {
+    format!("{}/{}", rs.namespace().unwrap_or_default(), rs.name_any())
+}
+
+/// Creates and deletes pods, expecting each to be observed; the first failure is returned
+/// after every other call was made.
+async fn manage(rs: &ReplicaSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
+    let key = rs.uid().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(
+        ctx.shared.client.clone(),
+        &rs.namespace().unwrap_or_default(),
+    );
+    let reference = Recorder::reference(rs);
+    let expectations = &ctx.shared.expectations;
+    expectations.expect_creations(&key, plan.create);
+    let created = join_all((0..plan.create).map(|_| async {
+        let result = pods
+            .create(&PostParams::default(), &pod_from_template(rs))
+            .await;
+        match &result {
+            Ok(pod) => {
+                publish(ctx, &reference, "SuccessfulCreate", "Created", pod).await;
             }
-        } else if pods.len() > desired {
-            // Delete the least useful first: unscheduled, not running, not ready, newest.
-            pods.sort_by_key(|p| {
-                let scheduled = p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
-                let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-                let created = p
-                    .metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|t| t.0.as_nanosecond())
-                    .unwrap_or(0);
-                (scheduled, running, is_ready(p), std::cmp::Reverse(created))
-            });
-            for pod in pods.iter().take(pods.len() - desired) {
-                match pods_api
-                    .delete(&pod.name_any(), &DeleteParams::default())
-                    .await
-                {
-                    Ok(_) => {
-                        ctx.replicasets
-                            .publish(
-                                &rs_ref,
-                                EventType::Normal,
-                                "SuccessfulDelete",
-                                &format!("Deleted pod: {}", pod.name_any()),
-                            )
-                            .await
-                    }
-                    Err(e) if super::util::is_benign(&e) => {}
-                    Err(e) => return Err(e),
+            Err(_) => expectations.creation_observed(&key),
+        }
+        result.map(drop).map_err(api_error(format!(
+            "creating a pod for replica set {}",
+            full_name(rs)
+        )))
+    }))
+    .await;
+    expectations.expect_deletions(&key, plan.delete.iter().filter_map(|p| p.uid()));
+    let deleted = join_all(plan.delete.iter().map(|pod| async {
+        match pods.delete(&pod.name_any(), &DeleteParams::default()).await {
+            Ok(_) => {
+                publish(ctx, &reference, "SuccessfulDelete", "Deleted", pod).await;
+                Ok(())
+            }
+            Err(e) => {
+                expectations.deletion_observed(&key, &pod.uid().unwrap_or_default());
+                if is_benign(&e) {
+                    return Ok(());
                 }
+                Err(api_error(format!(
+                    "deleting pod {} of replica set {}",
+                    pod.name_any(),
+                    full_name(rs)
+                ))(e))
             }
         }
-        let ready = pods.iter().filter(|p| is_ready(p)).count() as i32;
-        let status = ReplicaSetStatus {
-            replicas: pods.len() as i32,
-            fully_labeled_replicas: Some(pods.len() as i32),
-            ready_replicas: Some(ready),
-            available_replicas: Some(ready),
-            observed_generation: rs.metadata.generation,
-            ..Default::default()
-        };
-        let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
-        write_status(&api, &rs.name_any(), rs.status.as_ref(), &status).await?;
-    }
-    Ok(())
+    }))
+    .await;
+    created.into_iter().chain(deleted).collect()
+}
+
+async fn publish(ctx: &Ctx, reference: &ObjectReference, reason: &str, verb: &str, pod: &Pod) {
+    ctx.events
+        .publish(
+            reference,
+            EventType::Normal,
+            reason,
+            &format!("{verb} pod: {}", pod.name_any()),
+        )
+        .await;
 }
 
 fn pod_from_template(rs: &ReplicaSet) -> Pod {
@@ -107,5 +205,76 @@ fn pod_from_template(rs: &ReplicaSet) -> Pod {
         },
         spec: template.spec,
         status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::ReplicaSetSpec;
+    use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn replica_set(replicas: i32) -> ReplicaSet {
+        ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some("web-abc".into()),
+                generation: Some(2),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(replicas),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    fn pod(name: &str, created: i64, node: bool, ready: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                creation_timestamp: Some(Time(jiff::Timestamp::from_second(created).unwrap())),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: node.then(|| "node".into()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some(if node { "Running" } else { "Pending" }.into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn missing_pods_are_created_and_the_least_useful_extra_ones_deleted() {
+        let up = plan(&replica_set(3), vec![pod("a", 1, true, true)]);
+        assert_eq!((up.create, up.delete.len()), (2, 0));
+        assert_eq!(up.status.replicas, 1);
+        assert_eq!(up.status.ready_replicas, Some(1));
+        assert_eq!(up.status.observed_generation, Some(2));
+
+        let pods = vec![
+            pod("old-ready", 1, true, true),
+            pod("new-ready", 3, true, true),
+            pod("not-ready", 2, true, false),
+            pod("unscheduled", 4, false, false),
+        ];
+        let down = plan(&replica_set(1), pods);
+        let names: Vec<String> = down.delete.iter().map(|p| p.name_any()).collect();
+        assert_eq!(down.create, 0);
+        assert_eq!(names, ["unscheduled", "not-ready", "new-ready"]);
+        assert_eq!(
+            down.status.replicas, 4,
+            "the status counts what is there now"
+        );
+        assert_eq!(down.status.available_replicas, Some(2));
     }
 }

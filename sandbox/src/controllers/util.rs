@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 /// The `pod-template-hash` of a pod template: FNV-32a of its JSON, safe-encoded, so the same
 /// template always gives the same ReplicaSet name.
-pub fn pod_template_hash(template: &PodTemplateSpec) -> String {
+pub(crate) fn pod_template_hash(template: &PodTemplateSpec) -> String {
     let mut t = template.clone();
     if let Some(labels) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove("pod-template-hash");
@@ -27,7 +27,10 @@ pub fn pod_template_hash(template: &PodTemplateSpec) -> String {
 }
 
 /// Whether `labels` satisfy a label selector (matchLabels and matchExpressions).
-pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+pub(crate) fn selector_matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     let labels_ok = selector
         .match_labels
         .iter()
@@ -49,7 +52,7 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
 }
 
 /// Whether a Service-style selector (plain map) matches `labels`.
-pub fn map_selector_matches(
+pub(crate) fn map_selector_matches(
     selector: &BTreeMap<String, String>,
     labels: &BTreeMap<String, String>,
 ) -> bool {
@@ -57,7 +60,7 @@ pub fn map_selector_matches(
 }
 
 /// The UID of the object's controlling owner.
-pub fn controller_uid<K: Resource>(obj: &K) -> Option<String> {
+pub(crate) fn controller_uid<K: Resource>(obj: &K) -> Option<String> {
     obj.meta()
         .owner_references
         .iter()
@@ -67,7 +70,7 @@ pub fn controller_uid<K: Resource>(obj: &K) -> Option<String> {
 }
 
 /// An owner reference making `owner` the controller of a dependent.
-pub fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReference {
+pub(crate) fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReference {
     OwnerReference {
         api_version: K::api_version(&()).to_string(),
         kind: K::kind(&()).to_string(),
@@ -78,12 +81,12 @@ pub fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReferenc
     }
 }
 
-pub fn is_terminating<K: Resource>(obj: &K) -> bool {
+pub(crate) fn is_terminating<K: Resource>(obj: &K) -> bool {
     obj.meta().deletion_timestamp.is_some()
 }
 
 /// Pods that count as replicas: not being deleted and not finished.
-pub fn is_active(pod: &Pod) -> bool {
+pub(crate) fn is_active(pod: &Pod) -> bool {
     !is_terminating(pod)
         && !matches!(
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),
@@ -91,7 +94,7 @@ pub fn is_active(pod: &Pod) -> bool {
         )
 }
 
-pub fn is_ready(pod: &Pod) -> bool {
+pub(crate) fn is_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -99,13 +102,14 @@ pub fn is_ready(pod: &Pod) -> bool {
 }
 
 /// Writes `status` through the status subresource unless it already equals the current one
-/// (ignoring condition timestamps), so passes that change nothing write nothing.
-pub async fn write_status<K, S>(
+/// (ignoring condition timestamps), so reconciles that change nothing write nothing; returns
+/// the object written, if any.
+pub(crate) async fn write_status<K, S>(
     api: &Api<K>,
     name: &str,
     current: Option<&S>,
     status: &S,
-) -> Result<bool, kube::Error>
+) -> Result<Option<K>, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize,
@@ -113,12 +117,12 @@ where
     let new = comparable(serde_json::to_value(status).unwrap_or_default());
     let old = current.map(|c| comparable(serde_json::to_value(c).unwrap_or_default()));
     if old.as_ref() == Some(&new) {
-        return Ok(false);
+        return Ok(None);
     }
     let patch = serde_json::json!({ "status": serde_json::to_value(status).unwrap_or_default() });
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(true)
+        .await
+        .map(Some)
 }
 
 fn comparable(mut v: serde_json::Value) -> serde_json::Value {
