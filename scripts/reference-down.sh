@@ -13,7 +13,7 @@ grace=${HK8S_REFERENCE_GRACE:-10}
 # True while PID is alive and is the component NAME started for DIR (not a reused pid).
 ours() {
   local pid=$1 name=$2 cmdline
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || return 1
   [[ $cmdline == *"/$name "* && $cmdline == *"$dir/"* ]]
 }
 

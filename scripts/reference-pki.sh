@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Throwaway PKI for the reference control plane, sourced by reference-up.sh: the layout
 # kubeadm writes (CA, apiserver serving and kubelet-client certificates, front-proxy CA and
 # client, service-account key pair) plus a static token file. ECDSA P-256 keeps it fast;

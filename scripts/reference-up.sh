@@ -14,23 +14,29 @@
 # Usage: reference-up.sh DIR
 # Environment:
 #   HK8S_REFERENCE_BIN           directory with the four binaries (default: run reference-build.sh)
-#   HK8S_REFERENCE_TIMEOUT       seconds to wait for readiness (default 180)
-#   HK8S_REFERENCE_LEADER_ELECT  true|false for the controller-manager and scheduler (default false)
-#   HK8S_REFERENCE_ADVERTISE     --advertise-address of kube-apiserver (default: the host's address
-#                                on the default route; loopback is not valid in Endpoints)
+#   HK8S_REFERENCE_TIMEOUT       seconds from launch to ready before giving up (default 180)
+#   HK8S_REFERENCE_LEADER_ELECT  true|false for the controller-manager and scheduler (default true:
+#                                it costs ~30 ms on a fresh etcd and gives the leases a cluster has)
+#   HK8S_REFERENCE_SA_CREDENTIALS  true|false: --use-service-account-credentials of the
+#                                controller-manager (default true, as kubeadm and kind; false
+#                                saves ~5 s of start-up on 2 cores but runs every controller as
+#                                system:kube-controller-manager)
+#   HK8S_REFERENCE_ADVERTISE     --advertise-address of kube-apiserver, written to the kubernetes
+#                                Service's endpoints (default: the host's address on the default
+#                                route; kube-apiserver refuses a loopback address here)
 set -euo pipefail
 scripts="$(cd "$(dirname "$0")" && pwd)"
 [[ $# -eq 1 ]] || { echo "usage: $0 DIR" >&2; exit 2; }
 mkdir -p "$1"
 dir="$(cd "$1" && pwd)"
 timeout_s=${HK8S_REFERENCE_TIMEOUT:-180}
-leader_elect=${HK8S_REFERENCE_LEADER_ELECT:-false}
+leader_elect=${HK8S_REFERENCE_LEADER_ELECT:-true}
+sa_credentials=${HK8S_REFERENCE_SA_CREDENTIALS:-true}
 service_cidr=10.96.0.0/16
 service_ip=10.96.0.1
 
 log() { printf '%s\n' "$*" >&2; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-started_ms=$(now_ms)
 
 for pid_file in "$dir"/pids/*; do
   if [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
@@ -44,6 +50,7 @@ for name in etcd kube-apiserver kube-controller-manager kube-scheduler; do
 done
 command -v openssl >/dev/null || { log "reference-up: openssl is required for the throwaway certificates"; exit 1; }
 command -v curl >/dev/null || { log "reference-up: curl is required for the readiness checks"; exit 1; }
+started_ms=$(now_ms)
 
 # shellcheck source=scripts/reference-pki.sh
 source "$scripts/reference-pki.sh"
@@ -61,9 +68,9 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 
 default_advertise() {
   local addr
-  addr=$(ip -4 route get 192.0.2.255 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -1) || true
+  addr=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -1) || true
   [[ -n $addr ]] || addr=$(hostname -I 2>/dev/null | awk '{print $1}') || true
-  printf '%s\n' "${addr:-127.0.0.1}"
+  printf '%s\n' "${addr:-203.0.113.1}"
 }
 
 write_kubeconfig() {
@@ -96,8 +103,7 @@ write_env() {
   for key in DIR BIN VERSION SERVER KUBECONFIG TOKEN CA_CERT CA_KEY SERVICE_CIDR ADVERTISE_ADDRESS \
     ETCD_PORT ETCD_PEER_PORT APISERVER_PORT CONTROLLER_MANAGER_PORT SCHEDULER_PORT \
     ETCD_PID APISERVER_PID CONTROLLER_MANAGER_PID SCHEDULER_PID LOGS; do
-    local var="ref_$key"
-    [[ -n ${!var+x} ]] && printf 'REFERENCE_%s=%q\n' "$key" "${!var}" >>"$dir/env.tmp"
+    [[ -n ${ref[$key]+x} ]] && printf 'REFERENCE_%s=%q\n' "$key" "${ref[$key]}" >>"$dir/env.tmp"
   done
   mv "$dir/env.tmp" "$dir/env"
 }
@@ -133,13 +139,19 @@ wait_for() {
   log "    $what after $(( $(now_ms) - started_ms )) ms"
 }
 
+# The checks below run through wait_for.
+# shellcheck disable=SC2317
 api_get() { curl -sfk --max-time 5 -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$api_port$1"; }
+# shellcheck disable=SC2317
 healthz_ok() { [[ "$(curl -sk --max-time 5 "https://127.0.0.1:$1/healthz")" == ok ]]; }
+# shellcheck disable=SC2317
 readyz_ok() { [[ "$(api_get /readyz)" == ok ]]; }
+# shellcheck disable=SC2317
 namespaces_exist() {
   local ns
   for ns in default kube-system kube-public kube-node-lease; do api_get "/api/v1/namespaces/$ns" || return 1; done
 }
+# shellcheck disable=SC2317
 lease_held() { api_get "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/$1" | grep -q '"holderIdentity"'; }
 
 start_etcd() {
@@ -147,14 +159,14 @@ start_etcd() {
     --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
     --listen-peer-urls="http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls="http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster="reference=http://127.0.0.1:$etcd_peer_port" --initial-cluster-state=new \
-    --unsafe-no-fsync --log-level=warn
+    --unsafe-no-fsync --heartbeat-interval=10 --election-timeout=100 --log-level=warn
   wait_for "etcd /health" etcd curl -sf --max-time 5 "http://127.0.0.1:$etcd_port/health"
 }
 
 start_apiserver() {
   local pki="$dir/pki"
   launch kube-apiserver --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address="$ref_ADVERTISE_ADDRESS" \
+    --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address="${ref[ADVERTISE_ADDRESS]}" \
     --cert-dir="$pki/apiserver-certs" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
     --client-ca-file="$pki/ca.crt" --token-auth-file="$pki/tokens.csv" \
     --authorization-mode=Node,RBAC --allow-privileged=true \
@@ -176,7 +188,7 @@ start_controllers() {
     --authentication-kubeconfig="$dir/controller-manager.kubeconfig" \
     --authorization-kubeconfig="$dir/controller-manager.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$kcm_port" --cert-dir="$pki/controller-manager-certs" \
-    --leader-elect="$leader_elect" --use-service-account-credentials=true \
+    --leader-elect="$leader_elect" --use-service-account-credentials="$sa_credentials" \
     --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
     --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
     --service-cluster-ip-range="$service_cidr"
@@ -187,53 +199,57 @@ start_controllers() {
     --leader-elect="$leader_elect"
 }
 
+# The controller-manager exits when RBAC is not bootstrapped yet, so it starts after /readyz.
 wait_ready() {
-  wait_for "kube-apiserver /readyz" kube-apiserver readyz_ok
-  wait_for "kube-controller-manager /healthz" kube-controller-manager healthz_ok "$kcm_port"
-  wait_for "kube-scheduler /healthz" kube-scheduler healthz_ok "$scheduler_port"
+  wait_for "kube-controller-manager /healthz" kube-controller-manager healthz_ok "$kcm_port" || return 1
+  wait_for "kube-scheduler /healthz" kube-scheduler healthz_ok "$scheduler_port" || return 1
   if [[ $leader_elect == true ]]; then
-    wait_for "controller-manager lease" kube-controller-manager lease_held kube-controller-manager
-    wait_for "scheduler lease" kube-scheduler lease_held kube-scheduler
+    wait_for "controller-manager lease" kube-controller-manager lease_held kube-controller-manager || return 1
+    wait_for "scheduler lease" kube-scheduler lease_held kube-scheduler || return 1
   fi
-  wait_for "the four default namespaces" kube-apiserver namespaces_exist
-  wait_for "ServiceAccount default/default" kube-controller-manager api_get /api/v1/namespaces/default/serviceaccounts/default
+  wait_for "the four default namespaces" kube-apiserver namespaces_exist || return 1
+  wait_for "ServiceAccount default/default" kube-controller-manager \
+    api_get /api/v1/namespaces/default/serviceaccounts/default || return 1
   if command -v kubectl >/dev/null; then
     wait_for "kubectl get namespace default" kube-apiserver \
-      kubectl --kubeconfig="$dir/kubeconfig" get namespace default
+      kubectl --kubeconfig="$dir/kubeconfig" get namespace default || return 1
   fi
 }
 
 start_all() {
   read -r etcd_port etcd_peer_port api_port kcm_port scheduler_port <<<"$(free_ports 5)"
-  ref_ETCD_PORT=$etcd_port ref_ETCD_PEER_PORT=$etcd_peer_port ref_APISERVER_PORT=$api_port
-  ref_CONTROLLER_MANAGER_PORT=$kcm_port ref_SCHEDULER_PORT=$scheduler_port
-  ref_SERVER="https://127.0.0.1:$api_port"
+  ref[ETCD_PORT]=$etcd_port ref[ETCD_PEER_PORT]=$etcd_peer_port ref[APISERVER_PORT]=$api_port
+  ref[CONTROLLER_MANAGER_PORT]=$kcm_port ref[SCHEDULER_PORT]=$scheduler_port
+  ref[SERVER]="https://127.0.0.1:$api_port"
   write_kubeconfig "$dir/kubeconfig" admin "$admin_token"
   write_kubeconfig "$dir/controller-manager.kubeconfig" system:kube-controller-manager "$kcm_token"
   write_kubeconfig "$dir/scheduler.kubeconfig" system:kube-scheduler "$scheduler_token"
   rm -rf "$dir/etcd"
   log "--- reference: etcd :$etcd_port, kube-apiserver :$api_port, controller-manager :$kcm_port, scheduler :$scheduler_port"
   start_etcd || return 1
-  ref_ETCD_PID=$(cat "$dir/pids/etcd")
+  ref[ETCD_PID]=$(cat "$dir/pids/etcd")
   start_apiserver
-  ref_APISERVER_PID=$(cat "$dir/pids/kube-apiserver")
+  ref[APISERVER_PID]=$(cat "$dir/pids/kube-apiserver")
+  write_env
+  wait_for "kube-apiserver /readyz" kube-apiserver readyz_ok || return 1
   start_controllers
-  ref_CONTROLLER_MANAGER_PID=$(cat "$dir/pids/kube-controller-manager")
-  ref_SCHEDULER_PID=$(cat "$dir/pids/kube-scheduler")
+  ref[CONTROLLER_MANAGER_PID]=$(cat "$dir/pids/kube-controller-manager")
+  ref[SCHEDULER_PID]=$(cat "$dir/pids/kube-scheduler")
   write_env
   wait_ready
 }
 
 mkdir -p "$dir/logs" "$dir/pids"
-ref_DIR=$dir ref_BIN=$bin ref_KUBECONFIG="$dir/kubeconfig" ref_LOGS="$dir/logs"
-ref_VERSION=$("$bin/kube-apiserver" --version | awk '{print $2}') ref_SERVICE_CIDR=$service_cidr
-ref_ADVERTISE_ADDRESS=${HK8S_REFERENCE_ADVERTISE:-$(default_advertise)}
+declare -A ref=()
+ref[DIR]=$dir ref[BIN]=$bin ref[KUBECONFIG]="$dir/kubeconfig" ref[LOGS]="$dir/logs"
+ref[VERSION]=$("$bin/kube-apiserver" --version | awk '{print $2}') ref[SERVICE_CIDR]=$service_cidr
+ref[ADVERTISE_ADDRESS]=${HK8S_REFERENCE_ADVERTISE:-$(default_advertise)}
 log "--- reference: throwaway certificates in $dir/pki"
 make_pki "$dir/pki" "$service_ip"
 admin_token=$(cat "$dir/pki/admin.token")
 kcm_token=$(cat "$dir/pki/controller-manager.token")
 scheduler_token=$(cat "$dir/pki/scheduler.token")
-ref_TOKEN=$admin_token ref_CA_CERT="$dir/pki/ca.crt" ref_CA_KEY="$dir/pki/ca.key"
+ref[TOKEN]=$admin_token ref[CA_CERT]="$dir/pki/ca.crt" ref[CA_KEY]="$dir/pki/ca.key"
 
 # A port picked as free can be taken by someone else before the component binds it: retry.
 for attempt in 1 2 3; do
