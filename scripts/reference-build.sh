@@ -54,7 +54,7 @@ up_to_date() {
 
 # Prints the module-proxy diagnosis when go's output shows a refused or missing module.
 explain_go_failure() {
-  if grep -qE 'proxy\.golang\.org|reading https?://|(403|404|410) (Forbidden|Not Found|Gone)|verifying module|unknown revision|invalid version' <<<"$1"; then
+  if grep -qE 'GOPROXY|proxy\.golang\.org|reading https?://|(403|404|410) (Forbidden|Not Found|Gone)|verifying module|unknown revision|invalid version' <<<"$1"; then
     log "reference-build: the Go module proxy refused or could not serve a module (exact error above)."
     log "reference-build: the reference control plane cannot be built; nothing is substituted for it."
   fi
