@@ -128,10 +128,7 @@ fn service(file: &str) -> Service {
 }
 
 fn pod_spec(d: &Deployment) -> &PodSpec {
-    d.spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .expect("pod spec")
+    d.spec.template.spec.as_ref().expect("pod spec")
 }
 
 fn container<'a>(spec: &'a PodSpec, name: &str) -> &'a Container {
@@ -209,7 +206,7 @@ fn check_deployment(
 ) -> Deployment {
     let d = deployment(file);
     assert_eq!(d.metadata.name.as_deref(), Some(name), "{file}");
-    let spec = d.spec.as_ref().expect("spec");
+    let spec = &d.spec;
     assert_eq!(
         spec.selector.match_labels,
         Some(labels(l)),
@@ -374,7 +371,8 @@ fn lesson_teaching_points_are_kept() {
     assert!(
         deployment("10-frontend-liveness.yml")
             .spec
-            .and_then(|s| s.template.spec)
+            .template
+            .spec
             .and_then(|s| s.containers[0].liveness_probe.clone())
             .is_some()
     );
@@ -392,7 +390,7 @@ fn lesson_teaching_points_are_kept() {
     });
     let sts = sts.expect("09 has a StatefulSet");
     assert_eq!(sts.metadata.name.as_deref(), Some("redis"));
-    let spec = sts.spec.expect("spec");
+    let spec = sts.spec;
     assert_eq!(
         spec.service_name.as_deref(),
         headless.metadata.name.as_deref()
@@ -421,7 +419,7 @@ fn lesson_teaching_points_are_kept() {
         Object::Hpa(h) => Some(*h),
         _ => None,
     });
-    let spec = hpa.spec.expect("spec");
+    let spec = hpa.spec;
     assert_eq!(spec.scale_target_ref.kind, "Deployment");
     assert_eq!(spec.scale_target_ref.name, "hello-k8s-frontend");
     assert!(spec.max_replicas > spec.min_replicas.unwrap_or(1));

@@ -148,8 +148,7 @@ async fn error_answers_name_the_problem() {
     assert_eq!((err.code, err.reason.as_str()), (409, "AlreadyExists"));
 
     let mut bad = deployment("mismatch", 1, "nginx:1");
-    bad.spec.as_mut().unwrap().selector.match_labels =
-        Some([("app".to_string(), "other".to_string())].into());
+    bad.spec.selector.match_labels = Some([("app".to_string(), "other".to_string())].into());
     let err = api_error(
         deploys
             .create(&PostParams::default(), &bad)
@@ -273,7 +272,7 @@ async fn server_side_apply_is_idempotent_and_tracks_managers() {
         .patch("api", &pp, &Patch::Apply(deployment("api", 3, "api:2")))
         .await
         .unwrap();
-    let spec = changed.spec.unwrap();
+    let spec = changed.spec;
     assert_eq!(spec.replicas, Some(3));
     assert_eq!(
         spec.template.spec.unwrap().containers[0].image.as_deref(),
@@ -303,7 +302,7 @@ async fn server_side_apply_is_idempotent_and_tracks_managers() {
         )
         .await
         .unwrap();
-    assert_eq!(forced.spec.unwrap().replicas, Some(5));
+    assert_eq!(forced.spec.replicas, Some(5));
     sandbox.shutdown().await;
 }
 
@@ -518,10 +517,7 @@ async fn logs_scale_and_collections() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        deploys.get("web").await.unwrap().spec.unwrap().replicas,
-        Some(4)
-    );
+    assert_eq!(deploys.get("web").await.unwrap().spec.replicas, Some(4));
 
     // A pod relabelled out of a watch's selector is DELETED for that watch.
     let mut watch = pods

@@ -401,7 +401,7 @@ async fn readiness_gates_endpoints_and_rolling_updates_replace_every_pod() {
     assert!(
         conditions
             .iter()
-            .any(|c| c.type_ == "Available" && c.status == "True")
+            .any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True"))
     );
     assert!(
         conditions
@@ -464,10 +464,9 @@ async fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
         Duration::from_secs(60),
         async || {
             let d = deployments.get("stuck").await.ok()?;
-            d.status?
-                .conditions?
-                .into_iter()
-                .find(|c| c.type_ == "Progressing" && c.status == "False")
+            d.status?.conditions?.into_iter().find(|c| {
+                c.type_.as_deref() == Some("Progressing") && c.status.as_deref() == Some("False")
+            })
         },
     )
     .await;
@@ -701,7 +700,7 @@ async fn the_hpa_scales_a_busy_deployment_up() {
         Duration::from_secs(90),
         async || {
             let d = deployments.get("burner").await.ok()?;
-            (d.spec?.replicas == Some(2)).then_some(())
+            (d.spec.replicas == Some(2)).then_some(())
         },
     )
     .await;

@@ -10,13 +10,16 @@ pub(crate) fn deployment(name: &str, d: Option<&Deployment>) -> Verdict {
     let Some(d) = d else {
         return Verdict::fail(format!("deployment {name} not found"));
     };
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let want = d.spec.replicas.unwrap_or(1);
     let status = d.status.clone().unwrap_or_default();
     let conditions = status.conditions.as_deref().unwrap_or_default();
     let available = condition_true(
-        conditions
-            .iter()
-            .map(|c| (c.type_.as_str(), c.status.as_str())),
+        conditions.iter().map(|c| {
+            (
+                c.type_.as_deref().unwrap_or(""),
+                c.status.as_deref().unwrap_or(""),
+            )
+        }),
         "Available",
     );
     let ready = status.ready_replicas.unwrap_or(0);
@@ -38,7 +41,7 @@ pub(crate) fn statefulset(name: &str, s: Option<&StatefulSet>) -> Verdict {
     let Some(s) = s else {
         return Verdict::fail(format!("{name} not found"));
     };
-    let want = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let want = s.spec.replicas.unwrap_or(1);
     let ready = s
         .status
         .as_ref()
@@ -52,9 +55,7 @@ pub(crate) fn statefulset(name: &str, s: Option<&StatefulSet>) -> Verdict {
 
 /// The Deployment's desired replicas (0 when it does not exist).
 fn replicas(d: Option<&Deployment>) -> i32 {
-    d.and_then(|d| d.spec.as_ref())
-        .and_then(|s| s.replicas)
-        .unwrap_or(0)
+    d.and_then(|d| d.spec.replicas).unwrap_or(0)
 }
 
 /// The Deployment wants more than `above` replicas (an HPA scaled it up).
@@ -97,7 +98,7 @@ pub(crate) fn hpa_has_metrics(hpa: Option<&HorizontalPodAutoscaler>) -> Verdict 
 
 /// The HPA targets the expected Deployment within the expected bounds.
 pub(crate) fn hpa(hpa: &HorizontalPodAutoscaler, spec: &HpaSpec) -> Verdict {
-    let hs = hpa.spec.clone().unwrap_or_default();
+    let hs = hpa.spec.clone();
     let target_name = hs.scale_target_ref.name.clone();
     let min = hs.min_replicas.unwrap_or(1);
     let mut problems = Vec::new();
@@ -130,11 +131,7 @@ pub(crate) fn hpa(hpa: &HorizontalPodAutoscaler, spec: &HpaSpec) -> Verdict {
 
 /// The Deployment's container has exactly the expected requests and limits.
 pub(crate) fn container_resources(d: &Deployment, spec: &ResourcesSpec) -> Verdict {
-    let template = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.clone())
-        .unwrap_or_default();
+    let template = d.spec.template.spec.clone().unwrap_or_default();
     let Some(container) = template
         .containers
         .iter()

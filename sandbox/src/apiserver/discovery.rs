@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 pub fn version() -> Value {
     json!({
         "major": "1",
-        "minor": "33",
-        "gitVersion": "v1.33.0-hk8s-sandbox",
+        "minor": "37",
+        "gitVersion": "v1.37.2-hk8s-sandbox",
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2025-01-01T00:00:00Z",
@@ -273,7 +273,7 @@ pub fn openapi_group_version(gv_path: &str) -> Option<Value> {
     }
     Some(json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes (hk8s sandbox)", "version": "v1.33.0"},
+        "info": {"title": "Kubernetes (hk8s sandbox)", "version": "v1.37.2"},
         "paths": paths,
         "components": {"schemas": schemas},
     }))
@@ -289,6 +289,6 @@ pub fn openapi_v2_protobuf() -> Vec<u8> {
         out.extend_from_slice(bytes);
         out
     }
-    let info = [field(1, b"Kubernetes"), field(2, b"v1.33.0")].concat();
+    let info = [field(1, b"Kubernetes"), field(2, b"v1.37.2")].concat();
     [field(1, b"2.0"), field(2, &info)].concat()
 }

@@ -48,12 +48,7 @@ struct Plan {
 
 /// Compares the active pods `rs` controls with its replicas.
 fn plan(rs: &ReplicaSet, mut pods: Vec<Pod>) -> Plan {
-    let desired = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1)
-        .max(0) as usize;
+    let desired = rs.spec.replicas.unwrap_or(1).max(0) as usize;
     let ready = pods.iter().filter(|p| is_ready(p)).count() as i32;
     let status = ReplicaSetStatus {
         replicas: pods.len() as i32,
@@ -188,11 +183,7 @@ async fn publish(ctx: &Ctx, reference: &ObjectReference, reason: &str, verb: &st
 }
 
 fn pod_from_template(rs: &ReplicaSet) -> Pod {
-    let template = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.clone())
-        .unwrap_or_default();
+    let template = rs.spec.template.clone().unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
     Pod {
         metadata: ObjectMeta {
@@ -222,10 +213,10 @@ mod tests {
                 generation: Some(2),
                 ..Default::default()
             },
-            spec: Some(ReplicaSetSpec {
+            spec: ReplicaSetSpec {
                 replicas: Some(replicas),
                 ..Default::default()
-            }),
+            },
             status: None,
         }
     }

@@ -104,8 +104,8 @@ fn status() -> NodeStatus {
             kernel_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
-            kube_proxy_version: "v1.33.0-hk8s".into(),
-            kubelet_version: "v1.33.0-hk8s".into(),
+            kube_proxy_version: "v1.37.2-hk8s".into(),
+            kubelet_version: "v1.37.2-hk8s".into(),
             operating_system: std::env::consts::OS.into(),
             os_image: "hk8s sandbox (local processes)".into(),
             ..Default::default()

@@ -149,7 +149,7 @@ impl ProbeAction {
                 tokio::spawn(conn);
                 let mut request = http::Request::get(path.as_str())
                     .header(http::header::HOST, host.as_str())
-                    .header(http::header::USER_AGENT, "kube-probe/1.33")
+                    .header(http::header::USER_AGENT, "kube-probe/1.37")
                     .header(http::header::ACCEPT, "*/*");
                 for (name, value) in headers {
                     request = request.header(name.as_str(), value.as_str());

@@ -25,7 +25,7 @@ pub(super) static DEPLOYMENT: Printer = Printer {
     ],
     cells: |o, batch| {
         let d: Deployment = typed(o)?;
-        let spec = d.spec.clone().unwrap_or_default();
+        let spec = d.spec.clone();
         let status = d.status.clone().unwrap_or_default();
         let (names, images) = container_cells(spec.template.spec.as_ref());
         Some(vec![
@@ -60,7 +60,7 @@ pub(super) static REPLICA_SET: Printer = Printer {
     ],
     cells: |o, batch| {
         let rs: ReplicaSet = typed(o)?;
-        let spec = rs.spec.clone().unwrap_or_default();
+        let spec = rs.spec.clone();
         let status = rs.status.clone().unwrap_or_default();
         let template = spec.template.as_ref().and_then(|t| t.spec.as_ref());
         let (names, images) = container_cells(template);
@@ -83,7 +83,7 @@ pub(super) static STATEFUL_SET: Printer = Printer {
     columns: &[NAME, col("Ready", "string", 0), AGE, CONTAINERS, IMAGES],
     cells: |o, batch| {
         let sts: StatefulSet = typed(o)?;
-        let spec = sts.spec.clone().unwrap_or_default();
+        let spec = sts.spec.clone();
         let status = sts.status.clone().unwrap_or_default();
         let (names, images) = container_cells(spec.template.spec.as_ref());
         Some(vec![

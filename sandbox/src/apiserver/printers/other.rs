@@ -21,7 +21,7 @@ pub(super) static HORIZONTAL_POD_AUTOSCALER: Printer = Printer {
     ],
     cells: |o, batch| {
         let hpa: HorizontalPodAutoscaler = typed(o)?;
-        let spec = hpa.spec.clone().unwrap_or_default();
+        let spec = hpa.spec.clone();
         let status = hpa.status.clone().unwrap_or_default();
         let target = &spec.scale_target_ref;
         let current = status.current_metrics.clone().unwrap_or_default();
@@ -177,6 +177,7 @@ pub(super) static ENDPOINT_SLICE: Printer = Printer {
         let addresses: Vec<String> = slice
             .endpoints
             .iter()
+            .flatten()
             .flat_map(|e| e.addresses.iter().cloned())
             .collect();
         Some(vec![

@@ -188,7 +188,7 @@ fn the_openapi_v2_document_the_server_encodes_reads_back() {
     let bytes = crate::apiserver::discovery::openapi_v2_protobuf();
     assert_eq!(
         message(&bytes, document).unwrap(),
-        json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}})
+        json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.37.2"}})
     );
 }
 

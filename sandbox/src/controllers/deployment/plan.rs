@@ -74,8 +74,8 @@ impl Plan {
 pub(crate) fn surge_and_unavailable(d: &Deployment, replicas: i32) -> (i32, i32) {
     let rolling = d
         .spec
+        .strategy
         .as_ref()
-        .and_then(|s| s.strategy.as_ref())
         .and_then(|s| s.rolling_update.as_ref());
     let resolve = |v: Option<&IntOrString>, round_up: bool| -> i32 {
         match v.cloned().unwrap_or(IntOrString::String("25%".into())) {
@@ -97,7 +97,7 @@ pub(crate) fn surge_and_unavailable(d: &Deployment, replicas: i32) -> (i32, i32)
 }
 
 pub(crate) fn spec_replicas(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+    rs.spec.replicas.unwrap_or(0)
 }
 
 fn available(rs: &ReplicaSet) -> i32 {
@@ -125,7 +125,7 @@ struct Target {
 /// Plans one reconcile of `d`, given every ReplicaSet of its namespace as the informer
 /// holds them, at time `now`.
 pub(crate) fn plan(d: &Deployment, replicasets: &[ReplicaSet], now: jiff::Timestamp) -> Plan {
-    let spec = d.spec.clone().unwrap_or_default();
+    let spec = d.spec.clone();
     let replicas = spec.replicas.unwrap_or(1).max(0);
     let (surge, max_unavailable) = surge_and_unavailable(d, replicas);
     let target = Target {
@@ -209,7 +209,7 @@ fn owned(d: &Deployment, replicasets: &[ReplicaSet]) -> Vec<ReplicaSet> {
 
 /// The ReplicaSet for the current template, starting as large as the strategy allows.
 fn new_replica_set(d: &Deployment, hash: &str, owned: &[ReplicaSet], t: &Target) -> ReplicaSet {
-    let spec = d.spec.clone().unwrap_or_default();
+    let spec = d.spec.clone();
     let old_total: i32 = owned.iter().map(spec_replicas).sum();
     let initial = if t.recreate && old_total > 0 {
         0
@@ -243,12 +243,12 @@ fn new_replica_set(d: &Deployment, hash: &str, owned: &[ReplicaSet], t: &Target)
             owner_references: Some(vec![controller_ref(d)]),
             ..Default::default()
         },
-        spec: Some(ReplicaSetSpec {
+        spec: ReplicaSetSpec {
             replicas: Some(initial),
             min_ready_seconds: spec.min_ready_seconds,
             selector,
             template: Some(template),
-        }),
+        },
         status: None,
     }
 }

@@ -276,15 +276,16 @@ fn slice_write(
                     ..Default::default()
                 },
                 address_type: "IPv4".into(),
-                endpoints,
+                endpoints: Some(endpoints),
                 ports: Some(ports),
             }))
         }
         Some(current)
-            if current.endpoints != endpoints || current.ports.as_ref() != Some(&ports) =>
+            if current.endpoints.as_deref().unwrap_or_default() != endpoints
+                || current.ports.as_ref() != Some(&ports) =>
         {
             Some(Write::Replace(EndpointSlice {
-                endpoints,
+                endpoints: Some(endpoints),
                 ports: Some(ports),
                 ..current.clone()
             }))
@@ -389,10 +390,14 @@ mod tests {
 
         let slice = created(plan.slice);
         assert_eq!(slice.labels()[SERVICE_NAME_LABEL], "web");
-        assert_eq!(slice.endpoints.len(), 3);
+        assert_eq!(slice.endpoints.as_ref().unwrap().len(), 3);
         assert_eq!(slice.ports.as_ref().unwrap()[0].port, Some(8080));
         assert_eq!(
-            slice.endpoints[2].conditions.as_ref().unwrap().ready,
+            slice.endpoints.as_ref().unwrap()[2]
+                .conditions
+                .as_ref()
+                .unwrap()
+                .ready,
             Some(false)
         );
     }
@@ -413,7 +418,7 @@ mod tests {
         }
         match gone.slice {
             Some(Write::Replace(s)) => {
-                assert!(s.endpoints.is_empty());
+                assert_eq!(s.endpoints, Some(vec![]));
                 assert_eq!(s.name_any(), slice.name_any(), "the same slice");
             }
             other => panic!("expected a replace: {other:?}"),

@@ -51,7 +51,7 @@ pub(super) fn run(shared: &Arc<Shared>, shutdown: Shutdown) -> impl Future<Outpu
 
 /// The target's replicas and selector, if it exists.
 fn target(hpa: &HorizontalPodAutoscaler, shared: &Shared) -> Option<(i32, LabelSelector)> {
-    let target = &hpa.spec.as_ref()?.scale_target_ref;
+    let target = &hpa.spec.scale_target_ref;
     let ns = hpa.namespace().unwrap_or_default();
     let informers = &shared.informers;
     match target.kind.as_str() {
@@ -60,7 +60,7 @@ fn target(hpa: &HorizontalPodAutoscaler, shared: &Shared) -> Option<(i32, LabelS
                 .deployments
                 .store()
                 .get(&ObjectRef::<Deployment>::new(&target.name).within(&ns))?;
-            let spec = d.spec.as_ref()?;
+            let spec = &d.spec;
             Some((spec.replicas.unwrap_or(1), spec.selector.clone()))
         }
         "StatefulSet" => {
@@ -68,7 +68,7 @@ fn target(hpa: &HorizontalPodAutoscaler, shared: &Shared) -> Option<(i32, LabelS
                 .statefulsets
                 .store()
                 .get(&ObjectRef::<StatefulSet>::new(&target.name).within(&ns))?;
-            let spec = s.spec.as_ref()?;
+            let spec = &s.spec;
             Some((spec.replicas.unwrap_or(1), spec.selector.clone()))
         }
         _ => None,
@@ -112,9 +112,7 @@ async fn reconcile(hpa: Arc<HorizontalPodAutoscaler>, ctx: Arc<Ctx>) -> Result<A
         }
         evaluated.insert(uid, Instant::now());
     }
-    let Some(spec) = &hpa.spec else {
-        return Ok(Action::await_change());
-    };
+    let spec = &hpa.spec;
     let conditions = Conditions::new(&hpa, jiff::Timestamp::now());
     let status = match target(&hpa, &ctx.shared) {
         None => {
@@ -150,7 +148,7 @@ async fn evaluate(
     conditions: &Conditions<'_>,
     ctx: &Ctx,
 ) -> Result<HorizontalPodAutoscalerStatus, Error> {
-    let spec = hpa.spec.clone().unwrap_or_default();
+    let spec = hpa.spec.clone();
     let target = &spec.scale_target_ref;
     let utilization = spec
         .metrics
@@ -203,7 +201,7 @@ async fn evaluate(
 /// Sets the target's replicas.
 async fn scale(hpa: &HorizontalPodAutoscaler, replicas: i32, ctx: &Ctx) -> Result<(), Error> {
     let ns = hpa.namespace().unwrap_or_default();
-    let target = hpa.spec.clone().unwrap_or_default().scale_target_ref;
+    let target = hpa.spec.clone().scale_target_ref;
     let patch = Patch::Merge(serde_json::json!({ "spec": { "replicas": replicas } }));
     let pp = PatchParams::default();
     let client = ctx.shared.client.clone();

@@ -160,6 +160,7 @@ impl<'a> Conditions<'a> {
                 Some(c) if c.status == status => c.last_transition_time.clone(),
                 _ => Some(self.now.clone()),
             },
+            observed_generation: None,
         }
     }
 
@@ -221,7 +222,7 @@ impl<'a> Conditions<'a> {
         desired: i32,
         limited: i32,
     ) -> HorizontalPodAutoscalerStatus {
-        let max = hpa.spec.as_ref().map(|s| s.max_replicas).unwrap_or(0);
+        let max = hpa.spec.max_replicas;
         let (reason, comparison, bound) = if desired > max {
             ("TooManyReplicas", "more than", "maximum")
         } else {

@@ -42,7 +42,7 @@ fn healthy(p: &Pod) -> bool {
 /// Plans one reconcile of `sts` from the pods it controls and the claims of its namespace.
 pub(super) fn plan(sts: &StatefulSet, pods: &[Pod], claims: &[PersistentVolumeClaim]) -> Plan {
     let name = sts.name_any();
-    let spec = sts.spec.clone().unwrap_or_default();
+    let spec = sts.spec.clone();
     let revision = format!("{name}-{}", pod_template_hash(&spec.template));
     let pods: BTreeMap<i32, &Pod> = pods
         .iter()
@@ -146,12 +146,7 @@ fn status(
     pods: &BTreeMap<i32, &Pod>,
     update_revision: String,
 ) -> StatefulSetStatus {
-    let replicas = sts
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1)
-        .max(0);
+    let replicas = sts.spec.replicas.unwrap_or(1).max(0);
     let active: Vec<&Pod> = pods
         .values()
         .copied()
@@ -191,7 +186,7 @@ fn status(
 /// Pod `i` of `sts`: stable name and hostname, its claims mounted, labelled with its
 /// revision and ordinal.
 fn pod_for(sts: &StatefulSet, i: i32, revision: &str) -> Pod {
-    let spec = sts.spec.clone().unwrap_or_default();
+    let spec = sts.spec.clone();
     let name = format!("{}-{i}", sts.name_any());
     let meta = spec.template.metadata.clone().unwrap_or_default();
     let mut labels = meta.labels.unwrap_or_default();
@@ -246,7 +241,7 @@ mod tests {
                 uid: Some("sts".into()),
                 ..Default::default()
             },
-            spec: Some(StatefulSetSpec {
+            spec: StatefulSetSpec {
                 replicas: Some(replicas),
                 service_name: Some("db".into()),
                 selector: LabelSelector {
@@ -275,7 +270,7 @@ mod tests {
                     ..Default::default()
                 }]),
                 ..Default::default()
-            }),
+            },
             status: None,
         }
     }
@@ -324,7 +319,7 @@ mod tests {
         assert_eq!(next.status.ready_replicas, Some(1));
 
         let mut parallel = sts.clone();
-        parallel.spec.as_mut().unwrap().pod_management_policy = Some("Parallel".into());
+        parallel.spec.pod_management_policy = Some("Parallel".into());
         let all = plan(&parallel, &[], &[]);
         assert_eq!(
             names(all.create.iter().map(|c| c.pod.clone())),
@@ -346,7 +341,7 @@ mod tests {
         assert_eq!(update.status.updated_replicas, Some(0));
 
         let mut partitioned = v2.clone();
-        partitioned.spec.as_mut().unwrap().update_strategy = Some(StatefulSetUpdateStrategy {
+        partitioned.spec.update_strategy = Some(StatefulSetUpdateStrategy {
             type_: Some("RollingUpdate".into()),
             rolling_update: Some(RollingUpdateStatefulSetStrategy {
                 partition: Some(3),

@@ -102,12 +102,7 @@ pub(super) fn status(
 }
 
 fn deadline_seconds(d: &Deployment) -> i64 {
-    i64::from(
-        d.spec
-            .as_ref()
-            .and_then(|s| s.progress_deadline_seconds)
-            .unwrap_or(DEFAULT_DEADLINE),
-    )
+    i64::from(d.spec.progress_deadline_seconds.unwrap_or(DEFAULT_DEADLINE))
 }
 
 /// How long until the recorded Progressing condition times out, if it still can.
@@ -116,7 +111,9 @@ fn deadline_left(
     previous: &[DeploymentCondition],
     now: jiff::Timestamp,
 ) -> Option<Duration> {
-    let progressing = previous.iter().find(|c| c.type_ == "Progressing")?;
+    let progressing = previous
+        .iter()
+        .find(|c| c.type_.as_deref() == Some("Progressing"))?;
     if matches!(
         progressing.reason.as_deref(),
         Some("ProgressDeadlineExceeded" | "NewReplicaSetAvailable")
@@ -144,14 +141,17 @@ impl Conditions<'_> {
         reason: &str,
         message: String,
     ) -> DeploymentCondition {
-        let old = self.previous.iter().find(|c| c.type_ == type_);
-        let same_status = old.is_some_and(|c| c.status == status);
+        let old = self
+            .previous
+            .iter()
+            .find(|c| c.type_.as_deref() == Some(type_));
+        let same_status = old.is_some_and(|c| c.status.as_deref() == Some(status));
         let same_reason = old.is_some_and(|c| {
             c.reason.as_deref() == Some(reason) && c.message.as_deref() == Some(&message)
         });
         DeploymentCondition {
-            type_: type_.into(),
-            status: status.into(),
+            type_: Some(type_.into()),
+            status: Some(status.into()),
             reason: Some(reason.into()),
             message: Some(message),
             last_transition_time: if same_status {
@@ -183,7 +183,10 @@ impl Conditions<'_> {
             || c.available > previous.available_replicas.unwrap_or(0)
             || c.replicas - c.updated
                 < previous.replicas.unwrap_or(0) - previous.updated_replicas.unwrap_or(0);
-        let progressing_before = self.previous.iter().find(|c| c.type_ == "Progressing");
+        let progressing_before = self
+            .previous
+            .iter()
+            .find(|c| c.type_.as_deref() == Some("Progressing"));
         let timed_out = progressing_before.is_some_and(|c| match c.reason.as_deref() {
             Some("ProgressDeadlineExceeded") => true,
             Some("NewReplicaSetAvailable") => false,

@@ -20,7 +20,7 @@ fn deployment(replicas: i32, image: &str) -> Deployment {
             generation: Some(1),
             ..Default::default()
         },
-        spec: Some(DeploymentSpec {
+        spec: DeploymentSpec {
             replicas: Some(replicas),
             selector: LabelSelector {
                 match_labels: Some(labels.clone()),
@@ -41,13 +41,13 @@ fn deployment(replicas: i32, image: &str) -> Deployment {
                 }),
             },
             ..Default::default()
-        }),
+        },
         status: None,
     }
 }
 
 fn rolling(mut d: Deployment, surge: i32, unavailable: i32) -> Deployment {
-    d.spec.as_mut().unwrap().strategy = Some(DeploymentStrategy {
+    d.spec.strategy = Some(DeploymentStrategy {
         type_: Some("RollingUpdate".into()),
         rolling_update: Some(RollingUpdateDeployment {
             max_surge: Some(IntOrString::Int(surge)),
@@ -68,7 +68,7 @@ fn created(plan: &Plan, second: i64) -> ReplicaSet {
 /// `rs` scaled to `spec`, with `pods` pods of which `available` are available.
 fn at(rs: &ReplicaSet, spec: i32, pods: i32, available: i32) -> ReplicaSet {
     let mut rs = rs.clone();
-    rs.spec.as_mut().unwrap().replicas = Some(spec);
+    rs.spec.replicas = Some(spec);
     rs.status = Some(ReplicaSetStatus {
         replicas: pods,
         ready_replicas: Some(available),
@@ -83,7 +83,7 @@ fn condition<'a>(plan: &'a Plan, type_: &str) -> &'a DeploymentCondition {
         .conditions
         .iter()
         .flatten()
-        .find(|c| c.type_ == type_)
+        .find(|c| c.type_.as_deref() == Some(type_))
         .unwrap()
 }
 
@@ -97,7 +97,7 @@ fn scales(plan: &Plan) -> Vec<(String, i32, i32)> {
 #[test]
 fn surge_rounds_up_and_unavailable_down() {
     let mut d = Deployment {
-        spec: Some(DeploymentSpec::default()),
+        spec: DeploymentSpec::default(),
         ..Default::default()
     };
     assert_eq!(surge_and_unavailable(&d, 3), (1, 0));
@@ -111,7 +111,7 @@ fn a_new_deployment_creates_its_first_replica_set_at_full_size() {
     let d = deployment(3, "web:1");
     let plan = plan(&d, &[], now());
     let rs = plan.create.as_ref().unwrap();
-    let hash = pod_template_hash(&d.spec.as_ref().unwrap().template);
+    let hash = pod_template_hash(&d.spec.template);
     assert_eq!(rs.name_any(), format!("web-{hash}"));
     assert_eq!(rs.namespace().as_deref(), Some("demo"));
     assert_eq!(spec_replicas(rs), 3);
@@ -119,7 +119,7 @@ fn a_new_deployment_creates_its_first_replica_set_at_full_size() {
     assert_eq!(rs.annotations()[DESIRED], "3");
     assert_eq!(rs.annotations()[MAX_REPLICAS], "4");
     assert_eq!(rs.labels()[HASH_LABEL], hash);
-    let selector = &rs.spec.as_ref().unwrap().selector;
+    let selector = &rs.spec.selector;
     assert_eq!(selector.match_labels.as_ref().unwrap()[HASH_LABEL], hash);
     assert_eq!(controller_uid(rs).as_deref(), Some("d-uid"));
     assert_eq!(
@@ -136,7 +136,10 @@ fn a_new_deployment_creates_its_first_replica_set_at_full_size() {
     );
     let available = condition(&plan, "Available");
     assert_eq!(
-        (available.status.as_str(), available.reason.as_deref()),
+        (
+            available.status.as_deref().unwrap_or_default(),
+            available.reason.as_deref()
+        ),
         ("False", Some("MinimumReplicasUnavailable"))
     );
     assert_eq!(plan.status.unavailable_replicas, Some(3));
@@ -152,7 +155,10 @@ fn a_complete_rollout_reports_available_and_sets_nothing() {
         condition(&done, "Progressing").reason.as_deref(),
         Some("NewReplicaSetAvailable")
     );
-    assert_eq!(condition(&done, "Available").status, "True");
+    assert_eq!(
+        condition(&done, "Available").status.as_deref(),
+        Some("True")
+    );
     assert_eq!(done.status.unavailable_replicas, None);
     assert_eq!(done.recheck_after, None);
     d.metadata.annotations = Some(BTreeMap::from([(REVISION.into(), "1".into())]));
@@ -250,21 +256,13 @@ fn unavailable_old_pods_are_scaled_down_first() {
 #[test]
 fn recreate_scales_every_old_replica_set_to_zero_before_the_new_one_up() {
     let mut v1 = deployment(3, "web:1");
-    v1.spec.as_mut().unwrap().strategy = Some(DeploymentStrategy {
+    v1.spec.strategy = Some(DeploymentStrategy {
         type_: Some("Recreate".into()),
         rolling_update: None,
     });
     let old = at(&created(&plan(&v1, &[], now()), 1), 3, 3, 3);
     let mut v2 = v1.clone();
-    v2.spec
-        .as_mut()
-        .unwrap()
-        .template
-        .spec
-        .as_mut()
-        .unwrap()
-        .containers[0]
-        .image = Some("web:2".into());
+    v2.spec.template.spec.as_mut().unwrap().containers[0].image = Some("web:2".into());
 
     let step = plan(&v2, std::slice::from_ref(&old), now());
     let new = created(&step, 2);
@@ -305,7 +303,7 @@ fn scaling_down_shrinks_the_replica_set_at_once() {
 #[test]
 fn a_paused_deployment_neither_creates_nor_scales() {
     let mut d = deployment(3, "web:2");
-    d.spec.as_mut().unwrap().paused = Some(true);
+    d.spec.paused = Some(true);
     let old = at(
         &created(&plan(&deployment(3, "web:1"), &[], now()), 1),
         3,
@@ -337,7 +335,7 @@ fn revisions_count_up_and_the_deployment_carries_its_current_one() {
 #[test]
 fn a_rollout_without_progress_exceeds_its_deadline() {
     let mut d = deployment(1, "web:2");
-    d.spec.as_mut().unwrap().progress_deadline_seconds = Some(10);
+    d.spec.progress_deadline_seconds = Some(10);
     let old = at(
         &created(&plan(&deployment(1, "web:1"), &[], now()), 1),
         1,
@@ -355,8 +353,8 @@ fn a_rollout_without_progress_exceeds_its_deadline() {
             ready_replicas: Some(1),
             available_replicas: Some(1),
             conditions: Some(vec![DeploymentCondition {
-                type_: "Progressing".into(),
-                status: "True".into(),
+                type_: Some("Progressing".into()),
+                status: Some("True".into()),
                 reason: Some("ReplicaSetUpdated".into()),
                 message: Some(format!("ReplicaSet \"{}\" is progressing.", new.name_any())),
                 last_update_time: Some(time.clone()),
@@ -380,7 +378,10 @@ fn a_rollout_without_progress_exceeds_its_deadline() {
     let late = plan(&updated(11), &[old, new.clone()], now());
     let progressing = condition(&late, "Progressing");
     assert_eq!(
-        (progressing.status.as_str(), progressing.reason.as_deref()),
+        (
+            progressing.status.as_deref().unwrap_or_default(),
+            progressing.reason.as_deref()
+        ),
         ("False", Some("ProgressDeadlineExceeded"))
     );
     assert_eq!(
