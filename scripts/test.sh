@@ -20,6 +20,9 @@ need chromium chromium
 need tmux tmux
 need python3 python3
 need curl curl
+need skopeo skopeo # hk8s images: the archives are judged by skopeo, umoci and a real registry
+need umoci umoci
+need docker-registry docker-registry
 type -P kill >/dev/null || apt_missing+=(procps) # tests send SIGINT with /usr/bin/kill
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
 if ((${#apt_missing[@]})); then

@@ -14,6 +14,7 @@ pub mod cluster;
 mod commands;
 mod frontend;
 mod html;
+mod images;
 mod judge;
 pub mod lesson;
 pub mod load;

@@ -6,7 +6,8 @@ mod load;
 mod sandbox;
 
 use crate::cluster::ClusterOptions;
-use crate::commands::{Job, Options, manifests, verify};
+use crate::commands::{Job, Options, images, manifests, verify};
+use crate::images::Loader;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -86,6 +87,62 @@ enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Generate HTTP load, siege-style.
     Load(load::LoadArgs),
+    /// The app's container images for real clusters, built without Docker.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+/// Where `hk8s images` keeps the archives unless told otherwise.
+const IMAGES_DIR: &str = "hk8s-images";
+
+#[derive(Debug, Subcommand)]
+enum ImagesCommand {
+    /// Write OCI image archives of hello-k8s-frontend and hello-k8s-api from the installed
+    /// binaries (their shared libraries, a non-root user, the Dockerfiles' entrypoint and ports).
+    #[command(
+        after_help = "Example:\n  hk8s images build && skopeo inspect oci-archive:hk8s-images/hello-k8s-api-0.1.0.oci.tar"
+    )]
+    Build {
+        /// Directory for the archives (created when missing).
+        #[arg(long, default_value = IMAGES_DIR)]
+        out: PathBuf,
+    },
+    /// Import the archives into a kind, minikube or k3d cluster.
+    #[command(
+        after_help = "Examples:\n  hk8s images load                 # the tool of the current context\n  hk8s images load --to kind --cluster dev"
+    )]
+    Load {
+        /// Directory holding the archives.
+        #[arg(long, default_value = IMAGES_DIR)]
+        dir: PathBuf,
+        /// The cluster tool (default: the one the current context belongs to, else the only one installed).
+        #[arg(long, value_enum)]
+        to: Option<LoaderArg>,
+        /// The tool's cluster (kind/k3d cluster name, minikube profile).
+        #[arg(long)]
+        cluster: Option<String>,
+    },
+    /// Push the archives to a registry (plain HTTP for loopback ones or with --insecure).
+    #[command(
+        after_help = "Examples:\n  hk8s images push localhost:5000\n  HK8S_REGISTRY_USER=me HK8S_REGISTRY_PASSWORD=$TOKEN hk8s images push ghcr.io/me"
+    )]
+    Push {
+        /// Registry and optional path, e.g. `localhost:5000` or `ghcr.io/me`.
+        registry: String,
+        /// Directory holding the archives.
+        #[arg(long, default_value = IMAGES_DIR)]
+        dir: PathBuf,
+        /// Speak plain HTTP to a registry that is not on loopback.
+        #[arg(long)]
+        insecure: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LoaderArg {
+    Kind,
+    Minikube,
+    K3d,
 }
 
 #[derive(Debug, Args)]
@@ -226,5 +283,30 @@ fn job(command: Command) -> anyhow::Result<Job> {
         }
         Command::Sandbox(args) => args.job(),
         Command::Load(args) => Job::Load(Box::new(args.job()?)),
+        Command::Images(command) => Job::Images(images_job(command)),
     })
+}
+
+fn images_job(command: ImagesCommand) -> images::Job {
+    match command {
+        ImagesCommand::Build { out } => images::Job::Build { dir: out },
+        ImagesCommand::Load { dir, to, cluster } => images::Job::Load {
+            dir,
+            to: to.map(|t| match t {
+                LoaderArg::Kind => Loader::Kind,
+                LoaderArg::Minikube => Loader::Minikube,
+                LoaderArg::K3d => Loader::K3d,
+            }),
+            cluster,
+        },
+        ImagesCommand::Push {
+            registry,
+            dir,
+            insecure,
+        } => images::Job::Push {
+            dir,
+            registry,
+            insecure,
+        },
+    }
 }

@@ -3,6 +3,7 @@
 
 mod doctor;
 mod home;
+pub(crate) mod images;
 mod junit;
 mod lesson;
 mod lessons;
@@ -53,6 +54,7 @@ pub(crate) enum Job {
         action: sandbox::Action,
     },
     Load(Box<LoadJob>),
+    Images(images::Job),
 }
 
 /// Runs one job; the exit code is its verdict.
@@ -72,5 +74,6 @@ pub(crate) async fn run(job: Job, options: &Options, ui: Ui) -> anyhow::Result<E
         }
         Job::Sandbox { state_dir, action } => sandbox::run(state_dir, action).await,
         Job::Load(job) => crate::load::run_cli(*job).await,
+        Job::Images(job) => images::run(job, options.cluster.context.as_deref(), &ui).await,
     }
 }
