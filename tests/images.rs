@@ -115,7 +115,7 @@ impl Drop for Running {
 fn skopeo_reads_the_archives_with_the_dockerfiles_settings() {
     let out = built();
     for (name, port_env) in IMAGES {
-        let location = format!("oci-archive:{}", archive(&out, name).display());
+        let location = format!("oci-archive:{}", archive(out, name).display());
         let inspect: serde_json::Value = serde_json::from_str(&ok(
             tool("skopeo", &["inspect", &location]),
             "skopeo inspect",
@@ -149,7 +149,7 @@ fn building_twice_gives_the_same_bytes() {
     let first = built();
     let (_b, second) = build();
     for (name, _) in IMAGES {
-        let a = std::fs::read(archive(&first, name)).unwrap();
+        let a = std::fs::read(archive(first, name)).unwrap();
         let b = std::fs::read(archive(&second, name)).unwrap();
         assert!(a == b, "{name}: two builds of the same binary differ");
     }
@@ -166,7 +166,7 @@ fn umoci_unpacks_a_root_filesystem_that_runs_under_chroot_as_the_image_user() {
                 "tar",
                 &[
                     "-xf",
-                    archive(&out, name).to_str().unwrap(),
+                    archive(out, name).to_str().unwrap(),
                     "-C",
                     layout.to_str().unwrap(),
                 ],
@@ -248,7 +248,7 @@ fn a_push_to_a_real_registry_pulls_back_with_skopeo() {
             pushed.contains(&format!("{address}/{name}:{TAG}")),
             "{pushed}"
         );
-        let local = format!("oci-archive:{}", archive(&out, name).display());
+        let local = format!("oci-archive:{}", archive(out, name).display());
         let remote = format!("docker://{address}/{name}:{TAG}");
         let digest = |location: &str| {
             let json = ok(
