@@ -522,3 +522,173 @@ async fn a_cron_job_fires_when_its_minute_comes_and_jobs_can_be_made_from_it() {
         .len();
     assert_eq!(before, after, "a suspended cron job starts nothing");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_set_runs_a_pod_on_the_node_and_replication_controllers_scale() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let daemon_set = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    env.apply(&kubectl, daemon_set).await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "ds/agent", "--timeout=60s"],
+    )
+    .await;
+    let table = env.ok(&kubectl, &["get", "ds"]).await;
+    assert_eq!(
+        header(&table),
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "NODE",
+            "SELECTOR",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        row(&table, "agent")[1..7],
+        ["1", "1", "1", "1", "1", "<none>"]
+    );
+    let pods = env
+        .json(&kubectl, &["get", "pods", "-l", "app=agent"])
+        .await;
+    let pod = &pods["items"][0];
+    assert_eq!(pod["spec"]["nodeName"], hk8s_sandbox::NODE_NAME, "{pod:#}");
+    let first = pod["metadata"]["name"].as_str().unwrap().to_string();
+    env.ok(&kubectl, &["set", "env", "ds/agent", "ROUND=2"])
+        .await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "ds/agent", "--timeout=60s"],
+    )
+    .await;
+    let pods = env
+        .json(&kubectl, &["get", "pods", "-l", "app=agent"])
+        .await;
+    let live: Vec<&Value> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    assert_eq!(live.len(), 1, "{pods:#}");
+    assert_ne!(
+        live[0]["metadata"]["name"],
+        first.as_str(),
+        "the pod was replaced"
+    );
+    assert_eq!(live[0]["spec"]["containers"][0]["env"][0]["value"], "2");
+
+    let rc = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: old}\nspec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: old}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    env.apply(&kubectl, rc).await;
+    let rc = env.json(&kubectl, &["get", "rc", "old"]).await;
+    assert_eq!(
+        rc["spec"]["selector"],
+        serde_json::json!({"app": "old"}),
+        "defaulted from the template"
+    );
+    env.wait_for("two ready pods of the replication controller", async || {
+        let rc = env.json(&kubectl, &["get", "rc", "old"]).await;
+        (rc["status"]["readyReplicas"] == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        header(&env.ok(&kubectl, &["get", "rc"]).await),
+        ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+    );
+    env.ok(&kubectl, &["scale", "rc", "old", "--replicas=1"])
+        .await;
+    env.wait_for("the replication controller scaled to one", async || {
+        let pods = env.json(&kubectl, &["get", "pods", "-l", "app=old"]).await;
+        let live = pods["items"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .count();
+        (live == 1).then_some(())
+    })
+    .await;
+    let top = env
+        .wait_for("kubectl top to select pods by label", async || {
+            let (ok, out) = env
+                .run(&kubectl, &["top", "pod", "-l", "app=agent"], None)
+                .await;
+            (ok && out.contains("agent-")).then_some(out)
+        })
+        .await;
+    assert!(!top.contains("old-"), "only the selected pods: {top}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_history_renumbers_an_undone_revision_and_shows_change_causes() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    env.ok(
+        &kubectl,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=busybox",
+            "--",
+            "sh",
+            "-c",
+            "sleep 600",
+        ],
+    )
+    .await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "deploy/web", "--timeout=60s"],
+    )
+    .await;
+    for round in ["2", "3"] {
+        env.ok(
+            &kubectl,
+            &["set", "env", "deploy/web", &format!("ROUND={round}")],
+        )
+        .await;
+        let cause = format!("kubernetes.io/change-cause=round {round}");
+        env.ok(&kubectl, &["annotate", "deploy/web", &cause, "--overwrite"])
+            .await;
+        env.ok(
+            &kubectl,
+            &["rollout", "status", "deploy/web", "--timeout=60s"],
+        )
+        .await;
+    }
+    env.ok(&kubectl, &["rollout", "undo", "deploy/web"]).await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "deploy/web", "--timeout=60s"],
+    )
+    .await;
+    let history = env
+        .wait_for("the undone revision to be renumbered", async || {
+            let out = env
+                .ok(&kubectl, &["rollout", "history", "deploy/web"])
+                .await;
+            out.lines().any(|l| l.starts_with('4')).then_some(out)
+        })
+        .await;
+    let revisions: Vec<&str> = history
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(revisions, ["1", "3", "4"], "{history}");
+    let four = history.lines().find(|l| l.starts_with('4')).unwrap();
+    assert!(
+        four.contains("round 2"),
+        "the undone template's cause: {history}"
+    );
+    let deploy = env.json(&kubectl, &["get", "deploy", "web"]).await;
+    assert_eq!(
+        deploy["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "4"
+    );
+}

@@ -234,33 +234,22 @@ fn cpu_utilization_metric(target: i64) -> Value {
 /// A v2 MetricSpec in the v1 (v2beta1-shaped) form the metrics annotation holds.
 fn metric_spec_to_v1(m: &Value) -> Value {
     let mut out = json!({"type": m["type"]});
-    if m["resource"].is_object() {
-        let (r, t) = (&m["resource"], &m["resource"]["target"]);
-        let mut v = json!({"name": r["name"]});
-        v.as_object_mut().map(|o| {
-            o.extend(pick_map(
+    for key in ["resource", "containerResource"] {
+        if m[key].is_object() {
+            let (r, t) = (&m[key], &m[key]["target"]);
+            let mut v = pick_map(
                 t,
                 &[
                     ("averageUtilization", "targetAverageUtilization"),
                     ("averageValue", "targetAverageValue"),
                 ],
-            ))
-        });
-        out["resource"] = v;
-    }
-    if m["containerResource"].is_object() {
-        let (r, t) = (&m["containerResource"], &m["containerResource"]["target"]);
-        let mut v = json!({"name": r["name"], "container": r["container"]});
-        v.as_object_mut().map(|o| {
-            o.extend(pick_map(
-                t,
-                &[
-                    ("averageUtilization", "targetAverageUtilization"),
-                    ("averageValue", "targetAverageValue"),
-                ],
-            ))
-        });
-        out["containerResource"] = v;
+            );
+            v.insert("name".into(), r["name"].clone());
+            if key == "containerResource" {
+                v.insert("container".into(), r["container"].clone());
+            }
+            out[key] = Value::Object(v);
+        }
     }
     if m["pods"].is_object() {
         let p = &m["pods"];

@@ -105,7 +105,7 @@ fn cron_job_cells(o: &Value, batch: &Batch<'_>) -> Option<Vec<Value>> {
         json!(
             cj.spec
                 .suspend
-                .map_or("<unset>".to_string(), |s| s.to_string())
+                .map_or("<unset>", |s| if s { "True" } else { "False" })
         ),
         json!(status.active.map_or(0, |a| a.len())),
         json!(last),
