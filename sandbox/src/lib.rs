@@ -39,6 +39,7 @@ mod sandbox;
 mod scheduler;
 mod shutdown;
 
+pub use apimachinery::clock::Clock;
 pub use apimachinery::network::NODE_NAME;
 pub use error::SandboxError;
 pub use kubelet::LIMITS_ANNOTATION;

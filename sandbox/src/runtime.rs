@@ -1,6 +1,7 @@
 //! The sandbox's node and control plane in one handle: controllers, scheduler, process
 //! kubelet and service proxy, all talking to the API through a kube-rs client.
 
+use crate::apimachinery::clock::Clock;
 use crate::apimachinery::informers::Informers;
 use crate::controllers::ControllerConfig;
 use crate::kubelet::{Kubelet, KubeletConfig, KubeletError};
@@ -63,7 +64,11 @@ impl ControlPlane {
 impl Runtime {
     /// Starts the kubelet (which first kills processes left by a crashed run), the
     /// controllers and scheduler, and the service proxy.
-    pub async fn start(client: Client, config: KubeletConfig) -> Result<Self, KubeletError> {
+    pub async fn start(
+        client: Client,
+        config: KubeletConfig,
+        clock: Clock,
+    ) -> Result<Self, KubeletError> {
         let state_dir = config.state_dir.clone();
         let kubelet = Kubelet::start(client.clone(), config).await?;
         let control_plane = ControlPlane::start(
@@ -71,6 +76,7 @@ impl Runtime {
             ControllerConfig {
                 state_dir,
                 metrics: Some(kubelet.metrics()),
+                clock,
             },
         );
         let proxy = ServiceProxy::start(client);

@@ -110,6 +110,7 @@ pub struct Sandbox {
     stop: ShutdownSignal,
     server: Option<JoinHandle<()>>,
     runtime: Option<crate::runtime::Runtime>,
+    clock: crate::apimachinery::clock::Clock,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> SandboxError {
@@ -318,16 +319,22 @@ impl Sandbox {
             stop,
             server: Some(server),
             runtime: None,
+            clock: Default::default(),
         };
         if config.runtime == NodeRuntime::Processes {
             let client = sandbox.client()?;
             let kubelet = crate::kubelet::KubeletConfig::new(&sandbox.state_dir);
-            let runtime = crate::runtime::Runtime::start(client, kubelet)
+            let runtime = crate::runtime::Runtime::start(client, kubelet, sandbox.clock.clone())
                 .await
                 .map_err(|e| SandboxError::Client(format!("starting the pod runtime: {e}")))?;
             sandbox.runtime = Some(runtime);
         }
         Ok(sandbox)
+    }
+
+    /// The clock the controllers act on; tests advance it instead of waiting.
+    pub fn clock(&self) -> &crate::apimachinery::clock::Clock {
+        &self.clock
     }
 
     /// `https://127.0.0.1:<port>`.

@@ -5,10 +5,11 @@
 
 use crate::shutdown::Shutdown;
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Endpoints, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+    Endpoints, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
@@ -272,6 +273,10 @@ pub(crate) struct Informers {
     pub(crate) pvcs: Arc<Informer<PersistentVolumeClaim>>,
     pub(crate) pvs: Arc<Informer<PersistentVolume>>,
     pub(crate) hpas: Arc<Informer<HorizontalPodAutoscaler>>,
+    pub(crate) jobs: Arc<Informer<Job>>,
+    pub(crate) cron_jobs: Arc<Informer<CronJob>>,
+    pub(crate) daemon_sets: Arc<Informer<DaemonSet>>,
+    pub(crate) replication_controllers: Arc<Informer<ReplicationController>>,
     synced: tokio::sync::OnceCell<()>,
 }
 
@@ -289,6 +294,10 @@ impl Informers {
             pvcs: Informer::new(client),
             pvs: Informer::new(client),
             hpas: Informer::new(client),
+            jobs: Informer::new(client),
+            cron_jobs: Informer::new(client),
+            daemon_sets: Informer::new(client),
+            replication_controllers: Informer::new(client),
             synced: tokio::sync::OnceCell::new(),
         }
     }
@@ -307,6 +316,10 @@ impl Informers {
             self.pvcs.start(shutdown.clone()),
             self.pvs.start(shutdown.clone()),
             self.hpas.start(shutdown.clone()),
+            self.jobs.start(shutdown.clone()),
+            self.cron_jobs.start(shutdown.clone()),
+            self.daemon_sets.start(shutdown.clone()),
+            self.replication_controllers.start(shutdown.clone()),
         ]
     }
 
@@ -331,6 +344,12 @@ impl Informers {
             self.pvcs.store.wait_until_ready(),
             self.pvs.store.wait_until_ready(),
             self.hpas.store.wait_until_ready(),
+        );
+        let _ = tokio::join!(
+            self.jobs.store.wait_until_ready(),
+            self.cron_jobs.store.wait_until_ready(),
+            self.daemon_sets.store.wait_until_ready(),
+            self.replication_controllers.store.wait_until_ready(),
         );
     }
 }

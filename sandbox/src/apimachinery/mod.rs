@@ -3,6 +3,7 @@
 //! and (as client-go) the shared informers and the workqueue the controllers and the
 //! scheduler run on.
 
+pub(crate) mod clock;
 pub(crate) mod errors;
 pub(crate) mod events;
 pub(crate) mod informers;

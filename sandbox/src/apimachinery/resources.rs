@@ -202,6 +202,17 @@ pub static RESOURCES: &[Resource] = &[
         subresources: NONE,
     },
     Resource {
+        group: "",
+        version: "v1",
+        kind: "ReplicationController",
+        plural: "replicationcontrollers",
+        singular: "replicationcontroller",
+        short_names: &["rc"],
+        namespaced: true,
+        categories: ALL,
+        subresources: &["status", "scale"],
+    },
+    Resource {
         group: "apps",
         version: "v1",
         kind: "Deployment",
@@ -237,6 +248,17 @@ pub static RESOURCES: &[Resource] = &[
     Resource {
         group: "apps",
         version: "v1",
+        kind: "DaemonSet",
+        plural: "daemonsets",
+        singular: "daemonset",
+        short_names: &["ds"],
+        namespaced: true,
+        categories: ALL,
+        subresources: STATUS,
+    },
+    Resource {
+        group: "apps",
+        version: "v1",
         kind: "ControllerRevision",
         plural: "controllerrevisions",
         singular: "controllerrevision",
@@ -252,6 +274,39 @@ pub static RESOURCES: &[Resource] = &[
         plural: "horizontalpodautoscalers",
         singular: "horizontalpodautoscaler",
         short_names: &["hpa"],
+        namespaced: true,
+        categories: ALL,
+        subresources: STATUS,
+    },
+    Resource {
+        group: "autoscaling",
+        version: "v1",
+        kind: "HorizontalPodAutoscaler",
+        plural: "horizontalpodautoscalers",
+        singular: "horizontalpodautoscaler",
+        short_names: &["hpa"],
+        namespaced: true,
+        categories: ALL,
+        subresources: STATUS,
+    },
+    Resource {
+        group: "batch",
+        version: "v1",
+        kind: "Job",
+        plural: "jobs",
+        singular: "job",
+        short_names: NONE,
+        namespaced: true,
+        categories: ALL,
+        subresources: STATUS,
+    },
+    Resource {
+        group: "batch",
+        version: "v1",
+        kind: "CronJob",
+        plural: "cronjobs",
+        singular: "cronjob",
+        short_names: &["cj"],
         namespaced: true,
         categories: ALL,
         subresources: STATUS,
@@ -357,12 +412,23 @@ pub static RESOURCES: &[Resource] = &[
     },
 ];
 
-/// The groups served under `/apis`, in discovery order, with their single version.
+/// The groups served under `/apis`, in discovery order, with their preferred version.
 pub fn groups() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&'static str, &'static str)> = Vec::new();
     for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
         if !out.iter().any(|(g, _)| *g == r.group) {
             out.push((r.group, r.version));
+        }
+    }
+    out
+}
+
+/// Every version a group is served in, the preferred (storage) one first.
+pub fn versions_of(group: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| r.group == group) {
+        if !out.contains(&r.version) {
+            out.push(r.version);
         }
     }
     out

@@ -98,8 +98,9 @@ pub fn core_versions() -> Value {
 }
 
 fn api_group(group: &str, version: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+    let gv = |v: &str| json!({"groupVersion": format!("{group}/{v}"), "version": v});
+    let versions: Vec<Value> = resources::versions_of(group).into_iter().map(gv).collect();
+    json!({"name": group, "versions": versions, "preferredVersion": gv(version)})
 }
 
 /// `/apis` (legacy form).
@@ -174,13 +175,19 @@ pub fn aggregated(core: bool) -> Value {
     } else {
         resources::groups()
     };
-    for (g, v) in groups {
-        let resources: Vec<Value> = resources::in_group_version(g, v)
-            .map(discovery_resource)
+    for (g, _) in groups {
+        let versions: Vec<Value> = resources::versions_of(g)
+            .into_iter()
+            .map(|v| {
+                let resources: Vec<Value> = resources::in_group_version(g, v)
+                    .map(discovery_resource)
+                    .collect();
+                json!({"version": v, "resources": resources, "freshness": "Current"})
+            })
             .collect();
         items.push(json!({
             "metadata": {"name": g, "creationTimestamp": null},
-            "versions": [{"version": v, "resources": resources, "freshness": "Current"}],
+            "versions": versions,
         }));
     }
     json!({
@@ -198,11 +205,13 @@ pub fn openapi_root() -> Value {
         "api/v1".into(),
         json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=hk8s1"}),
     );
-    for (g, v) in resources::groups() {
-        paths.insert(
-            format!("apis/{g}/{v}"),
-            json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/{v}?hash=hk8s1")}),
-        );
+    for (g, _) in resources::groups() {
+        for v in resources::versions_of(g) {
+            paths.insert(
+                format!("apis/{g}/{v}"),
+                json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/{v}?hash=hk8s1")}),
+            );
+        }
     }
     json!({"paths": paths})
 }

@@ -33,6 +33,7 @@
 
 mod auth;
 mod codec;
+pub(crate) mod conversion;
 mod discovery;
 mod handlers;
 mod logs;

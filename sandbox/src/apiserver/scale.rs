@@ -1,4 +1,5 @@
-//! The `scale` subresource of Deployments, ReplicaSets and StatefulSets: an
+//! The `scale` subresource of Deployments, ReplicaSets, StatefulSets and
+//! ReplicationControllers: an
 //! `autoscaling/v1` Scale read from and written to `spec.replicas`.
 
 use crate::apimachinery::errors::{ApiError, Cause};
@@ -14,7 +15,12 @@ use serde_json::{Value, json};
 
 /// The Scale of a workload.
 fn scale_of(obj: &Value) -> Value {
-    let sel = LabelSelector::from_object(&obj["spec"]["selector"]).to_query();
+    // A ReplicationController's selector is a plain map of labels.
+    let selector = match obj["kind"].as_str() {
+        Some("ReplicationController") => json!({"matchLabels": obj["spec"]["selector"]}),
+        _ => obj["spec"]["selector"].clone(),
+    };
+    let sel = LabelSelector::from_object(&selector).to_query();
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",

@@ -4,6 +4,7 @@
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::{RESOURCES, Resource};
+use crate::apiserver::conversion;
 use crate::error::SandboxError;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde_json::Value;
@@ -82,10 +83,20 @@ pub struct Store {
 }
 
 fn resource_index(r: &Resource) -> usize {
+    let stored = conversion::storage_of(r);
     RESOURCES
         .iter()
-        .position(|x| std::ptr::eq(x, r) || x == r)
+        .position(|x| std::ptr::eq(x, stored))
         .expect("resource comes from RESOURCES")
+}
+
+/// `obj` as `r`'s version (objects are stored in their kind's storage version).
+fn as_version(r: &Resource, obj: Arc<Value>) -> Arc<Value> {
+    if obj["apiVersion"].as_str() == Some(r.api_version().as_str()) {
+        obj
+    } else {
+        Arc::new(conversion::to_version(&obj, r))
+    }
 }
 
 fn storage_key(r: &Resource, ns: &str, name: &str) -> String {
@@ -223,6 +234,7 @@ impl Store {
         st.objects[resource_index(r)]
             .get(&(ns.to_string(), name.to_string()))
             .cloned()
+            .map(|o| as_version(r, o))
     }
 
     /// Every object of a resource (in one namespace, or all), in key order, and the
@@ -230,13 +242,18 @@ impl Store {
     pub fn list(&self, r: &Resource, ns: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let st = self.state.read().expect("store lock");
         let map = &st.objects[resource_index(r)];
-        let items = match ns {
+        let items: Vec<Arc<Value>> = match ns {
             Some(ns) => map
                 .range((ns.to_string(), String::new())..)
                 .take_while(|((n, _), _)| n == ns)
                 .map(|(_, v)| v.clone())
                 .collect(),
             None => map.values().cloned().collect(),
+        };
+        let items = if conversion::storage_of(r) == r {
+            items
+        } else {
+            items.into_iter().map(|o| as_version(r, o)).collect()
         };
         (items, st.rv)
     }
@@ -253,11 +270,23 @@ impl Store {
         let _guard = self.write_lock.lock().expect("store write lock");
         let current = self.get(r, ns, name);
         let decision = decide(current.as_deref())?;
+        let requested = r;
+        let r = conversion::storage_of(r);
+        let current = if r == requested {
+            current
+        } else {
+            self.get(r, ns, name)
+        };
         let next_rv = self.current_rv() + 1;
         let key = storage_key(r, ns, name);
         let (kind, stored) = match decision {
             Write::Unchanged(v) => return Ok((EventType::Modified, v)),
-            Write::Put(mut obj) => {
+            Write::Put(obj) => {
+                let mut obj = if r == requested {
+                    obj
+                } else {
+                    conversion::to_version(&obj, r)
+                };
                 obj["metadata"]["resourceVersion"] = Value::String(next_rv.to_string());
                 let bytes =
                     serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -307,7 +336,7 @@ impl Store {
             }
         }
         let _ = self.events.send(event);
-        Ok((kind, Some(stored)))
+        Ok((kind, Some(as_version(requested, stored))))
     }
 
     fn persist(&self, rv: u64, key: &str, bytes: Option<&[u8]>) -> Result<(), ApiError> {

@@ -192,13 +192,21 @@ impl Watcher {
     }
 
     fn matches(&self, r: &Resource, ns: &str, o: &Value) -> bool {
-        (std::ptr::eq(r, self.r) || r == self.r)
+        crate::apiserver::conversion::storage_of(r)
+            == crate::apiserver::conversion::storage_of(self.r)
             && self.ns.as_deref().is_none_or(|n| n == ns)
             && self.labels.matches(&o["metadata"]["labels"])
             && self.fields.matches(o)
     }
 
     async fn send_object(&mut self, kind: &str, o: &Value) -> Result<(), Closed> {
+        let converted;
+        let o = if o["apiVersion"].as_str() == Some(self.r.api_version().as_str()) {
+            o
+        } else {
+            converted = crate::apiserver::conversion::to_version(o, self.r);
+            &converted
+        };
         let object = match self.shape {
             Shape::Table => {
                 printers::table(self.r, &[Arc::new(o.clone())], &self.include, 0, self.first)

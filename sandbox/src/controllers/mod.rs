@@ -13,6 +13,10 @@
 //! | `volumes` (claims) | PersistentVolumeClaim | | PersistentVolumes |
 //! | `volumes` (volumes) | PersistentVolume | watches PVCs (mapped to their bound volume) | PVCs |
 //! | `hpa` | HorizontalPodAutoscaler | requeues itself every sync period | Deployments, StatefulSets, Pods |
+//! | `job` | Job | owns Pods; requeues itself for back-offs, deadlines and TTLs | Pods |
+//! | `daemonset` | DaemonSet | owns Pods; watches Nodes (mapped to every DaemonSet) | Nodes, Pods |
+//! | `replicationcontroller` | ReplicationController (through the ReplicaSet logic) | owns Pods | Pods |
+//! | `cronjob` | CronJob | owns Jobs; requeues itself for the next scheduled time, and on every clock advance | Jobs |
 //! | `garbagecollector` | ReplicaSet, Pod, Endpoints, EndpointSlice | watches their owners' deletion (Deployment; ReplicaSet, StatefulSet; Service) | the owners (then the API, to confirm) |
 //! | `scheduler/` | Pod (pending) | watches the Node and pods leaving it (mapped to pending pods) | Pods, Node |
 //!
@@ -25,17 +29,22 @@
 //! delete or change objects record [`expectations`] and act again only once the informers
 //! observed them.
 
+mod cronjob;
+mod daemonset;
 mod deployment;
 mod endpoints;
 mod expectations;
 mod garbagecollector;
 mod hpa;
+mod job;
 mod replicaset;
+mod replicationcontroller;
 mod services;
 mod statefulset;
 mod util;
 mod volumes;
 
+use crate::apimachinery::clock::Clock;
 use crate::apimachinery::informers::Informers;
 use crate::kubelet::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -52,6 +61,8 @@ pub(crate) struct ControllerConfig {
     pub(crate) state_dir: PathBuf,
     /// Live pod usage from the kubelet, for the HPA; without it HPAs report no metrics.
     pub(crate) metrics: Option<Metrics>,
+    /// The time Jobs and CronJobs act on.
+    pub(crate) clock: Clock,
 }
 
 /// What every controller reads and writes through.
@@ -111,6 +122,10 @@ pub(crate) fn start(
         Box::pin(volumes::run_claims(&shared, shutdown.clone())),
         Box::pin(volumes::run_volumes(&shared, shutdown.clone())),
         Box::pin(hpa::run(&shared, shutdown.clone())),
+        Box::pin(job::run(&shared, shutdown.clone())),
+        Box::pin(cronjob::run(&shared, shutdown.clone())),
+        Box::pin(daemonset::run(&shared, shutdown.clone())),
+        Box::pin(replicationcontroller::run(&shared, shutdown.clone())),
     ];
     controllers.extend(garbagecollector::run(&shared, shutdown));
     controllers

@@ -11,17 +11,17 @@ use crate::apimachinery::workqueue;
 use crate::shutdown::Shutdown;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
-use kube::ResourceExt;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec};
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
 use std::future::Future;
 use std::sync::Arc;
 
-struct Ctx {
-    shared: Arc<Shared>,
-    events: Recorder,
+pub(super) struct Ctx {
+    pub(super) shared: Arc<Shared>,
+    pub(super) events: Recorder,
 }
 
 /// Reconciles ReplicaSets on their changes and their pods'.
@@ -40,14 +40,14 @@ pub(super) fn run(shared: &Arc<Shared>, shutdown: Shutdown) -> impl Future<Outpu
 }
 
 /// Pods to create and delete, and the status.
-struct Plan {
-    create: usize,
-    delete: Vec<Pod>,
-    status: ReplicaSetStatus,
+pub(super) struct Plan {
+    pub(super) create: usize,
+    pub(super) delete: Vec<Pod>,
+    pub(super) status: ReplicaSetStatus,
 }
 
 /// Compares the active pods `rs` controls with its replicas.
-fn plan(rs: &ReplicaSet, mut pods: Vec<Pod>) -> Plan {
+pub(super) fn plan(rs: &ReplicaSet, mut pods: Vec<Pod>) -> Plan {
     let desired = rs.spec.replicas.unwrap_or(1).max(0) as usize;
     let ready = pods.iter().filter(|p| is_ready(p)).count() as i32;
     let status = ReplicaSetStatus {
@@ -103,26 +103,36 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     let pending = ctx.shared.expectations.pending(&uid);
     let managed = match pending {
         Some(_) => Ok(()),
-        None => manage(&rs, &plan, &ctx).await,
+        None => manage(&*rs, rs.spec.template.clone(), &plan, &ctx).await,
     };
     let api: Api<ReplicaSet> = Api::namespaced(ctx.shared.client.clone(), &ns.unwrap_or_default());
     write_status(&api, &rs.name_any(), rs.status.as_ref(), &plan.status)
         .await
         .map_err(api_error(format!(
-            "writing the status of replica set {}",
-            full_name(&rs)
+            "writing the status of {}",
+            full_name(&*rs)
         )))?;
     managed?;
     Ok(pending.map_or_else(Action::await_change, Action::requeue))
 }
 
-fn full_name(rs: &ReplicaSet) -> String {
-    format!("{}/{}", rs.namespace().unwrap_or_default(), rs.name_any())
+fn full_name<K: Resource<DynamicType = ()>>(rs: &K) -> String {
+    format!(
+        "{} {}/{}",
+        K::kind(&()),
+        rs.namespace().unwrap_or_default(),
+        rs.name_any()
+    )
 }
 
-/// Creates and deletes pods, expecting each to be observed; the first failure is returned
-/// after every other call was made.
-async fn manage(rs: &ReplicaSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
+/// Creates and deletes pods of `rs` (a ReplicaSet or a ReplicationController), expecting
+/// each to be observed; the first failure is returned after every other call was made.
+pub(super) async fn manage<K: Resource<DynamicType = ()>>(
+    rs: &K,
+    template: Option<PodTemplateSpec>,
+    plan: &Plan,
+    ctx: &Ctx,
+) -> Result<(), Error> {
     let key = rs.uid().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(
         ctx.shared.client.clone(),
@@ -133,7 +143,10 @@ async fn manage(rs: &ReplicaSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
     expectations.expect_creations(&key, plan.create);
     let created = join_all((0..plan.create).map(|_| async {
         let result = pods
-            .create(&PostParams::default(), &pod_from_template(rs))
+            .create(
+                &PostParams::default(),
+                &pod_from_template(rs, template.clone()),
+            )
             .await;
         match &result {
             Ok(pod) => {
@@ -141,10 +154,9 @@ async fn manage(rs: &ReplicaSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
             }
             Err(_) => expectations.creation_observed(&key),
         }
-        result.map(drop).map_err(api_error(format!(
-            "creating a pod for replica set {}",
-            full_name(rs)
-        )))
+        result
+            .map(drop)
+            .map_err(api_error(format!("creating a pod for {}", full_name(rs))))
     }))
     .await;
     expectations.expect_deletions(&key, plan.delete.iter().filter_map(|p| p.uid()));
@@ -160,7 +172,7 @@ async fn manage(rs: &ReplicaSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
                     return Ok(());
                 }
                 Err(api_error(format!(
-                    "deleting pod {} of replica set {}",
+                    "deleting pod {} of {}",
                     pod.name_any(),
                     full_name(rs)
                 ))(e))
@@ -182,8 +194,11 @@ async fn publish(ctx: &Ctx, reference: &ObjectReference, reason: &str, verb: &st
         .await;
 }
 
-fn pod_from_template(rs: &ReplicaSet) -> Pod {
-    let template = rs.spec.template.clone().unwrap_or_default();
+fn pod_from_template<K: Resource<DynamicType = ()>>(
+    rs: &K,
+    template: Option<PodTemplateSpec>,
+) -> Pod {
+    let template = template.unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
     Pod {
         metadata: ObjectMeta {

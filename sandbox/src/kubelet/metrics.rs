@@ -176,6 +176,7 @@ pub async fn publish(client: kube::Client, metrics: Metrics) {
     let mut node_cpu = NodeCpu::default();
     loop {
         let now = jiff::Timestamp::now().to_string();
+        let labels = pod_labels(&client).await;
         for usage in metrics.all_pods() {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), &usage.namespace, &pod_ar);
@@ -195,6 +196,7 @@ pub async fn publish(client: kube::Client, metrics: Metrics) {
                 "metadata": {
                     "name": usage.pod,
                     "namespace": usage.namespace,
+                    "labels": labels.get(&(usage.namespace.clone(), usage.pod.clone())),
                     "ownerReferences": [{ "apiVersion": "v1", "kind": "Pod", "name": usage.pod, "uid": usage.uid }],
                 },
                 "timestamp": now,
@@ -228,6 +230,26 @@ pub async fn publish(client: kube::Client, metrics: Metrics) {
         }
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
+}
+
+/// Every pod's labels by namespace and name: PodMetrics carry them, as metrics-server's
+/// do, so `kubectl top pod -l app=x` selects.
+async fn pod_labels(
+    client: &kube::Client,
+) -> HashMap<(String, String), std::collections::BTreeMap<String, String>> {
+    use kube::ResourceExt;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::all(client.clone());
+    let list = pods
+        .list_metadata(&kube::api::ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    list.into_iter()
+        .map(|p| {
+            let key = (p.namespace().unwrap_or_default(), p.name_any());
+            (key, p.labels().clone())
+        })
+        .collect()
 }
 
 /// Whole-machine CPU (from /proc/stat) and memory (MemTotal - MemAvailable) usage.

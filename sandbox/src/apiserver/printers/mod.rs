@@ -7,6 +7,7 @@ mod apps;
 mod core;
 mod other;
 mod pod;
+mod workloads;
 
 use crate::apimachinery::resources::Resource;
 use jiff::{SignedDuration, Timestamp};
@@ -78,6 +79,10 @@ static PRINTERS: &[&Printer] = &[
     &other::ENDPOINT_SLICE,
     &other::LEASE,
     &other::STORAGE_CLASS,
+    &workloads::JOB,
+    &workloads::CRON_JOB,
+    &workloads::DAEMON_SET,
+    &workloads::REPLICATION_CONTROLLER,
 ];
 
 /// The default Table of kinds without a printer, as the API server's default convertor.
@@ -174,6 +179,8 @@ fn table_at(
     with_columns: bool,
 ) -> Value {
     let printer = printer_for(r);
+    // Printers read the storage version, as the API server prints its internal objects.
+    let stored = crate::apiserver::conversion::storage_of(r);
     let rows: Vec<Value> = batch
         .items
         .iter()
@@ -183,7 +190,10 @@ fn table_at(
                 "Object" => (**o).clone(),
                 _ => partial_metadata(o),
             };
-            let mut row = json!({"cells": row_cells(printer, o, batch), "object": object});
+            let converted =
+                (stored != r).then(|| crate::apiserver::conversion::to_version(o, stored));
+            let cells = row_cells(printer, converted.as_ref().unwrap_or(o), batch);
+            let mut row = json!({"cells": cells, "object": object});
             if let Some(conditions) = row_conditions(r, o) {
                 row["conditions"] = conditions;
             }

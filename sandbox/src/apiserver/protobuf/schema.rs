@@ -197,8 +197,54 @@ pub(super) const HPA_V2: &[Field] = &[
     ),
 ];
 
+pub(super) const JOB_SPEC: &[Field] = &[
+    (1, "parallelism", F::Int),
+    (2, "completions", F::Int),
+    (3, "activeDeadlineSeconds", F::Int),
+    (4, "selector", F::Msg(LABEL_SELECTOR)),
+    (5, "manualSelector", F::Bool),
+    (6, "template", F::Msg(POD_TEMPLATE)),
+    (7, "backoffLimit", F::Int),
+    (8, "ttlSecondsAfterFinished", F::Int),
+    (9, "completionMode", F::Str),
+    (10, "suspend", F::Bool),
+    (14, "podReplacementPolicy", F::Str),
+];
+pub(super) const JOB: &[Field] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(JOB_SPEC)),
+];
+pub(super) const CRON_JOB: &[Field] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        F::Msg(&[
+            (1, "schedule", F::Str),
+            (2, "startingDeadlineSeconds", F::Int),
+            (3, "concurrencyPolicy", F::Str),
+            (4, "suspend", F::Bool),
+            (5, "jobTemplate", F::Msg(JOB)),
+            (6, "successfulJobsHistoryLimit", F::Int),
+            (7, "failedJobsHistoryLimit", F::Int),
+            (8, "timeZone", F::Str),
+        ]),
+    ),
+];
+
 /// Pointer fields where an explicit zero means something.
-pub(super) const KEEP_ZERO: &[&str] = &["replicas", "minReplicas", "averageUtilization"];
+pub(super) const KEEP_ZERO: &[&str] = &[
+    "replicas",
+    "minReplicas",
+    "averageUtilization",
+    "parallelism",
+    "completions",
+    "backoffLimit",
+    "ttlSecondsAfterFinished",
+    "startingDeadlineSeconds",
+    "successfulJobsHistoryLimit",
+    "failedJobsHistoryLimit",
+];
 
 // authorization/v1 and authentication/v1, as `kubectl auth can-i` and `whoami` send them.
 pub(super) const RESOURCE_ATTRIBUTES: &[Field] = &[
@@ -237,6 +283,8 @@ pub(super) fn for_kind(api_version: &str, kind: &str) -> Option<&'static [Field]
         ("v1", "Service") => SERVICE,
         ("apps/v1", "Deployment") => DEPLOYMENT,
         ("autoscaling/v2", "HorizontalPodAutoscaler") => HPA_V2,
+        ("batch/v1", "Job") => JOB,
+        ("batch/v1", "CronJob") => CRON_JOB,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
         ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,

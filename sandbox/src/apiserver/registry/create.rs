@@ -48,11 +48,12 @@ impl Api {
         applied: bool,
     ) -> Result<Outcome, ApiError> {
         let taken = self.taken(r);
+        // The uid comes first: the Job strategy puts it in the selector it generates.
+        obj["metadata"]["uid"] = json!(defaults::new_uid());
         defaults::apply(r, &mut obj, None, &taken);
         validate::validate(r, &obj, None)?;
         let now = defaults::now();
         let meta = obj["metadata"].as_object_mut().expect("checked object");
-        meta.insert("uid".into(), json!(defaults::new_uid()));
         meta.insert("creationTimestamp".into(), json!(now));
         meta.insert("generation".into(), json!(1));
         for k in ["resourceVersion", "deletionTimestamp", "selfLink"] {

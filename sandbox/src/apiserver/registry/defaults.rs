@@ -346,6 +346,10 @@ fn kind_defaults(r: &Resource, obj: &mut Value, old: Option<&Value>, taken: &Tak
         ("autoscaling", "HorizontalPodAutoscaler") => {
             set_default(&mut obj["spec"], "minReplicas", json!(1));
         }
+        ("batch", "Job") => super::workloads::job(obj, old),
+        ("batch", "CronJob") => super::workloads::cron_job(obj, old),
+        ("apps", "DaemonSet") => super::workloads::daemon_set(obj, old),
+        ("", "ReplicationController") => super::workloads::replication_controller(obj, old),
         _ => {}
     }
 }

@@ -13,6 +13,7 @@ mod namespace;
 pub(crate) mod patch;
 mod update;
 pub(crate) mod validate;
+pub(crate) mod workloads;
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::Resource;

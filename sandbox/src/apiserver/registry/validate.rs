@@ -10,7 +10,7 @@ use crate::apimachinery::names::{
 use crate::apimachinery::quantity;
 use crate::apimachinery::resources::Resource;
 use crate::apimachinery::selectors::LabelSelector;
-use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, storage};
+use k8s_openapi::api::{apps, autoscaling, batch, coordination, core, discovery, storage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -59,9 +59,16 @@ fn typed_roundtrip(r: &Resource, v: &Value) -> Option<Result<Value, String>> {
         ("apps", "ReplicaSet") => roundtrip::<apps::v1::ReplicaSet>(v),
         ("apps", "StatefulSet") => roundtrip::<apps::v1::StatefulSet>(v),
         ("apps", "ControllerRevision") => roundtrip::<apps::v1::ControllerRevision>(v),
+        ("autoscaling", "HorizontalPodAutoscaler") if r.version == "v1" => {
+            roundtrip::<autoscaling::v1::HorizontalPodAutoscaler>(v)
+        }
         ("autoscaling", "HorizontalPodAutoscaler") => {
             roundtrip::<autoscaling::v2::HorizontalPodAutoscaler>(v)
         }
+        ("apps", "DaemonSet") => roundtrip::<apps::v1::DaemonSet>(v),
+        ("", "ReplicationController") => roundtrip::<core::v1::ReplicationController>(v),
+        ("batch", "Job") => roundtrip::<batch::v1::Job>(v),
+        ("batch", "CronJob") => roundtrip::<batch::v1::CronJob>(v),
         ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(v),
         ("storage.k8s.io", "StorageClass") => roundtrip::<storage::v1::StorageClass>(v),
         ("coordination.k8s.io", "Lease") => roundtrip::<coordination::v1::Lease>(v),
@@ -157,7 +164,7 @@ fn fill_required(r: &Resource, obj: &mut Value) {
             ensure(obj, "spec", json!({}));
             fill_pod_spec(&mut obj["spec"]);
         }
-        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
             ensure(obj, "spec", json!({}));
             let spec = &mut obj["spec"];
             ensure(spec, "selector", json!({}));
@@ -167,6 +174,9 @@ fn fill_required(r: &Resource, obj: &mut Value) {
         }
         ("", "Service") if obj["spec"].is_object() => {
             each(&mut obj["spec"]["ports"], |p| ensure(p, "port", json!(0)));
+        }
+        ("batch", "Job" | "CronJob") | ("", "ReplicationController") => {
+            super::workloads::fill_required(r.kind, obj, fill_pod_spec)
         }
         ("autoscaling", "HorizontalPodAutoscaler") => {
             ensure(obj, "spec", json!({}));
@@ -234,7 +244,7 @@ pub fn check_name(r: &Resource, name: &str, causes: &mut Vec<Cause>) {
     }
 }
 
-fn check_labels(labels: &Value, field: &str, causes: &mut Vec<Cause>) {
+pub(super) fn check_labels(labels: &Value, field: &str, causes: &mut Vec<Cause>) {
     let Some(m) = labels.as_object() else { return };
     for (k, v) in m {
         if !is_label_key(k) {
@@ -256,7 +266,7 @@ fn check_labels(labels: &Value, field: &str, causes: &mut Vec<Cause>) {
 }
 
 /// `claims` names the StatefulSet's volumeClaimTemplates, which mounts may use too.
-fn check_pod_spec(
+pub(super) fn check_pod_spec(
     spec: &Value,
     field: &str,
     causes: &mut Vec<Cause>,
@@ -412,7 +422,7 @@ fn check_probes(c: &Value, cf: &str, causes: &mut Vec<Cause>) {
     }
 }
 
-fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
+pub(super) fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
     let spec = &obj["spec"];
     if let Some(n) = spec["replicas"].as_i64()
         && n < 0
@@ -455,7 +465,7 @@ fn check_workload(obj: &Value, causes: &mut Vec<Cause>) {
     );
 }
 
-fn go_map(labels: &Value) -> String {
+pub(super) fn go_map(labels: &Value) -> String {
     let parts: Vec<String> = labels
         .as_object()
         .map(|m| m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect())
@@ -583,6 +593,13 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
         }
         ("", "PersistentVolumeClaim") => check_pvc(obj, &mut causes),
         ("autoscaling", "HorizontalPodAutoscaler") => check_hpa(obj, &mut causes),
+        ("apps", "DaemonSet") => {
+            check_workload(obj, &mut causes);
+            super::workloads::check_immutable_selector(obj, old, &mut causes);
+        }
+        ("batch", "Job") => super::workloads::check_job(obj, old, &mut causes),
+        ("batch", "CronJob") => super::workloads::check_cron_job(obj, &mut causes),
+        ("", "ReplicationController") => super::workloads::check_rc(obj, &mut causes),
         _ => {}
     }
     if causes.is_empty() {

@@ -90,6 +90,16 @@ async fn apply(d: &Deployment, plan: &Plan, ctx: &Ctx) -> Result<Action, Error> 
         shared.expectations.expect_write(&key, &created, &rs_store);
         publish(ctx, &reference, events.next()).await;
     }
+    if let Some((rs_name, annotations)) = &plan.annotate {
+        let patch = serde_json::json!({ "metadata": { "annotations": annotations } });
+        let written = rs_api
+            .patch(rs_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(api_error(format!(
+                "annotating replica set {ns}/{rs_name} of deployment {ns}/{name}"
+            )))?;
+        shared.expectations.expect_write(&key, &written, &rs_store);
+    }
     for scale in &plan.scale {
         let scaled = scale_replica_set(&rs_api, scale)
             .await

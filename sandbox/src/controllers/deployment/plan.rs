@@ -16,6 +16,16 @@ pub(crate) const REVISION: &str = "deployment.kubernetes.io/revision";
 const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
 const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 const HASH_LABEL: &str = "pod-template-hash";
+/// The earlier revisions of a ReplicaSet whose template came back (by `rollout undo`).
+const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
+/// Deployment annotations that are not copied to its ReplicaSets.
+const NOT_COPIED: &[&str] = &[
+    "kubectl.kubernetes.io/last-applied-configuration",
+    REVISION,
+    REVISION_HISTORY,
+    DESIRED,
+    MAX_REPLICAS,
+];
 
 /// One ReplicaSet's new replica count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +58,10 @@ pub(crate) struct Plan {
     pub(crate) status: DeploymentStatus,
     /// The `deployment.kubernetes.io/revision` the Deployment should carry, if it differs.
     pub(crate) revision: Option<String>,
+    /// Annotations the current ReplicaSet must gain: the Deployment's own (such as
+    /// `kubernetes.io/change-cause`) and, when an older template came back, the next
+    /// revision number.
+    pub(crate) annotate: Option<(String, BTreeMap<String, String>)>,
     /// When the progress deadline passes if nothing changes before.
     pub(crate) recheck_after: Option<Duration>,
 }
@@ -173,16 +187,55 @@ pub(crate) fn plan(d: &Deployment, replicasets: &[ReplicaSet], now: jiff::Timest
         (replicas, max_unavailable),
         now,
     );
+    let annotate = new_rs
+        .filter(|_| create.is_none())
+        .and_then(|rs| new_rs_annotations(d, rs, &owned).map(|a| (rs.name_any(), a)));
     let revision = new_rs
-        .map(|rs| revision(rs).to_string())
+        .map(|rs| {
+            annotate
+                .as_ref()
+                .and_then(|(_, a)| a.get(REVISION).cloned())
+                .unwrap_or_else(|| revision(rs).to_string())
+        })
         .filter(|rev| d.annotations().get(REVISION) != Some(rev));
     Plan {
         create,
         scale,
         status,
         revision,
+        annotate,
         recheck_after,
     }
+}
+
+/// The Deployment's annotations its ReplicaSets carry too.
+fn copied_annotations(d: &Deployment) -> BTreeMap<String, String> {
+    let mut all = d.annotations().clone();
+    all.retain(|k, _| !NOT_COPIED.contains(&k.as_str()));
+    all
+}
+
+/// What the current ReplicaSet lacks: the Deployment's annotations, and when it is not the
+/// newest revision (an undo brought its template back), the next revision, its old number
+/// kept in `revision-history`, as the Deployment controller renumbers it.
+fn new_rs_annotations(
+    d: &Deployment,
+    rs: &ReplicaSet,
+    owned: &[ReplicaSet],
+) -> Option<BTreeMap<String, String>> {
+    let mut want = copied_annotations(d);
+    let newest = owned.iter().map(revision).max().unwrap_or(0);
+    let current = revision(rs);
+    if current < newest {
+        want.insert(REVISION.into(), (newest + 1).to_string());
+        let history = match rs.annotations().get(REVISION_HISTORY) {
+            Some(h) if !h.is_empty() => format!("{h},{current}"),
+            _ => current.to_string(),
+        };
+        want.insert(REVISION_HISTORY.into(), history);
+    }
+    want.retain(|k, v| rs.annotations().get(k) != Some(v));
+    (!want.is_empty()).then_some(want)
 }
 
 /// The ReplicaSets `d` controls and that are not being deleted, oldest first.
@@ -219,6 +272,12 @@ fn new_replica_set(d: &Deployment, hash: &str, owned: &[ReplicaSet], t: &Target)
         (t.replicas + t.surge - old_total).clamp(0, t.replicas)
     };
     let next_revision = owned.iter().map(revision).max().unwrap_or(0) + 1;
+    let mut annotations = copied_annotations(d);
+    annotations.extend([
+        (REVISION.to_string(), next_revision.to_string()),
+        (DESIRED.to_string(), t.replicas.to_string()),
+        (MAX_REPLICAS.to_string(), (t.replicas + t.surge).to_string()),
+    ]);
     let mut template = spec.template.clone();
     let meta = template.metadata.get_or_insert_with(Default::default);
     meta.labels
@@ -235,11 +294,7 @@ fn new_replica_set(d: &Deployment, hash: &str, owned: &[ReplicaSet], t: &Target)
             name: Some(format!("{}-{hash}", d.name_any())),
             namespace: d.namespace(),
             labels: Some(labels),
-            annotations: Some(BTreeMap::from([
-                (REVISION.to_string(), next_revision.to_string()),
-                (DESIRED.to_string(), t.replicas.to_string()),
-                (MAX_REPLICAS.to_string(), (t.replicas + t.surge).to_string()),
-            ])),
+            annotations: Some(annotations),
             owner_references: Some(vec![controller_ref(d)]),
             ..Default::default()
         },

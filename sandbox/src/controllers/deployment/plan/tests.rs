@@ -326,10 +326,15 @@ fn revisions_count_up_and_the_deployment_carries_its_current_one() {
     let step = plan(&v3, &[r1.clone(), r2.clone()], now());
     assert_eq!(step.create.as_ref().unwrap().annotations()[REVISION], "3");
     assert_eq!(step.revision.as_deref(), Some("3"));
-    // Back to the first template: its ReplicaSet is the new one again.
-    let back = plan(&v1, &[r1, r2], now());
+    // Back to the first template: its ReplicaSet is the new one again, renumbered after
+    // the newest (as `rollout undo` shows: 1, 2 become 2, 3), its old number in the history.
+    let back = plan(&v1, &[r1.clone(), r2], now());
     assert!(back.create.is_none());
-    assert_eq!(back.revision.as_deref(), Some("1"));
+    assert_eq!(back.revision.as_deref(), Some("3"));
+    let (name, annotations) = back.annotate.expect("the old ReplicaSet is renumbered");
+    assert_eq!(name, r1.name_any());
+    assert_eq!(annotations[REVISION], "3");
+    assert_eq!(annotations[REVISION_HISTORY], "1");
 }
 
 #[test]

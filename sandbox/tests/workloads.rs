@@ -1,0 +1,694 @@
+//! The workload kinds beyond Deployments, with the real kubectl (the machine's, and the
+//! newer one in `HK8S_TEST_KUBECTL_NEW` when set) against a sandbox this test starts:
+//! autoscaling/v1 HPAs read as v2 and back, Jobs that complete and fail, a CronJob firing
+//! when the controllers' clock moves a minute on, DaemonSets, and `kubectl get` tables.
+
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The tutorial's original 13-frontend-hpa.yml: `autoscaling/v1` with a CPU target.
+const ORIGINAL_HPA: &str = r#"apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata:
+  name: frontend
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: frontend
+  minReplicas: 1
+  maxReplicas: 10
+  targetCPUUtilizationPercentage: 50
+"#;
+
+struct Env {
+    sandbox: Option<Sandbox>,
+    kubeconfig: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = &self.dir;
+        drop(self.sandbox.take());
+    }
+}
+
+/// A sandbox with a `demo` namespace; `busybox` runs as the machine's `sh`.
+async fn start(runtime: NodeRuntime) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox =
+        Sandbox::start(SandboxConfig::new(dir.path().join("state")).with_runtime(runtime))
+            .await
+            .unwrap();
+    std::fs::write(
+        hk8s_sandbox::paths::images_config_path(sandbox.state_dir()),
+        "images:\n  busybox: sh\n",
+    )
+    .unwrap();
+    let env = Env {
+        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+        sandbox: Some(sandbox),
+        dir,
+    };
+    env.ok("kubectl", &["create", "namespace", "demo"]).await;
+    env
+}
+
+/// The kubectl binaries to test with: the machine's, and the newer one when configured.
+fn kubectls() -> Vec<String> {
+    let mut all = vec!["kubectl".to_string()];
+    if let Ok(new) = std::env::var("HK8S_TEST_KUBECTL_NEW")
+        && !new.is_empty()
+    {
+        all.push(new);
+    }
+    all
+}
+
+impl Env {
+    fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("running")
+    }
+
+    async fn run(&self, kubectl: &str, args: &[&str], input: Option<&str>) -> (bool, String) {
+        let mut cmd = tokio::process::Command::new(kubectl);
+        cmd.args(["-n", "demo"])
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("kubectl is installed");
+        if let Some(text) = input {
+            use tokio::io::AsyncWriteExt;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(text.as_bytes()).await.unwrap();
+        }
+        let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("{kubectl} {args:?} did not finish in {TIMEOUT:?}"))
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+
+    async fn ok(&self, kubectl: &str, args: &[&str]) -> String {
+        let (ok, out) = self.run(kubectl, args, None).await;
+        assert!(ok, "{kubectl} {args:?} failed:\n{out}");
+        out
+    }
+
+    async fn apply(&self, kubectl: &str, manifest: &str) -> String {
+        let (ok, out) = self
+            .run(kubectl, &["apply", "-f", "-"], Some(manifest))
+            .await;
+        assert!(ok, "{kubectl} apply failed:\n{out}\n{manifest}");
+        out
+    }
+
+    async fn json(&self, kubectl: &str, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(kubectl, &all).await).unwrap()
+    }
+
+    /// Polls `check` until it answers, or fails after `TIMEOUT`.
+    async fn wait_for<T>(&self, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+fn condition_types(job: &Value) -> Vec<String> {
+    job["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["type"].as_str().unwrap(),
+                c["status"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The cells of the table row that starts with `name`.
+fn row(table: &str, name: &str) -> Vec<String> {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no row {name} in\n{table}"))
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+fn header(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_original_v1_hpa_is_accepted_and_reads_the_same_in_v1_and_v2() {
+    let env = start(NodeRuntime::Standin).await;
+    for kubectl in kubectls() {
+        let versions = env.ok(&kubectl, &["api-versions"]).await;
+        for gv in ["autoscaling/v1", "autoscaling/v2", "batch/v1", "apps/v1"] {
+            assert!(versions.lines().any(|l| l == gv), "{gv} in\n{versions}");
+        }
+        env.apply(&kubectl, ORIGINAL_HPA).await;
+        let v2 = env
+            .json(
+                &kubectl,
+                &["get", "horizontalpodautoscalers.v2.autoscaling", "frontend"],
+            )
+            .await;
+        assert_eq!(v2["apiVersion"], "autoscaling/v2");
+        assert_eq!(
+            v2["spec"]["metrics"][0]["resource"]["target"],
+            serde_json::json!({"type": "Utilization", "averageUtilization": 50}),
+            "{v2:#}"
+        );
+        let patch = r#"{"spec":{"metrics":[
+            {"type":"Resource","resource":{"name":"cpu","target":{"type":"Utilization","averageUtilization":60}}},
+            {"type":"Resource","resource":{"name":"memory","target":{"type":"AverageValue","averageValue":"100Mi"}}}]}}"#;
+        env.ok(
+            &kubectl,
+            &[
+                "patch",
+                "horizontalpodautoscalers.v2.autoscaling",
+                "frontend",
+                "--type=merge",
+                "-p",
+                patch,
+            ],
+        )
+        .await;
+        let v1 = env
+            .json(
+                &kubectl,
+                &["get", "horizontalpodautoscalers.v1.autoscaling", "frontend"],
+            )
+            .await;
+        assert_eq!(v1["apiVersion"], "autoscaling/v1");
+        assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 60, "{v1:#}");
+        let other = v1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/metrics"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the memory metric rides in an annotation: {v1:#}"));
+        assert!(
+            other.contains("\"memory\"") && other.contains("100Mi"),
+            "{other}"
+        );
+        // A v1 write keeps what v1 cannot say.
+        env.ok(
+            &kubectl,
+            &[
+                "patch",
+                "horizontalpodautoscalers.v1.autoscaling",
+                "frontend",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"maxReplicas":5}}"#,
+            ],
+        )
+        .await;
+        let v2 = env
+            .json(
+                &kubectl,
+                &["get", "horizontalpodautoscalers.v2.autoscaling", "frontend"],
+            )
+            .await;
+        assert_eq!(v2["spec"]["maxReplicas"], 5);
+        assert_eq!(
+            v2["spec"]["metrics"].as_array().map(Vec::len),
+            Some(2),
+            "{v2:#}"
+        );
+        assert!(v2["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/metrics"].is_null());
+        let table = env.ok(&kubectl, &["get", "hpa"]).await;
+        assert_eq!(
+            header(&table),
+            [
+                "NAME",
+                "REFERENCE",
+                "TARGETS",
+                "MINPODS",
+                "MAXPODS",
+                "REPLICAS",
+                "AGE"
+            ]
+        );
+        env.ok(&kubectl, &["delete", "hpa", "frontend"]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kinds_are_discovered_and_validated_like_a_cluster() {
+    let env = start(NodeRuntime::Standin).await;
+    for kubectl in kubectls() {
+        let resources = env.ok(&kubectl, &["api-resources"]).await;
+        for (name, short) in [
+            ("jobs", ""),
+            ("cronjobs", "cj"),
+            ("daemonsets", "ds"),
+            ("replicationcontrollers", "rc"),
+        ] {
+            let cells = row(&resources, name);
+            if !short.is_empty() {
+                assert_eq!(cells[1], short, "{resources}");
+            }
+        }
+        let no_policy = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: busybox}]\n";
+        let (ok, out) = env
+            .run(&kubectl, &["apply", "-f", "-"], Some(no_policy))
+            .await;
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains(r#"spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never""#),
+            "{out}"
+        );
+        let bad_schedule = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: bad}\nspec:\n  schedule: 'every minute'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers: [{name: c, image: busybox}]\n";
+        let (ok, out) = env
+            .run(&kubectl, &["apply", "-f", "-"], Some(bad_schedule))
+            .await;
+        assert!(!ok && out.contains("spec.schedule"), "{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_complete_fail_at_their_backoff_limit_and_print_like_a_cluster() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    env.ok(
+        &kubectl,
+        &[
+            "create",
+            "job",
+            "hello",
+            "--image=busybox",
+            "--",
+            "sh",
+            "-c",
+            "echo hello from the job",
+        ],
+    )
+    .await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/hello",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let logs = env.ok(&kubectl, &["logs", "job/hello"]).await;
+    assert!(logs.contains("hello from the job"), "{logs}");
+    let job = env.json(&kubectl, &["get", "job", "hello"]).await;
+    assert_eq!(
+        condition_types(&job),
+        ["SuccessCriteriaMet=True", "Complete=True"]
+    );
+    assert_eq!(job["status"]["succeeded"], 1);
+    let uid = job["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(
+        job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+        uid
+    );
+    let pods = env
+        .ok(
+            &kubectl,
+            &[
+                "get",
+                "pods",
+                "-l",
+                "batch.kubernetes.io/job-name=hello",
+                "-o",
+                "name",
+            ],
+        )
+        .await;
+    assert_eq!(pods.lines().count(), 1, "{pods}");
+    let table = env.ok(&kubectl, &["get", "jobs"]).await;
+    assert_eq!(
+        header(&table),
+        ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    );
+    assert_eq!(row(&table, "hello")[1..3], ["Complete", "1/1"]);
+
+    let parallel = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: three}\nspec:\n  completions: 3\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [sh, -c, 'sleep 0.2']}]\n";
+    env.apply(&kubectl, parallel).await;
+    let failing = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: fails}\nspec:\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [sh, -c, 'exit 3']}]\n";
+    env.apply(&kubectl, failing).await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/three",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let three = env.json(&kubectl, &["get", "job", "three"]).await;
+    assert_eq!(three["status"]["succeeded"], 3);
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=failed",
+            "job/fails",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let fails = env.json(&kubectl, &["get", "job", "fails"]).await;
+    assert_eq!(
+        condition_types(&fails),
+        ["FailureTarget=True", "Failed=True"]
+    );
+    assert_eq!(
+        fails["status"]["failed"], 2,
+        "one try and one retry: {fails:#}"
+    );
+    assert_eq!(
+        fails["status"]["conditions"][1]["reason"],
+        "BackoffLimitExceeded"
+    );
+    let table = env.ok(&kubectl, &["get", "jobs"]).await;
+    assert_eq!(row(&table, "fails")[1..3], ["Failed", "0/1"]);
+    assert_eq!(row(&table, "three")[1..3], ["Complete", "3/3"]);
+
+    let ttl = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: brief}\nspec:\n  ttlSecondsAfterFinished: 0\n  template:\n    spec:\n      restartPolicy: OnFailure\n      containers: [{name: c, image: busybox, command: [sh, -c, 'true']}]\n";
+    env.apply(&kubectl, ttl).await;
+    env.wait_for(
+        "the finished job with a zero TTL to be deleted",
+        async || {
+            let (ok, out) = env.run(&kubectl, &["get", "job", "brief"], None).await;
+            (!ok && out.contains("NotFound")).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cron_job_fires_when_its_minute_comes_and_jobs_can_be_made_from_it() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    env.ok(
+        &kubectl,
+        &[
+            "create",
+            "cronjob",
+            "tick",
+            "--image=busybox",
+            "--schedule=*/1 * * * *",
+            "--",
+            "sh",
+            "-c",
+            "echo tick",
+        ],
+    )
+    .await;
+    let table = env.ok(&kubectl, &["get", "cronjobs"]).await;
+    assert_eq!(
+        header(&table),
+        [
+            "NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"
+        ]
+    );
+    assert_eq!(
+        row(&table, "tick")[1..8],
+        ["*/1", "*", "*", "*", "*", "<none>", "False"]
+    );
+    env.sandbox().clock().advance(Duration::from_secs(61));
+    let scheduled = env
+        .wait_for("the cron job's first job", async || {
+            let jobs = env.json(&kubectl, &["get", "jobs"]).await;
+            jobs["items"]
+                .as_array()?
+                .iter()
+                .find(|j| j["metadata"]["ownerReferences"][0]["name"] == "tick")
+                .map(|j| j["metadata"]["name"].as_str().unwrap().to_string())
+        })
+        .await;
+    assert!(scheduled.starts_with("tick-"), "{scheduled}");
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=complete",
+            &format!("job/{scheduled}"),
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let logs = env
+        .ok(&kubectl, &["logs", &format!("job/{scheduled}")])
+        .await;
+    assert!(logs.contains("tick"), "{logs}");
+    let cj = env
+        .wait_for("the cron job's status to record the run", async || {
+            let cj = env.json(&kubectl, &["get", "cronjob", "tick"]).await;
+            (!cj["status"]["lastSuccessfulTime"].is_null()).then_some(cj)
+        })
+        .await;
+    assert!(!cj["status"]["lastScheduleTime"].is_null(), "{cj:#}");
+    env.ok(
+        &kubectl,
+        &["create", "job", "by-hand", "--from=cronjob/tick"],
+    )
+    .await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/by-hand",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let by_hand = env.json(&kubectl, &["get", "job", "by-hand"]).await;
+    assert_eq!(
+        by_hand["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
+    env.ok(
+        &kubectl,
+        &[
+            "patch",
+            "cronjob",
+            "tick",
+            "-p",
+            r#"{"spec":{"suspend":true}}"#,
+        ],
+    )
+    .await;
+    let before = env.json(&kubectl, &["get", "jobs"]).await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    env.sandbox().clock().advance(Duration::from_secs(120));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = env.json(&kubectl, &["get", "jobs"]).await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "a suspended cron job starts nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_set_runs_a_pod_on_the_node_and_replication_controllers_scale() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let daemon_set = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    env.apply(&kubectl, daemon_set).await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "ds/agent", "--timeout=60s"],
+    )
+    .await;
+    let table = env.ok(&kubectl, &["get", "ds"]).await;
+    assert_eq!(
+        header(&table),
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "NODE",
+            "SELECTOR",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        row(&table, "agent")[1..7],
+        ["1", "1", "1", "1", "1", "<none>"]
+    );
+    let pods = env
+        .json(&kubectl, &["get", "pods", "-l", "app=agent"])
+        .await;
+    let pod = &pods["items"][0];
+    assert_eq!(pod["spec"]["nodeName"], hk8s_sandbox::NODE_NAME, "{pod:#}");
+    let first = pod["metadata"]["name"].as_str().unwrap().to_string();
+    env.ok(&kubectl, &["set", "env", "ds/agent", "ROUND=2"])
+        .await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "ds/agent", "--timeout=60s"],
+    )
+    .await;
+    let pods = env
+        .json(&kubectl, &["get", "pods", "-l", "app=agent"])
+        .await;
+    let live: Vec<&Value> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    assert_eq!(live.len(), 1, "{pods:#}");
+    assert_ne!(
+        live[0]["metadata"]["name"],
+        first.as_str(),
+        "the pod was replaced"
+    );
+    assert_eq!(live[0]["spec"]["containers"][0]["env"][0]["value"], "2");
+
+    let rc = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: old}\nspec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: old}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    env.apply(&kubectl, rc).await;
+    let rc = env.json(&kubectl, &["get", "rc", "old"]).await;
+    assert_eq!(
+        rc["spec"]["selector"],
+        serde_json::json!({"app": "old"}),
+        "defaulted from the template"
+    );
+    env.wait_for("two ready pods of the replication controller", async || {
+        let rc = env.json(&kubectl, &["get", "rc", "old"]).await;
+        (rc["status"]["readyReplicas"] == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        header(&env.ok(&kubectl, &["get", "rc"]).await),
+        ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+    );
+    env.ok(&kubectl, &["scale", "rc", "old", "--replicas=1"])
+        .await;
+    env.wait_for("the replication controller scaled to one", async || {
+        let pods = env.json(&kubectl, &["get", "pods", "-l", "app=old"]).await;
+        let live = pods["items"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .count();
+        (live == 1).then_some(())
+    })
+    .await;
+    let top = env
+        .wait_for("kubectl top to select pods by label", async || {
+            let (ok, out) = env
+                .run(&kubectl, &["top", "pod", "-l", "app=agent"], None)
+                .await;
+            (ok && out.contains("agent-")).then_some(out)
+        })
+        .await;
+    assert!(!top.contains("old-"), "only the selected pods: {top}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_history_renumbers_an_undone_revision_and_shows_change_causes() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    env.ok(
+        &kubectl,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=busybox",
+            "--",
+            "sh",
+            "-c",
+            "sleep 600",
+        ],
+    )
+    .await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "deploy/web", "--timeout=60s"],
+    )
+    .await;
+    for round in ["2", "3"] {
+        env.ok(
+            &kubectl,
+            &["set", "env", "deploy/web", &format!("ROUND={round}")],
+        )
+        .await;
+        let cause = format!("kubernetes.io/change-cause=round {round}");
+        env.ok(&kubectl, &["annotate", "deploy/web", &cause, "--overwrite"])
+            .await;
+        env.ok(
+            &kubectl,
+            &["rollout", "status", "deploy/web", "--timeout=60s"],
+        )
+        .await;
+    }
+    env.ok(&kubectl, &["rollout", "undo", "deploy/web"]).await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "deploy/web", "--timeout=60s"],
+    )
+    .await;
+    let history = env
+        .wait_for("the undone revision to be renumbered", async || {
+            let out = env
+                .ok(&kubectl, &["rollout", "history", "deploy/web"])
+                .await;
+            out.lines().any(|l| l.starts_with('4')).then_some(out)
+        })
+        .await;
+    let revisions: Vec<&str> = history
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(revisions, ["1", "3", "4"], "{history}");
+    let four = history.lines().find(|l| l.starts_with('4')).unwrap();
+    assert!(
+        four.contains("round 2"),
+        "the undone template's cause: {history}"
+    );
+    let deploy = env.json(&kubectl, &["get", "deploy", "web"]).await;
+    assert_eq!(
+        deploy["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "4"
+    );
+}
