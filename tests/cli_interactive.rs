@@ -216,3 +216,73 @@ fn a_confirmation_waits_for_an_answer_and_no_declines() {
         "no means no:\n{screen}"
     );
 }
+
+/// Stops the sandbox a test started through hk8s, pass or fail.
+struct SandboxDown(PathBuf);
+
+impl Drop for SandboxDown {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_hk8s"))
+            .args(["sandbox", "down"])
+            .env("HK8S_SANDBOX_DIR", &self.0)
+            .status();
+    }
+}
+
+/// A learner whose KUBECONFIG names a file that does not exist, with a home of their own.
+fn missing_kubeconfig_command(dir: &Path, args: &str) -> String {
+    format!(
+        "env -u HK8S_KUBECONFIG -u HK8S_CONTEXT KUBECONFIG={dir}/missing-kubeconfig HOME={dir} HK8S_DATA_DIR={dir}/data HK8S_SANDBOX_DIR={dir}/sandbox NO_COLOR=1 {hk8s} {args}; echo EXITED-$?; sleep 60",
+        dir = dir.display(),
+        hk8s = env!("CARGO_BIN_EXE_hk8s"),
+    )
+}
+
+#[test]
+fn a_missing_kubeconfig_file_offers_the_sandbox_and_the_choice_is_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let _down = SandboxDown(dir.path().join("sandbox"));
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 0"),
+    );
+    let screen = tmux.wait_for("Start hk8s's built-in sandbox? [y/N]", 1);
+    assert!(
+        screen.contains("missing-kubeconfig, which does not exist"),
+        "a missing KUBECONFIG file means no cluster, said plainly:\n{screen}"
+    );
+    assert!(!screen.contains("cannot read the kubeconfig"), "{screen}");
+    tmux.send(&["y", "Enter"]);
+    for answered in 1..=4 {
+        tmux.wait_for("[Enter = run, s = skip, q = quit]", answered);
+        tmux.send(&["Enter"]);
+    }
+    let screen = tmux.wait_for("EXITED-", 1);
+    assert!(
+        screen.contains("Starting the built-in sandbox") && screen.contains("EXITED-0"),
+        "{screen}"
+    );
+    assert!(screen.contains("Next: `hk8s lesson 1`"), "{screen}");
+    drop(tmux);
+
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 1"),
+    );
+    let screen = tmux.wait_for("[Enter = run, s = skip, q = quit]", 1);
+    assert!(
+        !screen.contains("Start hk8s's built-in sandbox?"),
+        "the sandbox, once chosen, is not offered again:\n{screen}"
+    );
+    assert!(
+        screen.contains("Using cluster hk8s-sandbox (hk8s sandbox)")
+            && screen.contains("as you chose before"),
+        "lesson 1 uses the remembered sandbox without --sandbox:\n{screen}"
+    );
+    assert!(
+        !screen.contains("Starting the built-in sandbox"),
+        "the running sandbox is reused:\n{screen}"
+    );
+    tmux.send(&["q", "Enter"]);
+    tmux.wait_for("EXITED-0", 1);
+}
