@@ -286,3 +286,46 @@ fn a_missing_kubeconfig_file_offers_the_sandbox_and_the_choice_is_remembered() {
     tmux.send(&["q", "Enter"]);
     tmux.wait_for("EXITED-0", 1);
 }
+
+#[test]
+fn a_skipped_step_is_not_saved_and_a_cluster_gone_mid_watch_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox_dir = dir.path().join("sandbox");
+    let _down = SandboxDown(sandbox_dir.clone());
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 1 --sandbox"),
+    );
+    let screen = tmux.wait_for("[Enter = run, s = skip, q = quit]", 1);
+    assert!(screen.contains("Create the namespace"), "{screen}");
+    tmux.send(&["s", "Enter"]);
+    let screen = tmux.wait_for("[Enter = run, s = skip, q = quit]", 2);
+    assert!(screen.contains("Wait until it is Active"), "{screen}");
+    tmux.send(&["Enter"]);
+    tmux.wait_for("waiting for the namespace", 1);
+    let stopped = Command::new(env!("CARGO_BIN_EXE_hk8s"))
+        .args(["sandbox", "down"])
+        .env("HK8S_SANDBOX_DIR", &sandbox_dir)
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let since = Instant::now();
+    let screen = tmux.wait_for("EXITED-", 1);
+    assert!(
+        since.elapsed() < Duration::from_secs(10),
+        "reported within seconds, not at the 30 s timeout ({:?}):\n{screen}",
+        since.elapsed()
+    );
+    assert!(
+        screen.contains("the cluster stopped answering while waiting for")
+            && screen.contains("hk8s sandbox up --detach")
+            && screen.contains("hk8s lesson 1 --step 2"),
+        "says what happened and how to resume:\n{screen}"
+    );
+    assert!(!screen.contains("timed out"), "{screen}");
+    let saved = std::fs::read_to_string(dir.path().join("data/progress.json")).unwrap_or_default();
+    assert!(
+        !saved.contains("\"steps_done\": 1") && !saved.contains("\"completed\": true"),
+        "the skipped step is not saved as done: {saved}"
+    );
+}

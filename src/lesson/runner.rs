@@ -61,6 +61,8 @@ pub(crate) enum RunError {
 /// How a step ended, when it did not fail.
 enum StepEnd {
     Done,
+    /// The learner answered "skip".
+    Skipped,
     Quit,
 }
 
@@ -122,6 +124,8 @@ impl<'a> Runner<'a> {
         let learn = self.mode == Mode::Learn;
         let total = lesson.steps.len();
         let mut outcome = Outcome::default();
+        // The first skipped step that does something: progress is not saved past it.
+        let mut skipped: Option<usize> = None;
         if learn {
             present::lesson_intro(self.ui, lesson, start);
         }
@@ -135,6 +139,12 @@ impl<'a> Runner<'a> {
             set_current(Some((lesson.number, number)));
             match self.step(lesson, number, step, &mut outcome).await {
                 Ok(StepEnd::Done) => {}
+                Ok(StepEnd::Skipped) => {
+                    if step.action.changes_cluster() || matches!(step.action, Action::Check { .. })
+                    {
+                        skipped.get_or_insert(number);
+                    }
+                }
                 Ok(StepEnd::Quit) => {
                     present::stopped(self.ui, lesson.number, number);
                     return Ok(outcome);
@@ -154,7 +164,7 @@ impl<'a> Runner<'a> {
                     return Ok(outcome);
                 }
             }
-            if let (true, Some(p)) = (learn, progress.as_deref_mut()) {
+            if let (true, Some(p), None) = (learn, progress.as_deref_mut(), skipped) {
                 p.record(&self.target.progress_key(), lesson.number, number, total)?;
             }
         }
@@ -162,7 +172,7 @@ impl<'a> Runner<'a> {
         if learn {
             let failed = outcome.checks.iter().filter(|c| !c.passed).count();
             let next = model::get(lesson.number + 1).ok();
-            present::lesson_done(self.ui, lesson, failed, next.as_ref());
+            present::lesson_done(self.ui, lesson, failed, skipped, next.as_ref());
         }
         Ok(outcome)
     }
@@ -194,7 +204,7 @@ impl<'a> Runner<'a> {
                 Answer::Run => {}
                 Answer::Skip => {
                     present::skipped(self.ui);
-                    return Ok(StepEnd::Done);
+                    return Ok(StepEnd::Skipped);
                 }
                 Answer::Quit => return Ok(StepEnd::Quit),
                 Answer::Interrupted => exit_interrupted(self.ui),

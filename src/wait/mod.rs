@@ -57,6 +57,10 @@ pub enum WaitError {
     },
     #[error("while waiting for {what}: {message}")]
     Api { what: String, message: String },
+    #[error(
+        "the cluster stopped answering while waiting for {what}: {message}.\n  Is it still running? For the sandbox, `hk8s sandbox status` says, and `hk8s sandbox up --detach` starts it again"
+    )]
+    ClusterGone { what: String, message: String },
 }
 
 impl WaitFor {
@@ -216,7 +220,8 @@ pub(crate) async fn list_pods(target: &Target, selector: &str) -> Result<Vec<Pod
     )
 }
 
-/// Waits for `cond` with a spinner and live events; on timeout explains what is stuck.
+/// Waits for `cond` with a spinner and live events; on timeout explains what is stuck. A
+/// cluster that stops answering (two polls in a row without an answer) ends the wait at once.
 pub async fn wait(
     target: &Target,
     cond: &WaitFor,
@@ -228,6 +233,7 @@ pub async fn wait(
     let event_task = events::show_new(target, &bar, ui);
     let start = Instant::now();
     let mut last = String::from("nothing yet");
+    let mut unanswered = 0;
     let result = loop {
         match cond.holds(target).await {
             Ok(Verdict {
@@ -239,16 +245,16 @@ pub async fn wait(
                 break Ok(());
             }
             Ok(Verdict { detail, .. }) => {
+                unanswered = 0;
                 bar.set_message(format!("waiting for {what}: {detail}"));
                 last = detail;
             }
-            Err(err) if start.elapsed() > timeout => {
-                break Err(WaitError::Api {
-                    what: what.clone(),
-                    message: err.to_string(),
-                });
+            Err(err) => {
+                if let Some(stop) = failed_poll(&err, &mut unanswered, &what, start, timeout) {
+                    bar.finish_and_clear();
+                    break Err(stop);
+                }
             }
-            Err(_) => {}
         }
         if start.elapsed() > timeout {
             bar.finish_and_clear();
@@ -263,4 +269,29 @@ pub async fn wait(
     };
     event_task.abort();
     result
+}
+
+/// Whether a failed poll ends the wait: a cluster that did not answer twice in a row is
+/// gone; an error answer counts only once the time is up.
+fn failed_poll(
+    err: &kube::Error,
+    unanswered: &mut u32,
+    what: &str,
+    start: Instant,
+    timeout: Duration,
+) -> Option<WaitError> {
+    let message = crate::error_chain(err);
+    if !matches!(err, kube::Error::Api(_)) {
+        *unanswered += 1;
+        if *unanswered >= 2 {
+            return Some(WaitError::ClusterGone {
+                what: what.to_string(),
+                message,
+            });
+        }
+    }
+    (start.elapsed() > timeout).then(|| WaitError::Api {
+        what: what.to_string(),
+        message,
+    })
 }
