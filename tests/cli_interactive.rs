@@ -2,6 +2,8 @@
 //! Ctrl-C saves progress and says how to resume, the next run resumes there, and a
 //! yes/no question waits for its answer.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,7 +65,12 @@ impl Tmux {
 
     /// Waits until the screen shows `text` `count` times, or fails showing the screen.
     fn wait_for(&self, text: &str, count: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_within(text, count, Duration::from_secs(30))
+    }
+
+    /// [`Tmux::wait_for`] with a deadline of its own, for steps that start pods.
+    fn wait_within(&self, text: &str, count: usize, within: Duration) -> String {
+        let deadline = Instant::now() + within;
         loop {
             let screen = self.screen();
             if screen.matches(text).count() >= count {
@@ -328,4 +335,70 @@ fn a_skipped_step_is_not_saved_and_a_cluster_gone_mid_watch_is_reported_at_once(
         !saved.contains("\"steps_done\": 1") && !saved.contains("\"completed\": true"),
         "the skipped step is not saved as done: {saved}"
     );
+}
+
+#[test]
+fn watching_pods_start_replays_what_happened_before_the_learner_looked() {
+    support::ensure_app_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let _down = SandboxDown(dir.path().join("sandbox"));
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 3 --sandbox"),
+    );
+    let long = Duration::from_secs(240);
+    tmux.wait_within("Run lesson 1's steps now", 1, long);
+    tmux.send(&["y", "Enter"]);
+    tmux.wait_within("Run lesson 2's steps now", 1, long);
+    tmux.send(&["y", "Enter"]);
+    for step in 1..=4 {
+        tmux.wait_within("[Enter = run, s = skip, q = quit]", step, long);
+        tmux.send(&["Enter"]);
+    }
+    let screen = tmux.wait_within("[Enter = run, s = skip, q = quit]", 5, long);
+    assert!(
+        screen.contains("Step 5/9: Watch the pods start"),
+        "{screen}"
+    );
+    // The learner reads the prose while the pods start.
+    std::thread::sleep(Duration::from_secs(20));
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_within(
+        "✔ deployments redis, hello-k8s-api, hello-k8s-frontend to be Available",
+        1,
+        long,
+    );
+    let watch = &screen[screen.find("Step 5/9").unwrap()..];
+    assert!(
+        watch.contains("What already happened (events since this lesson run began):"),
+        "a watch that starts late replays the events first:\n{watch}"
+    );
+    for event in [
+        "Scheduled pod/redis-",
+        "Started pod/hello-k8s-api-",
+        "Started pod/hello-k8s-frontend-",
+    ] {
+        assert!(watch.contains(event), "replays {event:?}:\n{watch}");
+    }
+    assert!(
+        watch.contains("NAME") && watch.contains("READY") && watch.contains("STATUS"),
+        "pods are shown as kubectl get pods -w shows them:\n{watch}"
+    );
+    let running = ready_running_rows(watch);
+    assert!(
+        running >= 3,
+        "three pods shown 1/1 Running ({running}):\n{watch}"
+    );
+    tmux.send(&["q", "Enter"]);
+}
+
+/// Pod rows that show `1/1` and `Running`, as kubectl's READY and STATUS columns.
+fn ready_running_rows(screen: &str) -> usize {
+    screen
+        .lines()
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() == 4 && cols[1] == "1/1" && cols[2] == "Running"
+        })
+        .count()
 }

@@ -41,6 +41,8 @@ pub(crate) struct Runner<'a> {
     registry: Option<String>,
     mode: Mode,
     run_id: String,
+    /// When the run began (whole seconds, as event times are kept), for replaying events.
+    started: jiff::Timestamp,
 }
 
 /// What a lesson run ended with.
@@ -111,6 +113,8 @@ impl<'a> Runner<'a> {
             registry,
             mode,
             run_id: jiff::Timestamp::now().as_millisecond().to_string(),
+            started: jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+                .unwrap_or_else(|_| jiff::Timestamp::now()),
         }
     }
 
@@ -216,6 +220,7 @@ impl<'a> Runner<'a> {
             registry: self.registry.as_deref(),
             mode: self.mode,
             run_id: &self.run_id,
+            started: self.started,
             lesson: lesson.number,
         };
         let done = steps::execute(&ctx, &step.action).await?;

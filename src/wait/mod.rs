@@ -3,10 +3,12 @@
 
 mod diagnose;
 mod events;
+mod pod_rows;
 
 use crate::cluster::Target;
 use crate::judge::{self, Verdict, pods, services, storage, workloads};
 use crate::ui::Ui;
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Service};
@@ -117,6 +119,17 @@ impl WaitFor {
         }
     }
 
+    /// Whether pods decide the condition (so a watch shows them).
+    fn about_pods(&self) -> bool {
+        !matches!(
+            self,
+            WaitFor::NamespaceActive
+                | WaitFor::ServicesHaveIps(_)
+                | WaitFor::PvcsBound
+                | WaitFor::HpaHasMetrics(_)
+        )
+    }
+
     /// The label selector of the pods the condition is about, if it is about pods.
     fn selector(&self) -> Option<String> {
         match self {
@@ -220,17 +233,32 @@ pub(crate) async fn list_pods(target: &Target, selector: &str) -> Result<Vec<Pod
     )
 }
 
-/// Waits for `cond` with a spinner and live events; on timeout explains what is stuck. A
-/// cluster that stops answering (two polls in a row without an answer) ends the wait at once.
+/// Waits for `cond` with a spinner and live events; on timeout explains what is stuck.
 pub async fn wait(
     target: &Target,
     cond: &WaitFor,
     timeout: Duration,
     ui: &Ui,
 ) -> Result<(), WaitError> {
+    watch(target, cond, timeout, ui, None).await
+}
+
+/// Waits for `cond` as [`wait`] does, showing the events since `since` first (what happened
+/// before the learner looked) and the pods it is about as `kubectl get pods -w` would. A
+/// cluster that stops answering (two polls in a row without an answer) ends the wait at once.
+pub(crate) async fn watch(
+    target: &Target,
+    cond: &WaitFor,
+    timeout: Duration,
+    ui: &Ui,
+    since: Option<Timestamp>,
+) -> Result<(), WaitError> {
     let what = cond.describe();
     let bar = ui.spinner(&format!("waiting for {what}"));
-    let event_task = events::show_new(target, &bar, ui);
+    let event_task = events::show_new(target, &bar, ui, since);
+    let pod_task = cond
+        .about_pods()
+        .then(|| pod_rows::show_changes(target, cond.selector(), &bar, ui));
     let start = Instant::now();
     let mut last = String::from("nothing yet");
     let mut unanswered = 0;
@@ -268,6 +296,9 @@ pub async fn wait(
         tokio::time::sleep(Duration::from_millis(400)).await;
     };
     event_task.abort();
+    if let Some(task) = pod_task {
+        task.abort();
+    }
     result
 }
 

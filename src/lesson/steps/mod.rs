@@ -30,6 +30,8 @@ pub(crate) struct StepContext<'a> {
     pub mode: Mode,
     /// Replaces `{run}` in message texts, so each run's messages are its own.
     pub run_id: &'a str,
+    /// When the lesson run began: a wait replays the events since then.
+    pub started: jiff::Timestamp,
     pub lesson: u32,
 }
 
@@ -153,11 +155,12 @@ pub(crate) async fn execute(
             until,
             timeout_seconds,
         } => {
-            wait::wait(
+            wait::watch(
                 ctx.target,
                 until,
                 Duration::from_secs(*timeout_seconds),
                 ctx.ui,
+                (ctx.mode == Mode::Learn).then_some(ctx.started),
             )
             .await?;
             Ok(StepOutcome::Nothing)
