@@ -50,6 +50,14 @@ pub enum Action {
         /// The step fails when fewer requests succeed (percent).
         #[serde(default)]
         min_availability: Option<f64>,
+        /// Seconds a client waits for one response before it gives up (a failure);
+        /// siege's 30 s when not given.
+        #[serde(default)]
+        timeout_seconds: Option<u64>,
+        /// What this run is, e.g. `starved (07)`: a later run in the lesson is compared
+        /// with it side by side under these names.
+        #[serde(default)]
+        label: Option<String>,
     },
     /// Post a message through the frontend.
     PostMessage { text: String },
@@ -147,9 +155,13 @@ impl Action {
             Action::Load {
                 concurrency,
                 seconds,
+                timeout_seconds,
                 ..
             } => {
-                format!("siege -d1S -c{concurrency} -t{seconds}S http://<frontend address>/")
+                let timeout = timeout_seconds.map_or(String::new(), |t| format!(" --timeout {t}"));
+                format!(
+                    "hk8s load -d1 -c{concurrency} -t{seconds}S{timeout} http://<frontend address>/   # siege -d1S -c{concurrency} -t{seconds}S does the same"
+                )
             }
             Action::PostMessage { text } => {
                 format!(

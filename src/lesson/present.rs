@@ -198,9 +198,15 @@ pub(super) fn outcome(ui: &Ui, mode: Mode, outcome: &StepOutcome) {
         }
         StepOutcome::Loaded {
             summary,
+            earlier,
             availability,
         } => {
             ui.line(summary.text.trim_end());
+            if let Some(earlier) = earlier {
+                ui.line("");
+                ui.line(&ui.bold("The two runs side by side:"));
+                ui.line(super::steps::load_comparison(earlier, summary).trim_end());
+            }
             if let Some(check) = availability {
                 verdict(ui, &check.detail, check.passed);
             }

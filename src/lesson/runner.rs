@@ -43,6 +43,8 @@ pub(crate) struct Runner<'a> {
     run_id: String,
     /// When the run began (whole seconds, as event times are kept), for replaying events.
     started: jiff::Timestamp,
+    /// Labelled load runs so far, which a later load run is compared with.
+    loads: Mutex<Vec<steps::LoadSummary>>,
 }
 
 /// What a lesson run ended with.
@@ -115,6 +117,7 @@ impl<'a> Runner<'a> {
             run_id: jiff::Timestamp::now().as_millisecond().to_string(),
             started: jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
                 .unwrap_or_else(|_| jiff::Timestamp::now()),
+            loads: Mutex::new(Vec::new()),
         }
     }
 
@@ -221,6 +224,7 @@ impl<'a> Runner<'a> {
             mode: self.mode,
             run_id: &self.run_id,
             started: self.started,
+            loads: &self.loads,
             lesson: lesson.number,
         };
         let done = steps::execute(&ctx, &step.action).await?;

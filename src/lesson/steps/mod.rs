@@ -19,7 +19,7 @@ use crate::ui::Ui;
 use crate::wait::{self, WaitError};
 use std::time::Duration;
 
-pub(crate) use load::LoadSummary;
+pub(crate) use load::{LoadSummary, comparison as load_comparison};
 
 /// What every executor works with.
 pub(crate) struct StepContext<'a> {
@@ -32,6 +32,8 @@ pub(crate) struct StepContext<'a> {
     pub run_id: &'a str,
     /// When the lesson run began: a wait replays the events since then.
     pub started: jiff::Timestamp,
+    /// The labelled load runs of this lesson run so far, for comparisons.
+    pub loads: &'a std::sync::Mutex<Vec<LoadSummary>>,
     pub lesson: u32,
 }
 
@@ -60,6 +62,8 @@ pub(crate) enum StepOutcome {
     PodsDeleted(Vec<String>),
     Loaded {
         summary: LoadSummary,
+        /// The lesson's earlier labelled run, to compare with side by side.
+        earlier: Option<LoadSummary>,
         availability: Option<CheckResult>,
     },
     Posted {
@@ -136,15 +140,16 @@ pub(crate) async fn execute(
             seconds,
             until,
             min_availability,
+            timeout_seconds,
+            label,
         } => {
-            load::run(
-                ctx,
-                *concurrency,
-                *seconds,
-                until.as_ref(),
-                *min_availability,
-            )
-            .await
+            let plan = load::Plan {
+                concurrency: *concurrency,
+                seconds: *seconds,
+                timeout: timeout_seconds.map(Duration::from_secs),
+                label: label.clone(),
+            };
+            load::run(ctx, &plan, until.as_ref(), *min_availability).await
         }
         Action::PostMessage { text } => messages::post(ctx, text).await,
         Action::ReadMessages {
