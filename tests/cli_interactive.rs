@@ -364,7 +364,7 @@ fn watching_pods_start_replays_what_happened_before_the_learner_looked() {
     std::thread::sleep(Duration::from_secs(20));
     tmux.send(&["Enter"]);
     let screen = tmux.wait_within(
-        "✔ deployments redis, hello-k8s-api, hello-k8s-frontend to be Available",
+        "✔ waited for deployments redis, hello-k8s-api, hello-k8s-frontend to be Available",
         1,
         long,
     );

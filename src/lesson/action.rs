@@ -123,7 +123,7 @@ impl Action {
     }
 
     /// The kubectl command that does by hand what the action does (`run_id` fills `{run}`).
-    pub(crate) fn kubectl(&self, ns: &str, run_id: &str) -> Option<String> {
+    pub fn kubectl(&self, ns: &str, run_id: &str) -> Option<String> {
         Some(match self {
             Action::Explain => return None,
             Action::ShowCluster => "kubectl config current-context\nkubectl cluster-info".into(),
@@ -132,25 +132,30 @@ impl Action {
                     "hk8s manifests show {manifest}   # or: hk8s manifests export k8s && cat k8s/{manifest}"
                 )
             }
-            Action::CreateNamespace => format!("kubectl create namespace {ns}"),
+            Action::CreateNamespace => format!(
+                "kubectl create namespace {ns}\nkubectl label namespace {ns} app.kubernetes.io/managed-by=hk8s   # what `hk8s reset` looks for"
+            ),
             Action::Apply {
                 manifests, inline, ..
-            } => {
-                if manifests.is_empty() && inline.is_some() {
-                    format!("kubectl apply -n {ns} -f old-manifest.yml")
-                } else {
-                    let files: Vec<String> =
-                        manifests.iter().map(|m| format!("-f k8s/{m}")).collect();
-                    format!(
-                        "kubectl apply --server-side --field-manager=hk8s -n {ns} {}",
-                        files.join(" ")
-                    )
+            } => match inline {
+                Some(inline) if manifests.is_empty() => {
+                    format!("kubectl apply -n {ns} -f - <<'EOF'\n{}\nEOF", inline.trim_end())
                 }
-            }
-            Action::Delete { manifests } => {
-                let files: Vec<String> = manifests.iter().map(|m| format!("-f k8s/{m}")).collect();
-                format!("kubectl delete -n {ns} {}", files.join(" "))
-            }
+                _ => manifests
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "hk8s manifests show {m} | kubectl apply --server-side --field-manager=hk8s -n {ns} -f -"
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            },
+            Action::Delete { manifests } => manifests
+                .iter()
+                .map(|m| format!("hk8s manifests show {m} | kubectl delete -n {ns} -f -"))
+                .collect::<Vec<_>>()
+                .join("\n"),
             Action::DeletePods { selector } => format!("kubectl delete pod -l {selector} -n {ns}"),
             Action::Load {
                 concurrency,

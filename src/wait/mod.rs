@@ -104,9 +104,7 @@ impl WaitFor {
                 .map(|n| format!("kubectl rollout status deployment/{n} -n {ns}"))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            WaitFor::WorkloadReady(name) => {
-                format!("kubectl get deploy,statefulset {name} -n {ns} -w")
-            }
+            WaitFor::WorkloadReady(_) => format!("kubectl get deployments,statefulsets -n {ns}"),
             WaitFor::PodsReady(sel) => format!("kubectl get pods -l {sel} -n {ns} -w"),
             WaitFor::PodsGone(sel) => format!("kubectl get pods -l {sel} -n {ns} -w"),
             WaitFor::PodRestarts { selector, .. } => {
@@ -269,7 +267,7 @@ pub(crate) async fn watch(
                 detail,
             }) => {
                 bar.finish_and_clear();
-                ui.ok(&format!("{what}: {detail}"));
+                ui.ok(&format!("waited for {what}: {detail}"));
                 break Ok(());
             }
             Ok(Verdict { detail, .. }) => {
