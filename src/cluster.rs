@@ -2,6 +2,7 @@
 //! context or `--context`; with none, the sandbox is offered (and started under --yes).
 
 use crate::sandbox_ctl::{LifecycleError, StateDir};
+use crate::state::AppState;
 use crate::ui::Ui;
 use hk8s_sandbox::CONTEXT;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
@@ -137,9 +138,18 @@ pub(crate) struct Identity {
     pub server: String,
 }
 
-/// Chooses the cluster and builds a client; does not contact it yet.
+/// Chooses the cluster and builds a client; does not contact it yet. A learner who once
+/// chose the sandbox gets it again unless they name a context or kubeconfig.
 pub(crate) async fn connect(options: &ClusterOptions, ui: &Ui) -> Result<Target, ClusterError> {
     if options.sandbox {
+        remember_sandbox(ui);
+        return sandbox_target(options, ui).await;
+    }
+    if remembered_sandbox(options) {
+        eprintln!(
+            "{}",
+            ui.dim("Using the built-in sandbox, as you chose before (pass --context or --kubeconfig for another cluster).")
+        );
         return sandbox_target(options, ui).await;
     }
     match kubeconfig_target(options).await {
@@ -149,6 +159,7 @@ pub(crate) async fn connect(options: &ClusterOptions, ui: &Ui) -> Result<Target,
                 "No Kubernetes cluster is configured ({why}). Start hk8s's built-in sandbox?"
             );
             if ui.confirm(&question, options.yes) {
+                remember_sandbox(ui);
                 sandbox_target(options, ui).await
             } else {
                 Err(ClusterError::NoCluster(why))
@@ -158,9 +169,23 @@ pub(crate) async fn connect(options: &ClusterOptions, ui: &Ui) -> Result<Target,
     }
 }
 
+/// Whether the learner chose the sandbox before and names no other cluster now.
+fn remembered_sandbox(options: &ClusterOptions) -> bool {
+    options.context.is_none() && options.kubeconfig.is_none() && AppState::load().sandbox_chosen
+}
+
+/// Remembers the choice of the sandbox; failing to is only worth a warning.
+fn remember_sandbox(ui: &Ui) {
+    if let Err(err) = AppState::remember_sandbox() {
+        ui.warn(&format!(
+            "could not remember that you chose the sandbox ({err}); pass --sandbox next time"
+        ));
+    }
+}
+
 /// Reads the current context and server without contacting the cluster.
 pub(crate) fn identify(options: &ClusterOptions) -> Option<Identity> {
-    if options.sandbox {
+    if options.sandbox || remembered_sandbox(options) {
         return Some(Identity {
             sandbox: true,
             context: CONTEXT.into(),
@@ -203,38 +228,59 @@ impl Identity {
 fn load_kubeconfig(
     options: &ClusterOptions,
 ) -> Result<(Kubeconfig, Option<PathBuf>), ClusterError> {
-    let path = options.kubeconfig.clone().or_else(|| {
-        std::env::var_os("KUBECONFIG")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
-    let path = match path {
-        Some(p) => Some(p),
-        None => home_dir()
-            .map(|h| h.join(".kube/config"))
-            .filter(|p| p.exists()),
-    };
-    let Some(path) = path else {
-        return Err(ClusterError::NoCluster(
-            "no ~/.kube/config and KUBECONFIG is unset".into(),
-        ));
-    };
-    if options.kubeconfig.is_some() && !path.exists() {
-        return Err(ClusterError::BadKubeconfig {
+    let read = |path: &PathBuf| {
+        Kubeconfig::read_from(path).map_err(|e| ClusterError::BadKubeconfig {
             path: path.display().to_string(),
-            message: "no such file".into(),
-        });
+            message: e.to_string(),
+        })
+    };
+    if let Some(path) = &options.kubeconfig {
+        if !path.exists() {
+            return Err(ClusterError::BadKubeconfig {
+                path: path.display().to_string(),
+                message: "no such file".into(),
+            });
+        }
+        return Ok((read(path)?, Some(path.clone())));
     }
-    let config = if std::env::var_os("KUBECONFIG").is_some() && options.kubeconfig.is_none() {
-        Kubeconfig::read()
-    } else {
-        Kubeconfig::read_from(&path)
+    let paths = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(value) => kubeconfig_env_paths(&value)?,
+        None => match home_dir().map(|h| h.join(".kube/config")) {
+            Some(path) if path.exists() => vec![path],
+            _ => {
+                return Err(ClusterError::NoCluster(
+                    "no ~/.kube/config and KUBECONFIG is unset".into(),
+                ));
+            }
+        },
+    };
+    let mut merged = Kubeconfig::default();
+    for path in &paths {
+        merged = merged
+            .merge(read(path)?)
+            .map_err(|e| ClusterError::BadKubeconfig {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
     }
-    .map_err(|e| ClusterError::BadKubeconfig {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    Ok((config, Some(path)))
+    Ok((merged, paths.into_iter().next()))
+}
+
+/// The files `KUBECONFIG` names that exist; as for kubectl, missing ones are skipped, and
+/// none at all means no cluster is configured.
+fn kubeconfig_env_paths(value: &std::ffi::OsStr) -> Result<Vec<PathBuf>, ClusterError> {
+    let named: Vec<PathBuf> = std::env::split_paths(value)
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    let existing: Vec<PathBuf> = named.iter().filter(|p| p.exists()).cloned().collect();
+    if existing.is_empty() {
+        let names: Vec<String> = named.iter().map(|p| p.display().to_string()).collect();
+        return Err(ClusterError::NoCluster(format!(
+            "KUBECONFIG names {}, which does not exist",
+            names.join(", ")
+        )));
+    }
+    Ok(existing)
 }
 
 async fn kubeconfig_target(options: &ClusterOptions) -> Result<Target, ClusterError> {

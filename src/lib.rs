@@ -4,7 +4,7 @@
 //! holds one module per subcommand; `cluster` picks the cluster (`sandbox_ctl` starts the
 //! built-in one), `lesson` reads the lessons and runs their steps through `apply`, `wait`,
 //! `checks` and `frontend`, whose verdicts come from the pure functions in `judge`;
-//! `progress` remembers where the learner is. The modules the integration tests drive
+//! `progress` remembers where the learner is, `state` that they chose the sandbox. The modules the integration tests drive
 //! (`apply`, `checks`, `cluster`, `lesson`, `load`, `manifests`, `ui`, `wait`) are public.
 
 pub mod apply;
@@ -21,6 +21,7 @@ pub mod load;
 pub mod manifests;
 mod progress;
 mod sandbox_ctl;
+mod state;
 pub mod ui;
 pub mod wait;
 

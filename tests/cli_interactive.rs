@@ -2,6 +2,8 @@
 //! Ctrl-C saves progress and says how to resume, the next run resumes there, and a
 //! yes/no question waits for its answer.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,7 +65,12 @@ impl Tmux {
 
     /// Waits until the screen shows `text` `count` times, or fails showing the screen.
     fn wait_for(&self, text: &str, count: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_within(text, count, Duration::from_secs(30))
+    }
+
+    /// [`Tmux::wait_for`] with a deadline of its own, for steps that start pods.
+    fn wait_within(&self, text: &str, count: usize, within: Duration) -> String {
+        let deadline = Instant::now() + within;
         loop {
             let screen = self.screen();
             if screen.matches(text).count() >= count {
@@ -215,4 +222,183 @@ fn a_confirmation_waits_for_an_answer_and_no_declines() {
         !screen.contains("Starting the built-in sandbox"),
         "no means no:\n{screen}"
     );
+}
+
+/// Stops the sandbox a test started through hk8s, pass or fail.
+struct SandboxDown(PathBuf);
+
+impl Drop for SandboxDown {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_hk8s"))
+            .args(["sandbox", "down"])
+            .env("HK8S_SANDBOX_DIR", &self.0)
+            .status();
+    }
+}
+
+/// A learner whose KUBECONFIG names a file that does not exist, with a home of their own.
+fn missing_kubeconfig_command(dir: &Path, args: &str) -> String {
+    format!(
+        "env -u HK8S_KUBECONFIG -u HK8S_CONTEXT KUBECONFIG={dir}/missing-kubeconfig HOME={dir} HK8S_DATA_DIR={dir}/data HK8S_SANDBOX_DIR={dir}/sandbox NO_COLOR=1 {hk8s} {args}; echo EXITED-$?; sleep 60",
+        dir = dir.display(),
+        hk8s = env!("CARGO_BIN_EXE_hk8s"),
+    )
+}
+
+#[test]
+fn a_missing_kubeconfig_file_offers_the_sandbox_and_the_choice_is_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let _down = SandboxDown(dir.path().join("sandbox"));
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 0"),
+    );
+    let screen = tmux.wait_for("Start hk8s's built-in sandbox? [y/N]", 1);
+    assert!(
+        screen.contains("missing-kubeconfig, which does not exist"),
+        "a missing KUBECONFIG file means no cluster, said plainly:\n{screen}"
+    );
+    assert!(!screen.contains("cannot read the kubeconfig"), "{screen}");
+    tmux.send(&["y", "Enter"]);
+    for answered in 1..=4 {
+        tmux.wait_for("[Enter = run, s = skip, q = quit]", answered);
+        tmux.send(&["Enter"]);
+    }
+    let screen = tmux.wait_for("EXITED-", 1);
+    assert!(
+        screen.contains("Starting the built-in sandbox") && screen.contains("EXITED-0"),
+        "{screen}"
+    );
+    assert!(screen.contains("Next: `hk8s lesson 1`"), "{screen}");
+    drop(tmux);
+
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 1"),
+    );
+    let screen = tmux.wait_for("[Enter = run, s = skip, q = quit]", 1);
+    assert!(
+        !screen.contains("Start hk8s's built-in sandbox?"),
+        "the sandbox, once chosen, is not offered again:\n{screen}"
+    );
+    assert!(
+        screen.contains("Using cluster hk8s-sandbox (hk8s sandbox)")
+            && screen.contains("as you chose before"),
+        "lesson 1 uses the remembered sandbox without --sandbox:\n{screen}"
+    );
+    assert!(
+        !screen.contains("Starting the built-in sandbox"),
+        "the running sandbox is reused:\n{screen}"
+    );
+    tmux.send(&["q", "Enter"]);
+    tmux.wait_for("EXITED-0", 1);
+}
+
+#[test]
+fn a_skipped_step_is_not_saved_and_a_cluster_gone_mid_watch_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox_dir = dir.path().join("sandbox");
+    let _down = SandboxDown(sandbox_dir.clone());
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 1 --sandbox"),
+    );
+    let screen = tmux.wait_for("[Enter = run, s = skip, q = quit]", 1);
+    assert!(screen.contains("Create the namespace"), "{screen}");
+    tmux.send(&["s", "Enter"]);
+    let screen = tmux.wait_for("[Enter = run, s = skip, q = quit]", 2);
+    assert!(screen.contains("Wait until it is Active"), "{screen}");
+    tmux.send(&["Enter"]);
+    tmux.wait_for("waiting for the namespace", 1);
+    let stopped = Command::new(env!("CARGO_BIN_EXE_hk8s"))
+        .args(["sandbox", "down"])
+        .env("HK8S_SANDBOX_DIR", &sandbox_dir)
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let since = Instant::now();
+    let screen = tmux.wait_for("EXITED-", 1);
+    assert!(
+        since.elapsed() < Duration::from_secs(10),
+        "reported within seconds, not at the 30 s timeout ({:?}):\n{screen}",
+        since.elapsed()
+    );
+    assert!(
+        screen.contains("the cluster stopped answering while waiting for")
+            && screen.contains("hk8s sandbox up --detach")
+            && screen.contains("hk8s lesson 1 --step 2"),
+        "says what happened and how to resume:\n{screen}"
+    );
+    assert!(!screen.contains("timed out"), "{screen}");
+    let saved = std::fs::read_to_string(dir.path().join("data/progress.json")).unwrap_or_default();
+    assert!(
+        !saved.contains("\"steps_done\": 1") && !saved.contains("\"completed\": true"),
+        "the skipped step is not saved as done: {saved}"
+    );
+}
+
+#[test]
+fn watching_pods_start_replays_what_happened_before_the_learner_looked() {
+    support::ensure_app_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let _down = SandboxDown(dir.path().join("sandbox"));
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 3 --sandbox"),
+    );
+    let long = Duration::from_secs(240);
+    tmux.wait_within("Run lesson 1's steps now", 1, long);
+    tmux.send(&["y", "Enter"]);
+    tmux.wait_within("Run lesson 2's steps now", 1, long);
+    tmux.send(&["y", "Enter"]);
+    for step in 1..=4 {
+        tmux.wait_within("[Enter = run, s = skip, q = quit]", step, long);
+        tmux.send(&["Enter"]);
+    }
+    let screen = tmux.wait_within("[Enter = run, s = skip, q = quit]", 5, long);
+    assert!(
+        screen.contains("Step 5/9: Watch the pods start"),
+        "{screen}"
+    );
+    // The learner reads the prose while the pods start.
+    std::thread::sleep(Duration::from_secs(20));
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_within(
+        "✔ waited for deployments redis, hello-k8s-api, hello-k8s-frontend to be Available",
+        1,
+        long,
+    );
+    let watch = &screen[screen.find("Step 5/9").unwrap()..];
+    assert!(
+        watch.contains("What already happened (events since this lesson run began):"),
+        "a watch that starts late replays the events first:\n{watch}"
+    );
+    for event in [
+        "Scheduled pod/redis-",
+        "Started pod/hello-k8s-api-",
+        "Started pod/hello-k8s-frontend-",
+    ] {
+        assert!(watch.contains(event), "replays {event:?}:\n{watch}");
+    }
+    assert!(
+        watch.contains("NAME") && watch.contains("READY") && watch.contains("STATUS"),
+        "pods are shown as kubectl get pods -w shows them:\n{watch}"
+    );
+    let running = ready_running_rows(watch);
+    assert!(
+        running >= 3,
+        "three pods shown 1/1 Running ({running}):\n{watch}"
+    );
+    tmux.send(&["q", "Enter"]);
+}
+
+/// Pod rows that show `1/1` and `Running`, as kubectl's READY and STATUS columns.
+fn ready_running_rows(screen: &str) -> usize {
+    screen
+        .lines()
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() == 4 && cols[1] == "1/1" && cols[2] == "Running"
+        })
+        .count()
 }

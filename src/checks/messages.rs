@@ -13,15 +13,18 @@ use std::time::Duration;
 /// How long the frontend may answer 5xx or not at all before a post fails.
 const POST_PATIENCE: Duration = Duration::from_secs(60);
 
-/// A message text no earlier run used.
+/// A message text no earlier run used, marked on the page as hk8s's own.
 fn unique_message(kind: &str) -> String {
     let now = jiff::Timestamp::now();
-    format!("hk8s-{kind}-{}", now.as_millisecond())
+    format!(
+        "hk8s check: {kind} test message {}, safe to ignore",
+        now.as_millisecond()
+    )
 }
 
 /// Posts a message through the frontend and reads the page back.
 pub(super) async fn round_trip(target: &Target) -> Result<Verdict, CheckError> {
-    let text = unique_message("roundtrip");
+    let text = unique_message("round-trip");
     let addr = frontend::post_message_retrying(target, &text, POST_PATIENCE).await?;
     let (_, page) = frontend::page(target).await?;
     Ok(if page.contains(&text) {
@@ -43,8 +46,12 @@ pub(super) async fn survives_pod_deletion(
     target: &Target,
     selector: &str,
 ) -> Result<Verdict, CheckError> {
-    let text = unique_message("persist");
+    let text = unique_message("persistence");
     frontend::post_message_retrying(target, &text, POST_PATIENCE).await?;
+    eprintln!(
+        "Deleting the pods {selector} in namespace {} to check that a message survives; their controller recreates them.",
+        target.namespace
+    );
     Api::<Pod>::namespaced(target.client.clone(), &target.namespace)
         .delete_collection(&Default::default(), &ListParams::default().labels(selector))
         .await?;

@@ -139,7 +139,7 @@ impl CheckSpec {
             CheckSpec::NamespaceActive => format!("kubectl get namespace {ns}"),
             CheckSpec::Service(s) => format!("kubectl get service {} -n {ns} -o wide", s.name),
             CheckSpec::DeploymentAvailable(n) => format!("kubectl get deployment {n} -n {ns}"),
-            CheckSpec::WorkloadReady(n) => format!("kubectl get deploy,statefulset {n} -n {ns}"),
+            CheckSpec::WorkloadReady(_) => format!("kubectl get deployments,statefulsets -n {ns}"),
             CheckSpec::ServiceHasEndpoints(n) => format!("kubectl get endpoints {n} -n {ns}"),
             CheckSpec::MessageRoundTrip | CheckSpec::MessageSurvivesPodDeletion { .. } => {
                 "hk8s open   # then leave a message in the browser".into()

@@ -50,6 +50,14 @@ pub enum Action {
         /// The step fails when fewer requests succeed (percent).
         #[serde(default)]
         min_availability: Option<f64>,
+        /// Seconds a client waits for one response before it gives up (a failure);
+        /// siege's 30 s when not given.
+        #[serde(default)]
+        timeout_seconds: Option<u64>,
+        /// What this run is, e.g. `starved (07)`: a later run in the lesson is compared
+        /// with it side by side under these names.
+        #[serde(default)]
+        label: Option<String>,
     },
     /// Post a message through the frontend.
     PostMessage { text: String },
@@ -115,7 +123,7 @@ impl Action {
     }
 
     /// The kubectl command that does by hand what the action does (`run_id` fills `{run}`).
-    pub(crate) fn kubectl(&self, ns: &str, run_id: &str) -> Option<String> {
+    pub fn kubectl(&self, ns: &str, run_id: &str) -> Option<String> {
         Some(match self {
             Action::Explain => return None,
             Action::ShowCluster => "kubectl config current-context\nkubectl cluster-info".into(),
@@ -124,32 +132,41 @@ impl Action {
                     "hk8s manifests show {manifest}   # or: hk8s manifests export k8s && cat k8s/{manifest}"
                 )
             }
-            Action::CreateNamespace => format!("kubectl create namespace {ns}"),
+            Action::CreateNamespace => format!(
+                "kubectl create namespace {ns}\nkubectl label namespace {ns} app.kubernetes.io/managed-by=hk8s   # what `hk8s reset` looks for"
+            ),
             Action::Apply {
                 manifests, inline, ..
-            } => {
-                if manifests.is_empty() && inline.is_some() {
-                    format!("kubectl apply -n {ns} -f old-manifest.yml")
-                } else {
-                    let files: Vec<String> =
-                        manifests.iter().map(|m| format!("-f k8s/{m}")).collect();
-                    format!(
-                        "kubectl apply --server-side --field-manager=hk8s -n {ns} {}",
-                        files.join(" ")
-                    )
+            } => match inline {
+                Some(inline) if manifests.is_empty() => {
+                    format!("kubectl apply -n {ns} -f - <<'EOF'\n{}\nEOF", inline.trim_end())
                 }
-            }
-            Action::Delete { manifests } => {
-                let files: Vec<String> = manifests.iter().map(|m| format!("-f k8s/{m}")).collect();
-                format!("kubectl delete -n {ns} {}", files.join(" "))
-            }
+                _ => manifests
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "hk8s manifests show {m} | kubectl apply --server-side --field-manager=hk8s -n {ns} -f -"
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            },
+            Action::Delete { manifests } => manifests
+                .iter()
+                .map(|m| format!("hk8s manifests show {m} | kubectl delete -n {ns} -f -"))
+                .collect::<Vec<_>>()
+                .join("\n"),
             Action::DeletePods { selector } => format!("kubectl delete pod -l {selector} -n {ns}"),
             Action::Load {
                 concurrency,
                 seconds,
+                timeout_seconds,
                 ..
             } => {
-                format!("siege -d1S -c{concurrency} -t{seconds}S http://<frontend address>/")
+                let timeout = timeout_seconds.map_or(String::new(), |t| format!(" --timeout {t}"));
+                format!(
+                    "hk8s load -d1 -c{concurrency} -t{seconds}S{timeout} http://<frontend address>/   # siege -d1S -c{concurrency} -t{seconds}S does the same"
+                )
             }
             Action::PostMessage { text } => {
                 format!(

@@ -66,8 +66,26 @@ pub(super) fn step_failed(ui: &Ui, lesson: u32, number: usize, err: &StepError) 
     ));
 }
 
-/// The lesson's end: complete or not, and the next lesson.
-pub(super) fn lesson_done(ui: &Ui, lesson: &Lesson, failed: usize, next: Option<&Lesson>) {
+/// The lesson's end: complete or not (a skipped step that does something leaves it
+/// unfinished), and the next lesson.
+pub(super) fn lesson_done(
+    ui: &Ui,
+    lesson: &Lesson,
+    failed: usize,
+    skipped: Option<usize>,
+    next: Option<&Lesson>,
+) {
+    if let Some(step) = skipped {
+        ui.heading(&format!(
+            "Lesson {} is not complete: you skipped step {step}, so it is not saved as done.",
+            lesson.number
+        ));
+        ui.line(&format!(
+            "`hk8s lesson {}` resumes at step {step}.",
+            lesson.number
+        ));
+        return;
+    }
     if failed == 0 {
         ui.heading(&format!("Lesson {} complete.", lesson.number));
     } else {
@@ -180,9 +198,15 @@ pub(super) fn outcome(ui: &Ui, mode: Mode, outcome: &StepOutcome) {
         }
         StepOutcome::Loaded {
             summary,
+            earlier,
             availability,
         } => {
             ui.line(summary.text.trim_end());
+            if let Some(earlier) = earlier {
+                ui.line("");
+                ui.line(&ui.bold("The two runs side by side:"));
+                ui.line(super::steps::load_comparison(earlier, summary).trim_end());
+            }
             if let Some(check) = availability {
                 verdict(ui, &check.detail, check.passed);
             }

@@ -41,6 +41,10 @@ pub(crate) struct Runner<'a> {
     registry: Option<String>,
     mode: Mode,
     run_id: String,
+    /// When the run began (whole seconds, as event times are kept), for replaying events.
+    started: jiff::Timestamp,
+    /// Labelled load runs so far, which a later load run is compared with.
+    loads: Mutex<Vec<steps::LoadSummary>>,
 }
 
 /// What a lesson run ended with.
@@ -61,6 +65,8 @@ pub(crate) enum RunError {
 /// How a step ended, when it did not fail.
 enum StepEnd {
     Done,
+    /// The learner answered "skip".
+    Skipped,
     Quit,
 }
 
@@ -109,6 +115,9 @@ impl<'a> Runner<'a> {
             registry,
             mode,
             run_id: jiff::Timestamp::now().as_millisecond().to_string(),
+            started: jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+                .unwrap_or_else(|_| jiff::Timestamp::now()),
+            loads: Mutex::new(Vec::new()),
         }
     }
 
@@ -122,6 +131,8 @@ impl<'a> Runner<'a> {
         let learn = self.mode == Mode::Learn;
         let total = lesson.steps.len();
         let mut outcome = Outcome::default();
+        // The first skipped step that does something: progress is not saved past it.
+        let mut skipped: Option<usize> = None;
         if learn {
             present::lesson_intro(self.ui, lesson, start);
         }
@@ -135,6 +146,12 @@ impl<'a> Runner<'a> {
             set_current(Some((lesson.number, number)));
             match self.step(lesson, number, step, &mut outcome).await {
                 Ok(StepEnd::Done) => {}
+                Ok(StepEnd::Skipped) => {
+                    if step.action.changes_cluster() || matches!(step.action, Action::Check { .. })
+                    {
+                        skipped.get_or_insert(number);
+                    }
+                }
                 Ok(StepEnd::Quit) => {
                     present::stopped(self.ui, lesson.number, number);
                     return Ok(outcome);
@@ -154,7 +171,7 @@ impl<'a> Runner<'a> {
                     return Ok(outcome);
                 }
             }
-            if let (true, Some(p)) = (learn, progress.as_deref_mut()) {
+            if let (true, Some(p), None) = (learn, progress.as_deref_mut(), skipped) {
                 p.record(&self.target.progress_key(), lesson.number, number, total)?;
             }
         }
@@ -162,7 +179,7 @@ impl<'a> Runner<'a> {
         if learn {
             let failed = outcome.checks.iter().filter(|c| !c.passed).count();
             let next = model::get(lesson.number + 1).ok();
-            present::lesson_done(self.ui, lesson, failed, next.as_ref());
+            present::lesson_done(self.ui, lesson, failed, skipped, next.as_ref());
         }
         Ok(outcome)
     }
@@ -194,7 +211,7 @@ impl<'a> Runner<'a> {
                 Answer::Run => {}
                 Answer::Skip => {
                     present::skipped(self.ui);
-                    return Ok(StepEnd::Done);
+                    return Ok(StepEnd::Skipped);
                 }
                 Answer::Quit => return Ok(StepEnd::Quit),
                 Answer::Interrupted => exit_interrupted(self.ui),
@@ -206,6 +223,8 @@ impl<'a> Runner<'a> {
             registry: self.registry.as_deref(),
             mode: self.mode,
             run_id: &self.run_id,
+            started: self.started,
+            loads: &self.loads,
             lesson: lesson.number,
         };
         let done = steps::execute(&ctx, &step.action).await?;

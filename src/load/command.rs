@@ -113,7 +113,7 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
 }
 
 /// A bar over the planned time or requests, drawn on stderr only when it is a terminal.
-fn progress_bar(config: &LoadConfig) -> ProgressBar {
+pub(crate) fn progress_bar(config: &LoadConfig) -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
@@ -139,7 +139,8 @@ fn progress_bar(config: &LoadConfig) -> ProgressBar {
     bar
 }
 
-fn show_progress(bar: &ProgressBar, progress: &Progress) {
+/// Moves the bar to the run's progress and shows its hits and failures.
+pub(crate) fn show_progress(bar: &ProgressBar, progress: &Progress) {
     let position = match progress.planned_duration {
         Some(_) => progress.elapsed.as_millis() as u64,
         None => progress.transactions + progress.failures,

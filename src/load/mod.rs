@@ -12,7 +12,7 @@ mod report;
 mod run;
 mod user;
 
-pub(crate) use command::{LoadJob, run_cli};
+pub(crate) use command::{LoadJob, progress_bar, run_cli, show_progress};
 pub(crate) use config::{DEFAULT_CONCURRENCY, parse_header, seconds};
 pub use config::{DEFAULT_TIMEOUT, LoadConfig, MAX_CONCURRENCY, parse_siege_duration};
 pub use error::LoadError;

@@ -3,10 +3,12 @@
 
 mod diagnose;
 mod events;
+mod pod_rows;
 
 use crate::cluster::Target;
 use crate::judge::{self, Verdict, pods, services, storage, workloads};
 use crate::ui::Ui;
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Service};
@@ -57,6 +59,10 @@ pub enum WaitError {
     },
     #[error("while waiting for {what}: {message}")]
     Api { what: String, message: String },
+    #[error(
+        "the cluster stopped answering while waiting for {what}: {message}.\n  Is it still running? For the sandbox, `hk8s sandbox status` says, and `hk8s sandbox up --detach` starts it again"
+    )]
+    ClusterGone { what: String, message: String },
 }
 
 impl WaitFor {
@@ -98,9 +104,7 @@ impl WaitFor {
                 .map(|n| format!("kubectl rollout status deployment/{n} -n {ns}"))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            WaitFor::WorkloadReady(name) => {
-                format!("kubectl get deploy,statefulset {name} -n {ns} -w")
-            }
+            WaitFor::WorkloadReady(_) => format!("kubectl get deployments,statefulsets -n {ns}"),
             WaitFor::PodsReady(sel) => format!("kubectl get pods -l {sel} -n {ns} -w"),
             WaitFor::PodsGone(sel) => format!("kubectl get pods -l {sel} -n {ns} -w"),
             WaitFor::PodRestarts { selector, .. } => {
@@ -111,6 +115,17 @@ impl WaitFor {
             }
             WaitFor::PvcsBound => format!("kubectl get pvc -n {ns} -w"),
         }
+    }
+
+    /// Whether pods decide the condition (so a watch shows them).
+    fn about_pods(&self) -> bool {
+        !matches!(
+            self,
+            WaitFor::NamespaceActive
+                | WaitFor::ServicesHaveIps(_)
+                | WaitFor::PvcsBound
+                | WaitFor::HpaHasMetrics(_)
+        )
     }
 
     /// The label selector of the pods the condition is about, if it is about pods.
@@ -223,11 +238,28 @@ pub async fn wait(
     timeout: Duration,
     ui: &Ui,
 ) -> Result<(), WaitError> {
+    watch(target, cond, timeout, ui, None).await
+}
+
+/// Waits for `cond` as [`wait`] does, showing the events since `since` first (what happened
+/// before the learner looked) and the pods it is about as `kubectl get pods -w` would. A
+/// cluster that stops answering (two polls in a row without an answer) ends the wait at once.
+pub(crate) async fn watch(
+    target: &Target,
+    cond: &WaitFor,
+    timeout: Duration,
+    ui: &Ui,
+    since: Option<Timestamp>,
+) -> Result<(), WaitError> {
     let what = cond.describe();
     let bar = ui.spinner(&format!("waiting for {what}"));
-    let event_task = events::show_new(target, &bar, ui);
+    let event_task = events::show_new(target, &bar, ui, since);
+    let pod_task = cond
+        .about_pods()
+        .then(|| pod_rows::show_changes(target, cond.selector(), &bar, ui));
     let start = Instant::now();
     let mut last = String::from("nothing yet");
+    let mut unanswered = 0;
     let result = loop {
         match cond.holds(target).await {
             Ok(Verdict {
@@ -235,20 +267,20 @@ pub async fn wait(
                 detail,
             }) => {
                 bar.finish_and_clear();
-                ui.ok(&format!("{what}: {detail}"));
+                ui.ok(&format!("waited for {what}: {detail}"));
                 break Ok(());
             }
             Ok(Verdict { detail, .. }) => {
+                unanswered = 0;
                 bar.set_message(format!("waiting for {what}: {detail}"));
                 last = detail;
             }
-            Err(err) if start.elapsed() > timeout => {
-                break Err(WaitError::Api {
-                    what: what.clone(),
-                    message: err.to_string(),
-                });
+            Err(err) => {
+                if let Some(stop) = failed_poll(&err, &mut unanswered, &what, start, timeout) {
+                    bar.finish_and_clear();
+                    break Err(stop);
+                }
             }
-            Err(_) => {}
         }
         if start.elapsed() > timeout {
             bar.finish_and_clear();
@@ -262,5 +294,33 @@ pub async fn wait(
         tokio::time::sleep(Duration::from_millis(400)).await;
     };
     event_task.abort();
+    if let Some(task) = pod_task {
+        task.abort();
+    }
     result
+}
+
+/// Whether a failed poll ends the wait: a cluster that did not answer twice in a row is
+/// gone; an error answer counts only once the time is up.
+fn failed_poll(
+    err: &kube::Error,
+    unanswered: &mut u32,
+    what: &str,
+    start: Instant,
+    timeout: Duration,
+) -> Option<WaitError> {
+    let message = crate::error_chain(err);
+    if !matches!(err, kube::Error::Api(_)) {
+        *unanswered += 1;
+        if *unanswered >= 2 {
+            return Some(WaitError::ClusterGone {
+                what: what.to_string(),
+                message,
+            });
+        }
+    }
+    (start.elapsed() > timeout).then(|| WaitError::Api {
+        what: what.to_string(),
+        message,
+    })
 }

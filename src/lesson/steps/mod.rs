@@ -19,7 +19,7 @@ use crate::ui::Ui;
 use crate::wait::{self, WaitError};
 use std::time::Duration;
 
-pub(crate) use load::LoadSummary;
+pub(crate) use load::{LoadSummary, comparison as load_comparison};
 
 /// What every executor works with.
 pub(crate) struct StepContext<'a> {
@@ -30,6 +30,10 @@ pub(crate) struct StepContext<'a> {
     pub mode: Mode,
     /// Replaces `{run}` in message texts, so each run's messages are its own.
     pub run_id: &'a str,
+    /// When the lesson run began: a wait replays the events since then.
+    pub started: jiff::Timestamp,
+    /// The labelled load runs of this lesson run so far, for comparisons.
+    pub loads: &'a std::sync::Mutex<Vec<LoadSummary>>,
     pub lesson: u32,
 }
 
@@ -58,6 +62,8 @@ pub(crate) enum StepOutcome {
     PodsDeleted(Vec<String>),
     Loaded {
         summary: LoadSummary,
+        /// The lesson's earlier labelled run, to compare with side by side.
+        earlier: Option<LoadSummary>,
         availability: Option<CheckResult>,
     },
     Posted {
@@ -134,15 +140,16 @@ pub(crate) async fn execute(
             seconds,
             until,
             min_availability,
+            timeout_seconds,
+            label,
         } => {
-            load::run(
-                ctx,
-                *concurrency,
-                *seconds,
-                until.as_ref(),
-                *min_availability,
-            )
-            .await
+            let plan = load::Plan {
+                concurrency: *concurrency,
+                seconds: *seconds,
+                timeout: timeout_seconds.map(Duration::from_secs),
+                label: label.clone(),
+            };
+            load::run(ctx, &plan, until.as_ref(), *min_availability).await
         }
         Action::PostMessage { text } => messages::post(ctx, text).await,
         Action::ReadMessages {
@@ -153,11 +160,12 @@ pub(crate) async fn execute(
             until,
             timeout_seconds,
         } => {
-            wait::wait(
+            wait::watch(
                 ctx.target,
                 until,
                 Duration::from_secs(*timeout_seconds),
                 ctx.ui,
+                (ctx.mode == Mode::Learn).then_some(ctx.started),
             )
             .await?;
             Ok(StepOutcome::Nothing)
