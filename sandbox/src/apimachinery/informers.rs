@@ -8,9 +8,11 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
-    Endpoints, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+    ConfigMap, Endpoints, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+    ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -272,6 +274,10 @@ pub(crate) struct Informers {
     pub(crate) pvcs: Arc<Informer<PersistentVolumeClaim>>,
     pub(crate) pvs: Arc<Informer<PersistentVolume>>,
     pub(crate) hpas: Arc<Informer<HorizontalPodAutoscaler>>,
+    pub(crate) namespaces: Arc<Informer<Namespace>>,
+    pub(crate) service_accounts: Arc<Informer<ServiceAccount>>,
+    pub(crate) config_maps: Arc<Informer<ConfigMap>>,
+    pub(crate) pdbs: Arc<Informer<PodDisruptionBudget>>,
     synced: tokio::sync::OnceCell<()>,
 }
 
@@ -289,6 +295,10 @@ impl Informers {
             pvcs: Informer::new(client),
             pvs: Informer::new(client),
             hpas: Informer::new(client),
+            namespaces: Informer::new(client),
+            service_accounts: Informer::new(client),
+            config_maps: Informer::new(client),
+            pdbs: Informer::new(client),
             synced: tokio::sync::OnceCell::new(),
         }
     }
@@ -307,6 +317,10 @@ impl Informers {
             self.pvcs.start(shutdown.clone()),
             self.pvs.start(shutdown.clone()),
             self.hpas.start(shutdown.clone()),
+            self.namespaces.start(shutdown.clone()),
+            self.service_accounts.start(shutdown.clone()),
+            self.config_maps.start(shutdown.clone()),
+            self.pdbs.start(shutdown.clone()),
         ]
     }
 
@@ -331,6 +345,10 @@ impl Informers {
             self.pvcs.store.wait_until_ready(),
             self.pvs.store.wait_until_ready(),
             self.hpas.store.wait_until_ready(),
+            self.namespaces.store.wait_until_ready(),
+            self.service_accounts.store.wait_until_ready(),
+            self.config_maps.store.wait_until_ready(),
+            self.pdbs.store.wait_until_ready(),
         );
     }
 }

@@ -34,10 +34,12 @@
 mod auth;
 mod codec;
 mod discovery;
+mod eviction;
 mod handlers;
 mod logs;
 mod printers;
 mod protobuf;
+mod rbac;
 pub(crate) mod registry;
 mod request;
 mod reviews;
@@ -46,4 +48,5 @@ pub(crate) mod server;
 pub(crate) mod storage;
 mod streaming;
 pub(crate) mod tls;
+pub(crate) mod tokens;
 mod watch;

@@ -14,6 +14,9 @@
 //! | `volumes` (volumes) | PersistentVolume | watches PVCs (mapped to their bound volume) | PVCs |
 //! | `hpa` | HorizontalPodAutoscaler | requeues itself every sync period | Deployments, StatefulSets, Pods |
 //! | `garbagecollector` | ReplicaSet, Pod, Endpoints, EndpointSlice | watches their owners' deletion (Deployment; ReplicaSet, StatefulSet; Service) | the owners (then the API, to confirm) |
+//! | `serviceaccounts` | Namespace | watches `default` ServiceAccounts (mapped to their namespace) | ServiceAccounts |
+//! | `rootca` | Namespace | watches `kube-root-ca.crt` ConfigMaps (mapped to their namespace) | ConfigMaps |
+//! | `disruption` | PodDisruptionBudget | watches Pods (mapped to the budgets selecting them) | Pods, ReplicaSets, StatefulSets |
 //! | `scheduler/` | Pod (pending) | watches the Node and pods leaving it (mapped to pending pods) | Pods, Node |
 //!
 //! Each kind is watched once, by the shared informers (`apimachinery::informers`), which
@@ -26,11 +29,14 @@
 //! observed them.
 
 mod deployment;
+mod disruption;
 mod endpoints;
 mod expectations;
 mod garbagecollector;
 mod hpa;
 mod replicaset;
+mod rootca;
+mod serviceaccounts;
 mod services;
 mod statefulset;
 mod util;
@@ -111,6 +117,9 @@ pub(crate) fn start(
         Box::pin(volumes::run_claims(&shared, shutdown.clone())),
         Box::pin(volumes::run_volumes(&shared, shutdown.clone())),
         Box::pin(hpa::run(&shared, shutdown.clone())),
+        Box::pin(serviceaccounts::run(&shared, shutdown.clone())),
+        Box::pin(rootca::run(&shared, shutdown.clone())),
+        Box::pin(disruption::run(&shared, shutdown.clone())),
     ];
     controllers.extend(garbagecollector::run(&shared, shutdown));
     controllers

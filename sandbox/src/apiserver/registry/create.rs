@@ -49,6 +49,9 @@ impl Api {
     ) -> Result<Outcome, ApiError> {
         let taken = self.taken(r);
         defaults::apply(r, &mut obj, None, &taken);
+        if r.group.is_empty() && r.kind == "Pod" {
+            self.admit_service_account(&mut obj)?;
+        }
         validate::validate(r, &obj, None)?;
         let now = defaults::now();
         let meta = obj["metadata"].as_object_mut().expect("checked object");
