@@ -279,7 +279,8 @@ impl Sandbox {
         let store = Store::open(&paths::store_path(&dir))?;
         let tls = tls::load_or_generate(&dir)?;
         let token = load_or_create_token(&dir)?;
-        let api = Api::new(store, dir.clone(), config.graceful_pod_deletion);
+        let issuer = crate::apiserver::tokens::Issuer::load_or_generate(&dir)?;
+        let api = Api::new(store, dir.clone(), config.graceful_pod_deletion, issuer);
         api.bootstrap()
             .map_err(|e| SandboxError::Store(e.to_string()))?;
         if config.runtime == NodeRuntime::Processes {
@@ -297,6 +298,8 @@ impl Sandbox {
             ip => ip.to_string(),
         };
         let url = format!("https://{host}:{}", addr.port());
+        api.publish_apiserver(addr.port())
+            .map_err(|e| SandboxError::Store(e.to_string()))?;
         let kubeconfig = paths::kubeconfig_path(&dir);
         write_kubeconfig(&kubeconfig, &url, &tls.ca_pem, &token)?;
         let port_file = paths::port_path(&dir);

@@ -60,7 +60,7 @@ impl ApiError {
             details: None,
         }
     }
-    fn with_details(mut self, details: Value) -> Self {
+    pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }

@@ -9,9 +9,11 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Endpoints, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
+    ConfigMap, Endpoints, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
+    ReplicationController, Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -277,6 +279,10 @@ pub(crate) struct Informers {
     pub(crate) cron_jobs: Arc<Informer<CronJob>>,
     pub(crate) daemon_sets: Arc<Informer<DaemonSet>>,
     pub(crate) replication_controllers: Arc<Informer<ReplicationController>>,
+    pub(crate) namespaces: Arc<Informer<Namespace>>,
+    pub(crate) service_accounts: Arc<Informer<ServiceAccount>>,
+    pub(crate) config_maps: Arc<Informer<ConfigMap>>,
+    pub(crate) pdbs: Arc<Informer<PodDisruptionBudget>>,
     synced: tokio::sync::OnceCell<()>,
 }
 
@@ -298,6 +304,10 @@ impl Informers {
             cron_jobs: Informer::new(client),
             daemon_sets: Informer::new(client),
             replication_controllers: Informer::new(client),
+            namespaces: Informer::new(client),
+            service_accounts: Informer::new(client),
+            config_maps: Informer::new(client),
+            pdbs: Informer::new(client),
             synced: tokio::sync::OnceCell::new(),
         }
     }
@@ -320,6 +330,10 @@ impl Informers {
             self.cron_jobs.start(shutdown.clone()),
             self.daemon_sets.start(shutdown.clone()),
             self.replication_controllers.start(shutdown.clone()),
+            self.namespaces.start(shutdown.clone()),
+            self.service_accounts.start(shutdown.clone()),
+            self.config_maps.start(shutdown.clone()),
+            self.pdbs.start(shutdown.clone()),
         ]
     }
 
@@ -344,6 +358,10 @@ impl Informers {
             self.pvcs.store.wait_until_ready(),
             self.pvs.store.wait_until_ready(),
             self.hpas.store.wait_until_ready(),
+            self.namespaces.store.wait_until_ready(),
+            self.service_accounts.store.wait_until_ready(),
+            self.config_maps.store.wait_until_ready(),
+            self.pdbs.store.wait_until_ready(),
         );
         let _ = tokio::join!(
             self.jobs.store.wait_until_ready(),

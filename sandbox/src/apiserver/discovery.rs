@@ -35,6 +35,8 @@ fn subresource_kind(
         "exec" => ("PodExecOptions", "", "v1", &["create", "get"]),
         "attach" => ("PodAttachOptions", "", "v1", &["create", "get"]),
         "portforward" => ("PodPortForwardOptions", "", "v1", &["create", "get"]),
+        "eviction" => ("Eviction", "policy", "v1", &["create"]),
+        "token" => ("TokenRequest", "authentication.k8s.io", "v1", &["create"]),
         _ => (r.kind, r.group, r.version, &["get", "patch", "update"]),
     }
 }

@@ -164,9 +164,14 @@ pub(crate) fn create(
 }
 
 /// POST of an access or identity review: answered, never stored.
-pub(crate) fn review(ctx: &Ctx, r: &'static Resource, body: &[u8]) -> Result<Response, ApiError> {
+pub(crate) fn review(
+    ctx: &Ctx,
+    r: &'static Resource,
+    ns: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let request = decode_body(&ctx.headers, body)?;
-    let answer = crate::apiserver::reviews::answer(r, request)?;
+    let answer = crate::apiserver::reviews::answer(&ctx.api, &ctx.user, r, ns, request)?;
     Ok(json_response(StatusCode::CREATED, &answer, &[]))
 }
 

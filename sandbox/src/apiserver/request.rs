@@ -48,6 +48,8 @@ pub(crate) struct Ctx {
     pub(crate) query: Query,
     pub(crate) accept: String,
     pub(crate) headers: HeaderMap,
+    /// Who the request comes from (after impersonation).
+    pub(crate) user: crate::apiserver::auth::UserInfo,
 }
 
 impl Ctx {

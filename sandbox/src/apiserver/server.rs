@@ -6,9 +6,10 @@ use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::{self, Resource};
 use crate::apiserver::codec::read_body;
 use crate::apiserver::handlers::{self, ObjectRef, ok};
+use crate::apiserver::rbac::{self, Attributes};
 use crate::apiserver::registry::Api;
 use crate::apiserver::request::{Ctx, Query, accept_of};
-use crate::apiserver::{auth, discovery, logs, scale, streaming, watch};
+use crate::apiserver::{auth, discovery, logs, scale, streaming, tokens, watch};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -32,16 +33,20 @@ pub(crate) fn router(api: Arc<Api>, token: &str) -> Router {
 
 async fn handle(State(st): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_string();
-    if !auth::is_public(&path) && !auth::authenticated(req.headers(), &st.token) {
-        return ApiError::unauthorized().into_response();
-    }
-    match route(st, req).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    let user = if auth::is_public(&path) {
+        Ok(auth::UserInfo::admin())
+    } else {
+        auth::authenticate(req.headers(), &st.token, &st.api.issuer, &st.api)
+            .and_then(|user| auth::impersonate(req.headers(), user, &st.api))
+    };
+    let answer = match user {
+        Ok(user) => route(st, req, user).await,
+        Err(e) => Err(e),
+    };
+    answer.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
+async fn route(st: AppState, req: Request, user: auth::UserInfo) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let query: Query = axum::extract::Query::<Query>::try_from_uri(&parts.uri)
         .map(|q| q.0)
@@ -50,9 +55,18 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
     let path = parts.uri.path().trim_end_matches('/').to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if let Some(answer) = non_resource(&parts.method, &segs, &accept) {
+        let verb = parts.method.as_str().to_ascii_lowercase();
+        let path = if path.is_empty() { "/" } else { path.as_str() };
+        rbac::authorize(&st.api, &user, &Attributes::non_resource(&verb, path))?;
         return answer;
     }
     let target = parse_target(&segs)?;
+    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    rbac::authorize(
+        &st.api,
+        &user,
+        &attributes(&target, &parts.method, watching),
+    )?;
     let body = match parts.method {
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE => read_body(body).await?,
         _ => Bytes::new(),
@@ -62,6 +76,7 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
         query,
         accept,
         headers: parts.headers,
+        user,
     };
     dispatch(&ctx, target, parts.method, &body).await
 }
@@ -113,6 +128,29 @@ fn openapi_v2() -> Response {
         discovery::openapi_v2_protobuf(),
     )
         .into_response()
+}
+
+/// What a resource request asks to do, for the authorizer.
+fn attributes(target: &Target, method: &Method, watching: bool) -> Attributes {
+    let (r, ns, name, sub) = match target {
+        Target::Collection { r, ns } => (*r, ns.as_deref().unwrap_or(""), "", ""),
+        Target::Object { r, ns, name, sub } => {
+            (*r, ns.as_str(), name.as_str(), sub.as_deref().unwrap_or(""))
+        }
+    };
+    let collection = matches!(target, Target::Collection { .. });
+    let verb = match *method {
+        Method::GET | Method::HEAD if watching => "watch",
+        Method::GET | Method::HEAD if collection => "list",
+        Method::GET | Method::HEAD => "get",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE if collection => "deletecollection",
+        Method::DELETE => "delete",
+        _ => "",
+    };
+    Attributes::resource(verb, r.group, r.plural, sub, ns, name)
 }
 
 /// What a resource path names.
@@ -193,8 +231,8 @@ async fn dispatch(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     match (target, method) {
-        (Target::Collection { r, .. }, Method::POST) if r.is_review() => {
-            handlers::review(ctx, r, body)
+        (Target::Collection { r, ns }, Method::POST) if r.is_review() => {
+            handlers::review(ctx, r, ns.as_deref().unwrap_or(""), body)
         }
         (Target::Collection { r, .. } | Target::Object { r, .. }, _) if r.is_review() => {
             Err(ApiError::method_not_allowed())
@@ -238,6 +276,9 @@ async fn object(
     match (o.sub, method) {
         ("log", Method::GET) => logs::serve(ctx.api.clone(), o.ns, o.name, &ctx.query).await,
         ("scale", method) => scale::serve(ctx, o, &method, body),
+        ("token", Method::POST) => tokens::request(ctx, o, body),
+        ("eviction", Method::POST) => crate::apiserver::eviction::evict(ctx, o, body),
+        ("token" | "eviction", _) => Err(ApiError::method_not_allowed()),
         ("exec" | "attach" | "portforward", _) => streaming::refuse(ctx, o),
         (_, Method::GET) => handlers::get(ctx, o),
         (_, Method::PUT) => handlers::replace(ctx, o, body),

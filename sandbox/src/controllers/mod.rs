@@ -18,6 +18,9 @@
 //! | `replicationcontroller` | ReplicationController (through the ReplicaSet logic) | owns Pods | Pods |
 //! | `cronjob` | CronJob | owns Jobs; requeues itself for the next scheduled time, and on every clock advance | Jobs |
 //! | `garbagecollector` | ReplicaSet, Pod, Endpoints, EndpointSlice | watches their owners' deletion (Deployment; ReplicaSet, StatefulSet; Service) | the owners (then the API, to confirm) |
+//! | `serviceaccounts` | Namespace | watches `default` ServiceAccounts (mapped to their namespace) | ServiceAccounts |
+//! | `rootca` | Namespace | watches `kube-root-ca.crt` ConfigMaps (mapped to their namespace) | ConfigMaps |
+//! | `disruption` | PodDisruptionBudget | watches Pods (mapped to the budgets selecting them) | Pods, ReplicaSets, StatefulSets |
 //! | `scheduler/` | Pod (pending) | watches the Node and pods leaving it (mapped to pending pods) | Pods, Node |
 //!
 //! Each kind is watched once, by the shared informers (`apimachinery::informers`), which
@@ -32,6 +35,7 @@
 mod cronjob;
 mod daemonset;
 mod deployment;
+mod disruption;
 mod endpoints;
 mod expectations;
 mod garbagecollector;
@@ -39,6 +43,8 @@ mod hpa;
 mod job;
 mod replicaset;
 mod replicationcontroller;
+mod rootca;
+mod serviceaccounts;
 mod services;
 mod statefulset;
 mod util;
@@ -126,6 +132,9 @@ pub(crate) fn start(
         Box::pin(cronjob::run(&shared, shutdown.clone())),
         Box::pin(daemonset::run(&shared, shutdown.clone())),
         Box::pin(replicationcontroller::run(&shared, shutdown.clone())),
+        Box::pin(serviceaccounts::run(&shared, shutdown.clone())),
+        Box::pin(rootca::run(&shared, shutdown.clone())),
+        Box::pin(disruption::run(&shared, shutdown.clone())),
     ];
     controllers.extend(garbagecollector::run(&shared, shutdown));
     controllers

@@ -10,6 +10,7 @@ pub(crate) mod node;
 mod pod;
 mod probes;
 mod process;
+mod projected;
 mod shared;
 
 pub use node::LIMITS_ANNOTATION;

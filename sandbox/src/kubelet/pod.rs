@@ -197,6 +197,9 @@ async fn prepare(kubelet: &KubeletShared, pod: &Pod, ip: Ipv4Addr) -> Result<Set
                 dir.display()
             ))
         })?;
+        if let Some(projected) = &volume.projected {
+            super::projected::write(&kubelet.client, pod, projected, &dir).await?;
+        }
         volumes.insert(volume.name.clone(), dir);
     }
     let service_env = if spec.enable_service_links == Some(false) {

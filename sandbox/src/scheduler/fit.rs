@@ -89,6 +89,14 @@ pub(crate) fn fit(spec: &PodSpec, node: &Node, used: Resources) -> Result<(), St
     let wants = Resources::of(spec);
     let cap = allocatable(node);
     let mut reasons = Vec::new();
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+    let tolerates = spec.tolerations.iter().flatten().any(|t| {
+        t.key.as_deref() == Some("node.kubernetes.io/unschedulable")
+            && t.effect.as_deref().is_none_or(|e| e == "NoSchedule")
+    });
+    if cordoned && !tolerates {
+        reasons.push("1 node(s) were unschedulable");
+    }
     if let Some(selector) = &spec.node_selector
         && !selector
             .iter()

@@ -3,6 +3,7 @@
 //! function from one typed object to its cells (always the wide set, as the API server
 //! sends them). Kinds without a printer get the default Name and Created At columns.
 
+mod access;
 mod apps;
 mod core;
 mod other;
@@ -83,6 +84,11 @@ static PRINTERS: &[&Printer] = &[
     &workloads::CRON_JOB,
     &workloads::DAEMON_SET,
     &workloads::REPLICATION_CONTROLLER,
+    &access::ROLE,
+    &access::CLUSTER_ROLE,
+    &access::ROLE_BINDING,
+    &access::CLUSTER_ROLE_BINDING,
+    &access::POD_DISRUPTION_BUDGET,
 ];
 
 /// The default Table of kinds without a printer, as the API server's default convertor.

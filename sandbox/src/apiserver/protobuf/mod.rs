@@ -3,6 +3,7 @@
 //! secret|service`, `kubectl autoscale` and `kubectl auth`; this decodes those kinds (the
 //! fields in [`schema`]) and skips fields it does not know.
 
+mod access_schema;
 mod schema;
 
 use crate::apimachinery::errors::ApiError;

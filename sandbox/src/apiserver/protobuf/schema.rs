@@ -288,7 +288,7 @@ pub(super) fn for_kind(api_version: &str, kind: &str) -> Option<&'static [Field]
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
         ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
-        _ => return None,
+        _ => return super::access_schema::for_kind(api_version, kind),
     })
 }
 

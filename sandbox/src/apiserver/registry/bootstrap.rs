@@ -45,6 +45,7 @@ impl Api {
                 "allowVolumeExpansion": false,
             }),
         )?;
+        self.bootstrap_access(&opts)?;
         // Pods that were Terminating when the sandbox stopped get their reaper back.
         let pods = by_kind("v1", "Pod").expect("pods are served");
         let now = jiff::Timestamp::now();

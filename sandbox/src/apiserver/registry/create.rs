@@ -51,6 +51,9 @@ impl Api {
         // The uid comes first: the Job strategy puts it in the selector it generates.
         obj["metadata"]["uid"] = json!(defaults::new_uid());
         defaults::apply(r, &mut obj, None, &taken);
+        if r.group.is_empty() && r.kind == "Pod" {
+            self.admit_service_account(&mut obj)?;
+        }
         validate::validate(r, &obj, None)?;
         let now = defaults::now();
         let meta = obj["metadata"].as_object_mut().expect("checked object");

@@ -3,14 +3,18 @@
 //! [`apply`] with field managers ([`fields`]), [`delete`] with owner garbage collection,
 //! [`namespace`] termination, and the [`bootstrap`] of a new cluster.
 
+mod access;
+mod apiserver_service;
 mod apply;
 mod bootstrap;
+mod clusterroles;
 mod create;
 pub(crate) mod defaults;
 mod delete;
 mod fields;
 mod namespace;
 pub(crate) mod patch;
+mod serviceaccount;
 mod update;
 pub(crate) mod validate;
 pub(crate) mod workloads;
@@ -32,6 +36,8 @@ pub struct Api {
     /// Pods on a node are marked Terminating on delete and removed by the kubelet
     /// (or after their grace period plus 2 s if nothing does it).
     pub graceful_pods: bool,
+    /// Signs and verifies ServiceAccount tokens.
+    pub(crate) issuer: crate::apiserver::tokens::Issuer,
     tasks: Mutex<Option<JoinSet<()>>>,
 }
 
@@ -99,11 +105,17 @@ fn ns_of(v: &Value) -> &str {
 
 impl Api {
     /// The API over an opened store.
-    pub fn new(store: Store, state_dir: PathBuf, graceful_pods: bool) -> Arc<Api> {
+    pub(crate) fn new(
+        store: Store,
+        state_dir: PathBuf,
+        graceful_pods: bool,
+        issuer: crate::apiserver::tokens::Issuer,
+    ) -> Arc<Api> {
         Arc::new(Api {
             store,
             state_dir,
             graceful_pods,
+            issuer,
             tasks: Mutex::new(Some(JoinSet::new())),
         })
     }

@@ -10,7 +10,9 @@ use crate::apimachinery::names::{
 use crate::apimachinery::quantity;
 use crate::apimachinery::resources::Resource;
 use crate::apimachinery::selectors::LabelSelector;
-use k8s_openapi::api::{apps, autoscaling, batch, coordination, core, discovery, storage};
+use k8s_openapi::api::{
+    apps, autoscaling, batch, coordination, core, discovery, policy, rbac, storage,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -72,6 +74,13 @@ fn typed_roundtrip(r: &Resource, v: &Value) -> Option<Result<Value, String>> {
         ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(v),
         ("storage.k8s.io", "StorageClass") => roundtrip::<storage::v1::StorageClass>(v),
         ("coordination.k8s.io", "Lease") => roundtrip::<coordination::v1::Lease>(v),
+        ("policy", "PodDisruptionBudget") => roundtrip::<policy::v1::PodDisruptionBudget>(v),
+        ("rbac.authorization.k8s.io", "Role") => roundtrip::<rbac::v1::Role>(v),
+        ("rbac.authorization.k8s.io", "ClusterRole") => roundtrip::<rbac::v1::ClusterRole>(v),
+        ("rbac.authorization.k8s.io", "RoleBinding") => roundtrip::<rbac::v1::RoleBinding>(v),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            roundtrip::<rbac::v1::ClusterRoleBinding>(v)
+        }
         _ => return None,
     })
 }
@@ -231,6 +240,11 @@ pub fn decode(
 pub fn check_name(r: &Resource, name: &str, causes: &mut Vec<Cause>) {
     let q = format!("\"{name}\"");
     match r.kind {
+        _ if r.group == "rbac.authorization.k8s.io" => {
+            if let Some(why) = super::access::path_segment_problem(name) {
+                causes.push(Cause::invalid("metadata.name", q, &why))
+            }
+        }
         "Namespace" if !is_dns_label(name) => {
             causes.push(Cause::invalid("metadata.name", q, LABEL_MSG))
         }
@@ -600,6 +614,9 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
         ("batch", "Job") => super::workloads::check_job(obj, old, &mut causes),
         ("batch", "CronJob") => super::workloads::check_cron_job(obj, &mut causes),
         ("", "ReplicationController") => super::workloads::check_rc(obj, &mut causes),
+        ("rbac.authorization.k8s.io" | "policy", kind) => {
+            super::access::validate(kind, obj, old, &mut causes)
+        }
         _ => {}
     }
     if causes.is_empty() {
