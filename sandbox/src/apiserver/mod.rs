@@ -36,6 +36,7 @@ mod codec;
 mod discovery;
 mod handlers;
 mod logs;
+mod openapi;
 mod printers;
 mod protobuf;
 pub(crate) mod registry;
