@@ -4,6 +4,7 @@
 use crate::apimachinery::resources::Resource;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// One field-level reason in a 422 Invalid answer.
@@ -104,6 +105,29 @@ impl ApiError {
         )
         .with_details(json!({"name": name, "group": r.group, "kind": r.plural}))
     }
+    /// 409 for a failed uid or resourceVersion precondition (DELETE options, or the uid of a
+    /// PUT body), worded as the API server words the storage error it wraps.
+    pub fn precondition_failed(
+        r: &Resource,
+        ns: &str,
+        name: &str,
+        field: &str,
+        wanted: &str,
+        found: &str,
+    ) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": StorageError: invalid object, Code: 4, \
+                 Key: {}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: \
+                 {field} in precondition: {wanted}, {field} in object meta: {found}",
+                r.group_resource(),
+                storage_key(r, ns, name),
+            ),
+        )
+        .with_details(json!({"name": name, "group": r.group, "kind": r.plural}))
+    }
     pub fn apply_conflicts(r: &Resource, name: &str, conflicts: &[(String, String)]) -> Self {
         let n = conflicts.len();
         let mut msg = format!(
@@ -195,21 +219,96 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
-    /// The `Status` object Kubernetes sends for this error.
+    /// The `Status` object Kubernetes sends for this error (as a value: its members sorted).
     pub fn status(&self) -> Value {
-        let mut s = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        });
-        if let Some(d) = &self.details {
-            s["details"] = d.clone();
+        serde_json::to_value(self.wire()).expect("a Status serializes")
+    }
+
+    /// The `Status` in the API server's member order (`kind`, `apiVersion`, `metadata`,
+    /// `status`, `message`, `reason`, `details`, `code`), without an empty core `group`.
+    fn wire(&self) -> WireStatus<'_> {
+        WireStatus {
+            kind: "Status",
+            api_version: "v1",
+            metadata: Empty {},
+            status: "Failure",
+            message: &self.message,
+            reason: self.reason,
+            details: self.details.as_ref().map(WireDetails::from),
+            code: self.code,
         }
-        s
+    }
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireStatus<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: Empty,
+    status: &'static str,
+    message: &'a str,
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<WireDetails<'a>>,
+    code: u16,
+}
+
+/// `StatusDetails` members in Go's order; empty strings are omitted as `omitempty` does.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireDetails<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    causes: Vec<WireCause<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_seconds: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct WireCause<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+fn non_empty<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v[key].as_str().filter(|s| !s.is_empty())
+}
+
+impl<'a> From<&'a Value> for WireDetails<'a> {
+    fn from(d: &'a Value) -> Self {
+        let causes = d["causes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| WireCause {
+                reason: non_empty(c, "reason"),
+                message: non_empty(c, "message"),
+                field: non_empty(c, "field"),
+            })
+            .collect();
+        WireDetails {
+            name: non_empty(d, "name"),
+            group: non_empty(d, "group"),
+            kind: non_empty(d, "kind"),
+            uid: non_empty(d, "uid"),
+            causes,
+            retry_after_seconds: d["retryAfterSeconds"].as_i64(),
+        }
     }
 }
 
@@ -225,9 +324,29 @@ impl IntoResponse for ApiError {
         (
             code,
             [(http::header::CONTENT_TYPE, "application/json")],
-            self.status().to_string(),
+            serde_json::to_string(&self.wire()).expect("a Status serializes"),
         )
             .into_response()
+    }
+}
+
+/// The etcd key kube-apiserver stores an object under, which its precondition errors name.
+fn storage_key(r: &Resource, ns: &str, name: &str) -> String {
+    let prefix = match (r.group, r.plural) {
+        ("", "services") => "services/specs".to_string(),
+        ("", "endpoints") => "services/endpoints".to_string(),
+        ("", "nodes") => "minions".to_string(),
+        ("", "replicationcontrollers") => "controllers".to_string(),
+        ("networking.k8s.io", "ingresses") => "ingress".to_string(),
+        ("apiextensions.k8s.io" | "apiregistration.k8s.io", plural) => {
+            format!("{}/{plural}", r.group)
+        }
+        (_, plural) => plural.to_string(),
+    };
+    if ns.is_empty() {
+        format!("/registry/{prefix}/{name}")
+    } else {
+        format!("/registry/{prefix}/{ns}/{name}")
     }
 }
 

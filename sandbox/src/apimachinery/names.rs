@@ -21,17 +21,68 @@ pub(crate) fn safe_encode(s: &str) -> String {
         .collect()
 }
 
-pub(crate) fn is_dns_label(s: &str) -> bool {
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?` without a length limit.
+fn label_shaped(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 63
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
+pub(crate) fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63 && label_shaped(s)
+}
+
+/// A DNS-1123 subdomain: at most 253 characters of dot-separated label-shaped parts (which,
+/// unlike labels, may each be longer than 63).
 pub(crate) fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
+    s.len() <= 253 && s.split('.').all(label_shaped)
+}
+
+fn max_len(s: &str, max: usize) -> Option<String> {
+    (s.len() > max).then(|| format!("must be no more than {max} characters"))
+}
+
+/// `IsDNS1123Label`'s messages (none when valid).
+pub(crate) fn dns_label_errors(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = max_len(s, 63).into_iter().collect();
+    if !label_shaped(s) {
+        out.push(LABEL_MSG.into());
+    }
+    out
+}
+
+/// `IsDNS1123Subdomain`'s messages (none when valid).
+pub(crate) fn dns_subdomain_errors(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = max_len(s, 253).into_iter().collect();
+    if !s.split('.').all(label_shaped) {
+        out.push(SUBDOMAIN_MSG.into());
+    }
+    out
+}
+
+/// `IsDNS1035Label`'s messages (none when valid).
+pub(crate) fn dns1035_errors(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = max_len(s, 63).into_iter().collect();
+    if !(label_shaped(s) && s.as_bytes()[0].is_ascii_lowercase()) {
+        out.push(DNS1035_MSG.into());
+    }
+    out
+}
+
+/// `IsValidPathSegmentName`'s messages, the rule for kinds whose names only go into URLs.
+pub(crate) fn path_segment_errors(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if s == "." || s == ".." {
+        out.push(format!("may not be '{s}'"));
+    }
+    for bad in ["/", "%"] {
+        if s.contains(bad) {
+            out.push(format!("may not contain '{bad}'"));
+        }
+    }
+    out
 }
 
 pub(crate) const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";

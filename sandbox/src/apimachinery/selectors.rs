@@ -4,6 +4,7 @@
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::names::{is_label_key, is_label_value};
+use crate::apimachinery::resources::Resource;
 use serde_json::Value;
 
 /// A label requirement's operator.
@@ -593,6 +594,65 @@ impl FieldSelector {
             });
         }
         Ok(FieldSelector(reqs))
+    }
+
+    /// The selector as `r`'s field label conversion leaves it (`spec.host` is `spec.nodeName`),
+    /// or 400 for a field the kind cannot be selected by, worded as the API server's
+    /// conversion functions word it (kinds without one accept only name and namespace).
+    pub fn for_resource(mut self, r: &Resource) -> Result<Self, ApiError> {
+        let meta: &[&str] = &["metadata.name", "metadata.namespace"];
+        let extra: &[&str] = match (r.group, r.kind) {
+            ("", "Pod") => &[
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.podIPs",
+                "status.nominatedNodeName",
+                "spec.host",
+            ],
+            ("", "Node") => &["spec.unschedulable"],
+            ("", "ReplicationController") => &["status.replicas"],
+            ("", "Event") => &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+            ("", "Namespace") => &["status.phase"],
+            ("", "Secret") => &["type"],
+            ("", "Service") => &["spec.clusterIP", "spec.type"],
+            ("batch", "Job") => &["status.successful"],
+            _ => &[],
+        };
+        let converted = !extra.is_empty();
+        for term in &mut self.0 {
+            if r.kind == "Pod" && term.path == ["spec", "host"] {
+                term.path = vec!["spec".into(), "nodeName".into()];
+            }
+            let label = term.path.join(".");
+            if meta.contains(&label.as_str()) || extra.contains(&label.as_str()) {
+                continue;
+            }
+            return Err(ApiError::bad_request(match (converted, r.kind) {
+                (true, "Job") => format!("field label {label:?} not supported for Job"),
+                (true, _) => format!("field label not supported: {label}"),
+                (false, _) => format!(
+                    "{label:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                ),
+            }));
+        }
+        Ok(self)
     }
 
     pub fn matches(&self, obj: &Value) -> bool {

@@ -38,6 +38,7 @@ mod discovery;
 mod eviction;
 mod handlers;
 mod logs;
+mod openapi;
 mod printers;
 mod protobuf;
 mod rbac;

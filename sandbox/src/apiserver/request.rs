@@ -3,6 +3,7 @@
 //! metadata) the client accepts.
 
 use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::resources::Resource;
 use crate::apimachinery::selectors::{FieldSelector, LabelSelector};
 use crate::apiserver::registry::validate::FieldValidation;
 use crate::apiserver::registry::{Api, WriteOpts};
@@ -86,10 +87,13 @@ impl Ctx {
         })
     }
     /// The `labelSelector` and `fieldSelector` parameters.
-    pub(crate) fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    pub(crate) fn selectors(
+        &self,
+        r: &Resource,
+    ) -> Result<(LabelSelector, FieldSelector), ApiError> {
         Ok((
             LabelSelector::parse(self.opt("labelSelector").unwrap_or(""))?,
-            FieldSelector::parse(self.opt("fieldSelector").unwrap_or(""))?,
+            FieldSelector::parse(self.opt("fieldSelector").unwrap_or(""))?.for_resource(r)?,
         ))
     }
 }

@@ -9,7 +9,7 @@ use crate::apiserver::handlers::{self, ObjectRef, ok};
 use crate::apiserver::rbac::{self, Attributes};
 use crate::apiserver::registry::Api;
 use crate::apiserver::request::{Ctx, Query, accept_of};
-use crate::apiserver::{auth, discovery, logs, scale, streaming, tokens, watch};
+use crate::apiserver::{auth, discovery, logs, openapi, scale, streaming, tokens, watch};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -102,8 +102,10 @@ fn non_resource(
         ["apis"] if discovery::wants_aggregated(accept) => Ok(aggregated(false)),
         ["apis"] => Ok(ok(&discovery::group_list())),
         ["openapi", "v2"] => Ok(openapi_v2()),
-        ["openapi", "v3"] => Ok(ok(&discovery::openapi_root())),
-        ["openapi", "v3", rest @ ..] => found(discovery::openapi_group_version(&rest.join("/"))),
+        ["openapi", "v3"] => Ok(ok(&openapi::root())),
+        ["openapi", "v3", rest @ ..] => openapi::document(&rest.join("/"))
+            .map(|doc| ([(header::CONTENT_TYPE, "application/json")], doc).into_response())
+            .ok_or_else(ApiError::path_not_found),
         ["api", "v1"] => found(discovery::resource_list("", "v1")),
         ["apis", g] => found(discovery::group(g)),
         ["apis", g, v] => found(discovery::resource_list(g, v)),

@@ -24,7 +24,7 @@ pub(crate) fn serve(
     r: &'static Resource,
     ns: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let (labels, fields) = ctx.selectors()?;
+    let (labels, fields) = ctx.selectors(r)?;
     let send_initial = ctx.flag("sendInitialEvents");
     let start = WatchStart::at(
         &ctx.api.store,

@@ -280,8 +280,33 @@ pub fn strip_nulls(v: &mut Value) {
     }
 }
 
+/// The status a new object starts with: the strategies' `PrepareForCreate` reset it to the
+/// zero value, which JSON shows with the members Go does not omit when empty.
+fn initial_status(r: &Resource) -> Option<Value> {
+    Some(match (r.group, r.kind) {
+        ("apps", "Deployment") | ("batch", "Job" | "CronJob") => json!({}),
+        ("apps", "ReplicaSet") | ("", "ReplicationController") => json!({"replicas": 0}),
+        ("apps", "StatefulSet") => json!({"replicas": 0, "availableReplicas": 0}),
+        ("apps", "DaemonSet") => json!({"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                                        "desiredNumberScheduled": 0, "numberReady": 0}),
+        ("autoscaling", "HorizontalPodAutoscaler") if r.version == "v1" => {
+            json!({"currentReplicas": 0, "desiredReplicas": 0})
+        }
+        ("autoscaling", "HorizontalPodAutoscaler") => json!({"desiredReplicas": 0}),
+        ("policy", "PodDisruptionBudget") => json!({"disruptionsAllowed": 0, "currentHealthy": 0,
+                                                   "desiredHealthy": 0, "expectedPods": 0}),
+        ("networking.k8s.io", "Ingress") => json!({"loadBalancer": {}}),
+        _ => return None,
+    })
+}
+
 /// Kind-specific defaults on create and update.
 pub fn apply(r: &Resource, obj: &mut Value, old: Option<&Value>, taken: &Taken) {
+    if old.is_none()
+        && let Some(status) = initial_status(r)
+    {
+        obj["status"] = status;
+    }
     kind_defaults(r, obj, old, taken);
     strip_nulls(obj);
 }

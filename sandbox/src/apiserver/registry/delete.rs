@@ -21,18 +21,6 @@ struct Deletion {
     removed: bool,
 }
 
-fn precondition_failed(r: &Resource, name: &str, uid: &str, cur: &Value) -> ApiError {
-    ApiError::new(
-        409,
-        "Conflict",
-        format!(
-            "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-            r.group_resource(),
-            cur["metadata"]["uid"].as_str().unwrap_or_default()
-        ),
-    )
-}
-
 /// The uid and resourceVersion preconditions of DeleteOptions.
 fn check_preconditions(
     r: &Resource,
@@ -40,15 +28,19 @@ fn check_preconditions(
     cur: &Value,
     opts: &DeleteOpts,
 ) -> Result<(), ApiError> {
-    if let Some(uid) = &opts.uid
-        && cur["metadata"]["uid"].as_str() != Some(uid)
-    {
-        return Err(precondition_failed(r, name, uid, cur));
-    }
-    if let Some(rv) = &opts.resource_version
-        && cur["metadata"]["resourceVersion"].as_str() != Some(rv)
-    {
-        return Err(ApiError::conflict(r, name));
+    let ns = ns_of(cur);
+    for (field, key, wanted) in [
+        ("UID", "uid", &opts.uid),
+        ("ResourceVersion", "resourceVersion", &opts.resource_version),
+    ] {
+        let found = cur["metadata"][key].as_str().unwrap_or_default();
+        if let Some(wanted) = wanted
+            && wanted != found
+        {
+            return Err(ApiError::precondition_failed(
+                r, ns, name, field, wanted, found,
+            ));
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use super::defaults::{self, Taken};
 use super::fields;
 use super::validate;
 use super::{Api, Outcome, WriteOpts, name_of};
-use crate::apimachinery::errors::ApiError;
+use crate::apimachinery::errors::{ApiError, Cause};
 use crate::apimachinery::resources::Resource;
 use crate::apiserver::storage::Write;
 use serde_json::{Value, json};
@@ -38,7 +38,31 @@ fn check_identity(r: &Resource, old: &Value, new: &Value) -> Result<(), ApiError
             name_of(old)
         )));
     }
+    if let Some(uid) = new["metadata"]["uid"].as_str()
+        && !uid.is_empty()
+        && Some(uid) != old["metadata"]["uid"].as_str()
+    {
+        let cause = Cause::invalid("metadata.uid", format!("\"{uid}\""), "field is immutable");
+        return Err(ApiError::invalid(r, name_of(old), &[cause]));
+    }
     Ok(())
+}
+
+/// A PUT body's uid is a precondition (`defaultUpdatedObjectInfo.Preconditions`): 409 when
+/// it names another incarnation of the object.
+fn check_uid_precondition(r: &Resource, cur: &Value, body: &Value) -> Result<(), ApiError> {
+    let found = cur["metadata"]["uid"].as_str().unwrap_or_default();
+    match body["metadata"]["uid"].as_str() {
+        Some(uid) if !uid.is_empty() && uid != found => Err(ApiError::precondition_failed(
+            r,
+            cur["metadata"]["namespace"].as_str().unwrap_or_default(),
+            name_of(cur),
+            "UID",
+            uid,
+            found,
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What the client may not change through this endpoint: server metadata always, the
@@ -192,6 +216,7 @@ impl Api {
         Self::check_type(r, &mut body)?;
         Self::check_namespace(r, ns, &mut body)?;
         self.commit_update(r, ns, name, opts, |cur, taken| {
+            check_uid_precondition(r, cur, &body)?;
             Self::finish_update(r, cur, body, subresource, opts, taken, true)
         })
     }

@@ -4,12 +4,13 @@
 
 use crate::apimachinery::errors::{ApiError, Cause};
 use crate::apimachinery::names::{
-    DNS1035_MSG, LABEL_MSG, SUBDOMAIN_MSG, is_dns_label, is_dns_subdomain, is_label_key,
-    is_label_value,
+    LABEL_MSG, dns_label_errors, dns_subdomain_errors, dns1035_errors, is_dns_label, is_label_key,
+    is_label_value, path_segment_errors,
 };
 use crate::apimachinery::quantity;
 use crate::apimachinery::resources::Resource;
 use crate::apimachinery::selectors::LabelSelector;
+use base64::Engine;
 use k8s_openapi::api::{
     apps, autoscaling, batch, coordination, core, discovery, policy, rbac, storage,
 };
@@ -236,23 +237,74 @@ pub fn decode(
 
 // ---- names and labels ----
 
-/// Checks a name the way the API server does for this kind.
+/// Checks a name the way the API server does for this kind: DNS labels for namespaces,
+/// DNS-1035 labels for services, path segments for HPAs and events, DNS subdomains for the rest.
 pub fn check_name(r: &Resource, name: &str, causes: &mut Vec<Cause>) {
-    let q = format!("\"{name}\"");
-    match r.kind {
+    let messages = match r.kind {
         _ if r.group == "rbac.authorization.k8s.io" => {
-            if let Some(why) = super::access::path_segment_problem(name) {
-                causes.push(Cause::invalid("metadata.name", q, &why))
-            }
+            super::access::path_segment_problem(name).into_iter().collect()
         }
-        "Namespace" if !is_dns_label(name) => {
-            causes.push(Cause::invalid("metadata.name", q, LABEL_MSG))
+        "Namespace" => dns_label_errors(name),
+        "Service" => dns1035_errors(name),
+        "HorizontalPodAutoscaler" | "Event" => path_segment_errors(name),
+        _ => dns_subdomain_errors(name),
+    };
+    for m in messages {
+        causes.push(Cause::invalid("metadata.name", format!("\"{name}\""), &m));
+    }
+}
+
+/// What ConfigMaps and Secrets may hold in total, and annotations on any object.
+const MAX_DATA_BYTES: usize = 1024 * 1024;
+const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+
+fn too_long(field: &str, max: usize) -> Cause {
+    Cause {
+        reason: "FieldValueTooLong",
+        field: field.into(),
+        message: format!("Too long: may not be more than {max} bytes"),
+    }
+}
+
+/// The size limits the API server enforces: annotations (keys and values) together at most
+/// 256 KiB; a ConfigMap's data and binaryData, or a Secret's data, at most 1 MiB.
+fn check_sizes(r: &Resource, obj: &Value, causes: &mut Vec<Cause>) {
+    let annotations: usize = obj["metadata"]["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+        .sum();
+    if annotations > MAX_ANNOTATION_BYTES {
+        causes.push(too_long("metadata.annotations", MAX_ANNOTATION_BYTES));
+    }
+    let decoded_len = |v: &Value| {
+        v.as_str().map_or(0, |s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_or(s.len(), |b| b.len())
+        })
+    };
+    let total = |key: &str, binary: bool| -> usize {
+        obj[key]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, v)| {
+                if binary {
+                    decoded_len(v)
+                } else {
+                    v.as_str().map_or(0, str::len)
+                }
+            })
+            .sum()
+    };
+    match (r.group, r.kind) {
+        ("", "ConfigMap") if total("data", false) + total("binaryData", true) > MAX_DATA_BYTES => {
+            causes.push(too_long("[]", MAX_DATA_BYTES))
         }
-        "Service" if !(is_dns_label(name) && name.as_bytes()[0].is_ascii_lowercase()) => {
-            causes.push(Cause::invalid("metadata.name", q, DNS1035_MSG))
-        }
-        _ if !is_dns_subdomain(name) => {
-            causes.push(Cause::invalid("metadata.name", q, SUBDOMAIN_MSG))
+        ("", "Secret") if total("data", true) > MAX_DATA_BYTES => {
+            causes.push(too_long("data", MAX_DATA_BYTES))
         }
         _ => {}
     }
@@ -269,7 +321,13 @@ pub(super) fn check_labels(labels: &Value, field: &str, causes: &mut Vec<Cause>)
             ));
         }
         let s = v.as_str().unwrap_or_default();
-        if !is_label_value(s) {
+        if s.len() > 63 {
+            causes.push(Cause::invalid(
+                field,
+                format!("\"{s}\""),
+                "must be no more than 63 characters",
+            ));
+        } else if !is_label_value(s) {
             causes.push(Cause::invalid(
                 field,
                 format!("\"{s}\""),
@@ -578,6 +636,7 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
         check_name(r, name, &mut causes);
     }
     check_labels(&obj["metadata"]["labels"], "metadata.labels", &mut causes);
+    check_sizes(r, obj, &mut causes);
     match (r.group, r.kind) {
         ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes, false, &[]),
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {

@@ -1,0 +1,214 @@
+//! The OpenAPI v3 the sandbox serves is Kubernetes' own: `kubectl explain` prints the field
+//! documentation, and client-side `kubectl apply` merges lists by their patch merge keys
+//! (so containers and env vars that someone else added survive a re-apply). Checked with
+//! the machine's kubectl and, when given, `HK8S_TEST_KUBECTL_NEW`.
+
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn kubectls() -> Vec<String> {
+    let mut out = vec!["kubectl".to_string()];
+    if let Ok(new) = std::env::var("HK8S_TEST_KUBECTL_NEW")
+        && Path::new(&new).exists()
+    {
+        out.push(new);
+    }
+    out
+}
+
+/// Runs kubectl with `home` as its HOME (a fresh discovery and OpenAPI cache) and
+/// returns its stdout, failing the test when it fails.
+async fn kubectl(
+    program: &str,
+    kubeconfig: &Path,
+    home: &Path,
+    args: &[&str],
+    input: Option<&str>,
+) -> String {
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", home)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    if let Some(text) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(text.as_bytes()).await.unwrap();
+    }
+    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{program} {args:?} did not finish"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn kubectl_explain_prints_the_kubernetes_field_documentation() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
+    )
+    .await
+    .unwrap();
+    let kc = sandbox.kubeconfig_path();
+    for (i, program) in kubectls().iter().enumerate() {
+        let home = dir.path().join(format!("home-{i}"));
+        std::fs::create_dir_all(&home).unwrap();
+        let out = kubectl(
+            program,
+            kc,
+            &home,
+            &["explain", "deployment.spec.strategy"],
+            None,
+        )
+        .await;
+        assert!(
+            out.contains("KIND:       Deployment") || out.contains("KIND:     Deployment"),
+            "{program}: {out}"
+        );
+        assert!(
+            out.contains("FIELD: strategy <DeploymentStrategy>"),
+            "{program}: {out}"
+        );
+        assert!(
+            out.contains("The deployment strategy to use to replace existing pods with new ones."),
+            "{program}: {out}"
+        );
+        assert!(
+            out.contains("rollingUpdate\t<RollingUpdateDeployment>"),
+            "{program}: {out}"
+        );
+        let out = kubectl(
+            program,
+            kc,
+            &home,
+            &["explain", "pods.spec.containers.livenessProbe.httpGet"],
+            None,
+        )
+        .await;
+        assert!(
+            out.contains("HTTPGet specifies an HTTP GET request to perform."),
+            "{program}: {out}"
+        );
+        let out = kubectl(program, kc, &home, &["explain", "service.spec.type"], None).await;
+        assert!(out.contains("ExternalName"), "{program}: {out}");
+        let out = kubectl(
+            program,
+            kc,
+            &home,
+            &["explain", "hpa.spec", "--recursive"],
+            None,
+        )
+        .await;
+        assert!(
+            out.contains("scaleTargetRef\t<CrossVersionObjectReference> -required-"),
+            "{program}: {out}"
+        );
+    }
+    sandbox.shutdown().await;
+}
+
+const MANIFEST: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: hello-k8s-frontend:IMAGE
+        env:
+        - {name: MODE, value: fast}
+"#;
+
+#[tokio::test]
+async fn client_side_apply_merges_lists_by_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
+    )
+    .await
+    .unwrap();
+    let kc = sandbox.kubeconfig_path();
+    for (i, program) in kubectls().iter().enumerate() {
+        let home = dir.path().join(format!("home-{i}"));
+        std::fs::create_dir_all(&home).unwrap();
+        let ns = format!("apply-{i}");
+        let n = ["-n", ns.as_str()];
+        kubectl(program, kc, &home, &["create", "namespace", &ns], None).await;
+        let run = |args: Vec<&'static str>, input: Option<String>| {
+            let (program, home) = (program.clone(), home.clone());
+            let args: Vec<String> = args.into_iter().chain(n).map(String::from).collect();
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                kubectl(&program, kc, &home, &args, input.as_deref()).await
+            }
+        };
+        run(
+            vec!["apply", "-f", "-"],
+            Some(MANIFEST.replace("IMAGE", "0.1.0")),
+        )
+        .await;
+        run(
+            vec!["set", "env", "deployment/web", "ADDED=by-someone-else"],
+            None,
+        )
+        .await;
+        let sidecar = r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"redis:7"}]}}}}"#;
+        run(vec!["patch", "deployment", "web", "-p", sidecar], None).await;
+        run(
+            vec!["apply", "-f", "-"],
+            Some(MANIFEST.replace("IMAGE", "0.2.0")),
+        )
+        .await;
+        let json = run(vec!["get", "deployment", "web", "-o", "json"], None).await;
+        let d: Value = serde_json::from_str(&json).unwrap();
+        let containers = d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap();
+        let web = containers.iter().find(|c| c["name"] == "web").unwrap();
+        assert!(
+            containers.iter().any(|c| c["name"] == "sidecar") && containers.len() == 2,
+            "{program}: containers merge by name: {json}"
+        );
+        assert_eq!(web["image"], "hello-k8s-frontend:0.2.0", "{program}");
+        let env: Vec<&str> = web["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            env,
+            ["MODE", "ADDED"],
+            "{program}: env merges by name: {json}"
+        );
+    }
+    sandbox.shutdown().await;
+}
