@@ -65,6 +65,11 @@ impl Runtime {
     /// controllers and scheduler, and the service proxy.
     pub async fn start(client: Client, config: KubeletConfig) -> Result<Self, KubeletError> {
         let state_dir = config.state_dir.clone();
+        let dns = config
+            .network
+            .as_ref()
+            .and_then(|n| n.plan.gateway())
+            .map(|ip| std::net::SocketAddr::new(ip.into(), 53));
         let kubelet = Kubelet::start(client.clone(), config).await?;
         let control_plane = ControlPlane::start(
             client.clone(),
@@ -73,7 +78,7 @@ impl Runtime {
                 metrics: Some(kubelet.metrics()),
             },
         );
-        let proxy = ServiceProxy::start(client);
+        let proxy = ServiceProxy::start(client, dns).await;
         Ok(Self {
             kubelet,
             control_plane,

@@ -3,7 +3,7 @@
 
 use super::context::PodContext;
 use super::probes::ProbeSpec;
-use super::process::{Process, ProcessSpec, spawn};
+use super::process::{Isolation, Process, ProcessSpec, spawn};
 use crate::apimachinery::events::EventType;
 use crate::apimachinery::quantity;
 use crate::kubelet::cgroups::{Limiter, Limits};
@@ -375,7 +375,7 @@ impl Supervisor {
                 self.ctx.kubelet.images.find_program(n)
             });
         match resolved {
-            Ok(p) => Some(p),
+            Ok(p) => Some(p.in_pod(self.ctx.namespaces.as_ref(), &self.container.name)),
             Err(e) => {
                 self.event(
                     EventType::Warning,
@@ -531,7 +531,7 @@ impl Supervisor {
                 &env,
                 |n| ctx.kubelet.images.find_program(n),
             ) {
-                Ok(p) => p,
+                Ok(p) => p.in_pod(ctx.namespaces.as_ref(), &container.name),
                 Err(e) => {
                     tracing::warn!(container = %container.name, error = %e, "readiness probe unusable");
                     return;
@@ -585,6 +585,18 @@ impl Supervisor {
                 &ctx.name,
                 &self.container.name,
             ),
+            isolation: match &ctx.namespaces {
+                None => Isolation::Host,
+                Some(namespaces) => Isolation::Join {
+                    namespaces: namespaces.clone(),
+                    container: self.container.name.clone(),
+                    workdir: self
+                        .container
+                        .working_dir
+                        .clone()
+                        .map_or_else(|| PathBuf::from("/"), PathBuf::from),
+                },
+            },
         })
     }
 }
@@ -669,9 +681,14 @@ fn redis_args(user: Vec<String>, ctx: &PodContext, container: &Container) -> Vec
         ),
     };
     let mut args = config_file;
+    // With a network of its own the pod binds every address, as the official image does.
+    let bind = match ctx.namespaces {
+        Some(_) => "0.0.0.0".to_string(),
+        None => ctx.ip.to_string(),
+    };
     args.extend([
         "--bind".to_string(),
-        ctx.ip.to_string(),
+        bind,
         "--port".into(),
         port.to_string(),
         "--dir".into(),

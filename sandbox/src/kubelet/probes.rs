@@ -5,7 +5,7 @@ use http_body_util::Empty;
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A probe resolved against a pod: where to connect and how often.
@@ -35,10 +35,24 @@ pub enum ProbeAction {
         program: PathBuf,
         args: Vec<String>,
         env: Vec<(String, String)>,
+        /// The pod and container to run in (namespace mode).
+        namespaces: Option<(super::namespaces::PodNamespaces, String)>,
     },
 }
 
 impl ProbeSpec {
+    /// Runs an exec probe inside the pod's namespaces.
+    pub fn in_pod(
+        mut self,
+        pod: Option<&super::namespaces::PodNamespaces>,
+        container: &str,
+    ) -> Self {
+        if let ProbeAction::Exec { namespaces, .. } = &mut self.action {
+            *namespaces = pod.map(|p| (p.clone(), container.to_string()));
+        }
+        self
+    }
+
     /// Resolves a manifest probe for a container whose pod has IP `ip`; `None` when the probe
     /// has no handler the sandbox can run (e.g. gRPC), with the reason.
     pub fn from_manifest(
@@ -97,6 +111,7 @@ impl ProbeSpec {
                 program,
                 args: rest.to_vec(),
                 env: env.to_vec(),
+                namespaces: None,
             }
         } else {
             return Err("the probe has no httpGet, tcpSocket or exec handler".into());
@@ -172,8 +187,20 @@ impl ProbeAction {
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("dial tcp {addr}: {e}")),
-            ProbeAction::Exec { program, args, env } => {
-                let output = tokio::process::Command::new(program)
+            ProbeAction::Exec {
+                program,
+                args,
+                env,
+                namespaces,
+            } => {
+                let mut command = std::process::Command::new(program);
+                if let Some((ns, container)) = namespaces {
+                    ns.join(&mut command, Some(container), Path::new("/"))
+                        .map_err(|e| {
+                            format!("entering the pod to run {}: {e}", program.display())
+                        })?;
+                }
+                let output = tokio::process::Command::from(command)
                     .args(args)
                     .env_clear()
                     .envs(env.iter().map(|(k, v)| (k, v)))
