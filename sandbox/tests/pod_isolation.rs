@@ -144,6 +144,7 @@ async fn a_setsid_grandchild_dies_with_its_pod() {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "escaper", "namespace": "demo"},
         "spec": {"terminationGracePeriodSeconds": 1,
+                 "securityContext": {"runAsUser": 0},
                  "containers": [{"name": "main", "image": "shell", "command": ["sh", "-c", script]}]}
     }))
     .await;
@@ -189,4 +190,129 @@ async fn http_get(addr: &str) -> String {
         Ok(Err(e)) => format!("error: {e}"),
         Err(_) => "error: timed out".into(),
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_map_and_secret_files_appear_at_their_mount_path() {
+    let env = Env::start(IMAGES).await;
+    if !env.isolated().await {
+        return;
+    }
+    env.apply(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "code", "namespace": "demo"},
+        "data": {"x.py": "print('hello from x.py')\n"}
+    }))
+    .await;
+    env.apply(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": "demo"},
+        "stringData": {"password": "s3cret"}
+    }))
+    .await;
+    let script = "python3 /opt/x.py; cat /etc/creds/password; echo; \
+        echo kept > /scratch/file && cat /scratch/file; \
+        touch /etc/creds/new 2>/dev/null || echo read-only; sleep 1000";
+    env.apply(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "mounts", "namespace": "demo"},
+        "spec": {
+            "volumes": [
+                {"name": "code", "configMap": {"name": "code"}},
+                {"name": "creds", "secret": {"secretName": "creds"}},
+                {"name": "scratch", "emptyDir": {}}
+            ],
+            "containers": [{"name": "main", "image": "shell", "command": ["sh", "-c", script],
+                "volumeMounts": [
+                    {"name": "code", "mountPath": "/opt/x.py", "subPath": "x.py"},
+                    {"name": "creds", "mountPath": "/etc/creds", "readOnly": true},
+                    {"name": "scratch", "mountPath": "/scratch"}
+                ]}]}
+    }))
+    .await;
+    let logs = wait_for("the pod's output", Duration::from_secs(60), async || {
+        let out = env.kubectl(&["logs", "mounts"]).await;
+        let logs = String::from_utf8_lossy(&out.stdout).to_string();
+        logs.contains("read-only").then_some(logs)
+    })
+    .await;
+    assert_eq!(
+        logs.lines().collect::<Vec<_>>(),
+        ["hello from x.py", "s3cret", "kept", "read-only"],
+        "{logs}"
+    );
+    assert!(
+        !std::path::Path::new("/opt/x.py").exists() && !std::path::Path::new("/scratch").exists(),
+        "a pod's mounts leaked onto the host"
+    );
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_run_as_their_security_context_user_and_never_as_root_by_default() {
+    let env = Env::start(IMAGES).await;
+    if !env.isolated().await {
+        return;
+    }
+    let script = "echo $(id -u) $(id -g); grep NoNewPrivs /proc/self/status; \
+        touch /usr/hk8s-probe 2>/dev/null || echo read-only-root; sleep 1000";
+    let pod = |name: &str, security: serde_json::Value| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "demo"},
+            "spec": {"containers": [{"name": "main", "image": "shell",
+                "command": ["sh", "-c", script], "securityContext": security}]}
+        })
+    };
+    env.apply(pod("plain", json!({}))).await;
+    env.apply(pod(
+        "chosen",
+        json!({"runAsUser": 1000, "runAsGroup": 3000, "allowPrivilegeEscalation": false,
+               "readOnlyRootFilesystem": true}),
+    ))
+    .await;
+    env.apply(pod(
+        "refused",
+        json!({"runAsUser": 0, "runAsNonRoot": true}),
+    ))
+    .await;
+    for (name, expected) in [
+        ("plain", vec!["65534 65534", "NoNewPrivs:\t0"]),
+        (
+            "chosen",
+            vec!["1000 3000", "NoNewPrivs:\t1", "read-only-root"],
+        ),
+    ] {
+        let logs = wait_for(
+            &format!("{name}'s output"),
+            Duration::from_secs(60),
+            async || {
+                let out = env.kubectl(&["logs", name]).await;
+                let logs = String::from_utf8_lossy(&out.stdout).to_string();
+                logs.contains("NoNewPrivs").then_some(logs)
+            },
+        )
+        .await;
+        for line in expected {
+            assert!(
+                logs.lines().any(|l| l == line),
+                "{name}: no {line:?} in {logs}"
+            );
+        }
+    }
+    let reason = wait_for("the refusal", Duration::from_secs(60), async || {
+        let reason = env
+            .kubectl_ok(&[
+                "get",
+                "pod",
+                "refused",
+                "-o",
+                "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+            ])
+            .await;
+        (reason == "CreateContainerConfigError").then_some(reason)
+    })
+    .await;
+    assert_eq!(reason, "CreateContainerConfigError");
+    env.shutdown().await;
 }

@@ -2,6 +2,7 @@
 //! the pod's namespaces for as long as the pod runs, is attached to the pod network, and
 //! on stop takes every process of the pod with it.
 
+use super::images::ProgramKind;
 use super::namespaces::{self, PodNamespaces};
 use super::process::{Isolation, Process, ProcessSpec, spawn};
 use super::rootfs::{self, RootSpec, VolumeMount};
@@ -11,12 +12,16 @@ use kube::ResourceExt;
 use nix::sys::signal::Signal;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A container's volume mounts with their host sources (a `subPath` inside its volume).
-fn volume_mounts(container: &Container, volumes: &HashMap<String, PathBuf>) -> Vec<VolumeMount> {
-    container
+fn volume_mounts(
+    container: &Container,
+    volumes: &HashMap<String, PathBuf>,
+    anonymous: Option<VolumeMount>,
+) -> Vec<VolumeMount> {
+    let mut mounts: Vec<VolumeMount> = container
         .volume_mounts
         .iter()
         .flatten()
@@ -35,7 +40,36 @@ fn volume_mounts(container: &Container, volumes: &HashMap<String, PathBuf>) -> V
                 read_only: m.read_only.unwrap_or(false),
             })
         })
-        .collect()
+        .collect();
+    if let Some(anonymous) = anonymous
+        && !mounts.iter().any(|m| m.mount_path == anonymous.mount_path)
+    {
+        mounts.push(anonymous);
+    }
+    mounts
+}
+
+/// The anonymous volume the redis image declares (`VOLUME /data`), writable by any user,
+/// for a redis container without a volume there.
+fn anonymous_data(
+    kubelet: &KubeletShared,
+    container: &Container,
+    pod_dir: &Path,
+) -> Option<VolumeMount> {
+    let image = container.image.as_deref().unwrap_or_default();
+    let program = kubelet.images.resolve(image).ok()?;
+    if program.kind != ProgramKind::Redis {
+        return None;
+    }
+    let source = pod_dir.join(format!("{}-data", container.name));
+    std::fs::create_dir_all(&source).ok()?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o777)).ok()?;
+    Some(VolumeMount {
+        source,
+        mount_path: "/data".into(),
+        read_only: false,
+    })
 }
 
 /// A running pod sandbox.
@@ -114,7 +148,11 @@ impl PodSandbox {
                 root: sandbox.namespaces.root_dir.join(&container.name),
                 overlays: pod_dir.join("overlays").join(&container.name),
                 etc_dir: etc_dir.clone(),
-                volumes: volume_mounts(container, volumes),
+                volumes: volume_mounts(
+                    container,
+                    volumes,
+                    anonymous_data(kubelet, container, &pod_dir),
+                ),
                 read_only: container
                     .security_context
                     .as_ref()

@@ -56,17 +56,12 @@ impl PodNamespaces {
     }
 
     /// Makes `command` start inside this pod: its network, UTS and IPC namespaces, and
-    /// `container`'s filesystem (the pod's mount namespace, chrooted to the container's
-    /// root, in `workdir`). Without a container it gets a private mount namespace with the
-    /// pod's `resolv.conf` and `hosts` over the host's files. The namespace files are
-    /// opened now, so a pod that has ended gives an error here.
-    pub fn join(
-        &self,
-        command: &mut Command,
-        container: Option<&str>,
-        workdir: &Path,
-    ) -> io::Result<()> {
-        let entry = Entry::open(self, container, workdir)?;
+    /// the container's filesystem (the pod's mount namespace, chrooted to the container's
+    /// root, in its working directory, as its user). Without a container it gets a private
+    /// mount namespace with the pod's `resolv.conf` and `hosts` over the host's files. The
+    /// namespace files are opened now, so a pod that has ended gives an error here.
+    pub fn join(&self, command: &mut Command, container: Option<&ContainerView>) -> io::Result<()> {
+        let entry = Entry::open(self, container)?;
         #[allow(unsafe_code)]
         // SAFETY: `Entry::enter` runs between fork and exec and makes only async-signal-safe
         // system calls (setns, unshare, mount) on descriptors and strings prepared before
@@ -88,10 +83,12 @@ struct Entry {
     mounts: Vec<(CString, CString)>,
     /// The pod's mount namespace, the container's root and working directory.
     root: Option<(OwnedFd, CString, CString)>,
+    user: Option<(u32, u32)>,
+    no_new_privs: bool,
 }
 
 impl Entry {
-    fn open(ns: &PodNamespaces, container: Option<&str>, workdir: &Path) -> io::Result<Self> {
+    fn open(ns: &PodNamespaces, container: Option<&ContainerView>) -> io::Result<Self> {
         let open = |kind: &str| -> io::Result<OwnedFd> {
             Ok(std::fs::File::open(ns.ns_path(kind))?.into())
         };
@@ -103,8 +100,12 @@ impl Entry {
                 mounts.push((cstring(&source)?, cstring(&target)?));
             }
         }
-        let root = match container.map(|c| ns.root_dir.join(c)) {
-            Some(root) => Some((open("mnt")?, cstring(&root)?, cstring(workdir)?)),
+        let root = match container {
+            Some(c) => Some((
+                open("mnt")?,
+                cstring(&ns.root_dir.join(&c.name))?,
+                cstring(&c.workdir)?,
+            )),
             None => None,
         };
         Ok(Entry {
@@ -113,7 +114,27 @@ impl Entry {
             ipc: open("ipc")?,
             mounts,
             root,
+            user: container.and_then(|c| c.user),
+            no_new_privs: container.is_some_and(|c| c.no_new_privs),
         })
+    }
+
+    /// Drops to the container's user and, unless it may escalate, forbids gaining
+    /// privileges through set-user-ID programs.
+    fn become_user(&self) -> nix::Result<()> {
+        if let Some((uid, gid)) = self.user {
+            let (uid, gid) = (
+                nix::unistd::Uid::from_raw(uid),
+                nix::unistd::Gid::from_raw(gid),
+            );
+            nix::unistd::setgroups(&[gid])?;
+            nix::unistd::setresgid(gid, gid, gid)?;
+            nix::unistd::setresuid(uid, uid, uid)?;
+        }
+        if self.no_new_privs {
+            nix::sys::prctl::set_no_new_privs()?;
+        }
+        Ok(())
     }
 
     fn enter(&self) -> nix::Result<()> {
@@ -123,7 +144,8 @@ impl Entry {
         if let Some((mnt, root, workdir)) = &self.root {
             nix::sched::setns(mnt, CloneFlags::CLONE_NEWNS)?;
             nix::unistd::chroot(root.as_c_str())?;
-            return nix::unistd::chdir(workdir.as_c_str());
+            nix::unistd::chdir(workdir.as_c_str())?;
+            return self.become_user();
         }
         nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
         nix::mount::mount(
@@ -143,6 +165,84 @@ impl Entry {
             )?;
         }
         Ok(())
+    }
+}
+
+/// The user a container runs as when neither it nor its pod names one: `nobody`, so no
+/// pod runs as root just because the sandbox does.
+pub const DEFAULT_USER: (u32, u32) = (65534, 65534);
+
+/// The user an "image" runs as when the manifest names none: [`DEFAULT_USER`] when its
+/// program can be run by any user, else root, as the program's files (e.g. an interpreter
+/// under root's home) are then root's alone, as in an image whose user is root.
+pub fn image_user(program: &Path) -> (u32, u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(real) = std::fs::canonicalize(program) else {
+        return DEFAULT_USER;
+    };
+    let others_may =
+        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    let reachable = real.ancestors().skip(1).all(others_may) && others_may(&real);
+    let interpreted_privately = std::fs::read(&real).ok().is_some_and(|head| {
+        head.starts_with(b"#!") && head.windows(6).take(4096).any(|w| w == b"/root/")
+    });
+    if reachable && !interpreted_privately {
+        DEFAULT_USER
+    } else {
+        (0, 0)
+    }
+}
+
+/// How a process enters one container of a pod: its root, working directory and user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerView {
+    /// The container's name (its root is `<root_dir>/<name>`).
+    pub name: String,
+    pub workdir: PathBuf,
+    /// User and group IDs; `None` keeps the caller's.
+    pub user: Option<(u32, u32)>,
+    /// `allowPrivilegeEscalation: false`.
+    pub no_new_privs: bool,
+}
+
+impl ContainerView {
+    /// The view of `container` in a pod with `spec`, from their securityContexts (the
+    /// container's wins), running as `default` (see [`image_user`]) when neither names a
+    /// user; `Err` with the kubelet's message when `runAsNonRoot` is violated.
+    pub fn of(
+        container: &k8s_openapi::api::core::v1::Container,
+        spec: &k8s_openapi::api::core::v1::PodSpec,
+        default: (u32, u32),
+    ) -> Result<Self, String> {
+        let own = container.security_context.as_ref();
+        let pod = spec.security_context.as_ref();
+        let uid = own
+            .and_then(|s| s.run_as_user)
+            .or_else(|| pod.and_then(|s| s.run_as_user));
+        let gid = own
+            .and_then(|s| s.run_as_group)
+            .or_else(|| pod.and_then(|s| s.run_as_group));
+        let non_root = own
+            .and_then(|s| s.run_as_non_root)
+            .or_else(|| pod.and_then(|s| s.run_as_non_root))
+            .unwrap_or(false);
+        let (uid, gid) = match (uid, gid) {
+            (Some(u), g) => (u as u32, g.map_or(u as u32, |g| g as u32)),
+            (None, Some(g)) => (default.0, g as u32),
+            (None, None) => default,
+        };
+        if non_root && uid == 0 {
+            return Err("container's runAsUser breaks non-root policy".into());
+        }
+        Ok(ContainerView {
+            name: container.name.clone(),
+            workdir: container
+                .working_dir
+                .clone()
+                .map_or_else(|| PathBuf::from("/"), PathBuf::from),
+            user: Some((uid, gid)),
+            no_new_privs: own.and_then(|s| s.allow_privilege_escalation) == Some(false),
+        })
     }
 }
 

@@ -29,9 +29,11 @@ pub(crate) fn isolation_summary(plan: &AddressPlan, off: Option<&str>) -> String
             let (svcs, slen) = plan.service_cidr();
             format!(
                 "namespaces (network, UTS, IPC, mount per pod; pods {pods}/{len} and cluster IPs \
-                 {svcs}/{slen} on bridge {bridge}; per-pod resolv.conf and hosts; a pod's \
-                 processes all die with it); off: PID namespace, volumes at mountPath, \
-                 securityContext users"
+                 {svcs}/{slen} on bridge {bridge}; cluster DNS on the bridge; per-pod \
+                 resolv.conf and hosts; volumes at their mountPath; a pod's processes all die \
+                 with it; securityContext users honoured, a pod without one runs as nobody \
+                 (65534) unless its program is root's alone); off: PID namespace (a pod's \
+                 processes are found through its network namespace instead)"
             )
         }
         (None, reason) => format!(

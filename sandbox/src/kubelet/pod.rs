@@ -214,6 +214,10 @@ async fn prepare(kubelet: &KubeletShared, pod: &Pod, ip: Ipv4Addr) -> Result<Set
                 dir.display()
             ))
         })?;
+        if kubelet.network.is_some() && shared_with_any_user(kubelet, volume, &dir) {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777));
+        }
         volumes.insert(volume.name.clone(), dir);
     }
     let service_env = if spec.enable_service_links == Some(false) {
@@ -235,6 +239,14 @@ async fn prepare(kubelet: &KubeletShared, pod: &Pod, ip: Ipv4Addr) -> Result<Set
         manifest_env,
         sandbox: None,
     })
+}
+
+/// Whether a volume is the sandbox's own scratch or provisioned space, which pods running
+/// as any user may write (as emptyDir and hostPath-provisioned volumes are 0777 on a
+/// cluster); hostPath volumes and the user's own directories are left as they are.
+fn shared_with_any_user(kubelet: &KubeletShared, volume: &Volume, dir: &Path) -> bool {
+    volume.empty_dir.is_some()
+        || (volume.persistent_volume_claim.is_some() && dir.starts_with(&kubelet.state_dir))
 }
 
 /// The host directory behind a volume: a bound claim's volume, a hostPath, ConfigMap or

@@ -5,7 +5,7 @@ use http_body_util::Empty;
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A probe resolved against a pod: where to connect and how often.
@@ -36,7 +36,10 @@ pub enum ProbeAction {
         args: Vec<String>,
         env: Vec<(String, String)>,
         /// The pod and container to run in (namespace mode).
-        namespaces: Option<(super::namespaces::PodNamespaces, String)>,
+        namespaces: Option<(
+            super::namespaces::PodNamespaces,
+            super::namespaces::ContainerView,
+        )>,
     },
 }
 
@@ -45,10 +48,20 @@ impl ProbeSpec {
     pub fn in_pod(
         mut self,
         pod: Option<&super::namespaces::PodNamespaces>,
-        container: &str,
+        container: &Container,
+        spec: &k8s_openapi::api::core::v1::PodSpec,
     ) -> Self {
-        if let ProbeAction::Exec { namespaces, .. } = &mut self.action {
-            *namespaces = pod.map(|p| (p.clone(), container.to_string()));
+        if let ProbeAction::Exec {
+            namespaces,
+            program,
+            ..
+        } = &mut self.action
+        {
+            let default = super::namespaces::image_user(program);
+            *namespaces = pod.and_then(|p| {
+                let view = super::namespaces::ContainerView::of(container, spec, default).ok()?;
+                Some((p.clone(), view))
+            });
         }
         self
     }
@@ -195,10 +208,9 @@ impl ProbeAction {
             } => {
                 let mut command = std::process::Command::new(program);
                 if let Some((ns, container)) = namespaces {
-                    ns.join(&mut command, Some(container), Path::new("/"))
-                        .map_err(|e| {
-                            format!("entering the pod to run {}: {e}", program.display())
-                        })?;
+                    ns.join(&mut command, Some(container)).map_err(|e| {
+                        format!("entering the pod to run {}: {e}", program.display())
+                    })?;
                 }
                 let output = tokio::process::Command::from(command)
                     .args(args)

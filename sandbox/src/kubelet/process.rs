@@ -30,12 +30,11 @@ pub enum Isolation {
     Host,
     /// New network, UTS and IPC namespaces with this host name: a pod's infra process.
     NewPod { hostname: String },
-    /// A running pod's namespaces, and the container whose root and working directory
-    /// the process gets.
+    /// A running pod's namespaces, and the container whose root, working directory and
+    /// user the process gets.
     Join {
         namespaces: super::namespaces::PodNamespaces,
-        container: String,
-        workdir: PathBuf,
+        container: super::namespaces::ContainerView,
     },
 }
 
@@ -122,8 +121,7 @@ pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
         Isolation::Join {
             namespaces,
             container,
-            workdir,
-        } => namespaces.join(&mut command, Some(container), workdir)?,
+        } => namespaces.join(&mut command, Some(container))?,
     }
     die_with_parent(&mut command);
     let (reply, rx) = oneshot::channel();
