@@ -113,6 +113,8 @@ pub(crate) enum Status {
         namespaces: usize,
         /// How the kubelet enforces CPU and memory limits, from the node's annotation.
         limits: Option<String>,
+        /// How pods are isolated (namespaces, or which features are off and why).
+        isolation: Option<String>,
     },
 }
 
@@ -303,17 +305,20 @@ impl StateDir {
         let node = kube::Api::<Node>::all(client)
             .get_opt(hk8s_sandbox::NODE_NAME)
             .await;
-        let limits = node.ok().flatten().and_then(|node| {
-            node.metadata
-                .annotations?
-                .remove(hk8s_sandbox::LIMITS_ANNOTATION)
-        });
+        let mut annotations = node
+            .ok()
+            .flatten()
+            .and_then(|node| node.metadata.annotations)
+            .unwrap_or_default();
+        let limits = annotations.remove(hk8s_sandbox::LIMITS_ANNOTATION);
+        let isolation = annotations.remove(hk8s_sandbox::ISOLATION_ANNOTATION);
         Ok(Status::Running {
             pid,
             url,
             version: version.git_version,
             namespaces,
             limits,
+            isolation,
         })
     }
 }

@@ -42,5 +42,6 @@ mod shutdown;
 pub use apimachinery::clock::Clock;
 pub use apimachinery::network::NODE_NAME;
 pub use error::SandboxError;
-pub use kubelet::LIMITS_ANNOTATION;
+pub use kubelet::namespaces::PodNamespaces;
+pub use kubelet::{ISOLATION_ANNOTATION, LIMITS_ANNOTATION};
 pub use sandbox::{CONTEXT, NodeRuntime, Sandbox, SandboxConfig};

@@ -70,6 +70,11 @@ impl Runtime {
         clock: Clock,
     ) -> Result<Self, KubeletError> {
         let state_dir = config.state_dir.clone();
+        let dns = config
+            .network
+            .as_ref()
+            .and_then(|n| n.plan.gateway())
+            .map(|ip| std::net::SocketAddr::new(ip.into(), 53));
         let kubelet = Kubelet::start(client.clone(), config).await?;
         let control_plane = ControlPlane::start(
             client.clone(),
@@ -79,7 +84,7 @@ impl Runtime {
                 clock,
             },
         );
-        let proxy = ServiceProxy::start(client);
+        let proxy = ServiceProxy::start(client, dns).await;
         Ok(Self {
             kubelet,
             control_plane,

@@ -266,6 +266,32 @@ async fn bind(config: &SandboxConfig) -> Result<tokio::net::TcpListener, Sandbox
     Err(SandboxError::Bind { addr, source })
 }
 
+/// The pod network for namespace mode, or why pods run as plain processes; the address
+/// plan (which the API server allocates cluster IPs from) is recorded either way.
+async fn claim_pod_network(
+    dir: &Path,
+    runtime: NodeRuntime,
+) -> (
+    Option<Arc<crate::kubelet::network::PodNetwork>>,
+    Option<String>,
+) {
+    let off = if runtime != NodeRuntime::Processes {
+        Some("no pods run in this sandbox".to_string())
+    } else if let Err(reason) = crate::kubelet::namespaces::available() {
+        Some(reason)
+    } else {
+        match crate::kubelet::network::PodNetwork::claim(dir).await {
+            Ok(network) => return (Some(Arc::new(network)), None),
+            Err(e) => {
+                tracing::warn!(error = %e, "pods run without isolation");
+                Some(e.to_string())
+            }
+        }
+    };
+    let _ = crate::apimachinery::network::AddressPlan::loopback().save(dir);
+    (None, off)
+}
+
 impl Sandbox {
     /// Opens the state directory, binds the listener, writes the kubeconfig and serves.
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
@@ -276,6 +302,7 @@ impl Sandbox {
         }
         let dir = config.state_dir.clone();
         prepare_state_dir(&dir)?;
+        let (network, isolation_off) = claim_pod_network(&dir, config.runtime).await;
         let store = Store::open(&paths::store_path(&dir))?;
         let tls = tls::load_or_generate(&dir)?;
         let token = load_or_create_token(&dir)?;
@@ -326,7 +353,9 @@ impl Sandbox {
         };
         if config.runtime == NodeRuntime::Processes {
             let client = sandbox.client()?;
-            let kubelet = crate::kubelet::KubeletConfig::new(&sandbox.state_dir);
+            let mut kubelet = crate::kubelet::KubeletConfig::new(&sandbox.state_dir);
+            kubelet.network = network;
+            kubelet.isolation_off = isolation_off;
             let runtime = crate::runtime::Runtime::start(client, kubelet, sandbox.clock.clone())
                 .await
                 .map_err(|e| SandboxError::Client(format!("starting the pod runtime: {e}")))?;

@@ -33,6 +33,9 @@ pub(super) async fn run(options: &ClusterOptions, ui: &Ui) -> anyhow::Result<Exi
     storage(&target, ui).await;
     metrics(&target, ui).await;
     load_balancers(&target, ui).await;
+    if target.sandbox {
+        pod_isolation(&target, ui).await;
+    }
     Ok(if allowed {
         ExitCode::SUCCESS
     } else {
@@ -154,6 +157,25 @@ async fn metrics(target: &Target, ui: &Ui) {
         Err(_) => ui.warn(
             "no metrics API (metrics.k8s.io): lesson 7's HPA cannot scale; install metrics-server (minikube addons enable metrics-server)",
         ),
+    }
+}
+
+/// How the sandbox isolates pods (namespaces per pod), or which features are off and why.
+async fn pod_isolation(target: &Target, ui: &Ui) {
+    let node = Api::<k8s_openapi::api::core::v1::Node>::all(target.client.clone())
+        .get_opt(hk8s_sandbox::NODE_NAME)
+        .await;
+    let summary = node
+        .ok()
+        .flatten()
+        .and_then(|n| n.metadata.annotations)
+        .and_then(|mut a| a.remove(hk8s_sandbox::ISOLATION_ANNOTATION));
+    match summary {
+        Some(s) if s.starts_with("off") => ui.warn(&format!(
+            "pod isolation {s}; run the sandbox as root (without HK8S_SANDBOX_ISOLATION=off) for it"
+        )),
+        Some(s) => ui.ok(&format!("pod isolation: {s}")),
+        None => ui.warn("the sandbox's node does not say how pods are isolated yet"),
     }
 }
 

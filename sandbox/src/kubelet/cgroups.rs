@@ -269,6 +269,7 @@ mod tests {
             env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
             cwd: None,
             log_path: dir.path().join("hog.log"),
+            isolation: Default::default(),
         };
         let process = spawn(&spec).await.unwrap();
         let name = format!("test-{}-{}", std::process::id(), process.pid);
@@ -294,6 +295,7 @@ mod tests {
             env: vec![],
             cwd: None,
             log_path: dir.path().join("busy.log"),
+            isolation: Default::default(),
         };
         let process = spawn(&spec).await.unwrap();
         let name = format!("busy-{}-{}", std::process::id(), process.pid);

@@ -2,8 +2,9 @@
 //! probes, restart it with back-off, and keep its `containerStatuses` entry current.
 
 use super::context::PodContext;
+use super::namespaces::{ContainerView, image_user};
 use super::probes::ProbeSpec;
-use super::process::{Process, ProcessSpec, spawn};
+use super::process::{Isolation, Process, ProcessSpec, spawn};
 use crate::apimachinery::events::EventType;
 use crate::apimachinery::quantity;
 use crate::kubelet::cgroups::{Limiter, Limits};
@@ -136,6 +137,9 @@ impl Supervisor {
         };
         let spec = match self.process_spec(&program) {
             Ok(spec) => spec,
+            Err(message) if message.contains("non-root") => {
+                return self.fail("CreateContainerConfigError", &message).await;
+            }
             Err(message) => return self.fail("CreateContainerError", &message).await,
         };
         self.rotate_log();
@@ -375,7 +379,11 @@ impl Supervisor {
                 self.ctx.kubelet.images.find_program(n)
             });
         match resolved {
-            Ok(p) => Some(p),
+            Ok(p) => Some(p.in_pod(
+                self.ctx.namespaces.as_ref(),
+                &self.container,
+                &self.ctx.pod.spec.clone().unwrap_or_default(),
+            )),
             Err(e) => {
                 self.event(
                     EventType::Warning,
@@ -531,7 +539,11 @@ impl Supervisor {
                 &env,
                 |n| ctx.kubelet.images.find_program(n),
             ) {
-                Ok(p) => p,
+                Ok(p) => p.in_pod(
+                    ctx.namespaces.as_ref(),
+                    &container,
+                    &ctx.pod.spec.clone().unwrap_or_default(),
+                ),
                 Err(e) => {
                     tracing::warn!(container = %container.name, error = %e, "readiness probe unusable");
                     return;
@@ -574,6 +586,7 @@ impl Supervisor {
         if program.kind == ProgramKind::Redis {
             argv = redis_args(argv, ctx, &self.container);
         }
+        let default_user = image_user(&path);
         Ok(ProcessSpec {
             program: path,
             args: argv,
@@ -585,6 +598,17 @@ impl Supervisor {
                 &ctx.name,
                 &self.container.name,
             ),
+            isolation: match &ctx.namespaces {
+                None => Isolation::Host,
+                Some(namespaces) => Isolation::Join {
+                    namespaces: namespaces.clone(),
+                    container: ContainerView::of(
+                        &self.container,
+                        &ctx.pod.spec.clone().unwrap_or_default(),
+                        default_user,
+                    )?,
+                },
+            },
         })
     }
 }
@@ -655,10 +679,17 @@ fn redis_args(user: Vec<String>, ctx: &PodContext, container: &Container) -> Vec
         .next()
         .map(|p| p.container_port)
         .unwrap_or(6379);
-    let dir = ctx
-        .volume_for_mount(container, Some("/data"))
-        .unwrap_or_else(|| ctx.scratch_dir().join(format!("{}-data", container.name)));
-    let _ = std::fs::create_dir_all(&dir);
+    let dir = match ctx.namespaces {
+        // The pod's /data: its volume, or the image's anonymous volume (see infra.rs).
+        Some(_) => PathBuf::from("/data"),
+        None => {
+            let dir = ctx
+                .volume_for_mount(container, Some("/data"))
+                .unwrap_or_else(|| ctx.scratch_dir().join(format!("{}-data", container.name)));
+            let _ = std::fs::create_dir_all(&dir);
+            dir
+        }
+    };
     let (config_file, rest): (Vec<String>, Vec<String>) = match user.first() {
         Some(first) if !first.starts_with("--") && first != "redis-server" => {
             (vec![first.clone()], user[1..].to_vec())
@@ -669,9 +700,14 @@ fn redis_args(user: Vec<String>, ctx: &PodContext, container: &Container) -> Vec
         ),
     };
     let mut args = config_file;
+    // With a network of its own the pod binds every address, as the official image does.
+    let bind = match ctx.namespaces {
+        Some(_) => "0.0.0.0".to_string(),
+        None => ctx.ip.to_string(),
+    };
     args.extend([
         "--bind".to_string(),
-        ctx.ip.to_string(),
+        bind,
         "--port".into(),
         port.to_string(),
         "--dir".into(),

@@ -19,6 +19,8 @@ pub(super) struct PodContext {
     pub(super) name: String,
     pub(super) uid: String,
     pub(super) ip: Ipv4Addr,
+    /// The pod's namespaces; `None` in process mode.
+    pub(super) namespaces: Option<super::namespaces::PodNamespaces>,
     pub(super) volumes: HashMap<String, PathBuf>,
     pub(super) service_env: Vec<(String, String)>,
     pub(super) manifest_env: HashMap<String, Vec<(String, String)>>,
@@ -103,6 +105,21 @@ impl PodContext {
                 .cloned(),
         );
         let ip = self.ip.to_string();
+        if self.namespaces.is_some() {
+            // The pod has its own network: programs bind what their manifest says.
+        } else {
+            Self::bind_to_pod_ip(&mut env, kind, ip);
+        }
+        let mut deduped: Vec<(String, String)> = Vec::new();
+        for (k, v) in env {
+            deduped.retain(|(existing, _)| *existing != k);
+            deduped.push((k, v));
+        }
+        deduped
+    }
+
+    /// In process mode all pods share the host's network, so the app binds its pod IP.
+    fn bind_to_pod_ip(env: &mut Vec<(String, String)>, kind: ProgramKind, ip: String) {
         match kind {
             ProgramKind::Frontend => env.push(("HKF_HOST".into(), ip)),
             ProgramKind::Api => env.push(("HKA_HOST".into(), ip)),
@@ -111,11 +128,5 @@ impl PodContext {
                 env.push(("HKA_HOST".into(), ip));
             }
         }
-        let mut deduped: Vec<(String, String)> = Vec::new();
-        for (k, v) in env {
-            deduped.retain(|(existing, _)| *existing != k);
-            deduped.push((k, v));
-        }
-        deduped
     }
 }

@@ -5,20 +5,24 @@ pub(crate) mod cgroups;
 mod container;
 mod context;
 mod images;
+mod infra;
 pub(crate) mod metrics;
+pub mod namespaces;
+pub(crate) mod network;
 pub(crate) mod node;
 mod pod;
 mod probes;
 mod process;
 mod projected;
+mod rootfs;
 mod shared;
 
-pub use node::LIMITS_ANNOTATION;
+pub use node::{ISOLATION_ANNOTATION, LIMITS_ANNOTATION};
 #[cfg(feature = "standin")]
 pub(crate) mod standin;
 
 use crate::apimachinery::events::Recorder;
-use crate::apimachinery::network::{NODE_NAME, POD_CIDR};
+use crate::apimachinery::network::{AddressPlan, NODE_NAME};
 use crate::kubelet::cgroups::Enforcement;
 use crate::kubelet::images::{ImageError, ImageResolver};
 use crate::shutdown::{Shutdown, ShutdownSignal};
@@ -47,6 +51,10 @@ pub struct KubeletConfig {
     pub enforcement: Option<Enforcement>,
     /// Directories searched first for image programs (e.g. a test's target directory).
     pub program_dirs: Vec<PathBuf>,
+    /// The pod network for namespace mode; `None` runs pods as plain processes.
+    pub network: Option<Arc<network::PodNetwork>>,
+    /// Why pods run without isolation, when they do (shown on the node).
+    pub isolation_off: Option<String>,
 }
 
 impl KubeletConfig {
@@ -57,6 +65,8 @@ impl KubeletConfig {
             backoff: Backoff::default(),
             enforcement: None,
             program_dirs: Vec::new(),
+            network: None,
+            isolation_off: None,
         }
     }
 }
@@ -122,9 +132,15 @@ impl Kubelet {
             metrics: metrics.clone(),
             backoff: config.backoff,
             ips: Mutex::default(),
+            plan: config
+                .network
+                .as_ref()
+                .map_or_else(AddressPlan::loopback, |n| n.plan),
+            network: config.network.clone(),
         });
+        let isolation = node::isolation_summary(&shared.plan, config.isolation_off.as_deref());
         let stop = ShutdownSignal::new();
-        let task = tokio::spawn(run(shared.clone(), stop.listener()));
+        let task = tokio::spawn(run(shared.clone(), isolation, stop.listener()));
         let sampler = metrics.spawn_sampler();
         let publisher = tokio::spawn(metrics::publish(shared.client.clone(), metrics.clone()));
         Ok(Self {
@@ -169,7 +185,7 @@ impl Drop for Kubelet {
 
 /// The kubelet's loop: on every pod change (or every 2 s) it lists the pods bound to the
 /// node and starts, stops or finishes their workers.
-async fn run(shared: Arc<KubeletShared>, shutdown: Shutdown) {
+async fn run(shared: Arc<KubeletShared>, isolation: String, shutdown: Shutdown) {
     let trigger = Arc::new(Notify::new());
     let watch_task = tokio::spawn(notify_on_pod_changes(
         shared.client.clone(),
@@ -178,6 +194,8 @@ async fn run(shared: Arc<KubeletShared>, shutdown: Shutdown) {
     let heartbeat = tokio::spawn(node::heartbeat(
         shared.client.clone(),
         shared.enforcement.clone(),
+        shared.plan,
+        isolation,
     ));
     let mut workers = PodWorkers::new(shared.clone());
     let mut pruned = false;
@@ -300,9 +318,10 @@ impl PodWorkers {
             .ips
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .allocate(&uid, preferred);
+            .allocate(self.shared.plan.pod_cidr(), &uid, preferred);
         let Some(ip) = ip else {
-            tracing::warn!(pod = %pod.name_any(), "no free pod IP left in {:?}", POD_CIDR);
+            let cidr = self.shared.plan.pod_cidr();
+            tracing::warn!(pod = %pod.name_any(), "no free pod IP left in {}/{}", cidr.0, cidr.1);
             return;
         };
         let stop = ShutdownSignal::new();

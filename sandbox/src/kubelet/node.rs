@@ -3,7 +3,7 @@
 //! refreshes its status and renews its Lease.
 
 use super::cgroups::Enforcement;
-use crate::apimachinery::network::{NODE_IP, NODE_NAME, POD_CIDR};
+use crate::apimachinery::network::{AddressPlan, NODE_IP, NODE_NAME};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo,
@@ -18,9 +18,36 @@ use std::time::Duration;
 /// Annotation on the Node saying how CPU and memory limits are enforced.
 pub const LIMITS_ANNOTATION: &str = "hk8s.dev/limit-enforcement";
 
+/// Annotation on the Node saying how pods are isolated (namespaces, or why not).
+pub const ISOLATION_ANNOTATION: &str = "hk8s.dev/pod-isolation";
+
+/// What `hk8s sandbox status` and `hk8s doctor` show about pod isolation.
+pub(crate) fn isolation_summary(plan: &AddressPlan, off: Option<&str>) -> String {
+    match (plan.bridge_name(), off) {
+        (Some(bridge), _) => {
+            let (pods, len) = plan.pod_cidr();
+            let (svcs, slen) = plan.service_cidr();
+            format!(
+                "namespaces (network, UTS, IPC, mount per pod; pods {pods}/{len} and cluster IPs \
+                 {svcs}/{slen} on bridge {bridge}; cluster DNS on the bridge; per-pod \
+                 resolv.conf and hosts; volumes at their mountPath; a pod's processes all die \
+                 with it; securityContext users honoured, a pod without one runs as nobody \
+                 (65534) unless its program is root's alone); off: PID namespace (a pod's \
+                 processes are found through its network namespace instead)"
+            )
+        }
+        (None, reason) => format!(
+            "off ({}): pods run as plain processes on loopback addresses; no network, mount, \
+             PID or UTS namespaces, no cluster DNS, every pod runs as the sandbox's user",
+            reason.unwrap_or("not requested")
+        ),
+    }
+}
+
 /// The node as registered: labels as a kubelet sets them, Ready, this machine's capacity.
-pub(crate) fn node() -> Node {
-    let cidr = format!("{}/{}", POD_CIDR.0, POD_CIDR.1);
+pub(crate) fn node(plan: &AddressPlan) -> Node {
+    let (base, len) = plan.pod_cidr();
+    let cidr = format!("{base}/{len}");
     Node {
         metadata: ObjectMeta {
             name: Some(NODE_NAME.into()),
@@ -152,10 +179,15 @@ fn capacity() -> BTreeMap<String, Quantity> {
 
 /// Registers the node (if the API server has not) and keeps its Ready condition and Lease
 /// fresh, every 10 s until aborted.
-pub(super) async fn heartbeat(client: Client, enforcement: Enforcement) {
+pub(super) async fn heartbeat(
+    client: Client,
+    enforcement: Enforcement,
+    plan: AddressPlan,
+    isolation: String,
+) {
     let api: Api<Node> = Api::all(client.clone());
     loop {
-        if let Err(e) = register(&api, &enforcement).await {
+        if let Err(e) = register(&api, &enforcement, &plan, &isolation).await {
             tracing::debug!(error = %e, "node status not written");
         }
         if let Err(e) = renew_lease(&client).await {
@@ -188,9 +220,14 @@ async fn renew_lease(client: &Client) -> Result<(), kube::Error> {
     .map(|_| ())
 }
 
-async fn register(api: &Api<Node>, enforcement: &Enforcement) -> Result<(), kube::Error> {
+async fn register(
+    api: &Api<Node>,
+    enforcement: &Enforcement,
+    plan: &AddressPlan,
+    isolation: &str,
+) -> Result<(), kube::Error> {
     if api.get_opt(NODE_NAME).await?.is_none() {
-        let node = node();
+        let node = node(plan);
         match api.create(&PostParams::default(), &node).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {}
@@ -207,7 +244,10 @@ async fn register(api: &Api<Node>, enforcement: &Enforcement) -> Result<(), kube
     }
     api.patch_status(NODE_NAME, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    let annotate = serde_json::json!({ "metadata": { "annotations": { LIMITS_ANNOTATION: enforcement.to_string() } } });
+    let annotate = serde_json::json!({ "metadata": { "annotations": {
+        LIMITS_ANNOTATION: enforcement.to_string(),
+        ISOLATION_ANNOTATION: isolation,
+    } } });
     api.patch(NODE_NAME, &PatchParams::default(), &Patch::Merge(&annotate))
         .await?;
     Ok(())
@@ -219,7 +259,7 @@ mod tests {
 
     #[test]
     fn the_node_carries_gos_architecture_name_and_this_machines_capacity() {
-        let node = node();
+        let node = node(&AddressPlan::loopback());
         let labels = node.metadata.labels.unwrap_or_default();
         let expected = if cfg!(target_arch = "x86_64") {
             "amd64"

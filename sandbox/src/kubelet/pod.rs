@@ -2,6 +2,7 @@
 
 use super::container::{Supervisor, waiting};
 use super::context::PodContext;
+use super::infra::PodSandbox;
 use super::shared::KubeletShared;
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
@@ -52,9 +53,10 @@ pub(super) async fn run_pod(
         last: None,
     };
     writer.write(&pod, &initial).await;
-    let Some(setup) = set_up(&kubelet, &pod, ip, &mut writer, &initial, &shutdown).await else {
+    let Some(mut setup) = set_up(&kubelet, &pod, ip, &mut writer, &initial, &shutdown).await else {
         return;
     };
+    let sandbox = setup.sandbox.take();
     let ctx = Arc::new(PodContext {
         pod_ref: pod.object_ref(&()),
         kubelet: kubelet.clone(),
@@ -63,6 +65,7 @@ pub(super) async fn run_pod(
         name,
         uid,
         ip,
+        namespaces: sandbox.as_ref().map(|s| s.namespaces.clone()),
         volumes: setup.volumes,
         service_env: setup.service_env,
         manifest_env: setup.manifest_env,
@@ -70,6 +73,9 @@ pub(super) async fn run_pod(
         changed: Notify::new(),
     });
     run_containers(ctx, writer, shutdown).await;
+    if let Some(sandbox) = sandbox {
+        sandbox.stop(&kubelet).await;
+    }
 }
 
 /// Every container Waiting (ContainerCreating); a pod restored after a sandbox restart
@@ -114,6 +120,15 @@ async fn set_up(
 ) -> Option<Setup> {
     loop {
         let e = match prepare(kubelet, pod, ip).await {
+            Ok(mut setup) if kubelet.network.is_some() => {
+                match PodSandbox::start(kubelet, pod, ip, &setup.volumes).await {
+                    Ok(sandbox) => {
+                        setup.sandbox = Some(sandbox);
+                        return Some(setup);
+                    }
+                    Err(message) => PodSetupError::Message(message),
+                }
+            }
             Ok(setup) => return Some(setup),
             Err(e) => e,
         };
@@ -180,6 +195,8 @@ struct Setup {
     service_env: Vec<(String, String)>,
     /// Each container's resolved `env` and `envFrom`.
     manifest_env: HashMap<String, Vec<(String, String)>>,
+    /// The pod's namespaces (namespace mode).
+    sandbox: Option<PodSandbox>,
 }
 
 /// Volumes, service variables and resolved env; errors mean "not yet" (e.g. PVC unbound).
@@ -200,6 +217,10 @@ async fn prepare(kubelet: &KubeletShared, pod: &Pod, ip: Ipv4Addr) -> Result<Set
         if let Some(projected) = &volume.projected {
             super::projected::write(&kubelet.client, pod, projected, &dir).await?;
         }
+        if kubelet.network.is_some() && shared_with_any_user(kubelet, volume, &dir) {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777));
+        }
         volumes.insert(volume.name.clone(), dir);
     }
     let service_env = if spec.enable_service_links == Some(false) {
@@ -219,7 +240,16 @@ async fn prepare(kubelet: &KubeletShared, pod: &Pod, ip: Ipv4Addr) -> Result<Set
         volumes,
         service_env,
         manifest_env,
+        sandbox: None,
     })
+}
+
+/// Whether a volume is the sandbox's own scratch or provisioned space, which pods running
+/// as any user may write (as emptyDir and hostPath-provisioned volumes are 0777 on a
+/// cluster); hostPath volumes and the user's own directories are left as they are.
+fn shared_with_any_user(kubelet: &KubeletShared, volume: &Volume, dir: &Path) -> bool {
+    volume.empty_dir.is_some()
+        || (volume.persistent_volume_claim.is_some() && dir.starts_with(&kubelet.state_dir))
 }
 
 /// The host directory behind a volume: a bound claim's volume, a hostPath, ConfigMap or

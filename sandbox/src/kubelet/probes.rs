@@ -35,10 +35,37 @@ pub enum ProbeAction {
         program: PathBuf,
         args: Vec<String>,
         env: Vec<(String, String)>,
+        /// The pod and container to run in (namespace mode).
+        namespaces: Option<(
+            super::namespaces::PodNamespaces,
+            super::namespaces::ContainerView,
+        )>,
     },
 }
 
 impl ProbeSpec {
+    /// Runs an exec probe inside the pod's namespaces.
+    pub fn in_pod(
+        mut self,
+        pod: Option<&super::namespaces::PodNamespaces>,
+        container: &Container,
+        spec: &k8s_openapi::api::core::v1::PodSpec,
+    ) -> Self {
+        if let ProbeAction::Exec {
+            namespaces,
+            program,
+            ..
+        } = &mut self.action
+        {
+            let default = super::namespaces::image_user(program);
+            *namespaces = pod.and_then(|p| {
+                let view = super::namespaces::ContainerView::of(container, spec, default).ok()?;
+                Some((p.clone(), view))
+            });
+        }
+        self
+    }
+
     /// Resolves a manifest probe for a container whose pod has IP `ip`; `None` when the probe
     /// has no handler the sandbox can run (e.g. gRPC), with the reason.
     pub fn from_manifest(
@@ -97,6 +124,7 @@ impl ProbeSpec {
                 program,
                 args: rest.to_vec(),
                 env: env.to_vec(),
+                namespaces: None,
             }
         } else {
             return Err("the probe has no httpGet, tcpSocket or exec handler".into());
@@ -172,8 +200,19 @@ impl ProbeAction {
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("dial tcp {addr}: {e}")),
-            ProbeAction::Exec { program, args, env } => {
-                let output = tokio::process::Command::new(program)
+            ProbeAction::Exec {
+                program,
+                args,
+                env,
+                namespaces,
+            } => {
+                let mut command = std::process::Command::new(program);
+                if let Some((ns, container)) = namespaces {
+                    ns.join(&mut command, Some(container)).map_err(|e| {
+                        format!("entering the pod to run {}: {e}", program.display())
+                    })?;
+                }
+                let output = tokio::process::Command::from(command)
                     .args(args)
                     .env_clear()
                     .envs(env.iter().map(|(k, v)| (k, v)))

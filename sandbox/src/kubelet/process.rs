@@ -19,6 +19,23 @@ pub struct ProcessSpec {
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     pub log_path: PathBuf,
+    pub isolation: Isolation,
+}
+
+/// Which namespaces a process runs in.
+#[derive(Debug, Clone, Default)]
+pub enum Isolation {
+    /// The sandbox's own (process mode).
+    #[default]
+    Host,
+    /// New network, UTS and IPC namespaces with this host name: a pod's infra process.
+    NewPod { hostname: String },
+    /// A running pod's namespaces, and the container whose root, working directory and
+    /// user the process gets.
+    Join {
+        namespaces: super::namespaces::PodNamespaces,
+        container: super::namespaces::ContainerView,
+    },
 }
 
 /// A started process; `exited` resolves when it ends.
@@ -95,8 +112,16 @@ pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    if let Some(cwd) = &spec.cwd {
+    if let (Some(cwd), Isolation::Host | Isolation::NewPod { .. }) = (&spec.cwd, &spec.isolation) {
         command.current_dir(cwd);
+    }
+    match &spec.isolation {
+        Isolation::Host => {}
+        Isolation::NewPod { hostname } => super::namespaces::create(&mut command, hostname),
+        Isolation::Join {
+            namespaces,
+            container,
+        } => namespaces.join(&mut command, Some(container))?,
     }
     die_with_parent(&mut command);
     let (reply, rx) = oneshot::channel();
@@ -251,6 +276,7 @@ mod tests {
             env: vec![("GREETING".into(), "hi".into())],
             cwd: None,
             log_path: log_path.clone(),
+            isolation: Isolation::Host,
         };
         let process = spawn(&spec).await.unwrap();
         let status = process.exited.await.unwrap();
@@ -270,6 +296,7 @@ mod tests {
             env: vec![],
             cwd: None,
             log_path: dir.path().join("sleep.log"),
+            isolation: Isolation::Host,
         };
         let process = spawn(&spec).await.unwrap();
         registry.add(process.pid);

@@ -4,14 +4,15 @@
 use super::cgroups::Enforcement;
 use super::images::ImageResolver;
 use super::metrics::Metrics;
+use super::network::PodNetwork;
 use super::process::PidRegistry;
 use crate::apimachinery::events::Recorder;
-use crate::apimachinery::network::POD_CIDR;
+use crate::apimachinery::network::AddressPlan;
 use kube::Client;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What every pod worker shares.
@@ -25,9 +26,13 @@ pub(crate) struct KubeletShared {
     pub recorder: Recorder,
     pub backoff: Backoff,
     pub ips: Mutex<IpPool>,
+    /// The pod network (namespace mode); `None` in process mode.
+    pub network: Option<Arc<PodNetwork>>,
+    /// Where pod IPs come from.
+    pub plan: AddressPlan,
 }
 
-/// Pod IPs from 127.244.0.0/16, one per pod, handed out round the range.
+/// Pod IPs from the address plan's pod range, one per pod, handed out round the range.
 #[derive(Debug, Default)]
 pub(super) struct IpPool {
     used: HashMap<Ipv4Addr, String>,
@@ -36,12 +41,17 @@ pub(super) struct IpPool {
 
 impl IpPool {
     /// The pod's IP: the one it has, else `preferred` when free, else the next free one.
-    pub(super) fn allocate(&mut self, uid: &str, preferred: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+    pub(super) fn allocate(
+        &mut self,
+        (base, len): (Ipv4Addr, u8),
+        uid: &str,
+        preferred: Option<Ipv4Addr>,
+    ) -> Option<Ipv4Addr> {
         if let Some((ip, _)) = self.used.iter().find(|(_, u)| *u == uid) {
             return Some(*ip);
         }
-        let base = u32::from(POD_CIDR.0);
-        let size = 1u32 << (32 - POD_CIDR.1);
+        let base = u32::from(base);
+        let size = 1u32 << (32 - len);
         if let Some(ip) = preferred
             && u32::from(ip) & !(size - 1) == base
             && !self.used.contains_key(&ip)

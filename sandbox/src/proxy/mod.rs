@@ -3,11 +3,13 @@
 //! port numbers below 1024 are not permitted, on its NodePort there), forwarding round-robin
 //! to the ready endpoints.
 
+pub(crate) mod dns;
 mod table;
 
 use crate::apimachinery::events::{EventType, Recorder};
 use crate::apimachinery::network::NODE_IP;
 use crate::shutdown::{Shutdown, ShutdownSignal};
+use dns::{ClusterDns, DnsTable};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Service};
 use kube::api::{Api, ListParams};
@@ -15,7 +17,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use table::ProxyTable;
 use tokio::sync::Notify;
@@ -111,10 +113,22 @@ pub struct ServiceProxy {
 }
 
 impl ServiceProxy {
-    /// Starts forwarding every Service to its ready endpoints.
-    pub fn start(client: Client) -> Self {
+    /// Starts forwarding every Service to its ready endpoints, and serving cluster DNS on
+    /// `dns` (the pod network's gateway) when there is a pod network.
+    pub async fn start(client: Client, dns: Option<SocketAddr>) -> Self {
         let stop = ShutdownSignal::new();
-        let task = tokio::spawn(run(client, stop.listener()));
+        let table = Arc::new(RwLock::new(DnsTable::default()));
+        let server = match dns {
+            Some(addr) => match ClusterDns::start(addr, table.clone()).await {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "cluster DNS cannot listen");
+                    None
+                }
+            },
+            None => None,
+        };
+        let task = tokio::spawn(run(client, table, server, stop.listener()));
         Self { stop, task }
     }
 
@@ -145,7 +159,12 @@ where
 
 /// The proxy's loop: on every Service or Endpoints change (or every 2 s) the listeners are
 /// brought in line with the services, and refused LoadBalancer ports fall back.
-async fn run(client: Client, shutdown: Shutdown) {
+async fn run(
+    client: Client,
+    table: Arc<RwLock<DnsTable>>,
+    dns: Option<ClusterDns>,
+    shutdown: Shutdown,
+) {
     let trigger = Arc::new(Notify::new());
     let watchers = [
         tokio::spawn(notify_on_changes::<Service>(
@@ -168,9 +187,10 @@ async fn run(client: Client, shutdown: Shutdown) {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = shutdown.recv() => break,
         }
-        let Some(listeners) = listeners_now(&client).await else {
+        let Some((listeners, names)) = listeners_now(&client).await else {
             continue;
         };
+        *table.write().unwrap_or_else(|e| e.into_inner()) = names;
         if proxy.sync(listeners).await {
             trigger.notify_one();
         }
@@ -178,18 +198,24 @@ async fn run(client: Client, shutdown: Shutdown) {
     for w in watchers {
         w.abort();
     }
+    if let Some(dns) = dns {
+        dns.shutdown().await;
+    }
 }
 
-/// The listeners the current services and endpoints ask for; `None` when the API cannot
-/// be read right now.
-async fn listeners_now(client: &Client) -> Option<Vec<Listener>> {
+/// The listeners and DNS names the current services and endpoints ask for; `None` when
+/// the API cannot be read right now.
+async fn listeners_now(client: &Client) -> Option<(Vec<Listener>, DnsTable)> {
     let lp = ListParams::default();
     let (svc_api, ep_api) = (
         Api::<Service>::all(client.clone()),
         Api::<Endpoints>::all(client.clone()),
     );
     match tokio::try_join!(svc_api.list(&lp), ep_api.list(&lp)) {
-        Ok((s, e)) => Some(desired_listeners(&s.items, &e.items)),
+        Ok((s, e)) => Some((
+            desired_listeners(&s.items, &e.items),
+            DnsTable::build(&s.items, &e.items),
+        )),
         Err(e) => {
             tracing::debug!(error = %e, "service proxy cannot list services");
             None

@@ -67,8 +67,10 @@ impl Api {
         }
         let node_r = by_kind("v1", "Node").expect("nodes are served");
         let node_name = crate::apimachinery::network::NODE_NAME;
-        let node = serde_json::to_value(crate::kubelet::node::node())
-            .map_err(|e| ApiError::internal(format!("encoding the node: {e}")))?;
+        let node = serde_json::to_value(crate::kubelet::node::node(
+            &crate::apimachinery::network::AddressPlan::load(&self.state_dir),
+        ))
+        .map_err(|e| ApiError::internal(format!("encoding the node: {e}")))?;
         ensure("v1", "Node", "", node.clone())?;
         // The node's status and default labels are refreshed at every start, as a kubelet
         // does when it registers again: it is Ready now.

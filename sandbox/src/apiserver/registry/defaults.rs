@@ -1,7 +1,7 @@
 //! Defaulting as the API server does it on create and update: the fields a learner sees
 //! filled in by `kubectl get -o yaml` (restartPolicy, strategy, clusterIP, nodePorts, ...).
 
-use crate::apimachinery::network::{NODE_PORT_RANGE, SERVICE_CIDR};
+use crate::apimachinery::network::{AddressPlan, NODE_PORT_RANGE};
 use crate::apimachinery::resources::Resource;
 use base64::Engine;
 use rand::Rng;
@@ -184,11 +184,14 @@ fn workload(obj: &mut Value, kind: &str) {
 pub struct Taken {
     pub cluster_ips: HashSet<String>,
     pub node_ports: HashSet<i64>,
+    /// Where cluster IPs come from (the sandbox's address plan).
+    pub plan: AddressPlan,
 }
 
 fn allocate_cluster_ip(taken: &Taken) -> String {
-    let base = u32::from(SERVICE_CIDR.0);
-    let size = 1u32 << (32 - SERVICE_CIDR.1);
+    let (base, len) = taken.plan.service_cidr();
+    let base = u32::from(base);
+    let size = 1u32 << (32 - len);
     let mut rng = rand::rng();
     loop {
         let ip = Ipv4Addr::from(base + rng.random_range(10..size - 1)).to_string();

@@ -141,6 +141,7 @@ impl Api {
     fn taken(&self, r: &Resource) -> Taken {
         let mut t = Taken::default();
         if r.kind == "Service" {
+            t.plan = crate::apimachinery::network::AddressPlan::load(&self.state_dir);
             let (svcs, _) = self.store.list(r, None);
             for s in svcs {
                 if let Some(ip) = s["spec"]["clusterIP"].as_str() {
