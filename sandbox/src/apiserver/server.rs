@@ -42,7 +42,7 @@ async fn handle(State(st): State<AppState>, req: Request) -> Response {
 }
 
 async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let query: Query = axum::extract::Query::<Query>::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
@@ -53,6 +53,24 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
         return answer;
     }
     let target = parse_target(&segs)?;
+    if let Target::Object {
+        ns,
+        name,
+        sub: Some(sub),
+        ..
+    } = &target
+        && streaming::is_streaming(sub)
+    {
+        let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let req = streaming::StreamRequest {
+            ns,
+            name,
+            sub,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+        };
+        return streaming::serve(&st.api, &req, upgrade).await;
+    }
     let body = match parts.method {
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE => read_body(body).await?,
         _ => Bytes::new(),
@@ -238,7 +256,6 @@ async fn object(
     match (o.sub, method) {
         ("log", Method::GET) => logs::serve(ctx.api.clone(), o.ns, o.name, &ctx.query).await,
         ("scale", method) => scale::serve(ctx, o, &method, body),
-        ("exec" | "attach" | "portforward", _) => streaming::refuse(ctx, o),
         (_, Method::GET) => handlers::get(ctx, o),
         (_, Method::PUT) => handlers::replace(ctx, o, body),
         (_, Method::PATCH) => handlers::patch(ctx, o, body),

@@ -214,6 +214,7 @@ impl Supervisor {
         let pid = process.pid;
         let kubelet = self.ctx.kubelet.clone();
         kubelet.pids.add(pid);
+        kubelet.containers.add(pid, &spec);
         let limits = container_limits(&self.container);
         let cgroup = format!("{}-{}", self.ctx.uid, name);
         let limiter = match Limiter::apply(&kubelet.enforcement, &cgroup, pid, limits) {
@@ -282,6 +283,7 @@ impl Supervisor {
             .metrics
             .untrack(&ctx.namespace, &ctx.name, &self.container.name);
         ctx.kubelet.pids.remove(pid);
+        ctx.kubelet.containers.remove(pid);
         let (status, reason) = match outcome {
             Outcome::Stopped => return None,
             Outcome::LivenessFailed => (None, "Error"),

@@ -4,12 +4,15 @@
 pub(crate) mod cgroups;
 mod container;
 mod context;
+mod exec;
 mod images;
 pub(crate) mod metrics;
 pub(crate) mod node;
 mod pod;
 mod probes;
 mod process;
+mod remotecommand;
+mod server;
 mod shared;
 
 pub use node::LIMITS_ANNOTATION;
@@ -85,6 +88,7 @@ pub struct Kubelet {
     metrics: Metrics,
     sampler: JoinHandle<()>,
     publisher: JoinHandle<()>,
+    streaming: JoinHandle<()>,
     pids: PidRegistry,
     stopped: bool,
 }
@@ -121,7 +125,15 @@ impl Kubelet {
             metrics: metrics.clone(),
             backoff: config.backoff,
             ips: Mutex::default(),
+            containers: Default::default(),
         });
+        let streaming =
+            server::start(shared.clone())
+                .await
+                .map_err(|source| KubeletError::State {
+                    path: "the streaming server's port".into(),
+                    source,
+                })?;
         let stop = ShutdownSignal::new();
         let task = tokio::spawn(run(shared.clone(), stop.listener()));
         let sampler = metrics.spawn_sampler();
@@ -132,6 +144,7 @@ impl Kubelet {
             metrics,
             sampler,
             publisher,
+            streaming,
             pids,
             stopped: false,
         })
@@ -148,6 +161,7 @@ impl Kubelet {
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
         self.sampler.abort();
         self.publisher.abort();
+        self.streaming.abort();
         self.stopped = true;
     }
 }
@@ -161,6 +175,7 @@ impl Drop for Kubelet {
             self.task.abort();
             self.sampler.abort();
             self.publisher.abort();
+            self.streaming.abort();
             self.pids.kill_all();
         }
     }

@@ -25,6 +25,8 @@ pub(crate) struct KubeletShared {
     pub recorder: Recorder,
     pub backoff: Backoff,
     pub ips: Mutex<IpPool>,
+    /// What running containers were started with, for exec.
+    pub containers: super::exec::Containers,
 }
 
 /// Pod IPs from 127.244.0.0/16, one per pod, handed out round the range.
