@@ -57,13 +57,13 @@ pub(crate) async fn serve(
             "unable to upgrade connection: container not found ({container:?})"
         )));
     }
+    let port = kubelet_port(api)?;
     if !is_websocket(req.headers) {
         return Err(ApiError::bad_request(format!(
             "the hk8s sandbox serves pods/{} over WebSocket (v5.channel.k8s.io, as kubectl 1.30 and newer use), not SPDY",
             req.sub
         )));
     }
-    let port = kubelet_port(api)?;
     let path = format!("/exec/{}/{}/{container}?{query}", req.ns, req.name);
     let upgrade =
         upgrade.ok_or_else(|| ApiError::bad_request("the connection cannot be upgraded"))?;
