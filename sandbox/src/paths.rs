@@ -104,5 +104,8 @@ pub fn pid_registry_path(state_dir: &Path) -> PathBuf {
 
 /// User mappings from image repository names to local programs.
 pub fn images_config_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("images.yaml")
+    state_dir.join(IMAGES_CONFIG)
 }
+
+/// The image mappings' file name; a learner may write it before the sandbox's first start.
+pub(crate) const IMAGES_CONFIG: &str = "images.yaml";

@@ -124,14 +124,14 @@ fn prepare_state_dir(dir: &Path) -> Result<(), SandboxError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let marker = paths::marker_path(dir);
     if !marker.exists() {
-        // The CLI's own files (log, pid) may precede the first start.
+        // The CLI's own files (log, pid) and image mappings may precede the first start.
         let foreign = std::fs::read_dir(dir)
             .map_err(|e| io_err(dir, e))?
             .filter_map(Result::ok)
             .any(|e| {
                 !matches!(
                     e.file_name().to_str(),
-                    Some(paths::SANDBOX_LOG | paths::SANDBOX_PID)
+                    Some(paths::SANDBOX_LOG | paths::SANDBOX_PID | paths::IMAGES_CONFIG)
                 )
             });
         if foreign {

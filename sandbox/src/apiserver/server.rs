@@ -47,7 +47,7 @@ async fn handle(State(st): State<AppState>, req: Request) -> Response {
 }
 
 async fn route(st: AppState, req: Request, user: auth::UserInfo) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let query: Query = axum::extract::Query::<Query>::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
@@ -67,6 +67,24 @@ async fn route(st: AppState, req: Request, user: auth::UserInfo) -> Result<Respo
         &user,
         &attributes(&target, &parts.method, watching),
     )?;
+    if let Target::Object {
+        ns,
+        name,
+        sub: Some(sub),
+        ..
+    } = &target
+        && streaming::is_streaming(sub)
+    {
+        let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let req = streaming::StreamRequest {
+            ns,
+            name,
+            sub,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+        };
+        return streaming::serve(&st.api, &req, upgrade).await;
+    }
     let body = match parts.method {
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE => read_body(body).await?,
         _ => Bytes::new(),
@@ -281,7 +299,6 @@ async fn object(
         ("token", Method::POST) => tokens::request(ctx, o, body),
         ("eviction", Method::POST) => crate::apiserver::eviction::evict(ctx, o, body),
         ("token" | "eviction", _) => Err(ApiError::method_not_allowed()),
-        ("exec" | "attach" | "portforward", _) => streaming::refuse(ctx, o),
         (_, Method::GET) => handlers::get(ctx, o),
         (_, Method::PUT) => handlers::replace(ctx, o, body),
         (_, Method::PATCH) => handlers::patch(ctx, o, body),

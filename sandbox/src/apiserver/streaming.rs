@@ -1,20 +1,207 @@
-//! `pods/exec`, `attach` and `portforward`: the sandbox's pods are local processes, so
-//! these answer 400 with what works instead.
+//! `pods/exec`, `attach` and `portforward`, as kube-apiserver serves them: the pod and
+//! container are checked here, then the upgraded connection is proxied to the kubelet's
+//! streaming server (the node's `daemonEndpoints.kubeletEndpoint`), which runs the session.
+//! Exec is served over the WebSocket protocols (`v5.channel.k8s.io` and older); attach and
+//! port-forward answer 400 with what works instead.
 
 use crate::apimachinery::errors::ApiError;
-use crate::apiserver::handlers::ObjectRef;
-use crate::apiserver::request::Ctx;
-use axum::response::Response;
+use crate::apimachinery::network::{NODE_IP, NODE_NAME};
+use crate::apimachinery::resources;
+use crate::apiserver::registry::Api;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use http_body_util::{BodyExt, Empty};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-/// Answers a streaming subresource request with the reason it cannot be served.
-pub(crate) fn refuse(ctx: &Ctx, o: &ObjectRef<'_>) -> Result<Response, ApiError> {
-    let pod = ctx
-        .api
+/// A streaming request: the pod, the subresource and what the client sent.
+pub(crate) struct StreamRequest<'a> {
+    pub(crate) ns: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) sub: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+/// Whether a subresource is one of the streaming ones served here.
+pub(crate) fn is_streaming(sub: &str) -> bool {
+    matches!(sub, "exec" | "attach" | "portforward")
+}
+
+/// Checks the pod and container, then proxies an exec to the kubelet.
+pub(crate) async fn serve(
+    api: &Api,
+    req: &StreamRequest<'_>,
+    upgrade: Option<OnUpgrade>,
+) -> Result<Response, ApiError> {
+    let pods = resources::by_kind("v1", "Pod").expect("served");
+    let pod = api
         .store
-        .get(o.r, o.ns, o.name)
-        .ok_or_else(|| ApiError::not_found(o.r, o.name))?;
-    Err(ApiError::bad_request(process_pod_limit(o.sub, &pod)))
+        .get(pods, req.ns, req.name)
+        .ok_or_else(|| ApiError::not_found(pods, req.name))?;
+    if req.sub != "exec" {
+        return Err(ApiError::bad_request(process_pod_limit(req.sub, &pod)));
+    }
+    let query = req.query.unwrap_or("");
+    let container = container_of(&pod, query)?;
+    if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request(format!(
+            "pod {} does not have a host assigned",
+            req.name
+        )));
+    }
+    if !is_running(&pod, &container) {
+        return Err(ApiError::internal(format!(
+            "unable to upgrade connection: container not found ({container:?})"
+        )));
+    }
+    let port = kubelet_port(api)?;
+    if !is_websocket(req.headers) {
+        return Err(ApiError::bad_request(format!(
+            "the hk8s sandbox serves pods/{} over WebSocket (v5.channel.k8s.io, as kubectl 1.30 and newer use), not SPDY",
+            req.sub
+        )));
+    }
+    let path = format!("/exec/{}/{}/{container}?{query}", req.ns, req.name);
+    let upgrade =
+        upgrade.ok_or_else(|| ApiError::bad_request("the connection cannot be upgraded"))?;
+    proxy(port, &path, req.headers, upgrade).await
+}
+
+/// The container a request names; without one, the pod's only container (as the API
+/// server's `streamLocation` decides).
+fn container_of(pod: &Value, query: &str) -> Result<String, ApiError> {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let names = |key: &str| -> Vec<String> {
+        pod["spec"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(String::from))
+            .collect()
+    };
+    let asked = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, v)| k == "container" && !v.is_empty())
+        .map(|(_, v)| v.into_owned());
+    let containers = names("containers");
+    let Some(asked) = asked else {
+        return match containers.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}"
+            ))),
+            many => Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                many.join(" ")
+            ))),
+        };
+    };
+    let known = ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .any(|key| names(key).contains(&asked));
+    if !known {
+        return Err(ApiError::bad_request(format!(
+            "container {asked} is not valid for pod {name}"
+        )));
+    }
+    Ok(asked)
+}
+
+fn is_running(pod: &Value, container: &str) -> bool {
+    ["containerStatuses", "ephemeralContainerStatuses"]
+        .iter()
+        .flat_map(|key| pod["status"][key].as_array().into_iter().flatten())
+        .any(|s| s["name"] == container && s["state"]["running"].is_object())
+}
+
+fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.eq_ignore_ascii_case("websocket"))
+}
+
+/// The kubelet's streaming port, from the node's status.
+fn kubelet_port(api: &Api) -> Result<u16, ApiError> {
+    let nodes = resources::by_kind("v1", "Node").expect("served");
+    api.store
+        .get(nodes, "", NODE_NAME)
+        .and_then(|n| n["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"].as_u64())
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "no kubelet serves node {NODE_NAME}'s streaming endpoints (is the sandbox running pods?)"
+            ))
+        })
+}
+
+/// Forwards the WebSocket handshake to the kubelet and, once both sides switched
+/// protocols, copies bytes between the client and the kubelet.
+async fn proxy(
+    port: u16,
+    path: &str,
+    headers: &HeaderMap,
+    client_upgrade: OnUpgrade,
+) -> Result<Response, ApiError> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        ApiError::internal(format!(
+            "error dialing backend: the kubelet at {NODE_IP}:{port}: {e}"
+        ))
+    };
+    let tcp = tokio::net::TcpStream::connect((NODE_IP, port))
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| unreachable(&e))?;
+    tokio::spawn(conn.with_upgrades());
+    let mut request = http::Request::get(path).header(header::HOST, format!("{NODE_IP}:{port}"));
+    for name in [
+        header::CONNECTION,
+        header::UPGRADE,
+        header::SEC_WEBSOCKET_KEY,
+        header::SEC_WEBSOCKET_VERSION,
+    ]
+    .iter()
+    .chain(std::iter::once(&header::SEC_WEBSOCKET_PROTOCOL))
+    {
+        for value in headers.get_all(name) {
+            request = request.header(name, value);
+        }
+    }
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut answer = sender
+        .send_request(request)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let status = answer.status();
+        let body = answer.into_body().collect().await.map(|b| b.to_bytes());
+        let text = body.map(|b| String::from_utf8_lossy(&b).into_owned());
+        return Err(ApiError::bad_request(format!(
+            "unable to upgrade connection: {} ({status})",
+            text.unwrap_or_default().trim()
+        )));
+    }
+    let kubelet_upgrade = hyper::upgrade::on(&mut answer);
+    tokio::spawn(async move {
+        let (Ok(client), Ok(kubelet)) = tokio::join!(client_upgrade, kubelet_upgrade) else {
+            return;
+        };
+        let _ =
+            tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(kubelet))
+                .await;
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    for (name, value) in answer.headers() {
+        response.headers_mut().append(name, value.clone());
+    }
+    Ok(response)
 }
 
 /// The address a pod's first container port answers on.
@@ -33,8 +220,8 @@ fn address(pod: &Value) -> String {
     }
 }
 
-/// Why `kubectl exec`, `attach` and `port-forward` have nothing to connect to on the sandbox,
-/// and what works instead: its pods are local processes listening on their own address.
+/// Why `kubectl attach` and `port-forward` have nothing to connect to on the sandbox, and
+/// what works instead: its pods are local processes listening on their own address.
 fn process_pod_limit(sub: &str, pod: &Value) -> String {
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -44,19 +231,7 @@ fn process_pod_limit(sub: &str, pod: &Value) -> String {
             "the hk8s sandbox has no port-forward, and needs none: pod {ns}/{name} is a process on this machine listening on {address}, reachable directly (e.g. curl http://{address}/). Services answer on their CLUSTER-IP and LoadBalancers on their EXTERNAL-IP: kubectl get services -n {ns}"
         );
     }
-    let verb = if sub == "exec" {
-        "exec into"
-    } else {
-        "attach to"
-    };
-    let redis = pod["spec"]["containers"][0]["image"]
-        .as_str()
-        .is_some_and(|image| image.contains("redis"));
-    let example = match pod["status"]["podIP"].as_str() {
-        Some(ip) if redis => format!(" (e.g. redis-cli -h {ip})"),
-        _ => String::new(),
-    };
     format!(
-        "the hk8s sandbox cannot {verb} pod {ns}/{name}: its containers are plain processes on this machine, not containers to enter. Read its output with `kubectl logs -n {ns} {name}`, or reach it from this machine at {address}{example}"
+        "the hk8s sandbox cannot attach to pod {ns}/{name}: its containers' output goes to their logs, not to a terminal. Read it with `kubectl logs -f -n {ns} {name}`, or run a command in it with `kubectl exec -n {ns} {name} -- …`"
     )
 }

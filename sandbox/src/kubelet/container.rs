@@ -8,7 +8,7 @@ use super::process::{Isolation, Process, ProcessSpec, spawn};
 use crate::apimachinery::events::EventType;
 use crate::apimachinery::quantity;
 use crate::kubelet::cgroups::{Limiter, Limits};
-use crate::kubelet::images::{Program, ProgramKind};
+use crate::kubelet::images::{ImageError, Program, ProgramKind};
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
@@ -39,6 +39,15 @@ enum Next<T> {
     Retry,
     /// The pod is being stopped.
     Stop,
+}
+
+/// What the kubelet remembers of a container's image pulls.
+#[derive(Default)]
+struct Pulls {
+    /// Whether the image's presence has been announced (once, unless pulled Always).
+    announced: bool,
+    /// Failed pulls in a row, for the back-off.
+    failures: u32,
 }
 
 /// A started container's process and what its end is reported with.
@@ -93,12 +102,12 @@ impl Supervisor {
     /// Runs the container until the pod stops, restarting it as its restart policy says.
     pub async fn run(mut self) {
         let mut crashes: u32 = 0;
-        let mut pulled = false;
+        let mut pulls = Pulls::default();
         loop {
             if self.shutdown.is_shutdown() {
                 return;
             }
-            let running = match self.start(&mut pulled).await {
+            let running = match self.start(&mut pulls).await {
                 Next::Go(running) => running,
                 Next::Retry => continue,
                 Next::Stop => return,
@@ -130,8 +139,8 @@ impl Supervisor {
 
     /// Resolves the image, builds the process and starts it with its limits; a failure is
     /// reported in the container's status and retried after a pause.
-    async fn start(&mut self, pulled: &mut bool) -> Next<Running> {
-        let program = match self.pull(pulled).await {
+    async fn start(&mut self, pulls: &mut Pulls) -> Next<Running> {
+        let program = match self.pull(pulls).await {
             Ok(p) => p,
             Err(pause) => return self.retry_after(pause).await,
         };
@@ -153,35 +162,82 @@ impl Supervisor {
         Next::Go(self.started(process, spec).await)
     }
 
-    /// The image's program; ErrImagePull (then ImagePullBackOff) when it has none.
-    async fn pull(&mut self, pulled: &mut bool) -> Result<Program, Duration> {
+    /// The image's program, with the events a kubelet writes for its pull policy;
+    /// ErrImagePull, then ImagePullBackOff for a back-off, when it has none.
+    async fn pull(&mut self, pulls: &mut Pulls) -> Result<Program, Duration> {
         let image = self.container.image.clone().unwrap_or_default();
-        match self.ctx.kubelet.images.resolve(&image) {
+        let always = self.container.image_pull_policy.as_deref() == Some("Always");
+        let resolved = self.ctx.kubelet.images.resolve(&image);
+        if always || resolved.is_err() || !pulls.announced {
+            pulls.announced = true;
+            self.pull_events(&image, always, resolved.as_ref().ok())
+                .await;
+        }
+        match resolved {
             Ok(program) => {
-                if !*pulled {
-                    let message = format!("Container image \"{image}\" already present on machine");
-                    self.event(EventType::Normal, "Pulled", &message).await;
-                    *pulled = true;
-                }
+                pulls.failures = 0;
                 Ok(program)
             }
             Err(e) => {
-                let reason = if *pulled {
-                    "ImagePullBackOff"
-                } else {
-                    "ErrImagePull"
+                let message = match e {
+                    ImageError::TagNotFound { .. } => e.to_string(),
+                    _ => format!("hk8s sandbox: {e}"),
                 };
-                let message = format!("hk8s sandbox: {e}");
-                self.update(|s| {
-                    s.state = Some(waiting(reason, &message));
-                    s.ready = false;
-                });
-                let event = format!("Failed to pull image \"{image}\": {message}");
-                self.event(EventType::Warning, "Failed", &event).await;
-                *pulled = true;
-                Err(RETRY_PAUSE)
+                let delay = self.ctx.kubelet.backoff.delay(pulls.failures + 1);
+                pulls.failures += 1;
+                if self.pull_failed(&image, &message, delay).await {
+                    Err(Duration::ZERO)
+                } else {
+                    Err(RETRY_PAUSE)
+                }
             }
         }
+    }
+
+    /// `Pulling` and `Pulled` as the kubelet writes them: a present image is not pulled
+    /// unless the policy is Always.
+    async fn pull_events(&self, image: &str, always: bool, program: Option<&Program>) {
+        let Some(program) = program else {
+            let pulling = format!("Pulling image \"{image}\"");
+            return self.event(EventType::Normal, "Pulling", &pulling).await;
+        };
+        if !always {
+            let message = format!("Container image \"{image}\" already present on machine");
+            return self.event(EventType::Normal, "Pulled", &message).await;
+        }
+        let pulling = format!("Pulling image \"{image}\"");
+        self.event(EventType::Normal, "Pulling", &pulling).await;
+        let size = std::fs::metadata(&program.path).map_or(0, |m| m.len());
+        let pulled = format!(
+            "Successfully pulled image \"{image}\" in 0s (0s including waiting). Image size: {size} bytes."
+        );
+        self.event(EventType::Normal, "Pulled", &pulled).await;
+    }
+
+    /// Reports a failed pull as the kubelet does: ErrImagePull, then ImagePullBackOff while
+    /// it waits `delay` to retry; false when the pod stops meanwhile.
+    async fn pull_failed(&mut self, image: &str, message: &str, delay: Duration) -> bool {
+        self.update(|s| {
+            s.state = Some(waiting("ErrImagePull", message));
+            s.ready = false;
+        });
+        let failed = format!("Failed to pull image \"{image}\": {message}");
+        self.event(EventType::Warning, "Failed", &failed).await;
+        self.event(EventType::Warning, "Failed", "Error: ErrImagePull")
+            .await;
+        if !self.pause(Duration::from_secs(1)).await {
+            return false;
+        }
+        let backoff = format!("Back-off pulling image \"{image}\"");
+        let state = waiting(
+            "ImagePullBackOff",
+            &format!("{backoff}: ErrImagePull: {message}"),
+        );
+        self.update(|s| s.state = Some(state));
+        self.event(EventType::Normal, "BackOff", &backoff).await;
+        self.event(EventType::Warning, "Failed", "Error: ImagePullBackOff")
+            .await;
+        self.pause(delay).await
     }
 
     /// Reports a container that could not be created or started, and retries later.
@@ -218,6 +274,7 @@ impl Supervisor {
         let pid = process.pid;
         let kubelet = self.ctx.kubelet.clone();
         kubelet.pids.add(pid);
+        kubelet.containers.add(pid, &spec);
         let limits = container_limits(&self.container);
         let cgroup = format!("{}-{}", self.ctx.uid, name);
         let limiter = match Limiter::apply(&kubelet.enforcement, &cgroup, pid, limits) {
@@ -286,6 +343,7 @@ impl Supervisor {
             .metrics
             .untrack(&ctx.namespace, &ctx.name, &self.container.name);
         ctx.kubelet.pids.remove(pid);
+        ctx.kubelet.containers.remove(pid);
         let (status, reason) = match outcome {
             Outcome::Stopped => return None,
             Outcome::LivenessFailed => (None, "Error"),

@@ -10,7 +10,14 @@
 //!   web:
 //!     program: python3
 //!     args: ["-m", "http.server"]          # the image's default arguments (its CMD)
+//!     tags: ["1.0", "latest"]              # the tags it has (any tag when left out)
 //! ```
+//!
+//! Tags are checked as a registry would: `hello-k8s-frontend` and `hello-k8s-api` have the
+//! app's own version and `latest`; `redis` has the installed redis-server's version, its
+//! major and minor, its major, `latest`, and (so the tutorial's `redis:7.2.4` runs on any
+//! Redis 7) the versions of the same major. Anything else, and any digest, is not found:
+//! the kubelet reports ErrImagePull and then ImagePullBackOff.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -56,6 +63,11 @@ pub enum ImageError {
         repository: String,
         config: String,
     },
+    #[error(
+        "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": \
+         failed to resolve reference \"{reference}\": {reference}: not found"
+    )]
+    TagNotFound { reference: String },
     #[error("cannot read the image mappings in {path}: {source}")]
     Config {
         path: String,
@@ -79,6 +91,8 @@ enum Mapping {
         program: String,
         #[serde(default)]
         args: Vec<String>,
+        #[serde(default)]
+        tags: Option<Vec<String>>,
     },
 }
 
@@ -88,6 +102,7 @@ enum Mapping {
 #[derive(Debug, Clone, Default)]
 pub struct ImageResolver {
     user: Arc<Mutex<UserMappings>>,
+    versions: Arc<Mutex<BTreeMap<PathBuf, Option<String>>>>,
     config_path: PathBuf,
     extra_dirs: Vec<PathBuf>,
 }
@@ -126,6 +141,7 @@ impl ImageResolver {
         let (modified, images) = read_config(&config_path)?;
         Ok(Self {
             user: Arc::new(Mutex::new(UserMappings { modified, images })),
+            versions: Arc::default(),
             config_path,
             extra_dirs: Vec::new(),
         })
@@ -153,10 +169,17 @@ impl ImageResolver {
             user.images.get(repository).cloned()
         };
         if let Some(mapping) = mapping {
-            let (program, args) = match mapping {
-                Mapping::Program(p) => (p, Vec::new()),
-                Mapping::Full { program, args } => (program, args),
+            let (program, args, tags) = match mapping {
+                Mapping::Program(p) => (p, Vec::new(), None),
+                Mapping::Full {
+                    program,
+                    args,
+                    tags,
+                } => (program, args, tags),
             };
+            if let Some(tags) = tags {
+                has_tag(image, |tag| tags.iter().any(|t| t == tag))?;
+            }
             let path = self
                 .find_program(&program)
                 .ok_or_else(|| ImageError::ProgramNotFound {
@@ -204,11 +227,37 @@ impl ImageResolver {
                 program: program.to_string(),
                 hint: hint.to_string(),
             })?;
+        match kind {
+            ProgramKind::Redis => {
+                let version = self.redis_version(&path);
+                has_tag(image, |tag| redis_has(version.as_deref(), tag))?;
+            }
+            _ => has_tag(image, |tag| {
+                tag == "latest" || tag == env!("CARGO_PKG_VERSION")
+            })?,
+        }
         Ok(Program {
             path,
             default_args: Vec::new(),
             kind,
         })
+    }
+
+    /// The installed redis-server's version (`7.0.15`), asked once per program.
+    fn redis_version(&self, path: &Path) -> Option<String> {
+        let mut known = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                let out = std::process::Command::new(path)
+                    .arg("--version")
+                    .output()
+                    .ok()?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                let version = text.split_whitespace().find_map(|w| w.strip_prefix("v="))?;
+                Some(version.to_string())
+            })
+            .clone()
     }
 
     /// Looks a program up: an explicit path as is; a bare name in the extra directories, next to
@@ -256,6 +305,58 @@ fn candidate_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether the image's tag (`latest` when it has none) is one the image has; a digest is
+/// never known, as the sandbox has no image content to hash.
+fn has_tag(image: &str, known: impl Fn(&str) -> bool) -> Result<(), ImageError> {
+    let (name, digest) = match image.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (image, None),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let tag = last.split_once(':').map(|(_, t)| t);
+    if digest.is_none() && known(tag.unwrap_or("latest")) {
+        return Ok(());
+    }
+    let mut reference = qualified(name);
+    if tag.is_none() && digest.is_none() {
+        reference.push_str(":latest");
+    }
+    if let Some(digest) = digest {
+        reference = format!("{reference}@{digest}");
+    }
+    Err(ImageError::TagNotFound { reference })
+}
+
+/// The image name as a container runtime resolves it: Docker Hub's `docker.io/library/`
+/// for bare names, `docker.io/` for `user/name`.
+fn qualified(name: &str) -> String {
+    let first = name.split('/').next().unwrap_or(name);
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    match (has_registry, name.contains('/')) {
+        (true, _) => name.to_string(),
+        (false, true) => format!("docker.io/{name}"),
+        (false, false) => format!("docker.io/library/{name}"),
+    }
+}
+
+/// The redis tags an installed version stands for: itself, its major.minor, its major,
+/// `latest`, and other versions of its major.
+fn redis_has(version: Option<&str>, tag: &str) -> bool {
+    let Some(version) = version else {
+        return true;
+    };
+    let major = version.split('.').next().unwrap_or(version);
+    let numeric = |t: &str| {
+        !t.is_empty()
+            && t.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    tag == "latest"
+        || tag == version
+        || (numeric(tag) && tag.split('.').next() == Some(major) && tag.split('.').count() <= 3)
 }
 
 /// The repository's last path component without registry, tag or digest:
@@ -309,6 +410,36 @@ mod tests {
         .unwrap();
         let err = ImageResolver::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("images.yaml"), "{err}");
+    }
+
+    #[test]
+    fn unknown_tags_and_digests_are_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            crate::paths::images_config_path(dir.path()),
+            "images:\n  web:\n    program: sh\n    tags: [\"1.0\"]\n",
+        )
+        .unwrap();
+        let resolver = ImageResolver::load(dir.path()).unwrap();
+        assert!(resolver.resolve("example.com/team/web:1.0").is_ok());
+        let err = resolver.resolve("example.com/team/web:2.0").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rpc error: code = NotFound desc = failed to pull and unpack image \"example.com/team/web:2.0\": failed to resolve reference \"example.com/team/web:2.0\": example.com/team/web:2.0: not found"
+        );
+        assert!(matches!(
+            has_tag("hello-k8s-api:9.9.9", |t| t == "0.1.0"),
+            Err(ImageError::TagNotFound { reference }) if reference == "docker.io/library/hello-k8s-api:9.9.9"
+        ));
+        assert!(has_tag("redis@sha256:abc", |_| true).is_err());
+        assert!(has_tag("team/app", |t| t == "latest").is_ok());
+        assert!(redis_has(Some("7.0.15"), "7.0"));
+        assert!(redis_has(Some("7.0.15"), "7"));
+        assert!(redis_has(Some("7.0.15"), "7.2.4"));
+        assert!(redis_has(Some("7.0.15"), "latest"));
+        assert!(!redis_has(Some("7.0.15"), "6.2"));
+        assert!(!redis_has(Some("7.0.15"), "9.9.9"));
+        assert!(!redis_has(Some("7.0.15"), "7-alpine"));
     }
 
     #[test]

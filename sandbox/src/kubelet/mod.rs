@@ -4,6 +4,7 @@
 pub(crate) mod cgroups;
 mod container;
 mod context;
+mod exec;
 mod images;
 mod infra;
 pub(crate) mod metrics;
@@ -14,7 +15,9 @@ mod pod;
 mod probes;
 mod process;
 mod projected;
+mod remotecommand;
 mod rootfs;
+mod server;
 mod shared;
 
 pub use node::{ISOLATION_ANNOTATION, LIMITS_ANNOTATION};
@@ -96,6 +99,7 @@ pub struct Kubelet {
     metrics: Metrics,
     sampler: JoinHandle<()>,
     publisher: JoinHandle<()>,
+    streaming: JoinHandle<()>,
     pids: PidRegistry,
     stopped: bool,
 }
@@ -137,8 +141,16 @@ impl Kubelet {
                 .as_ref()
                 .map_or_else(AddressPlan::loopback, |n| n.plan),
             network: config.network.clone(),
+            containers: Default::default(),
         });
         let isolation = node::isolation_summary(&shared.plan, config.isolation_off.as_deref());
+        let streaming =
+            server::start(shared.clone())
+                .await
+                .map_err(|source| KubeletError::State {
+                    path: "the streaming server's port".into(),
+                    source,
+                })?;
         let stop = ShutdownSignal::new();
         let task = tokio::spawn(run(shared.clone(), isolation, stop.listener()));
         let sampler = metrics.spawn_sampler();
@@ -149,6 +161,7 @@ impl Kubelet {
             metrics,
             sampler,
             publisher,
+            streaming,
             pids,
             stopped: false,
         })
@@ -165,6 +178,7 @@ impl Kubelet {
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
         self.sampler.abort();
         self.publisher.abort();
+        self.streaming.abort();
         self.stopped = true;
     }
 }
@@ -178,6 +192,7 @@ impl Drop for Kubelet {
             self.task.abort();
             self.sampler.abort();
             self.publisher.abort();
+            self.streaming.abort();
             self.pids.kill_all();
         }
     }

@@ -30,6 +30,8 @@ pub(crate) struct KubeletShared {
     pub network: Option<Arc<PodNetwork>>,
     /// Where pod IPs come from.
     pub plan: AddressPlan,
+    /// What running containers were started with, for exec.
+    pub containers: super::exec::Containers,
 }
 
 /// Pod IPs from the address plan's pod range, one per pod, handed out round the range.

@@ -71,7 +71,9 @@ fn container(c: &mut Value) {
         return;
     }
     let image = c["image"].as_str().unwrap_or_default().to_string();
-    let latest = !image.contains(':') || image.ends_with(":latest");
+    // As the API server defaults it: Always for `latest` or no tag, unless pinned by digest.
+    let last = image.rsplit('/').next().unwrap_or_default();
+    let latest = !image.contains('@') && (!last.contains(':') || last.ends_with(":latest"));
     set_default(
         c,
         "imagePullPolicy",

@@ -1,0 +1,205 @@
+//! Image tags against a sandbox running real pods, with the real kubectl: images.yaml written
+//! before the first start, an unknown tag stalls a rollout with ErrImagePull and
+//! ImagePullBackOff (and the kubelet's events) until `rollout undo`, and imagePullPolicy
+//! defaults as on a cluster.
+
+use hk8s_sandbox::{Sandbox, SandboxConfig};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = tokio::process::Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(TIMEOUT, out)
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish"))
+            .expect("kubectl is installed");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let (ok, stdout, stderr) = self.run(args).await;
+        assert!(ok, "kubectl {args:?} failed:\n{stdout}\n{stderr}");
+        stdout
+    }
+
+    async fn wait_for(&self, what: &str, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let (_, out, _) = self.run(args).await;
+            if check(&out) {
+                return out;
+            }
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "timed out waiting for {what}: {out}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_tag_stalls_the_rollout_until_undo() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        hk8s_sandbox::paths::images_config_path(&state),
+        "images:\n  web:\n    program: sleep\n    args: [\"3600\"]\n    tags: [\"1.0\"]\n",
+    )
+    .unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(&state))
+        .await
+        .expect("images.yaml written before the first start is kept");
+    let k = Kubectl {
+        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+    };
+    k.ok(&["create", "namespace", "demo"]).await;
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=example.com/team/web:1.0",
+        "--replicas=2",
+        "-n",
+        "demo",
+    ])
+    .await;
+    k.ok(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "demo",
+        "--timeout=60s",
+    ])
+    .await;
+    k.ok(&[
+        "set",
+        "image",
+        "deploy/web",
+        "web=example.com/team/web:9.9.9",
+        "-n",
+        "demo",
+    ])
+    .await;
+    let reasons =
+        "jsonpath={range .items[*]}{.status.containerStatuses[0].state.waiting.reason} {end}";
+    k.wait_for(
+        "ImagePullBackOff",
+        &["get", "pods", "-n", "demo", "-o", reasons],
+        |out| out.contains("ImagePullBackOff"),
+    )
+    .await;
+    let events = k
+        .ok(&[
+            "get",
+            "events",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+        ])
+        .await;
+    let reference = "example.com/team/web:9.9.9";
+    for expected in [
+        format!("Pulling: Pulling image \"{reference}\""),
+        format!(
+            "Failed: Failed to pull image \"{reference}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
+        ),
+        "Failed: Error: ErrImagePull".to_string(),
+        format!("BackOff: Back-off pulling image \"{reference}\""),
+        "Failed: Error: ImagePullBackOff".to_string(),
+    ] {
+        assert!(
+            events.contains(&expected),
+            "missing {expected:?} in:\n{events}"
+        );
+    }
+    let (stalled, _, _) = k
+        .run(&[
+            "rollout",
+            "status",
+            "deploy/web",
+            "-n",
+            "demo",
+            "--timeout=2s",
+        ])
+        .await;
+    assert!(
+        !stalled,
+        "the rollout must not complete with an image that has no such tag"
+    );
+    let available = k
+        .ok(&[
+            "get",
+            "deploy/web",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ])
+        .await;
+    assert_eq!(available, "2", "the old pods keep serving");
+    k.ok(&["rollout", "undo", "deploy/web", "-n", "demo"]).await;
+    k.ok(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "demo",
+        "--timeout=60s",
+    ])
+    .await;
+    let images = "jsonpath={range .items[*]}{.spec.containers[0].image} {end}";
+    k.wait_for(
+        "the bad pod to go",
+        &["get", "pods", "-n", "demo", "-o", images],
+        |out| !out.contains("9.9.9") && out.contains("web:1.0"),
+    )
+    .await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn image_pull_policy_defaults_as_on_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
+        .await
+        .unwrap();
+    let k = Kubectl {
+        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+    };
+    let policy = "jsonpath={.spec.containers[0].imagePullPolicy}";
+    for (name, image, expected) in [
+        ("untagged", "redis", "Always"),
+        ("latest", "redis:latest", "Always"),
+        ("tagged", "redis:7", "IfNotPresent"),
+        ("registry-port", "localhost:5000/redis", "Always"),
+        (
+            "digest",
+            "redis@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "IfNotPresent",
+        ),
+    ] {
+        k.ok(&["run", name, &format!("--image={image}")]).await;
+        let got = k.ok(&["get", "pod", name, "-o", policy]).await;
+        assert_eq!(got, expected, "{image}");
+    }
+    sandbox.shutdown().await;
+}

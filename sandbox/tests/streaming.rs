@@ -1,0 +1,363 @@
+//! kubectl's streaming subresources against a sandbox running real pods: `kubectl exec`
+//! (kubectl 1.32 and, with HK8S_TEST_KUBECTL_NEW, 1.37), `exec -it` under tmux, `kubectl cp`
+//! both ways, and the Python client's `stream()` exec (HK8S_TEST_PYTHON).
+
+use hk8s_sandbox::{Sandbox, SandboxConfig};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+struct Kubectl {
+    program: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    async fn run(&self, args: &[&str], input: Option<&str>) -> Out {
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("kubectl is installed");
+        if let Some(text) = input {
+            use tokio::io::AsyncWriteExt;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(text.as_bytes()).await.unwrap();
+        }
+        let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {TIMEOUT:?}"))
+            .unwrap();
+        Out {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None).await;
+        assert_eq!(
+            out.code,
+            Some(0),
+            "kubectl {args:?} failed:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+}
+
+/// A sandbox running pods, with a Redis Deployment in `demo` whose pod is Ready.
+async fn start_with_redis() -> (Sandbox, Kubectl, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
+        .await
+        .unwrap();
+    let kubectl = Kubectl {
+        program: "kubectl".into(),
+        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+    };
+    kubectl.ok(&["create", "namespace", "demo"]).await;
+    kubectl
+        .ok(&[
+            "create",
+            "deployment",
+            "redis",
+            "--image=redis:7.2.4",
+            "-n",
+            "demo",
+        ])
+        .await;
+    let start = Instant::now();
+    loop {
+        let out = kubectl
+            .run(
+                &[
+                    "get", "pods", "-n", "demo", "-l", "app=redis", "-o",
+                    "jsonpath={.items[0].metadata.name} {.items[0].status.containerStatuses[0].ready}",
+                ],
+                None,
+            )
+            .await;
+        if let Some(name) = out.stdout.strip_suffix(" true") {
+            return (sandbox, kubectl, dir, name.to_string());
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "redis never became Ready: {}",
+            out.stdout
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The kubectl binaries to test: the machine's and, when given, kubectl 1.37.
+fn kubectls(kubeconfig: &Path) -> Vec<Kubectl> {
+    let mut programs = vec![PathBuf::from("kubectl")];
+    match std::env::var_os("HK8S_TEST_KUBECTL_NEW") {
+        Some(p) => programs.push(p.into()),
+        None => eprintln!("HK8S_TEST_KUBECTL_NEW unset: testing the machine's kubectl only"),
+    }
+    programs
+        .into_iter()
+        .map(|program| Kubectl {
+            program,
+            kubeconfig: kubeconfig.to_path_buf(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn exec_runs_in_the_container_and_passes_exit_codes_back() {
+    let (sandbox, kubectl, _dir, pod) = start_with_redis().await;
+    let ip = kubectl
+        .ok(&[
+            "get",
+            "pod",
+            "-n",
+            "demo",
+            &pod,
+            "-o",
+            "jsonpath={.status.podIP}",
+        ])
+        .await;
+    for k in kubectls(sandbox.kubeconfig_path()) {
+        let who = k.program.display().to_string();
+        let ping = k
+            .ok(&[
+                "exec",
+                "-n",
+                "demo",
+                "deploy/redis",
+                "--",
+                "redis-cli",
+                "-h",
+                &ip,
+                "ping",
+            ])
+            .await;
+        assert_eq!(ping.trim(), "PONG", "{who}");
+        let exit = k
+            .run(
+                &[
+                    "exec",
+                    "-n",
+                    "demo",
+                    &pod,
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo out; echo err >&2; exit 3",
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(exit.code, Some(3), "{who}: {}", exit.stderr);
+        assert_eq!(exit.stdout, "out\n", "{who}");
+        assert!(exit.stderr.starts_with("err\n"), "{who}: {}", exit.stderr);
+        assert!(
+            exit.stderr.contains("command terminated with exit code 3"),
+            "{who}: {}",
+            exit.stderr
+        );
+        let env = k
+            .ok(&[
+                "exec",
+                "-n",
+                "demo",
+                &pod,
+                "--",
+                "sh",
+                "-c",
+                "echo $HOSTNAME",
+            ])
+            .await;
+        assert_eq!(env.trim(), pod, "{who}: the container's environment");
+        let echoed = k
+            .run(
+                &["exec", "-i", "-n", "demo", &pod, "--", "cat"],
+                Some("through stdin\n"),
+            )
+            .await;
+        assert_eq!(echoed.stdout, "through stdin\n", "{who}: {}", echoed.stderr);
+        let missing = k
+            .run(
+                &["exec", "-n", "demo", &pod, "--", "hk8s-no-such-tool"],
+                None,
+            )
+            .await;
+        assert_ne!(missing.code, Some(0), "{who}");
+        assert!(
+            missing
+                .stderr
+                .contains("exec: \"hk8s-no-such-tool\": executable file not found in $PATH"),
+            "{who}: {}",
+            missing.stderr
+        );
+        let wrong = k
+            .run(
+                &["exec", "-n", "demo", &pod, "-c", "nope", "--", "true"],
+                None,
+            )
+            .await;
+        assert!(
+            wrong
+                .stderr
+                .contains(&format!("container nope is not valid for pod {pod}")),
+            "{who}: {}",
+            wrong.stderr
+        );
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn cp_copies_files_into_and_out_of_a_pod() {
+    let (sandbox, kubectl, dir, pod) = start_with_redis().await;
+    let inside = dir.path().join("inside");
+    std::fs::create_dir_all(&inside).unwrap();
+    let local = dir.path().join("message.txt");
+    std::fs::write(&local, "kind words\n").unwrap();
+    let into = format!("demo/{pod}:{}/message.txt", inside.display());
+    kubectl.ok(&["cp", local.to_str().unwrap(), &into]).await;
+    let seen = kubectl
+        .ok(&[
+            "exec",
+            "-n",
+            "demo",
+            &pod,
+            "--",
+            "cat",
+            &format!("{}/message.txt", inside.display()),
+        ])
+        .await;
+    assert_eq!(seen, "kind words\n");
+    let back = dir.path().join("back.txt");
+    kubectl.ok(&["cp", &into, back.to_str().unwrap()]).await;
+    assert_eq!(std::fs::read_to_string(back).unwrap(), "kind words\n");
+    sandbox.shutdown().await;
+}
+
+/// Runs `command` in a detached tmux session of the given size; returns the session name.
+fn tmux_start(name: &str, command: &str) {
+    let status = std::process::Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            command,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn tmux(args: &[&str]) -> String {
+    let out = std::process::Command::new("tmux")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn exec_with_a_terminal_works_under_tmux() {
+    let (sandbox, _kubectl, dir, pod) = start_with_redis().await;
+    let session = format!("hk8s-exec-{}", std::process::id());
+    let rc = dir.path().join("rc");
+    let command = format!(
+        "KUBECONFIG={} kubectl exec -it -n demo {pod} -- sh; echo $? > {}",
+        sandbox.kubeconfig_path().display(),
+        rc.display()
+    );
+    tmux_start(&session, &command);
+    let pane = || tmux(&["capture-pane", "-p", "-t", &session]);
+    tmux(&[
+        "send-keys",
+        "-t",
+        &session,
+        "stty size; echo ready-$((6*7))",
+        "Enter",
+    ]);
+    wait_for("the shell's answer", || pane().contains("ready-42")).await;
+    assert!(pane().contains("40 120"), "the terminal's size: {}", pane());
+    tmux(&["resize-window", "-t", &session, "-x", "100", "-y", "30"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tmux(&["send-keys", "-t", &session, "stty size", "Enter"]);
+    wait_for("the resized terminal", || pane().contains("30 100")).await;
+    tmux(&["send-keys", "-t", &session, "exit 4", "Enter"]);
+    wait_for("kubectl to exit", || rc.exists()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(std::fs::read_to_string(&rc).unwrap().trim(), "4");
+    tmux(&["kill-server"]);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_python_clients_stream_exec_reads_output_and_exit_code() {
+    let Some(python) = std::env::var_os("HK8S_TEST_PYTHON") else {
+        eprintln!("HK8S_TEST_PYTHON unset: the Python client's exec is not tested");
+        return;
+    };
+    let (sandbox, _kubectl, _dir, pod) = start_with_redis().await;
+    let script = r#"
+import sys
+from kubernetes import client, config
+from kubernetes.stream import stream
+config.load_kube_config(config_file=sys.argv[1])
+api = client.CoreV1Api()
+out = stream(api.connect_get_namespaced_pod_exec, sys.argv[2], "demo",
+             command=["sh", "-c", "echo hello-$HOSTNAME"], stderr=True, stdin=False,
+             stdout=True, tty=False)
+print(out.strip())
+resp = stream(api.connect_get_namespaced_pod_exec, sys.argv[2], "demo",
+              command=["sh", "-c", "exit 7"], stderr=True, stdin=False, stdout=True,
+              tty=False, _preload_content=False)
+resp.run_forever(timeout=20)
+print("rc", resp.returncode)
+"#;
+    let out = tokio::process::Command::new(python)
+        .args(["-c", script])
+        .arg(sandbox.kubeconfig_path())
+        .arg(&pod)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, format!("hello-{pod}\nrc 7\n"));
+    sandbox.shutdown().await;
+}
