@@ -20,7 +20,7 @@
 //! | `apimachinery/` | k8s.io/apimachinery | what all share: the table of served kinds, selectors, quantities, names, the `Status` error, cluster addressing, the event recorder, shared informers and the controllers' workqueue |
 //! | `apiserver/` | kube-apiserver | HTTPS, authentication, routing, codecs, discovery and OpenAPI, printers (Table columns), watch, storage (redb), `pods/log`, access reviews |
 //! | `apiserver/registry/` | the apiserver's registry | the write path: create, update, patch, server-side apply, delete with owner garbage collection, namespace purge, defaults, validation, bootstrap |
-//! | `controllers/` | kube-controller-manager | deployments, replica sets, stateful sets, endpoints, load balancers, volumes, autoscaling, garbage collection; one kube-runtime `Controller` each |
+//! | `controllers/` | kube-controller-manager | deployments, replica sets, replication controllers, stateful sets, daemon sets, jobs, cron jobs, endpoints, load balancers, volumes, autoscaling, garbage collection; one kube-runtime `Controller` each |
 //! | `scheduler/` | kube-scheduler | binds pending pods to the node when their requests fit |
 //! | `kubelet/` | kubelet | the Node object, pods as local processes, probes, images, cgroups, metrics; `standin` (tests only) fakes Running pods in process |
 //! | `proxy/` | kube-proxy | Service addresses forwarded to ready endpoints |

@@ -197,6 +197,27 @@ pub(super) const HPA_V2: &[Field] = &[
     ),
 ];
 
+pub(super) const HPA_V1: &[Field] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        F::Msg(&[
+            (
+                1,
+                "scaleTargetRef",
+                F::Msg(&[
+                    (1, "kind", F::Str),
+                    (2, "name", F::Str),
+                    (3, "apiVersion", F::Str),
+                ]),
+            ),
+            (2, "minReplicas", F::Int),
+            (3, "maxReplicas", F::Int),
+            (4, "targetCPUUtilizationPercentage", F::Int),
+        ]),
+    ),
+];
 pub(super) const JOB_SPEC: &[Field] = &[
     (1, "parallelism", F::Int),
     (2, "completions", F::Int),
@@ -283,6 +304,7 @@ pub(super) fn for_kind(api_version: &str, kind: &str) -> Option<&'static [Field]
         ("v1", "Service") => SERVICE,
         ("apps/v1", "Deployment") => DEPLOYMENT,
         ("autoscaling/v2", "HorizontalPodAutoscaler") => HPA_V2,
+        ("autoscaling/v1", "HorizontalPodAutoscaler") => HPA_V1,
         ("batch/v1", "Job") => JOB,
         ("batch/v1", "CronJob") => CRON_JOB,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
