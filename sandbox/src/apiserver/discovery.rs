@@ -60,7 +60,7 @@ fn api_resource(r: &Resource) -> Vec<Value> {
             "kind": kind,
             "verbs": verbs,
         });
-        if *sub == "scale" {
+        if matches!(*sub, "scale" | "eviction" | "token") {
             v["group"] = json!(group);
             v["version"] = json!(version);
         }

@@ -3,7 +3,7 @@
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::Resource;
-use crate::apiserver::codec::{decode_body, decode_patch, is_blank, parse_json, patch_kind};
+use crate::apiserver::codec::{decode_body, decode_patch, is_blank, patch_kind};
 use crate::apiserver::printers;
 use crate::apiserver::registry::validate::FieldValidation;
 use crate::apiserver::registry::{DeleteOpts, PatchBody, PatchKind};
@@ -289,7 +289,7 @@ fn delete_opts(ctx: &Ctx, body: &[u8]) -> Result<DeleteOpts, ApiError> {
         ..Default::default()
     };
     if !is_blank(body) {
-        let v = parse_json(body)?;
+        let v = decode_body(&ctx.headers, body)?;
         if let Some(p) = v["propagationPolicy"].as_str() {
             opts.propagation = Some(p.to_string());
         }

@@ -119,6 +119,7 @@ pub(super) fn for_kind(api_version: &str, kind: &str) -> Option<&'static [Field]
         ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => BINDING,
         ("policy/v1", "PodDisruptionBudget") => POD_DISRUPTION_BUDGET,
         ("policy/v1", "Eviction") => EVICTION,
+        ("v1" | "meta.k8s.io/v1" | "policy/v1", "DeleteOptions") => DELETE_OPTIONS,
         _ => return None,
     })
 }
