@@ -42,4 +42,5 @@ mod shutdown;
 pub use apimachinery::network::NODE_NAME;
 pub use error::SandboxError;
 pub use kubelet::LIMITS_ANNOTATION;
+pub use proxy::ServiceProxy;
 pub use sandbox::{CONTEXT, NodeRuntime, Sandbox, SandboxConfig};

@@ -1,8 +1,9 @@
 //! The service proxy (the sandbox's kube-proxy): each Service port listens on its cluster
 //! IP, its NodePort on the node IP, and a LoadBalancer's port on its external IP (or, where
 //! port numbers below 1024 are not permitted, on its NodePort there), forwarding round-robin
-//! to the ready endpoints.
+//! to the ready endpoints; the [`ingress`] controller routes HTTP by host and path to them.
 
+pub(crate) mod ingress;
 mod table;
 
 use crate::apimachinery::events::{EventType, Recorder};
@@ -148,6 +149,7 @@ where
 async fn run(client: Client, shutdown: Shutdown) {
     let trigger = Arc::new(Notify::new());
     let watchers = [
+        tokio::spawn(ingress::run(client.clone())),
         tokio::spawn(notify_on_changes::<Service>(
             client.clone(),
             trigger.clone(),

@@ -5,6 +5,7 @@
 
 mod apps;
 mod core;
+mod networking;
 mod other;
 mod pod;
 
@@ -78,6 +79,9 @@ static PRINTERS: &[&Printer] = &[
     &other::ENDPOINT_SLICE,
     &other::LEASE,
     &other::STORAGE_CLASS,
+    &networking::INGRESS,
+    &networking::INGRESS_CLASS,
+    &networking::NETWORK_POLICY,
 ];
 
 /// The default Table of kinds without a printer, as the API server's default convertor.

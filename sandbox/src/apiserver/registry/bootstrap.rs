@@ -12,7 +12,8 @@ use std::time::Duration;
 
 impl Api {
     /// Creates the objects every cluster has: namespaces default, kube-system,
-    /// kube-public and kube-node-lease, the node, and the default StorageClass.
+    /// kube-public and kube-node-lease, the node, the default StorageClass and the default
+    /// IngressClass `hk8s` (served by the proxy's ingress controller).
     pub fn bootstrap(self: &Arc<Self>) -> Result<(), ApiError> {
         let opts = WriteOpts {
             manager: "hk8s-sandbox".into(),
@@ -43,6 +44,15 @@ impl Api {
                 "reclaimPolicy": "Delete",
                 "volumeBindingMode": "Immediate",
                 "allowVolumeExpansion": false,
+            }),
+        )?;
+        ensure(
+            "networking.k8s.io/v1",
+            "IngressClass",
+            "",
+            json!({
+                "metadata": {"name": "hk8s", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+                "spec": {"controller": crate::proxy::ingress::CONTROLLER},
             }),
         )?;
         // Pods that were Terminating when the sandbox stopped get their reaper back.

@@ -184,6 +184,8 @@ fn workload(obj: &mut Value, kind: &str) {
 pub struct Taken {
     pub cluster_ips: HashSet<String>,
     pub node_ports: HashSet<i64>,
+    /// For Ingresses: the IngressClass marked default, if any.
+    pub default_ingress_class: Option<String>,
 }
 
 fn allocate_cluster_ip(taken: &Taken) -> String {
@@ -371,6 +373,10 @@ fn kind_defaults(r: &Resource, obj: &mut Value, old: Option<&Value>, taken: &Tak
         ("autoscaling", "HorizontalPodAutoscaler") => {
             set_default(&mut obj["spec"], "minReplicas", json!(1));
         }
+        ("networking.k8s.io", "Ingress") if old.is_none() => {
+            super::networking::default_ingress(obj, taken.default_ingress_class.as_deref());
+        }
+        ("networking.k8s.io", "NetworkPolicy") => super::networking::default_network_policy(obj),
         _ => {}
     }
 }

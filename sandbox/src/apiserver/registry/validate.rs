@@ -11,7 +11,7 @@ use crate::apimachinery::quantity;
 use crate::apimachinery::resources::Resource;
 use crate::apimachinery::selectors::LabelSelector;
 use base64::Engine;
-use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, storage};
+use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, networking, storage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -65,6 +65,9 @@ fn typed_roundtrip(r: &Resource, v: &Value) -> Option<Result<Value, String>> {
         }
         ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(v),
         ("storage.k8s.io", "StorageClass") => roundtrip::<storage::v1::StorageClass>(v),
+        ("networking.k8s.io", "Ingress") => roundtrip::<networking::v1::Ingress>(v),
+        ("networking.k8s.io", "IngressClass") => roundtrip::<networking::v1::IngressClass>(v),
+        ("networking.k8s.io", "NetworkPolicy") => roundtrip::<networking::v1::NetworkPolicy>(v),
         ("coordination.k8s.io", "Lease") => roundtrip::<coordination::v1::Lease>(v),
         _ => return None,
     })
@@ -644,6 +647,10 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
         }
         ("", "PersistentVolumeClaim") => check_pvc(obj, &mut causes),
         ("autoscaling", "HorizontalPodAutoscaler") => check_hpa(obj, &mut causes),
+        ("networking.k8s.io", "Ingress") => super::networking::check_ingress(obj, &mut causes),
+        ("networking.k8s.io", "NetworkPolicy") => {
+            super::networking::check_network_policy(obj, &mut causes)
+        }
         _ => {}
     }
     if causes.is_empty() {
