@@ -28,7 +28,7 @@ pub(crate) const CONTROLLER: &str = "hk8s.dev/ingress-controller";
 /// The IngressClass the sandbox creates, marked default.
 const CLASS: &str = "hk8s";
 /// The ingress's own address, outside the Service, pod and load balancer ranges.
-pub(crate) const INGRESS_IP: Ipv4Addr = Ipv4Addr::new(127, 241, 0, 1);
+const INGRESS_IP: Ipv4Addr = Ipv4Addr::new(127, 241, 0, 1);
 
 /// How a rule's path matches, as `spec.rules[].http.paths[].pathType` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,14 +224,24 @@ async fn forward(
     }
 }
 
-/// Listens on the ingress address: port 80, else 8080 when 80 is refused.
+/// Listens on the ingress address: port 80, else 8080 when 80 is refused; when another
+/// sandbox on this machine holds the address, on the next one (127.241.0.2, …).
 async fn listen() -> std::io::Result<TcpListener> {
-    match TcpListener::bind(SocketAddr::new(INGRESS_IP.into(), 80)).await {
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            TcpListener::bind(SocketAddr::new(INGRESS_IP.into(), 8080)).await
+    let mut last = None;
+    for host in 1..=16u8 {
+        let ip = Ipv4Addr::new(127, 241, 0, host);
+        let bound = match TcpListener::bind(SocketAddr::new(ip.into(), 80)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                TcpListener::bind(SocketAddr::new(ip.into(), 8080)).await
+            }
+            other => other,
+        };
+        match bound {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            other => return other,
         }
-        other => other,
     }
+    Err(last.expect("at least one address was tried"))
 }
 
 async fn serve(listener: TcpListener, routes: Arc<RwLock<Routes>>) {
@@ -253,10 +263,10 @@ async fn serve(listener: TcpListener, routes: Arc<RwLock<Routes>>) {
 }
 
 /// Writes the ingress address to every served Ingress whose status lacks it.
-async fn publish_status(client: &Client, ingresses: &[Ingress], port: u16) {
-    let mut entry = json!({"ip": INGRESS_IP.to_string()});
-    if port != 80 {
-        entry["ports"] = json!([{"port": port, "protocol": "TCP"}]);
+async fn publish_status(client: &Client, ingresses: &[Ingress], addr: SocketAddr) {
+    let mut entry = json!({"ip": addr.ip().to_string()});
+    if addr.port() != 80 {
+        entry["ports"] = json!([{"port": addr.port(), "protocol": "TCP"}]);
     }
     let want = json!({"ingress": [entry]});
     for ing in ingresses.iter().filter(|i| ours(i)) {
@@ -307,7 +317,9 @@ pub(crate) async fn run(client: Client) {
             return;
         }
     };
-    let port = listener.local_addr().map_or(80, |a| a.port());
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
     let routes = Arc::new(RwLock::new(Routes::default()));
     let server = tokio::spawn(serve(listener, routes.clone()));
     let trigger = Arc::new(Notify::new());
@@ -324,7 +336,7 @@ pub(crate) async fn run(client: Client) {
         );
         if let Ok((ings, svcs)) = tokio::try_join!(ing_api.list(&lp), svc_api.list(&lp)) {
             *routes.write().expect("routes lock") = build_routes(&ings.items, &svcs.items);
-            publish_status(&client, &ings.items, port).await;
+            publish_status(&client, &ings.items, addr).await;
         }
         tokio::select! {
             _ = trigger.notified() => {}
