@@ -44,4 +44,5 @@ pub use apimachinery::network::NODE_NAME;
 pub use error::SandboxError;
 pub use kubelet::namespaces::PodNamespaces;
 pub use kubelet::{ISOLATION_ANNOTATION, LIMITS_ANNOTATION};
+pub use proxy::ServiceProxy;
 pub use sandbox::{CONTEXT, NodeRuntime, Sandbox, SandboxConfig};

@@ -1,9 +1,10 @@
 //! The service proxy (the sandbox's kube-proxy): each Service port listens on its cluster
 //! IP, its NodePort on the node IP, and a LoadBalancer's port on its external IP (or, where
 //! port numbers below 1024 are not permitted, on its NodePort there), forwarding round-robin
-//! to the ready endpoints.
+//! to the ready endpoints; the [`ingress`] controller routes HTTP by host and path to them.
 
 pub(crate) mod dns;
+pub(crate) mod ingress;
 mod table;
 
 use crate::apimachinery::events::{EventType, Recorder};
@@ -167,6 +168,7 @@ async fn run(
 ) {
     let trigger = Arc::new(Notify::new());
     let watchers = [
+        tokio::spawn(ingress::run(client.clone())),
         tokio::spawn(notify_on_changes::<Service>(
             client.clone(),
             trigger.clone(),

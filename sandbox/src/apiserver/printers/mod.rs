@@ -6,6 +6,7 @@
 mod access;
 mod apps;
 mod core;
+mod networking;
 mod other;
 mod pod;
 mod workloads;
@@ -89,6 +90,9 @@ static PRINTERS: &[&Printer] = &[
     &access::ROLE_BINDING,
     &access::CLUSTER_ROLE_BINDING,
     &access::POD_DISRUPTION_BUDGET,
+    &networking::INGRESS,
+    &networking::INGRESS_CLASS,
+    &networking::NETWORK_POLICY,
 ];
 
 /// The default Table of kinds without a printer, as the API server's default convertor.

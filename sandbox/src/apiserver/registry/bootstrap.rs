@@ -12,7 +12,8 @@ use std::time::Duration;
 
 impl Api {
     /// Creates the objects every cluster has: namespaces default, kube-system,
-    /// kube-public and kube-node-lease, the node, and the default StorageClass.
+    /// kube-public and kube-node-lease, the node, the default StorageClass and the default
+    /// IngressClass `hk8s` (served by the proxy's ingress controller).
     pub fn bootstrap(self: &Arc<Self>) -> Result<(), ApiError> {
         let opts = WriteOpts {
             manager: "hk8s-sandbox".into(),
@@ -46,6 +47,15 @@ impl Api {
             }),
         )?;
         self.bootstrap_access(&opts)?;
+        ensure(
+            "networking.k8s.io/v1",
+            "IngressClass",
+            "",
+            json!({
+                "metadata": {"name": "hk8s", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+                "spec": {"controller": crate::proxy::ingress::CONTROLLER},
+            }),
+        )?;
         // Pods that were Terminating when the sandbox stopped get their reaper back.
         let pods = by_kind("v1", "Pod").expect("pods are served");
         let now = jiff::Timestamp::now();

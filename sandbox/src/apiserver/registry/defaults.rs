@@ -188,6 +188,8 @@ pub struct Taken {
     pub node_ports: HashSet<i64>,
     /// Where cluster IPs come from (the sandbox's address plan).
     pub plan: AddressPlan,
+    /// For Ingresses: the IngressClass marked default, if any.
+    pub default_ingress_class: Option<String>,
 }
 
 fn allocate_cluster_ip(taken: &Taken) -> String {
@@ -380,6 +382,10 @@ fn kind_defaults(r: &Resource, obj: &mut Value, old: Option<&Value>, taken: &Tak
         ("batch", "CronJob") => super::workloads::cron_job(obj, old),
         ("apps", "DaemonSet") => super::workloads::daemon_set(obj, old),
         ("", "ReplicationController") => super::workloads::replication_controller(obj, old),
+        ("networking.k8s.io", "Ingress") if old.is_none() => {
+            super::networking::default_ingress(obj, taken.default_ingress_class.as_deref());
+        }
+        ("networking.k8s.io", "NetworkPolicy") => super::networking::default_network_policy(obj),
         _ => {}
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod defaults;
 mod delete;
 mod fields;
 mod namespace;
+mod networking;
 pub(crate) mod patch;
 mod serviceaccount;
 mod update;
@@ -140,6 +141,12 @@ impl Api {
 
     fn taken(&self, r: &Resource) -> Taken {
         let mut t = Taken::default();
+        if r.kind == "Ingress"
+            && let Some(classes) =
+                crate::apimachinery::resources::by_kind("networking.k8s.io/v1", "IngressClass")
+        {
+            t.default_ingress_class = networking::default_class(&self.store.list(classes, None).0);
+        }
         if r.kind == "Service" {
             t.plan = crate::apimachinery::network::AddressPlan::load(&self.state_dir);
             let (svcs, _) = self.store.list(r, None);

@@ -12,7 +12,7 @@ use crate::apimachinery::resources::Resource;
 use crate::apimachinery::selectors::LabelSelector;
 use base64::Engine;
 use k8s_openapi::api::{
-    apps, autoscaling, batch, coordination, core, discovery, policy, rbac, storage,
+    apps, autoscaling, batch, coordination, core, discovery, networking, policy, rbac, storage,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -74,6 +74,9 @@ fn typed_roundtrip(r: &Resource, v: &Value) -> Option<Result<Value, String>> {
         ("batch", "CronJob") => roundtrip::<batch::v1::CronJob>(v),
         ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(v),
         ("storage.k8s.io", "StorageClass") => roundtrip::<storage::v1::StorageClass>(v),
+        ("networking.k8s.io", "Ingress") => roundtrip::<networking::v1::Ingress>(v),
+        ("networking.k8s.io", "IngressClass") => roundtrip::<networking::v1::IngressClass>(v),
+        ("networking.k8s.io", "NetworkPolicy") => roundtrip::<networking::v1::NetworkPolicy>(v),
         ("coordination.k8s.io", "Lease") => roundtrip::<coordination::v1::Lease>(v),
         ("policy", "PodDisruptionBudget") => roundtrip::<policy::v1::PodDisruptionBudget>(v),
         ("rbac.authorization.k8s.io", "Role") => roundtrip::<rbac::v1::Role>(v),
@@ -675,6 +678,10 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), Ap
         ("", "ReplicationController") => super::workloads::check_rc(obj, &mut causes),
         ("rbac.authorization.k8s.io" | "policy", kind) => {
             super::access::validate(kind, obj, old, &mut causes)
+        }
+        ("networking.k8s.io", "Ingress") => super::networking::check_ingress(obj, &mut causes),
+        ("networking.k8s.io", "NetworkPolicy") => {
+            super::networking::check_network_policy(obj, &mut causes)
         }
         _ => {}
     }
