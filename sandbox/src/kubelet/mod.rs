@@ -96,6 +96,7 @@ pub struct Kubelet {
     sampler: JoinHandle<()>,
     publisher: JoinHandle<()>,
     pids: PidRegistry,
+    network: Option<Arc<network::PodNetwork>>,
     stopped: bool,
 }
 
@@ -149,6 +150,7 @@ impl Kubelet {
             sampler,
             publisher,
             pids,
+            network: config.network.clone(),
             stopped: false,
         })
     }
@@ -164,6 +166,11 @@ impl Kubelet {
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
         self.sampler.abort();
         self.publisher.abort();
+        // The bridge goes now, so a sandbox started next on this state directory gets the
+        // same slot (and its Services keep their cluster IPs).
+        if let Some(network) = self.network.take() {
+            network.remove().await;
+        }
         self.stopped = true;
     }
 }
