@@ -101,6 +101,7 @@ pub struct Kubelet {
     publisher: JoinHandle<()>,
     streaming: JoinHandle<()>,
     pids: PidRegistry,
+    network: Option<Arc<network::PodNetwork>>,
     stopped: bool,
 }
 
@@ -163,6 +164,7 @@ impl Kubelet {
             publisher,
             streaming,
             pids,
+            network: config.network.clone(),
             stopped: false,
         })
     }
@@ -179,6 +181,11 @@ impl Kubelet {
         self.sampler.abort();
         self.publisher.abort();
         self.streaming.abort();
+        // The bridge goes now, so a sandbox started next on this state directory gets the
+        // same slot (and its Services keep their cluster IPs).
+        if let Some(network) = self.network.take() {
+            network.remove().await;
+        }
         self.stopped = true;
     }
 }

@@ -196,7 +196,7 @@ impl PodNetwork {
     }
 
     /// Deletes the bridge (and with it its addresses and routes).
-    async fn remove(&self) {
+    pub(crate) async fn remove(&self) {
         let _ = self.handle.link().del(self.bridge).execute().await;
     }
 }
