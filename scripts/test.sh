@@ -51,14 +51,16 @@ if ! command -v kubectl >/dev/null; then
   export PATH=$cache/bin:$PATH
 fi
 
-# The tests that judge the sandbox against real Kubernetes (tests/differential.rs,
-# tests/reference_lessons.rs) start the control plane from HK8S_REFERENCE_BIN. A failed build
+# The test that judges the sandbox against real Kubernetes (tests/differential.rs) starts the
+# control plane from HK8S_REFERENCE_BIN. A failed build
 # does not stop the other tests: its exact output goes to HK8S_REFERENCE_BUILD_ERROR, and
 # those tests fail with it.
 reference_log=$cache/reference-build.log
 mkdir -p "$cache"
-if reference_bin=$(bash scripts/reference-build.sh 2> >(tee "$reference_log" >&2)); then
-  export HK8S_REFERENCE_BIN=$reference_bin
+# stdout (the bin directory) to a file, progress and errors through tee (pipefail keeps the status).
+if bash scripts/reference-build.sh 2>&1 >"$cache/reference-bin" | tee "$reference_log" >&2; then
+  HK8S_REFERENCE_BIN=$(cat "$cache/reference-bin")
+  export HK8S_REFERENCE_BIN
   unset HK8S_REFERENCE_BUILD_ERROR
 else
   echo "--- the reference control plane did not build; the tests that need it will fail (log: $reference_log)" >&2

@@ -17,7 +17,8 @@
 //! - `fill: {pointer, bytes}`: sets the string at `pointer` in the body to that many `x`s;
 //! - `watchSeconds`: the response is a watch stream, read for that long, compared event by event;
 //! - `untilCode`: repeat the request (up to 30 s) until it answers with this status code;
-//! - `waitSeconds`: pause before the request;
+//! - `waitSeconds`: pause before the request; `timeoutSeconds`: how long to wait for an
+//!   answer (default 60; a server that gives none answers `{code: 0}`);
 //! - `ignore: [POINTER]`: left out of the comparison on both sides (what controllers write,
 //!   which the API-only sandbox does not run; the sequence's description says why).
 
@@ -65,6 +66,7 @@ struct Step {
     watch_seconds: Option<f64>,
     until_code: Option<u16>,
     wait_seconds: Option<f64>,
+    timeout_seconds: Option<u64>,
     #[serde(default)]
     ignore: Vec<String>,
 }
@@ -84,12 +86,20 @@ struct Request {
     accept: Option<String>,
     body: Vec<u8>,
     watch: Option<Duration>,
+    timeout: Duration,
 }
 
 /// One server under test, with what its earlier responses in this sequence said.
 struct Target {
     client: kube::Client,
     responses: HashMap<String, Value>,
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn timeout(step: &Step) -> Duration {
+    step.timeout_seconds
+        .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
 }
 
 fn repo_root() -> PathBuf {
@@ -180,6 +190,7 @@ fn manifest_request(step: &Step, spec: &str, ns: &str) -> Request {
         },
         body,
         watch: None,
+        timeout: timeout(step),
     }
 }
 
@@ -214,6 +225,7 @@ fn request(step: &Step, ns: &str) -> Request {
         accept: step.accept.clone(),
         body,
         watch: step.watch_seconds.map(Duration::from_secs_f64),
+        timeout: timeout(step),
     }
 }
 
@@ -304,9 +316,9 @@ async fn send(client: &kube::Client, req: &Request, path: &str) -> Value {
     let http_req = builder
         .body(kube::client::Body::from(req.body.clone()))
         .unwrap();
-    let Ok(resp) = tokio::time::timeout(Duration::from_secs(15), client.send(http_req)).await
-    else {
-        return json!({ "code": 0, "body": "no answer within 15 s" });
+    let Ok(resp) = tokio::time::timeout(req.timeout, client.send(http_req)).await else {
+        let body = format!("no answer within {} s", req.timeout.as_secs());
+        return json!({ "code": 0, "body": body });
     };
     let resp = resp.unwrap_or_else(|e| panic!("{} {path}: {e}", req.method));
     let code = resp.status().as_u16();
@@ -409,6 +421,11 @@ fn normalize(value: &mut Value, key: &str) {
 fn normalize_object(map: &mut Map<String, Value>) {
     if let Some(Value::Array(entries)) = map.get_mut("managedFields") {
         entries.retain(|e| e["manager"] != CONTROLLERS);
+        // Kubernetes orders entries by operation, then time (to the second), then manager:
+        // times differ between the servers, so both sides are put in a time-free order.
+        entries.sort_by_key(|e| {
+            ["operation", "manager", "subresource"].map(|k| e[k].as_str().unwrap_or("").to_string())
+        });
     }
     if let (Some(Value::String(generate)), Some(Value::String(name))) =
         (map.get("generateName").cloned(), map.get_mut("name"))
@@ -556,7 +573,7 @@ fn read_known(path: &Path) -> Vec<Known> {
 
 /// Creates the sequence's namespace on a server; on the reference, waits for the
 /// ServiceAccount controller's `default` account, which pod admission requires.
-async fn prepare_namespace(target: &mut Target, ns: &str) {
+async fn prepare_namespace(target: &mut Target, ns: &str, wait_for_service_account: bool) {
     let create = Request {
         method: "POST".into(),
         path: "/api/v1/namespaces".into(),
@@ -567,6 +584,7 @@ async fn prepare_namespace(target: &mut Target, ns: &str) {
         )
         .unwrap(),
         watch: None,
+        timeout: DEFAULT_TIMEOUT,
     };
     let answer = send(&target.client, &create, "/api/v1/namespaces").await;
     assert_eq!(
@@ -574,6 +592,9 @@ async fn prepare_namespace(target: &mut Target, ns: &str) {
         json!(201),
         "creating namespace {ns}: {answer}"
     );
+    if !wait_for_service_account {
+        return;
+    }
     let get = Request {
         method: "GET".into(),
         path: String::new(),
@@ -581,6 +602,7 @@ async fn prepare_namespace(target: &mut Target, ns: &str) {
         accept: None,
         body: Vec::new(),
         watch: None,
+        timeout: DEFAULT_TIMEOUT,
     };
     let sa = format!("/api/v1/namespaces/{ns}/serviceaccounts/default");
     for _ in 0..100 {
@@ -599,8 +621,8 @@ async fn run_sequence(
     out: &mut Vec<Difference>,
 ) {
     let ns = format!("diff-{name}");
-    prepare_namespace(reference, &ns).await;
-    prepare_namespace(sandbox, &ns).await;
+    prepare_namespace(reference, &ns, true).await;
+    prepare_namespace(sandbox, &ns, false).await;
     sandbox.responses.clear();
     reference.responses.clear();
     for step in &sequence.steps {
@@ -665,7 +687,12 @@ fn corpus() -> BTreeMap<String, Sequence> {
 async fn sandbox_answers_as_the_reference_control_plane_does() {
     let corpus = corpus();
     assert!(!corpus.is_empty(), "no sequences in tests/differential");
+    let started = std::time::Instant::now();
     let reference_plane = reference::Reference::start();
+    eprintln!(
+        "differential: reference control plane ready in {:.1?}",
+        started.elapsed()
+    );
     let dir = tempfile::tempdir().unwrap();
     let sandbox_server = Sandbox::start(
         SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::ApiOnly),
@@ -686,6 +713,7 @@ async fn sandbox_answers_as_the_reference_control_plane_does() {
         if only.as_ref().is_some_and(|o| o != name) {
             continue;
         }
+        let started = std::time::Instant::now();
         run_sequence(
             name,
             sequence,
@@ -694,6 +722,11 @@ async fn sandbox_answers_as_the_reference_control_plane_does() {
             &mut differences,
         )
         .await;
+        eprintln!(
+            "differential: {name}: {} steps in {:.1?}",
+            sequence.steps.len(),
+            started.elapsed()
+        );
     }
     sandbox_server.shutdown().await;
 

@@ -190,6 +190,13 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(403, "Forbidden", message)
     }
+    /// The NamespaceLifecycle admission's answer for `default`, `kube-system` and `kube-public`.
+    pub fn namespace_undeletable(name: &str) -> Self {
+        Self::forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        ))
+        .with_details(json!({"name": name, "kind": "namespaces"}))
+    }
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,

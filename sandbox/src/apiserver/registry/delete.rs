@@ -77,6 +77,9 @@ impl Api {
         name: &str,
         opts: &DeleteOpts,
     ) -> Result<Arc<Value>, ApiError> {
+        if r.kind == "Namespace" && ["default", "kube-system", "kube-public"].contains(&name) {
+            return Err(ApiError::namespace_undeletable(name));
+        }
         let foreground = opts.propagation.as_deref() == Some("Foreground");
         if foreground
             && !opts.dry_run
