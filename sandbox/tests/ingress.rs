@@ -104,7 +104,7 @@ async fn ingress_routes_by_host_and_path_to_services() {
     )
     .await
     .unwrap();
-    let proxy = ServiceProxy::start(sandbox.client().unwrap());
+    let proxy = ServiceProxy::start(sandbox.client().unwrap(), None).await;
     let kc = sandbox.kubeconfig_path();
     let (front, api) = (backend("front").await, backend("api").await);
     let items: Vec<Value> = service_and_endpoints("front", front)

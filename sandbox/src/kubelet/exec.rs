@@ -350,6 +350,7 @@ mod tests {
             ],
             cwd: Some("/tmp".into()),
             log_path: "/dev/null".into(),
+            isolation: crate::kubelet::process::Isolation::Host,
         };
         containers.add(pid, &spec);
         let ctx = containers.context(pid).unwrap();

@@ -244,9 +244,9 @@ pub fn decode(
 /// DNS-1035 labels for services, path segments for HPAs and events, DNS subdomains for the rest.
 pub fn check_name(r: &Resource, name: &str, causes: &mut Vec<Cause>) {
     let messages = match r.kind {
-        _ if r.group == "rbac.authorization.k8s.io" => {
-            super::access::path_segment_problem(name).into_iter().collect()
-        }
+        _ if r.group == "rbac.authorization.k8s.io" => super::access::path_segment_problem(name)
+            .into_iter()
+            .collect(),
         "Namespace" => dns_label_errors(name),
         "Service" => dns1035_errors(name),
         "HorizontalPodAutoscaler" | "Event" => path_segment_errors(name),
