@@ -30,6 +30,8 @@ pub async fn push(
     } else {
         ClientProtocol::Https
     };
+    // reqwest is built without a provider of its own: use the one kube-rs uses (ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::new(ClientConfig {
         protocol,
         ..Default::default()
