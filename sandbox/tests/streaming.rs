@@ -230,8 +230,34 @@ async fn exec_runs_in_the_container_and_passes_exit_codes_back() {
 #[tokio::test]
 async fn cp_copies_files_into_and_out_of_a_pod() {
     let (sandbox, kubectl, dir, pod) = start_with_redis().await;
-    let inside = dir.path().join("inside");
-    std::fs::create_dir_all(&inside).unwrap();
+    // A directory the container's user may write: its /data volume in namespace mode, /tmp
+    // where pods run as plain processes.
+    let writable = kubectl
+        .ok(&[
+            "exec",
+            "-n",
+            "demo",
+            &pod,
+            "--",
+            "sh",
+            "-c",
+            "for d in /data /tmp; do if [ -w $d ]; then echo $d; break; fi; done",
+        ])
+        .await;
+    let inside =
+        std::path::PathBuf::from(writable.trim()).join(format!("cp-{}", std::process::id()));
+    kubectl
+        .ok(&[
+            "exec",
+            "-n",
+            "demo",
+            &pod,
+            "--",
+            "mkdir",
+            "-p",
+            inside.to_str().unwrap(),
+        ])
+        .await;
     let local = dir.path().join("message.txt");
     std::fs::write(&local, "kind words\n").unwrap();
     let into = format!("demo/{pod}:{}/message.txt", inside.display());

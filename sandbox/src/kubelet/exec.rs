@@ -45,6 +45,8 @@ pub(crate) enum ExecError {
 /// What a container's main process was started with, and so what a command in it gets.
 #[derive(Debug, Clone)]
 pub(crate) struct ContainerContext {
+    /// The container's main process, whose namespaces and root an exec joins.
+    pub(crate) pid: u32,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) uid: u32,
@@ -94,6 +96,7 @@ impl Containers {
         let meta = std::fs::metadata(format!("/proc/{pid}"))
             .map_err(|source| ExecError::ContainerGone { pid, source })?;
         Ok(ContainerContext {
+            pid,
             env,
             cwd,
             uid: meta.uid(),
@@ -192,15 +195,20 @@ pub(crate) fn spawn_in_pod(
     opts: &ExecOptions,
 ) -> Result<ExecProcess, ExecError> {
     let (program, args) = opts.argv.split_first().ok_or(ExecError::NoCommand)?;
-    let mut command = Command::new(program);
+    let mut command = if in_own_namespaces(ctx.pid) {
+        joined_command(ctx, program)?
+    } else {
+        let mut command = Command::new(program);
+        if let Some(cwd) = &ctx.cwd {
+            command.current_dir(cwd);
+        }
+        enter_container(&mut command, ctx);
+        command
+    };
     command
         .args(args)
         .env_clear()
         .envs(ctx.env.iter().map(|(k, v)| (k, v)));
-    if let Some(cwd) = &ctx.cwd {
-        command.current_dir(cwd);
-    }
-    enter_container(&mut command, ctx);
     let mut process = match opts.tty {
         Some((w, h)) => spawn_with_terminal(command, winsize(w, h)),
         None => spawn_with_pipes(command, opts),
@@ -221,6 +229,48 @@ pub(crate) fn spawn_in_pod(
         process.stdin = None;
     }
     Ok(process)
+}
+
+/// Whether the container runs in namespaces of its own (the sandbox's namespace mode).
+fn in_own_namespaces(pid: u32) -> bool {
+    let own = std::fs::read_link("/proc/self/ns/mnt").ok();
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    theirs.is_some() && own != theirs
+}
+
+/// `nsenter` into the container's mount, UTS, IPC and network namespaces, its root and
+/// working directory, as its user: the program is looked up on the container's PATH
+/// inside its root first, so a missing one gets the kubelet's own message.
+fn joined_command(ctx: &ContainerContext, program: &str) -> Result<Command, ExecError> {
+    let root = PathBuf::from(format!("/proc/{}/root", ctx.pid));
+    let path = ctx
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or("/usr/local/bin:/usr/bin:/bin", |(_, v)| v.as_str());
+    let found = if program.contains('/') {
+        root.join(program.trim_start_matches('/')).exists()
+    } else {
+        path.split(':').any(|dir| {
+            root.join(dir.trim_start_matches('/'))
+                .join(program)
+                .exists()
+        })
+    };
+    if !found {
+        return Err(ExecError::NotFound {
+            program: program.to_string(),
+        });
+    }
+    let mut command = Command::new("nsenter");
+    command
+        .arg(format!("--target={}", ctx.pid))
+        .args(["--mount", "--uts", "--ipc", "--net", "--root", "--wd"])
+        .arg(format!("--setgid={}", ctx.gid))
+        .arg(format!("--setuid={}", ctx.uid))
+        .arg("--")
+        .arg(program);
+    Ok(command)
 }
 
 /// Puts the command in the container: its user and group when they differ from the
