@@ -244,8 +244,7 @@ async fn cp_copies_files_into_and_out_of_a_pod() {
             "for d in /data /tmp; do if [ -w $d ]; then echo $d; break; fi; done",
         ])
         .await;
-    let inside =
-        std::path::PathBuf::from(writable.trim()).join(format!("cp-{}", std::process::id()));
+    let inside = PathBuf::from(writable.trim()).join(format!("cp-{}", std::process::id()));
     kubectl
         .ok(&[
             "exec",
