@@ -79,26 +79,28 @@ pub(super) fn plan(rs: &ReplicaSet, mut pods: Vec<Pod>) -> Plan {
     }
 }
 
-async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    if rs.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
-    let uid = rs.uid().unwrap_or_default();
-    let ns = rs.namespace();
-    let pods: Vec<Pod> = ctx
-        .shared
+/// The active pods in `ns` whose controller is the object with `uid`, from the informer.
+pub(super) fn owned_active_pods(shared: &Shared, ns: Option<String>, uid: &str) -> Vec<Pod> {
+    shared
         .informers
         .pods
         .store()
         .state()
         .iter()
         .filter(|p| {
-            p.namespace() == ns
-                && controller_uid(&***p).as_deref() == Some(uid.as_str())
-                && is_active(p)
+            p.namespace() == ns && controller_uid(&***p).as_deref() == Some(uid) && is_active(p)
         })
         .map(|p| (**p).clone())
-        .collect();
+        .collect()
+}
+
+async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    if rs.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let uid = rs.uid().unwrap_or_default();
+    let ns = rs.namespace();
+    let pods = owned_active_pods(&ctx.shared, ns.clone(), &uid);
     let plan = plan(&rs, pods);
     let pending = ctx.shared.expectations.pending(&uid);
     let managed = match pending {

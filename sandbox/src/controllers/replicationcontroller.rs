@@ -2,14 +2,14 @@
 //! the ReplicaSet logic (as kube-controller-manager does, through an adapter) with the
 //! pods owned by the ReplicationController.
 
-use super::replicaset::{Ctx, manage, plan};
-use super::util::{controller_uid, is_active, write_status};
+use super::replicaset::{Ctx, manage, owned_active_pods, plan};
+use super::util::write_status;
 use super::{Error, Shared, api_error};
 use crate::apimachinery::events::Recorder;
 use crate::apimachinery::workqueue;
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController, ReplicationControllerStatus};
+use k8s_openapi::api::core::v1::{ReplicationController, ReplicationControllerStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -63,20 +63,7 @@ async fn reconcile(rc: Arc<ReplicationController>, ctx: Arc<Ctx>) -> Result<Acti
     }
     let uid = rc.uid().unwrap_or_default();
     let ns = rc.namespace();
-    let pods: Vec<Pod> = ctx
-        .shared
-        .informers
-        .pods
-        .store()
-        .state()
-        .iter()
-        .filter(|p| {
-            p.namespace() == ns
-                && controller_uid(&***p).as_deref() == Some(uid.as_str())
-                && is_active(p)
-        })
-        .map(|p| (**p).clone())
-        .collect();
+    let pods = owned_active_pods(&ctx.shared, ns.clone(), &uid);
     let rs = as_replica_set(&rc);
     let plan = plan(&rs, pods);
     let pending = ctx.shared.expectations.pending(&uid);
