@@ -89,6 +89,7 @@ async fn status(dir: &StateDir) -> anyhow::Result<ExitCode> {
             version,
             namespaces,
             limits,
+            unready,
         } => {
             println!(
                 "running (pid {pid}) at {url}, Kubernetes {version}, {namespaces} namespaces\n  export KUBECONFIG={}",
@@ -96,6 +97,9 @@ async fn status(dir: &StateDir) -> anyhow::Result<ExitCode> {
             );
             if let Some(limits) = limits {
                 println!("  CPU and memory limits: {limits}");
+            }
+            if let Some(why) = unready {
+                println!("  NOT READY: {why}");
             }
             Ok(ExitCode::SUCCESS)
         }

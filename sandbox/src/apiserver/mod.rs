@@ -35,6 +35,7 @@ mod auth;
 mod codec;
 mod discovery;
 mod handlers;
+mod list_options;
 mod logs;
 mod printers;
 mod protobuf;

@@ -8,7 +8,7 @@ use crate::apiserver::codec::read_body;
 use crate::apiserver::handlers::{self, ObjectRef, ok};
 use crate::apiserver::registry::Api;
 use crate::apiserver::request::{Ctx, Query, accept_of};
-use crate::apiserver::{auth, discovery, logs, scale, streaming, watch};
+use crate::apiserver::{auth, discovery, list_options, logs, scale, streaming, watch};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +49,9 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
     let accept = accept_of(&parts.headers);
     let path = parts.uri.path().trim_end_matches('/').to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segs == ["readyz"] {
+        return Ok(readyz(&st.api));
+    }
     if let Some(answer) = non_resource(&parts.method, &segs, &accept) {
         return answer;
     }
@@ -64,6 +67,22 @@ async fn route(st: AppState, req: Request) -> Result<Response, ApiError> {
         headers: parts.headers,
     };
     dispatch(&ctx, target, parts.method, &body).await
+}
+
+/// Ready while the store takes writes; after a write failed (a full disk) it says why, and
+/// tries the disk again so it recovers once there is space.
+fn readyz(api: &Api) -> Response {
+    match api.store.check_writable() {
+        Ok(()) => "ok".into_response(),
+        Err(e) => (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "[+]ping ok\n[-]store failed: {}\nreadyz check failed\n",
+                e.message
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Health, version, discovery and OpenAPI; `None` for resource paths.
@@ -202,7 +221,10 @@ async fn dispatch(
         (Target::Collection { r, ns }, Method::GET) if ctx.flag("watch") => {
             watch::serve(ctx, r, ns.as_deref())
         }
-        (Target::Collection { r, ns }, Method::GET) => handlers::list(ctx, r, ns.as_deref()),
+        (Target::Collection { r, ns }, Method::GET) => {
+            list_options::wait_until_fresh(ctx).await?;
+            handlers::list(ctx, r, ns.as_deref())
+        }
         (Target::Collection { r, ns }, Method::POST) => {
             handlers::create(ctx, r, ns.as_deref(), body)
         }
