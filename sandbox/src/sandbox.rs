@@ -67,6 +67,9 @@ pub struct SandboxConfig {
     /// HTTP/1.1 connection stays open) before the connection is closed, as kube-apiserver's
     /// `ReadHeaderTimeout`; slow or stuck clients cannot hold connections forever.
     pub header_read_timeout: Duration,
+    /// How many bytes of recent changes watches and exact lists can go back through
+    /// before they get 410 Gone; bounds the server's memory whatever the objects' size.
+    pub history_bytes: usize,
 }
 
 impl SandboxConfig {
@@ -80,6 +83,7 @@ impl SandboxConfig {
             runtime: NodeRuntime::Processes,
             graceful_pod_deletion: true,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            history_bytes: crate::apiserver::storage::HISTORY_BYTES,
         }
     }
 
@@ -338,7 +342,8 @@ impl Sandbox {
         let dir = config.state_dir.clone();
         let mut lock = claim_state_dir(&dir)?;
         prepare_state_dir(&dir)?;
-        let store = Store::open(&paths::store_path(&dir))?;
+        let store =
+            Store::open(&paths::store_path(&dir))?.with_history_budget(config.history_bytes);
         secure_state_dir(&dir)?;
         let tls = tls::load_or_generate(&dir)?;
         let token = load_or_create_token(&dir)?;

@@ -93,6 +93,8 @@ pub struct Store {
     events: broadcast::Sender<Arc<Event>>,
     /// Why writes fail, while they do: `/readyz` and `hk8s sandbox status` report it.
     fault: RwLock<Option<ApiError>>,
+    /// The history's bound in bytes ([`HISTORY_BYTES`] unless set).
+    history_budget: usize,
 }
 
 /// How a write to the disk failed.
@@ -321,7 +323,14 @@ impl Store {
             }),
             events,
             fault: RwLock::new(None),
+            history_budget: HISTORY_BYTES,
         })
+    }
+
+    /// The same store with another bound on the history's bytes.
+    pub fn with_history_budget(mut self, bytes: usize) -> Store {
+        self.history_budget = bytes;
+        self
     }
 
     /// The latest committed resourceVersion.
@@ -420,7 +429,7 @@ impl Store {
         st.rv = event.rv;
         st.history_bytes += event.bytes;
         st.history.push_back(event.clone());
-        while st.history_bytes > HISTORY_BYTES && st.history.len() > 1 {
+        while st.history_bytes > self.history_budget && st.history.len() > 1 {
             if let Some(old) = st.history.pop_front() {
                 st.history_start = old.rv;
                 st.history_bytes -= old.bytes;
