@@ -2,14 +2,17 @@
 //! its state directory, whether a sandbox runs from it, its kubeconfig, starting it (in this
 //! process, or as a background daemon), stopping it, and its status.
 //!
-//! Whether one runs is decided in one place, [`StateDir::running`], from the pid file the
-//! serving process writes ([`StateDir::serve`]) and removes when it stops.
+//! Whether one runs is decided in one place, [`StateDir::holder`], from the lock the serving
+//! process holds on its state directory ([`hk8s_sandbox::instance`]): a stale pid never
+//! blocks a start, and no process but the sandbox is ever signalled.
 
+use hk8s_sandbox::instance::{self, Holder};
 use hk8s_sandbox::{Sandbox, SandboxConfig, SandboxError, paths};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -57,6 +60,23 @@ pub(crate) enum LifecycleError {
         log.display()
     )]
     NotReady { log: PathBuf },
+    #[error(
+        "the sandbox in {} (pid {pid}) is still starting after {} s; see {}",
+        dir.display(),
+        READY_WITHIN.as_secs(),
+        log.display()
+    )]
+    StillStarting {
+        dir: PathBuf,
+        pid: i32,
+        log: PathBuf,
+    },
+    #[error("reading the sandbox lock in {}", dir.display())]
+    Lock {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("stopping the sandbox (pid {pid})")]
     Signal {
         pid: i32,
@@ -115,6 +135,8 @@ pub(crate) enum Status {
         limits: Option<String>,
         /// How pods are isolated (namespaces, or which features are off and why).
         isolation: Option<String>,
+        /// Why the API server is not ready (its store cannot be written: a full disk).
+        unready: Option<String>,
     },
 }
 
@@ -144,15 +166,38 @@ impl StateDir {
         paths::sandbox_pid_path(&self.path)
     }
 
-    /// The pid of the sandbox serving from this directory, if one does.
+    /// The pid of the sandbox serving (or starting) from this directory, if one does.
     pub(crate) fn running(&self) -> Option<i32> {
-        let pid: i32 = std::fs::read_to_string(self.pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        let alive = kill(Pid::from_raw(pid), None).is_ok();
-        alive.then_some(pid)
+        self.holder().ok().flatten().map(|h| h.pid)
+    }
+
+    /// The process holding this directory's sandbox lock, if any.
+    fn holder(&self) -> Result<Option<Holder>, LifecycleError> {
+        instance::holder(&self.path).map_err(|source| LifecycleError::Lock {
+            dir: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Waits until the sandbox that holds the lock serves (or is gone).
+    async fn serving(&self, started: Holder) -> Result<Option<Holder>, LifecycleError> {
+        let deadline = Instant::now() + READY_WITHIN;
+        let mut holder = Some(started);
+        while let Some(h) = &holder {
+            if h.url.is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(LifecycleError::StillStarting {
+                    dir: self.path.clone(),
+                    pid: h.pid,
+                    log: self.log(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            holder = self.holder()?;
+        }
+        Ok(holder)
     }
 
     /// The kubeconfig of a sandbox that has been started at least once.
@@ -170,36 +215,35 @@ impl StateDir {
     /// Starts the sandbox in this process (with the process runtime) and records that it
     /// runs; it serves until [`Serving::shutdown`].
     pub(crate) async fn serve(&self, port: u16) -> Result<Serving, LifecycleError> {
-        if let Some(pid) = self.running() {
-            return Err(LifecycleError::AlreadyRunning {
-                dir: self.path.clone(),
-                pid,
-            });
-        }
         let mut config = SandboxConfig::new(&self.path);
         config.port = port;
         let sandbox = Sandbox::start(config)
             .await
-            .map_err(|source| LifecycleError::Start {
-                dir: self.path.clone(),
-                source,
+            .map_err(|source| match source {
+                SandboxError::AlreadyRunning {
+                    dir,
+                    pid: Some(pid),
+                } => LifecycleError::AlreadyRunning { dir, pid },
+                source => LifecycleError::Start {
+                    dir: self.path.clone(),
+                    source,
+                },
             })?;
+        // For people and scripts only (the lock decides), so a full disk does not stop it.
         let pid_file = self.pid_file();
-        std::fs::write(&pid_file, std::process::id().to_string()).map_err(|source| {
-            LifecycleError::Io {
-                action: "writing",
-                path: pid_file.clone(),
-                source,
-            }
-        })?;
+        if let Err(e) = std::fs::write(&pid_file, std::process::id().to_string()) {
+            tracing::warn!(path = %pid_file.display(), error = %e, "could not write the pid file");
+        }
         Ok(Serving { sandbox, pid_file })
     }
 
     /// Starts a background sandbox (`hk8s sandbox up` in a process group of its own,
     /// logging to `sandbox.log`) unless one runs, and waits until it serves.
     pub(crate) async fn start_detached(&self, port: u16) -> Result<Detached, LifecycleError> {
-        if let Some(pid) = self.running() {
-            return Ok(Detached::AlreadyRunning { pid });
+        if let Some(holder) = self.holder()?
+            && let Some(holder) = self.serving(holder).await?
+        {
+            return Ok(Detached::AlreadyRunning { pid: holder.pid });
         }
         let io = |action, path: &Path| {
             let path = path.to_path_buf();
@@ -210,9 +254,16 @@ impl StateDir {
             }
         };
         std::fs::create_dir_all(&self.path).map_err(io("creating", &self.path))?;
-        let _ = std::fs::remove_file(self.pid_file());
         let log_path = self.log();
-        let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
+        // Appended to, so a `up` that loses a race cannot truncate the winner's log; this
+        // run's lines start at `from`.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&log_path)
+            .map_err(io("opening", &log_path))?;
+        let from = log.metadata().map(|m| m.len()).unwrap_or(0);
         let log_copy = log.try_clone().map_err(io("opening", &log_path))?;
         let mut command = self.daemon_command(port)?;
         let mut child = command
@@ -224,16 +275,16 @@ impl StateDir {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = child.try_wait().map_err(LifecycleError::Spawn)? {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(LifecycleError::ExitedEarly {
-                    status,
-                    log: log.trim().to_string(),
-                });
+                return Err(self.lost_or_failed(status, &log_path, from));
             }
-            if self.running() == Some(child.id() as i32) {
-                return Ok(Detached::Started {
-                    pid: child.id() as i32,
-                });
+            let pid = child.id() as i32;
+            if let Some(Holder {
+                pid: p,
+                url: Some(_),
+            }) = self.holder()?
+                && p == pid
+            {
+                return Ok(Detached::Started { pid });
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
@@ -241,6 +292,39 @@ impl StateDir {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Why a background sandbox exited before it served: another `up` won the directory,
+    /// or what it logged.
+    fn lost_or_failed(&self, status: ExitStatus, log_path: &Path, from: u64) -> LifecycleError {
+        if let Ok(Some(holder)) = self.holder() {
+            return LifecycleError::AlreadyRunning {
+                dir: self.path.clone(),
+                pid: holder.pid,
+            };
+        }
+        let log = std::fs::read(log_path).unwrap_or_default();
+        let log = String::from_utf8_lossy(log.get(from as usize..).unwrap_or_default())
+            .trim()
+            .to_string();
+        if log.is_empty()
+            && let Err(e) = self.probe_write()
+        {
+            return LifecycleError::Io {
+                action: "the background sandbox exited before it was ready and could not log why: writing to",
+                path: self.path.clone(),
+                source: e,
+            };
+        }
+        LifecycleError::ExitedEarly { status, log }
+    }
+
+    /// Whether the state directory takes a write (a full disk swallows the daemon's log).
+    fn probe_write(&self) -> std::io::Result<()> {
+        let probe = self.path.join(".hk8s-write-probe");
+        let result = std::fs::write(&probe, vec![0u8; 1 << 20]);
+        let _ = std::fs::remove_file(&probe);
+        result
     }
 
     /// The daemon: this executable's `sandbox up`, detached from the terminal's process group.
@@ -260,15 +344,17 @@ impl StateDir {
 
     /// Stops the sandbox serving from this directory (SIGTERM, then SIGKILL after
     /// [`STOP_WITHIN`]); returns its pid, or `None` when none ran.
+    /// Only the process holding the directory's lock is signalled, and SIGKILL only while it
+    /// still holds it.
     pub(crate) async fn stop(&self) -> Result<Option<i32>, LifecycleError> {
-        let Some(pid) = self.running() else {
+        let Some(Holder { pid, .. }) = self.holder()? else {
             let _ = std::fs::remove_file(self.pid_file());
             return Ok(None);
         };
         let target = Pid::from_raw(pid);
         kill(target, Signal::SIGTERM).map_err(|source| LifecycleError::Signal { pid, source })?;
         let deadline = Instant::now() + STOP_WITHIN;
-        while kill(target, None).is_ok() {
+        while self.running() == Some(pid) {
             if Instant::now() > deadline {
                 let _ = kill(target, Signal::SIGKILL);
                 break;
@@ -281,7 +367,10 @@ impl StateDir {
 
     /// Whether a sandbox runs from here and, when it does, what its API server says.
     pub(crate) async fn status(&self) -> Result<Status, LifecycleError> {
-        let Some(pid) = self.running() else {
+        let Some(holder) = self.holder()? else {
+            return Ok(Status::Stopped);
+        };
+        let Some(Holder { pid, .. }) = self.serving(holder).await? else {
             return Ok(Status::Stopped);
         };
         let path = self.kubeconfig();
@@ -297,6 +386,7 @@ impl StateDir {
             .await
             .map_err(LifecycleError::Silent)?
             .map_err(LifecycleError::Version)?;
+        let unready = readiness(&client).await.err();
         let namespaces = kube::Api::<Namespace>::all(client.clone())
             .list(&Default::default())
             .await?
@@ -319,7 +409,25 @@ impl StateDir {
             namespaces,
             limits,
             isolation,
+            unready,
         })
+    }
+}
+
+/// `/readyz`: why the sandbox is not ready, if it is not.
+async fn readiness(client: &kube::Client) -> Result<(), String> {
+    let request = http::Request::get("/readyz")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    match client.request_text(request).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) => Err(status
+            .message
+            .lines()
+            .find_map(|l| l.strip_prefix("[-]"))
+            .unwrap_or(&status.message)
+            .to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

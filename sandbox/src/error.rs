@@ -25,6 +25,19 @@ pub enum SandboxError {
     )]
     StoreLocked { path: PathBuf },
     #[error(
+        "a sandbox already runs from {}{}; stop it with `hk8s sandbox down`",
+        dir.display(),
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    AlreadyRunning { dir: PathBuf, pid: Option<i32> },
+    #[error(
+        "no space left on the disk holding {}: {detail}; the store is intact — free some space \
+         there (see `df {}`) and start again",
+        dir.display(),
+        dir.display()
+    )]
+    DiskFull { dir: PathBuf, detail: String },
+    #[error(
         "refusing to listen on {addr}: the sandbox serves loopback only unless SandboxConfig::allow_non_loopback is set"
     )]
     NonLoopback { addr: std::net::SocketAddr },

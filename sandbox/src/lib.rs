@@ -31,6 +31,7 @@ mod apimachinery;
 mod apiserver;
 mod controllers;
 mod error;
+pub mod instance;
 mod kubelet;
 pub mod paths;
 mod proxy;

@@ -43,14 +43,21 @@ pub fn sandbox_log_path(state_dir: &Path) -> PathBuf {
     state_dir.join(SANDBOX_LOG)
 }
 
-/// The pid file of a sandbox the CLI started.
+/// The pid file a foreground `hk8s sandbox up` writes once it serves, for people and scripts;
+/// nothing trusts it: [`lock_path`] says which process serves.
 pub fn sandbox_pid_path(state_dir: &Path) -> PathBuf {
     state_dir.join(SANDBOX_PID)
+}
+
+/// The file the serving sandbox holds an exclusive lock on, with its pid and URL inside.
+pub fn lock_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(SANDBOX_LOCK)
 }
 
 /// File names of the CLI's own files, which may precede the first start.
 pub(crate) const SANDBOX_LOG: &str = "sandbox.log";
 pub(crate) const SANDBOX_PID: &str = "sandbox.pid";
+pub(crate) const SANDBOX_LOCK: &str = "sandbox.lock";
 
 /// The directory holding every container log, one directory a namespace and pod.
 pub(crate) fn logs_dir(state_dir: &Path) -> PathBuf {

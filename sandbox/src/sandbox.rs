@@ -6,6 +6,7 @@ use crate::apiserver::server;
 use crate::apiserver::storage::Store;
 use crate::apiserver::tls::{self, write_private};
 use crate::error::SandboxError;
+use crate::instance::InstanceLock;
 use crate::paths;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use base64::Engine;
@@ -23,6 +24,13 @@ use tokio::task::{JoinHandle, JoinSet};
 
 /// The kubeconfig context (and cluster and user) name the sandbox writes.
 pub const CONTEXT: &str = "hk8s-sandbox";
+
+/// kube-apiserver's `ReadHeaderTimeout` (just shy of its 34 s request timeout bound).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+/// HTTP/2 connections are pinged this often and closed when a ping goes unanswered for
+/// [`H2_PING_TIMEOUT`].
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What makes the pods the API stores run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +63,13 @@ pub struct SandboxConfig {
     /// Deleting a pod bound to the node marks it Terminating for its grace period and
     /// leaves removal to the kubelet (with a fallback after grace + 2 s).
     pub graceful_pod_deletion: bool,
+    /// How long a client may take to send a request's headers (and how long an idle
+    /// HTTP/1.1 connection stays open) before the connection is closed, as kube-apiserver's
+    /// `ReadHeaderTimeout`; slow or stuck clients cannot hold connections forever.
+    pub header_read_timeout: Duration,
+    /// How many bytes of recent changes watches and exact lists can go back through
+    /// before they get 410 Gone; bounds the server's memory whatever the objects' size.
+    pub history_bytes: usize,
 }
 
 impl SandboxConfig {
@@ -67,6 +82,8 @@ impl SandboxConfig {
             allow_non_loopback: false,
             runtime: NodeRuntime::Processes,
             graceful_pod_deletion: true,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            history_bytes: crate::apiserver::storage::HISTORY_BYTES,
         }
     }
 
@@ -111,6 +128,8 @@ pub struct Sandbox {
     server: Option<JoinHandle<()>>,
     runtime: Option<crate::runtime::Runtime>,
     clock: crate::apimachinery::clock::Clock,
+    /// Held while this sandbox serves the state directory; released last.
+    lock: Option<InstanceLock>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> SandboxError {
@@ -120,25 +139,89 @@ fn io_err(path: &Path, source: std::io::Error) -> SandboxError {
     }
 }
 
-fn prepare_state_dir(dir: &Path) -> Result<(), SandboxError> {
+/// Creates the state directory private to its owner and takes it for this process; a
+/// directory that holds anything else is refused before anything is written into it.
+fn claim_state_dir(dir: &Path) -> Result<InstanceLock, SandboxError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    refuse_foreign(dir)?;
+    set_mode(dir, 0o700)?;
+    let lock = InstanceLock::acquire(dir)?;
+    mark_state_dir(dir)?;
+    Ok(lock)
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), SandboxError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| io_err(path, e))?;
+    if meta.file_type().is_symlink() || meta.permissions().mode() & 0o777 == mode {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_err(path, e))
+}
+
+/// The state directory holds Secrets (in the store), the token, keys and pod logs: the
+/// directory and the logs' directories are 0700, the files in them 0600, repaired at every
+/// start whatever an earlier version or the learner's umask left.
+fn secure_state_dir(dir: &Path) -> Result<(), SandboxError> {
+    set_mode(dir, 0o700)?;
+    let entries = std::fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_file() => set_mode(&path, 0o600)?,
+            Ok(t) if t.is_dir() && path == paths::logs_dir(dir) => secure_tree(&path)?,
+            Ok(t) if t.is_dir() => set_mode(&path, 0o700)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn secure_tree(dir: &Path) -> Result<(), SandboxError> {
+    set_mode(dir, 0o700)?;
+    let entries = std::fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
+    for entry in entries.filter_map(Result::ok) {
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => secure_tree(&entry.path())?,
+            Ok(t) if t.is_file() => set_mode(&entry.path(), 0o600)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A directory without the sandbox's marker may hold only the CLI's own files (log, pid,
+/// lock) and image mappings, which may precede the first start.
+fn refuse_foreign(dir: &Path) -> Result<(), SandboxError> {
+    if paths::marker_path(dir).exists() {
+        return Ok(());
+    }
+    let foreign = std::fs::read_dir(dir)
+        .map_err(|e| io_err(dir, e))?
+        .filter_map(Result::ok)
+        .any(|e| {
+            !matches!(
+                e.file_name().to_str(),
+                Some(
+                    paths::SANDBOX_LOG
+                        | paths::SANDBOX_PID
+                        | paths::SANDBOX_LOCK
+                        | paths::IMAGES_CONFIG
+                )
+            )
+        });
+    if foreign {
+        return Err(SandboxError::ForeignStateDir {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+fn mark_state_dir(dir: &Path) -> Result<(), SandboxError> {
     let marker = paths::marker_path(dir);
     if !marker.exists() {
-        // The CLI's own files (log, pid) and image mappings may precede the first start.
-        let foreign = std::fs::read_dir(dir)
-            .map_err(|e| io_err(dir, e))?
-            .filter_map(Result::ok)
-            .any(|e| {
-                !matches!(
-                    e.file_name().to_str(),
-                    Some(paths::SANDBOX_LOG | paths::SANDBOX_PID | paths::IMAGES_CONFIG)
-                )
-            });
-        if foreign {
-            return Err(SandboxError::ForeignStateDir {
-                path: dir.to_path_buf(),
-            });
-        }
         std::fs::write(&marker, "{\"format\": 1}\n").map_err(|e| io_err(&marker, e))?;
     }
     Ok(())
@@ -301,9 +384,11 @@ impl Sandbox {
             });
         }
         let dir = config.state_dir.clone();
-        prepare_state_dir(&dir)?;
+        let mut lock = claim_state_dir(&dir)?;
         let (network, isolation_off) = claim_pod_network(&dir, config.runtime).await;
-        let store = Store::open(&paths::store_path(&dir))?;
+        let store =
+            Store::open(&paths::store_path(&dir))?.with_history_budget(config.history_bytes);
+        secure_state_dir(&dir)?;
         let tls = tls::load_or_generate(&dir)?;
         let token = load_or_create_token(&dir)?;
         let issuer = crate::apiserver::tokens::Issuer::load_or_generate(&dir)?;
@@ -338,7 +423,8 @@ impl Sandbox {
         let router = server::router(api.clone(), &token);
         let stop = ShutdownSignal::new();
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
-        let server = tokio::spawn(serve(listener, acceptor, router, stop.listener()));
+        let http = http_builder(&config);
+        let server = tokio::spawn(serve(listener, acceptor, http, router, stop.listener()));
         let mut sandbox = Sandbox {
             api: Some(api),
             addr,
@@ -350,6 +436,7 @@ impl Sandbox {
             server: Some(server),
             runtime: None,
             clock: Default::default(),
+            lock: None,
         };
         if config.runtime == NodeRuntime::Processes {
             let client = sandbox.client()?;
@@ -361,6 +448,8 @@ impl Sandbox {
                 .map_err(|e| SandboxError::Client(format!("starting the pod runtime: {e}")))?;
             sandbox.runtime = Some(runtime);
         }
+        lock.serving(&url)?;
+        sandbox.lock = Some(lock);
         Ok(sandbox)
     }
 
@@ -407,8 +496,8 @@ impl Sandbox {
         &self.ca_pem
     }
 
-    /// A kube-rs client for this sandbox, over HTTPS with its CA and token.
-    pub fn client(&self) -> Result<kube::Client, SandboxError> {
+    /// The kube-rs configuration that reaches this sandbox: HTTPS with its CA and token.
+    pub fn kube_config(&self) -> Result<kube::Config, SandboxError> {
         let url: http::Uri = self
             .url()
             .parse()
@@ -421,7 +510,12 @@ impl Sandbox {
         let auth = http::HeaderValue::from_str(&format!("Bearer {}", self.token))
             .map_err(|e| SandboxError::Client(e.to_string()))?;
         cfg.headers.push((http::header::AUTHORIZATION, auth));
-        kube::Client::try_from(cfg).map_err(|e| SandboxError::Client(e.to_string()))
+        Ok(cfg)
+    }
+
+    /// A kube-rs client for this sandbox (see [`Sandbox::kube_config`]).
+    pub fn client(&self) -> Result<kube::Client, SandboxError> {
+        kube::Client::try_from(self.kube_config()?).map_err(|e| SandboxError::Client(e.to_string()))
     }
 
     /// Stops serving, cancels background tasks and closes the store.
@@ -446,6 +540,7 @@ impl Sandbox {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        self.lock.take();
     }
 }
 
@@ -463,12 +558,33 @@ impl Drop for Sandbox {
     }
 }
 
+type HttpBuilder = hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>;
+
+/// HTTP/1.1 and HTTP/2 with timeouts, so clients that stall (slowloris, vanished peers)
+/// lose their connection instead of holding it forever.
+fn http_builder(config: &SandboxConfig) -> HttpBuilder {
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    let mut builder = HttpBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    builder
+}
+
 async fn serve(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
+    http: HttpBuilder,
     router: axum::Router,
     shutdown: Shutdown,
 ) {
+    let http = Arc::new(http);
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -478,13 +594,13 @@ async fn serve(
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let router = router.clone();
+                let http = http.clone();
                 conns.spawn(async move {
                     let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
                         return;
                     };
                     let service = hyper_util::service::TowerToHyperService::new(router);
-                    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                    let _ = builder
+                    let _ = http
                         .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
                         .await;
                 });

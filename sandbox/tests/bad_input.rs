@@ -227,6 +227,9 @@ async fn a_second_sandbox_on_the_same_state_is_refused() {
         .await
         .err()
         .expect("refused");
-    assert!(matches!(err, SandboxError::StoreLocked { .. }), "{err}");
+    assert!(
+        matches!(err, SandboxError::AlreadyRunning { pid: Some(p), .. } if p == std::process::id() as i32),
+        "{err}"
+    );
     first.shutdown().await;
 }

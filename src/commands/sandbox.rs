@@ -90,6 +90,7 @@ async fn status(dir: &StateDir) -> anyhow::Result<ExitCode> {
             namespaces,
             limits,
             isolation,
+            unready,
         } => {
             println!(
                 "running (pid {pid}) at {url}, Kubernetes {version}, {namespaces} namespaces\n  export KUBECONFIG={}",
@@ -100,6 +101,9 @@ async fn status(dir: &StateDir) -> anyhow::Result<ExitCode> {
             }
             if let Some(isolation) = isolation {
                 println!("  pod isolation: {isolation}");
+            }
+            if let Some(why) = unready {
+                println!("  NOT READY: {why}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -334,12 +334,24 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
+        let retry = self
+            .details
+            .as_ref()
+            .and_then(|d| d["retryAfterSeconds"].as_i64())
+            .filter(|s| *s > 0);
+        let mut response = (
             code,
             [(http::header::CONTENT_TYPE, "application/json")],
             serde_json::to_string(&self.wire()).expect("a Status serializes"),
         )
-            .into_response()
+            .into_response();
+        // As kube-apiserver's response writer does: clients (kube-rs, client-go) honour it.
+        if let Some(seconds) = retry {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

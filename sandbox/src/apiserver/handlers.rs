@@ -80,7 +80,7 @@ fn list_key(o: &Value) -> String {
 /// Objects of a collection that the request's label and field selectors select.
 fn selected(ctx: &Ctx, r: &Resource, ns: Option<&str>) -> Result<(Vec<Arc<Value>>, u64), ApiError> {
     let (labels, fields) = ctx.selectors(r)?;
-    let (items, rv) = ctx.api.store.list(r, ns);
+    let (items, rv) = crate::apiserver::list_options::objects(ctx, r, ns)?;
     let items = items
         .into_iter()
         .filter(|o| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))

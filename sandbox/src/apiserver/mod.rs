@@ -37,6 +37,7 @@ pub(crate) mod conversion;
 mod discovery;
 mod eviction;
 mod handlers;
+mod list_options;
 mod logs;
 mod openapi;
 mod printers;

@@ -9,7 +9,9 @@ use crate::apiserver::handlers::{self, ObjectRef, ok};
 use crate::apiserver::rbac::{self, Attributes};
 use crate::apiserver::registry::Api;
 use crate::apiserver::request::{Ctx, Query, accept_of};
-use crate::apiserver::{auth, discovery, logs, openapi, scale, streaming, tokens, watch};
+use crate::apiserver::{
+    auth, discovery, list_options, logs, openapi, scale, streaming, tokens, watch,
+};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +56,9 @@ async fn route(st: AppState, req: Request, user: auth::UserInfo) -> Result<Respo
     let accept = accept_of(&parts.headers);
     let path = parts.uri.path().trim_end_matches('/').to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segs == ["readyz"] {
+        return Ok(readyz(&st.api));
+    }
     if let Some(answer) = non_resource(&parts.method, &segs, &accept) {
         let verb = parts.method.as_str().to_ascii_lowercase();
         let path = if path.is_empty() { "/" } else { path.as_str() };
@@ -97,6 +102,22 @@ async fn route(st: AppState, req: Request, user: auth::UserInfo) -> Result<Respo
         user,
     };
     dispatch(&ctx, target, parts.method, &body).await
+}
+
+/// Ready while the store takes writes; after a write failed (a full disk) it says why, and
+/// tries the disk again so it recovers once there is space.
+fn readyz(api: &Api) -> Response {
+    match api.store.check_writable() {
+        Ok(()) => "ok".into_response(),
+        Err(e) => (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "[+]ping ok\n[-]store failed: {}\nreadyz check failed\n",
+                e.message
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Health, version, discovery and OpenAPI; `None` for resource paths.
@@ -260,7 +281,10 @@ async fn dispatch(
         (Target::Collection { r, ns }, Method::GET) if ctx.flag("watch") => {
             watch::serve(ctx, r, ns.as_deref())
         }
-        (Target::Collection { r, ns }, Method::GET) => handlers::list(ctx, r, ns.as_deref()),
+        (Target::Collection { r, ns }, Method::GET) => {
+            list_options::wait_until_fresh(ctx).await?;
+            handlers::list(ctx, r, ns.as_deref())
+        }
         (Target::Collection { r, ns }, Method::POST) => {
             handlers::create(ctx, r, ns.as_deref(), body)
         }

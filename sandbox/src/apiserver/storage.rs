@@ -17,8 +17,15 @@ const OBJECTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("objects"
 const META: TableDefinition<'_, &str, &str> = TableDefinition::new("meta");
 const FORMAT: &str = "hk8s-sandbox-store/1";
 
-/// How many recent changes a watch can resume from before it gets 410 Gone.
-pub const HISTORY_WINDOW: usize = 10_000;
+/// How many bytes of recent changes (their objects as stored, plus [`EVENT_OVERHEAD`] each)
+/// a watch or an exact list can go back through before it gets 410 Gone: a bound on memory
+/// whatever the objects' size, where a count of events was not (400 patches of a 1 MiB
+/// ConfigMap held 440 MB).
+pub const HISTORY_BYTES: usize = 32 * 1024 * 1024;
+/// What one change costs beyond its object's bytes (the event, keys, the JSON tree's nodes).
+const EVENT_OVERHEAD: usize = 512;
+/// etcd's default `--max-request-bytes`: a real cluster cannot store a larger object.
+pub const MAX_OBJECT_BYTES: usize = 3 * 1024 * 1024 / 2;
 
 /// The kind of change a watch event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +53,12 @@ pub struct Event {
     pub namespace: String,
     pub kind: EventType,
     pub object: Arc<Value>,
-    /// The object before a modification, so filtered watches can report an object
-    /// entering (ADDED) or leaving (DELETED) their selection.
+    /// The object before a modification or deletion, so filtered watches can report an
+    /// object entering (ADDED) or leaving (DELETED) their selection, and exact lists can
+    /// undo the change.
     pub previous: Option<Arc<Value>>,
+    /// What this change counts against [`HISTORY_BYTES`].
+    bytes: usize,
 }
 
 /// What a write closure decided.
@@ -71,15 +81,56 @@ struct State {
     history: VecDeque<Arc<Event>>,
     /// Every change after this resourceVersion is in `history`.
     history_start: u64,
+    history_bytes: usize,
 }
 
 /// The store. Reads are served from memory; writes go to disk first.
 pub struct Store {
-    db: Database,
+    /// The open database, taken by writers one at a time; `None` after an I/O error until
+    /// the next write (or readiness check) reopens it, as redb requires.
+    db: Mutex<Option<Database>>,
     path: PathBuf,
-    write_lock: Mutex<()>,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<Event>>,
+    /// Why writes fail, while they do: `/readyz` and `hk8s sandbox status` report it.
+    fault: RwLock<Option<ApiError>>,
+    /// The history's bound in bytes ([`HISTORY_BYTES`] unless set).
+    history_budget: usize,
+}
+
+/// How a write to the disk failed.
+enum DiskFault {
+    /// The disk (or the user's quota) is full.
+    NoSpace(std::io::Error),
+    /// Another I/O error: the database must be reopened.
+    Io(String),
+    /// Not an I/O error (a bug or corruption): the database stays open.
+    Other(String),
+}
+
+impl DiskFault {
+    fn of(e: impl Into<redb::Error>) -> DiskFault {
+        match e.into() {
+            redb::Error::Io(e) if is_no_space(&e) => DiskFault::NoSpace(e),
+            // What redb reads back is not a database: that is corruption, not the disk.
+            redb::Error::Io(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                DiskFault::Other(e.to_string())
+            }
+            redb::Error::Io(e) => DiskFault::Io(e.to_string()),
+            redb::Error::PreviousIo => DiskFault::Io("an earlier write failed".into()),
+            e => DiskFault::Other(e.to_string()),
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT.
+fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28 | 122)) || e.kind() == std::io::ErrorKind::StorageFull
 }
 
 fn resource_index(r: &Resource) -> usize {
@@ -110,6 +161,23 @@ fn corrupt(path: &Path, detail: impl std::fmt::Display) -> SandboxError {
     }
 }
 
+/// A redb error at start-up: a full disk or an I/O error is not corruption, and saying so
+/// would have the learner move a healthy store away.
+fn open_failed(path: &Path, e: impl Into<redb::Error>) -> SandboxError {
+    let dir = path.parent().unwrap_or(path).to_path_buf();
+    match DiskFault::of(e) {
+        DiskFault::NoSpace(e) => SandboxError::DiskFull {
+            dir,
+            detail: format!("cannot write {}: {e}", path.display()),
+        },
+        DiskFault::Io(detail) => SandboxError::StateDir {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(detail),
+        },
+        DiskFault::Other(detail) => corrupt(path, detail),
+    }
+}
+
 /// The redb file, locked for this process: another running sandbox holds it otherwise.
 fn open_database(path: &Path) -> Result<Database, SandboxError> {
     let locked = || SandboxError::StoreLocked {
@@ -123,29 +191,29 @@ fn open_database(path: &Path) -> Result<Database, SandboxError> {
         {
             Err(locked())
         }
-        Err(e) => Err(corrupt(path, e)),
+        Err(e) => Err(open_failed(path, e)),
     }
 }
 
 /// Every stored object, by resource, and the resourceVersion counter; a new file gets the
 /// format marker, an existing one must carry this version's.
 fn load(db: &Database, path: &Path, existed: bool) -> Result<(Vec<Objects>, u64), SandboxError> {
-    let err = |e: &dyn std::fmt::Display| corrupt(path, e);
-    let txn = db.begin_write().map_err(|e| err(&e))?;
+    // The write transaction also proves the disk takes writes before the sandbox serves.
+    let txn = db.begin_write().map_err(|e| open_failed(path, e))?;
     let loaded = {
-        let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
+        let mut meta = txn.open_table(META).map_err(|e| open_failed(path, e))?;
         check_format(&mut meta, path, existed)?;
-        let rv = match meta.get("rv").map_err(|e| err(&e))? {
+        let rv = match meta.get("rv").map_err(|e| open_failed(path, e))? {
             Some(v) => v
                 .value()
                 .parse()
                 .map_err(|_| corrupt(path, "resourceVersion counter is not a number"))?,
             None => 0,
         };
-        let table = txn.open_table(OBJECTS).map_err(|e| err(&e))?;
+        let table = txn.open_table(OBJECTS).map_err(|e| open_failed(path, e))?;
         (read_objects(&table, path)?, rv)
     };
-    txn.commit().map_err(|e| err(&e))?;
+    txn.commit().map_err(|e| open_failed(path, e))?;
     Ok(loaded)
 }
 
@@ -156,7 +224,7 @@ fn check_format(
 ) -> Result<(), SandboxError> {
     let format = meta
         .get("format")
-        .map_err(|e| corrupt(path, e))?
+        .map_err(|e| open_failed(path, e))?
         .map(|g| g.value().to_string());
     match format {
         Some(f) if f == FORMAT => Ok(()),
@@ -168,7 +236,7 @@ fn check_format(
         None => meta
             .insert("format", FORMAT)
             .map(|_| ())
-            .map_err(|e| corrupt(path, e)),
+            .map_err(|e| open_failed(path, e)),
     }
 }
 
@@ -178,8 +246,8 @@ fn read_objects(
     path: &Path,
 ) -> Result<Vec<Objects>, SandboxError> {
     let mut objects: Vec<Objects> = vec![BTreeMap::new(); RESOURCES.len()];
-    for entry in table.iter().map_err(|e| corrupt(path, e))? {
-        let (k, v) = entry.map_err(|e| corrupt(path, e))?;
+    for entry in table.iter().map_err(|e| open_failed(path, e))? {
+        let (k, v) = entry.map_err(|e| open_failed(path, e))?;
         let key = k.value();
         let Some((idx, rest)) = RESOURCES
             .iter()
@@ -202,6 +270,60 @@ fn read_objects(
     Ok(objects)
 }
 
+/// kube-apiserver's answer for a version newer than any it has: 504 Timeout with the
+/// `ResourceVersionTooLarge` cause, which clients retry after `retry` seconds.
+pub fn too_large_rv(rv: u64, current: u64, retry: u64) -> ApiError {
+    ApiError {
+        code: 504,
+        reason: "Timeout",
+        message: format!("Too large resource version: {rv}, current: {current}"),
+        details: Some(serde_json::json!({
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": retry,
+        })),
+    }
+}
+
+/// One key (put or removed) and the version counter, in one transaction.
+fn commit(db: &Database, rv: u64, key: &str, bytes: Option<&[u8]>) -> Result<(), DiskFault> {
+    let txn = db.begin_write().map_err(DiskFault::of)?;
+    {
+        let mut t = txn.open_table(OBJECTS).map_err(DiskFault::of)?;
+        match bytes {
+            Some(b) => t.insert(key, b).map(drop).map_err(DiskFault::of)?,
+            None => t.remove(key).map(drop).map_err(DiskFault::of)?,
+        }
+        let mut m = txn.open_table(META).map_err(DiskFault::of)?;
+        m.insert("rv", rv.to_string().as_str())
+            .map_err(DiskFault::of)?;
+    }
+    txn.commit().map_err(DiskFault::of)
+}
+
+/// The object as stored, within etcd's request limit: as kube-apiserver does, an object
+/// too large is tried again without its managedFields, and refused with etcd's error if it
+/// still does not fit.
+fn encode_within_limit(r: &Resource, name: &str, obj: &mut Value) -> Result<Vec<u8>, ApiError> {
+    let encode = |o: &Value| serde_json::to_vec(o).map_err(|e| ApiError::internal(e.to_string()));
+    let bytes = encode(obj)?;
+    if bytes.len() <= MAX_OBJECT_BYTES {
+        return Ok(bytes);
+    }
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        meta.remove("managedFields");
+    }
+    let bytes = encode(obj)?;
+    if bytes.len() <= MAX_OBJECT_BYTES {
+        return Ok(bytes);
+    }
+    Err(ApiError::internal(format!(
+        "etcdserver: request is too large ({} \"{name}\" is {} bytes when stored; etcd \
+         stores at most {MAX_OBJECT_BYTES} bytes per object: keep large data out of API objects)",
+        r.group_resource(),
+        bytes.len()
+    )))
+}
+
 impl Store {
     /// Opens (or creates) the store file and loads every object into memory.
     pub fn open(path: &Path) -> Result<Store, SandboxError> {
@@ -210,17 +332,25 @@ impl Store {
         let (objects, rv) = load(&db, path, existed)?;
         let (events, _) = broadcast::channel(8192);
         Ok(Store {
-            db,
+            db: Mutex::new(Some(db)),
             path: path.to_path_buf(),
-            write_lock: Mutex::new(()),
             state: RwLock::new(State {
                 objects,
                 rv,
                 history: VecDeque::new(),
                 history_start: rv,
+                history_bytes: 0,
             }),
             events,
+            fault: RwLock::new(None),
+            history_budget: HISTORY_BYTES,
         })
+    }
+
+    /// The same store with another bound on the history's bytes.
+    pub fn with_history_budget(mut self, bytes: usize) -> Store {
+        self.history_budget = bytes;
+        self
     }
 
     /// The latest committed resourceVersion.
@@ -267,7 +397,7 @@ impl Store {
         name: &str,
         decide: impl FnOnce(Option<&Value>) -> Result<Write, ApiError>,
     ) -> Result<(EventType, Option<Arc<Value>>), ApiError> {
-        let _guard = self.write_lock.lock().expect("store write lock");
+        let mut db = self.db.lock().expect("store write lock");
         let current = self.get(r, ns, name);
         let decision = decide(current.as_deref())?;
         let requested = r;
@@ -279,7 +409,7 @@ impl Store {
         };
         let next_rv = self.current_rv() + 1;
         let key = storage_key(r, ns, name);
-        let (kind, stored) = match decision {
+        let (kind, stored, bytes) = match decision {
             Write::Unchanged(v) => return Ok((EventType::Modified, v)),
             Write::Put(obj) => {
                 let mut obj = if r == requested {
@@ -288,24 +418,25 @@ impl Store {
                     conversion::to_version(&obj, r)
                 };
                 obj["metadata"]["resourceVersion"] = Value::String(next_rv.to_string());
-                let bytes =
-                    serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
-                self.persist(next_rv, &key, Some(&bytes))?;
+                let bytes = encode_within_limit(r, name, &mut obj)?;
+                self.persist(&mut db, next_rv, &key, Some(&bytes))?;
                 let kind = if current.is_some() {
                     EventType::Modified
                 } else {
                     EventType::Added
                 };
-                (kind, Arc::new(obj))
+                (kind, Arc::new(obj), bytes.len())
             }
             Write::Delete => {
                 let Some(cur) = current.clone() else {
                     return Err(ApiError::not_found(r, name));
                 };
-                self.persist(next_rv, &key, None)?;
+                self.persist(&mut db, next_rv, &key, None)?;
                 let mut obj = (*cur).clone();
                 obj["metadata"]["resourceVersion"] = Value::String(next_rv.to_string());
-                (EventType::Deleted, Arc::new(obj))
+                let size = serde_json::to_vec(&obj).map_or(0, |b| b.len());
+                // The object and the one before it (kept to undo the deletion) are both held.
+                (EventType::Deleted, Arc::new(obj), 2 * size)
             }
         };
         let event = Arc::new(Event {
@@ -314,51 +445,207 @@ impl Store {
             namespace: ns.to_string(),
             kind,
             object: stored.clone(),
-            previous: if kind == EventType::Modified {
-                current
-            } else {
-                None
-            },
+            previous: current,
+            bytes: bytes + EVENT_OVERHEAD,
         });
-        let mut st = self.state.write().expect("store lock");
-        let idx = resource_index(r);
-        let k = (ns.to_string(), name.to_string());
-        if kind == EventType::Deleted {
-            st.objects[idx].remove(&k);
-        } else {
-            st.objects[idx].insert(k, stored.clone());
-        }
-        st.rv = next_rv;
-        st.history.push_back(event.clone());
-        while st.history.len() > HISTORY_WINDOW {
-            if let Some(old) = st.history.pop_front() {
-                st.history_start = old.rv;
-            }
-        }
-        let _ = self.events.send(event);
+        self.commit_in_memory(event);
         Ok((kind, Some(as_version(requested, stored))))
     }
 
-    fn persist(&self, rv: u64, key: &str, bytes: Option<&[u8]>) -> Result<(), ApiError> {
-        let fail = |e: &dyn std::fmt::Display| {
-            ApiError::internal(format!("store {}: {e}", self.path.display()))
-        };
-        let txn = self.db.begin_write().map_err(|e| fail(&e))?;
-        {
-            let mut t = txn.open_table(OBJECTS).map_err(|e| fail(&e))?;
-            match bytes {
-                Some(b) => {
-                    t.insert(key, b).map_err(|e| fail(&e))?;
-                }
-                None => {
-                    t.remove(key).map_err(|e| fail(&e))?;
-                }
-            }
-            let mut m = txn.open_table(META).map_err(|e| fail(&e))?;
-            m.insert("rv", rv.to_string().as_str())
-                .map_err(|e| fail(&e))?;
+    /// Makes a change that is on disk visible: the objects, the version, the history
+    /// (trimmed to [`HISTORY_BYTES`]) and the watchers.
+    fn commit_in_memory(&self, event: Arc<Event>) {
+        let mut st = self.state.write().expect("store lock");
+        let idx = resource_index(event.resource);
+        let name = event.object["metadata"]["name"].as_str().unwrap_or("");
+        let k = (event.namespace.clone(), name.to_string());
+        if event.kind == EventType::Deleted {
+            st.objects[idx].remove(&k);
+        } else {
+            st.objects[idx].insert(k, event.object.clone());
         }
-        txn.commit().map_err(|e| fail(&e))
+        st.rv = event.rv;
+        st.history_bytes += event.bytes;
+        st.history.push_back(event.clone());
+        while st.history_bytes > self.history_budget && st.history.len() > 1 {
+            if let Some(old) = st.history.pop_front() {
+                st.history_start = old.rv;
+                st.history_bytes -= old.bytes;
+            }
+        }
+        if st.history.capacity() > 4 * st.history.len().max(1024) {
+            st.history.shrink_to_fit();
+        }
+        let _ = self.events.send(event);
+    }
+
+    /// Writes one key and the version counter in one transaction. An I/O error closes the
+    /// database (redb refuses every later write on that handle) and is remembered as the
+    /// store's fault until a later write or [`Store::check_writable`] reopens it.
+    fn persist(
+        &self,
+        db: &mut Option<Database>,
+        rv: u64,
+        key: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<(), ApiError> {
+        let result = match self.reopened(db) {
+            Ok(open) => commit(open, rv, key, bytes),
+            Err(fault) => Err(fault),
+        };
+        match result {
+            Ok(()) => {
+                *self.fault.write().expect("fault lock") = None;
+                Ok(())
+            }
+            Err(fault) => {
+                if !matches!(fault, DiskFault::Other(_)) {
+                    *db = None;
+                }
+                let e = self.fault_error(fault);
+                *self.fault.write().expect("fault lock") = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// The open database, reopening it after an I/O error; changes that reached the disk
+    /// without being acknowledged are loaded, and watchers from before them get 410 Gone.
+    fn reopened<'d>(&self, db: &'d mut Option<Database>) -> Result<&'d Database, DiskFault> {
+        if db.is_none() {
+            let fresh = Database::create(&self.path).map_err(DiskFault::of)?;
+            let (objects, rv) = load(&fresh, &self.path, true)
+                .map_err(|e| DiskFault::Io(format!("reloading the store: {e}")))?;
+            let mut st = self.state.write().expect("store lock");
+            if rv != st.rv {
+                tracing::warn!(
+                    disk = rv,
+                    memory = st.rv,
+                    "store reloaded after an I/O error"
+                );
+                st.objects = objects;
+                st.rv = rv;
+                st.history.clear();
+                st.history_start = rv;
+                st.history_bytes = 0;
+            }
+            *db = Some(fresh);
+        }
+        Ok(db.as_ref().expect("opened above"))
+    }
+
+    /// The answer for a failed write: 507 naming the disk when it is full.
+    fn fault_error(&self, fault: DiskFault) -> ApiError {
+        let dir = self.path.parent().unwrap_or(&self.path).display();
+        match fault {
+            DiskFault::NoSpace(e) => ApiError::new(
+                507,
+                "InsufficientStorage",
+                format!(
+                    "no space left on the disk holding the sandbox state directory {dir} \
+                     (writing {}: {e}); free some space there (see `df {dir}`) and retry: \
+                     writes resume without a restart",
+                    self.path.display()
+                ),
+            ),
+            DiskFault::Io(e) => ApiError::internal(format!(
+                "cannot write the sandbox store {}: {e}; it is reopened on the next write",
+                self.path.display()
+            )),
+            DiskFault::Other(e) => {
+                ApiError::internal(format!("store {}: {e}", self.path.display()))
+            }
+        }
+    }
+
+    /// Why writes fail, if they do: after a failure, tries the disk again (a 1 MiB file
+    /// beside the store, and reopening the store) so readiness recovers once there is space.
+    pub fn check_writable(&self) -> Result<(), ApiError> {
+        if self.fault.read().expect("fault lock").is_none() {
+            return Ok(());
+        }
+        let mut db = self.db.lock().expect("store write lock");
+        let probe = self.path.with_extension("probe");
+        let written = std::fs::write(&probe, vec![0u8; 1 << 20]);
+        let _ = std::fs::remove_file(&probe);
+        let result = match written {
+            Err(e) if is_no_space(&e) => Err(DiskFault::NoSpace(e)),
+            Err(e) => Err(DiskFault::Io(e.to_string())),
+            Ok(()) => self.reopened(&mut db).map(drop),
+        };
+        match result {
+            Ok(()) => {
+                *self.fault.write().expect("fault lock") = None;
+                Ok(())
+            }
+            Err(fault) => {
+                let e = self.fault_error(fault);
+                *self.fault.write().expect("fault lock") = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Every object of a resource as it was at `rv`, undoing the changes after it: what
+    /// etcd answers for `resourceVersionMatch=Exact`. 410 Gone once the history no longer
+    /// reaches back to `rv`; 504 "Too large resource version" for a version not yet written.
+    pub fn list_exact(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        rv: u64,
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
+        let st = self.state.read().expect("store lock");
+        if rv > st.rv {
+            return Err(too_large_rv(rv, st.rv, 0));
+        }
+        if rv < st.history_start {
+            return Err(ApiError::gone(
+                "The resourceVersion for the provided list is too old.",
+            ));
+        }
+        let map = &st.objects[resource_index(r)];
+        let mut at: Objects = match ns {
+            Some(ns) => map
+                .range((ns.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == ns)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            None => map.clone(),
+        };
+        let undone = st.history.iter().rev().take_while(|e| e.rv > rv);
+        for e in undone.filter(|e| std::ptr::eq(e.resource, r) || e.resource == r) {
+            if ns.is_some_and(|ns| ns != e.namespace) {
+                continue;
+            }
+            let name = e.object["metadata"]["name"].as_str().unwrap_or("");
+            let key = (e.namespace.clone(), name.to_string());
+            match (&e.kind, &e.previous) {
+                (EventType::Added, _) | (_, None) => at.remove(&key),
+                (_, Some(before)) => at.insert(key, before.clone()),
+            };
+        }
+        Ok(at.into_values().collect())
+    }
+
+    /// Waits up to `within` until the store has reached `rv`, as the watch cache does before
+    /// it serves a version it has not seen; then 504 "Too large resource version".
+    pub async fn wait_for(&self, rv: u64, within: std::time::Duration) -> Result<(), ApiError> {
+        let mut rx = self.events.subscribe();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let current = self.current_rv();
+            if current >= rv {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => return Err(too_large_rv(rv, current, 1)),
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return Err(too_large_rv(rv, current, 1));
+                }
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Starts a watch after `after_rv`: the changes already committed since then, and a

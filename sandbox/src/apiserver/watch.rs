@@ -5,8 +5,9 @@
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::resources::Resource;
 use crate::apimachinery::selectors::{FieldSelector, LabelSelector};
+use crate::apiserver::list_options::{self, FRESHNESS_WAIT};
 use crate::apiserver::request::{Ctx, Shape, shape_of};
-use crate::apiserver::storage::{Event, Store};
+use crate::apiserver::storage::{Event, Store, too_large_rv};
 use crate::apiserver::{handlers, printers};
 use axum::response::Response;
 use bytes::Bytes;
@@ -25,6 +26,7 @@ pub(crate) fn serve(
     ns: Option<&str>,
 ) -> Result<Response, ApiError> {
     let (labels, fields) = ctx.selectors(r)?;
+    list_options::validate_watch(ctx)?;
     let send_initial = ctx.flag("sendInitialEvents");
     let start = WatchStart::at(
         &ctx.api.store,
@@ -63,6 +65,9 @@ struct WatchStart {
     backlog: Vec<Arc<Event>>,
     start_rv: u64,
     feed: Result<broadcast::Receiver<Arc<Event>>, ApiError>,
+    /// The store's version when the watch started from a newer one: the watch waits for
+    /// its version (up to [`FRESHNESS_WAIT`]) before it streams.
+    behind: Option<u64>,
 }
 
 impl WatchStart {
@@ -83,11 +88,13 @@ impl WatchStart {
                 backlog: Vec::new(),
                 start_rv,
                 feed: Ok(rx),
+                behind: None,
             });
         }
         let after: u64 = rv.parse().map_err(|_| {
             ApiError::bad_request(format!("invalid resourceVersion {rv:?}: expected a number"))
         })?;
+        let current = store.current_rv();
         let (backlog, feed) = match store.watch_from(after) {
             Ok((backlog, rx)) => (backlog, Ok(rx)),
             Err(e) => (Vec::new(), Err(e)),
@@ -97,6 +104,7 @@ impl WatchStart {
             backlog,
             start_rv: after,
             feed,
+            behind: (after > current).then_some(current),
         })
     }
 }
@@ -124,10 +132,15 @@ struct Closed;
 
 impl Watcher {
     async fn run(mut self, start: WatchStart) {
-        let feed = match start.feed {
+        let mut feed = match start.feed {
             Ok(feed) => feed,
             Err(gone) => return self.error(&gone).await,
         };
+        if let Some(current) = start.behind
+            && let Err(e) = self.catch_up(&mut feed, current).await
+        {
+            return self.error(&e).await;
+        }
         if self.initial(&start.initial).await.is_err() {
             return;
         }
@@ -137,6 +150,31 @@ impl Watcher {
             }
         }
         self.live(feed).await;
+    }
+
+    /// Waits for the store to reach the version the watch starts from, as the watch cache
+    /// does; 504 "Too large resource version" when it does not within [`FRESHNESS_WAIT`].
+    async fn catch_up(
+        &mut self,
+        feed: &mut broadcast::Receiver<Arc<Event>>,
+        mut current: u64,
+    ) -> Result<(), ApiError> {
+        let deadline = tokio::time::Instant::now() + FRESHNESS_WAIT;
+        while current < self.last_rv {
+            match tokio::time::timeout_at(deadline, feed.recv()).await {
+                Ok(Ok(ev)) => {
+                    current = ev.rv;
+                    if ev.rv > self.last_rv && self.change(&ev).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
+                    return Err(too_large_rv(self.last_rv, current, 1));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The current objects as ADDED, then (with bookmarks) the initial-events-end bookmark.
