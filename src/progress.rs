@@ -24,6 +24,10 @@ pub enum ProgressError {
 pub struct LessonProgress {
     pub steps_done: usize,
     pub completed: bool,
+    /// The run id that filled `{run}` in the saved steps' messages, so that a resumed
+    /// run reads the messages its earlier steps wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// Progress of every cluster+namespace.
@@ -98,6 +102,7 @@ impl Progress {
         lesson: u32,
         steps_done: usize,
         total: usize,
+        run: &str,
     ) -> Result<(), ProgressError> {
         let entry = self
             .targets
@@ -106,6 +111,7 @@ impl Progress {
             .entry(lesson)
             .or_default();
         entry.steps_done = steps_done.min(total);
+        entry.run = Some(run.to_string());
         if steps_done >= total {
             entry.completed = true;
         }

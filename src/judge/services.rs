@@ -131,10 +131,11 @@ pub(crate) fn cluster_ips<'a>(
         })
         .map(|(name, _)| name)
         .collect();
-    Verdict::new(
-        missing.is_empty(),
-        format!("without an IP: {}", missing.join(", ")),
-    )
+    if missing.is_empty() {
+        Verdict::pass("each has a cluster IP")
+    } else {
+        Verdict::fail(format!("no cluster IP yet: {}", missing.join(", ")))
+    }
 }
 
 #[cfg(test)]
@@ -232,14 +233,17 @@ mod tests {
     fn cluster_ips_name_the_services_without_one() {
         let with = frontend(8080, "frontend", "10.0.0.1", None);
         let without = frontend(8080, "frontend", "", None);
-        assert!(cluster_ips([("frontend", Some(&with))]).passed);
+        assert_eq!(
+            cluster_ips([("frontend", Some(&with))]),
+            Verdict::pass("each has a cluster IP")
+        );
         assert_eq!(
             cluster_ips([
                 ("api", Some(&without)),
                 ("redis", None),
                 ("frontend", Some(&with))
             ]),
-            Verdict::fail("without an IP: api, redis")
+            Verdict::fail("no cluster IP yet: api, redis")
         );
     }
 }

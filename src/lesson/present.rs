@@ -59,11 +59,39 @@ pub(super) fn stopped(ui: &Ui, lesson: u32, number: usize) {
     ));
 }
 
-pub(super) fn step_failed(ui: &Ui, lesson: u32, number: usize, err: &StepError) {
+/// A failed step, and the step to run again from: the failed one, or the earlier step whose
+/// result it found missing.
+pub(super) fn step_failed(ui: &Ui, lesson: u32, number: usize, from: usize, err: &StepError) {
     ui.fail(&format!("Step {number} failed: {err}"));
-    ui.line(&format!(
-        "Fix it and rerun this step with `hk8s lesson {lesson} --step {number}`."
+    if from == number {
+        ui.line(&format!(
+            "Fix it and rerun this step with `hk8s lesson {lesson} --step {number}`."
+        ));
+    } else {
+        ui.line(&format!(
+            "Step {number} reads what step {from} made: `hk8s lesson {lesson} --step {from}` redoes step {from} and goes on from there."
+        ));
+    }
+}
+
+/// A step found the result of an earlier one missing.
+pub(super) fn result_missing(ui: &Ui, number: usize, earlier: usize, title: &str, err: &StepError) {
+    ui.warn(&format!(
+        "Step {number} needs what step {earlier} ({title}) made, and it is missing: {err}."
     ));
+    ui.line(
+        "Either it was never made in this run (it started after that step), or something removed it since (a Redis without a volume forgets its messages when its pod restarts).",
+    );
+}
+
+/// Before an earlier step runs again.
+pub(super) fn redoing(ui: &Ui, number: usize, title: &str) {
+    ui.line(&ui.bold(&format!("Redoing step {number}: {title}")));
+}
+
+/// Before the step that found a result missing runs again.
+pub(super) fn retrying(ui: &Ui, number: usize, title: &str) {
+    ui.line(&ui.bold(&format!("Step {number} again: {title}")));
 }
 
 /// The lesson's end: complete or not (a skipped step that does something leaves it
@@ -167,6 +195,25 @@ pub(super) fn outcome(ui: &Ui, mode: Mode, outcome: &StepOutcome) {
         } => {
             ui.line(&ui.dim(&format!("--- {name}")));
             ui.line(manifests::highlighted(text, highlight, ui).trim_end());
+        }
+        StepOutcome::ManifestChanges {
+            name,
+            base,
+            changes,
+        } => {
+            ui.line(&ui.dim(&format!(
+                "--- {name}: the {} field(s) that differ from {base} (`hk8s manifests show {name}` prints it all)",
+                changes.len()
+            )));
+            let width = changes.iter().map(|c| c.path.len()).max().unwrap_or(0);
+            for c in changes {
+                ui.line(&format!(
+                    "  {:<width$}  {} → {}",
+                    c.path,
+                    ui.dim(&c.before),
+                    ui.highlight(&c.after)
+                ));
+            }
         }
         StepOutcome::Namespace {
             name,
