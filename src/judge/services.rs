@@ -57,11 +57,11 @@ fn port_problem(
     spec: &ServiceSpec,
 ) -> Option<String> {
     let Some(p) = ports.iter().find(|p| p.port == spec.port) else {
-        return Some(format!(
-            "no port {}: it exposes {:?}",
-            spec.port,
-            ports.iter().map(|p| p.port).collect::<Vec<_>>()
-        ));
+        let exposed: Vec<String> = ports.iter().map(|p| p.port.to_string()).collect();
+        return Some(match exposed.as_slice() {
+            [] => format!("no port {}: it exposes none", spec.port),
+            _ => format!("no port {}: it exposes {}", spec.port, exposed.join(", ")),
+        });
     };
     let target_port = match &p.target_port {
         None => p.port.to_string(),
@@ -209,7 +209,7 @@ mod tests {
         let svc = frontend(8080, "frontend", "10.0.0.1", None);
         assert_eq!(
             service(Some(&svc), &other_port).detail,
-            "no port 81: it exposes [80]"
+            "no port 81: it exposes 80"
         );
         assert_eq!(
             service(None, &spec("LoadBalancer")),
