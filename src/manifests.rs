@@ -124,8 +124,8 @@ pub struct Change {
     pub after: String,
 }
 
-/// The fields where manifest `name` differs from manifest `base`, object by object, in
-/// document order (`(none)` for a field only one has).
+/// The fields where manifest `name` differs from manifest `base`, object by object, keys
+/// in alphabetical order (`(none)` for a field only one has).
 pub fn changes(
     base: &str,
     name: &str,

@@ -446,10 +446,10 @@ fn lesson_4_changes_four_fields_of_the_frontend() {
     assert_eq!(
         shown,
         [
-            (&*format!("{resources}.requests.cpu"), "50m", "1m"),
-            (&*format!("{resources}.requests.memory"), "32Mi", "10Mi"),
             (&*format!("{resources}.limits.cpu"), "500m", "10m"),
             (&*format!("{resources}.limits.memory"), "128Mi", "100Mi"),
+            (&*format!("{resources}.requests.cpu"), "50m", "1m"),
+            (&*format!("{resources}.requests.memory"), "32Mi", "10Mi"),
         ]
     );
     let sane = hk8s::manifests::changes(
