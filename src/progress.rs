@@ -118,6 +118,19 @@ impl Progress {
         self.save()
     }
 
+    /// Marks a lesson as not done (its state was undone), then saves; `false` when it had
+    /// no progress to undo.
+    pub fn reopen(&mut self, key: &str, lesson: u32) -> Result<bool, ProgressError> {
+        let Some(entry) = self.targets.get_mut(key).and_then(|m| m.remove(&lesson)) else {
+            return Ok(false);
+        };
+        if entry.steps_done == 0 && !entry.completed {
+            return Ok(false);
+        }
+        self.save()?;
+        Ok(true)
+    }
+
     /// Forgets a cluster+namespace's progress, then saves.
     pub fn forget(&mut self, key: &str) -> Result<(), ProgressError> {
         self.targets.remove(key);

@@ -137,6 +137,10 @@ async fn lessons_three_and_five_again_keep_one_redis_and_its_data(
         t.contains("redis-data-redis-0"),
         "names the kept claim:\n{t}"
     );
+    assert!(
+        t.contains("Lesson 5 is no longer marked done"),
+        "progress follows the cluster:\n{t}"
+    );
     let client = sandbox.client().unwrap();
     let sets = Api::<StatefulSet>::namespaced(client.clone(), "demo");
     assert!(sets.get_opt("redis").await.unwrap().is_none(), "{t}");
@@ -165,6 +169,16 @@ async fn lessons_three_and_five_again_keep_one_redis_and_its_data(
     assert_eq!(
         kept, 2,
         "the first run's message is back with the claim, beside this run's:\n{t}"
+    );
+    assert!(
+        t.contains(
+            "Deleting the pods app=redis in namespace demo to check that a message survives"
+        ),
+        "the check says it deletes the Redis pod:\n{t}"
+    );
+    assert!(
+        t.contains("• hk8s check: persistence test message") && t.contains("safe to ignore"),
+        "the first run's check message is marked as hk8s's own on the page:\n{t}"
     );
 }
 

@@ -162,6 +162,13 @@ pub(super) async fn undo_later_state(
                 done.outcome
             ));
         }
+        let reopened = Progress::load()?.reopen(&target.progress_key(), state.lesson)?;
+        if reopened && state.lesson != lesson.number {
+            ui.line(&format!(
+                "  Lesson {0} is no longer marked done: `hk8s lesson {0}` brings {theirs} back.",
+                state.lesson
+            ));
+        }
     }
     Ok(())
 }
