@@ -460,3 +460,40 @@ async fn manifest_probe_paths_match_the_binaries() {
         "12 breaks liveness on purpose"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_form_sent_twice_is_stored_once() {
+    let s = stack();
+    let page = get(&s.frontend.base).await;
+    let start = page
+        .body
+        .find("name=\"key\" value=\"")
+        .expect("the form carries a key")
+        + "name=\"key\" value=\"".len();
+    let key = &page.body[start..start + page.body[start..].find('"').unwrap()];
+    let body = format!("key={key}&msg=only+once");
+    let c = client();
+    for attempt in ["first", "resent"] {
+        let sent = send(
+            &c,
+            "POST",
+            &s.frontend.base,
+            Some("application/x-www-form-urlencoded"),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(sent.status, 303, "{attempt}: {}", sent.body);
+    }
+    assert_eq!(stored(&s.redis), 1, "a resent form is not stored twice");
+    let next = get(&s.frontend.base).await;
+    assert!(
+        !next.body.contains(&format!("value=\"{key}\"")),
+        "each page gets a new key"
+    );
+    assert_eq!(post_form(&s.frontend.base, b"another").await.status, 303);
+    assert_eq!(
+        stored(&s.redis),
+        2,
+        "a form without a key is stored as before"
+    );
+}

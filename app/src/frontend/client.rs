@@ -170,9 +170,14 @@ impl ApiClient {
     }
 
     /// Stores a message.
-    pub async fn create(&self, text: &str) -> Result<CreateResponse, ApiCallError> {
+    pub async fn create(
+        &self,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<CreateResponse, ApiCallError> {
         let body = serde_json::to_vec(&CreateRequest {
             text: text.to_owned(),
+            key: key.map(str::to_owned),
         })
         .map_err(|e| ApiCallError::BadAnswer {
             url: self.base.clone(),
