@@ -28,7 +28,7 @@ pub(crate) enum ApplyError {
     },
     #[error("{object} has no apiVersion/kind or no metadata.name")]
     Incomplete { object: String },
-    #[error("applying {object} failed: {source}")]
+    #[error("applying {object} failed: {}", crate::kube_text(.source))]
     Api {
         object: String,
         #[source]
@@ -105,7 +105,9 @@ impl Applier {
                 .name
                 .clone()
                 .ok_or_else(|| ApplyError::Incomplete {
-                    object: format!("{:?}", obj.types),
+                    object: obj.types.as_ref().map_or("an object".into(), |t| {
+                        format!("a {} {}", t.api_version, t.kind)
+                    }),
                 })?;
             let kind = obj
                 .types
@@ -128,6 +130,23 @@ impl Applier {
             });
         }
         Ok(done)
+    }
+
+    /// Whether the object exists (a kind the cluster does not serve: it does not).
+    pub(crate) async fn exists(&mut self, obj: &DynamicObject) -> Result<bool, ApplyError> {
+        let name = obj.name_any();
+        let api = match self.api_for(obj).await {
+            Ok(api) => api,
+            Err(ApplyError::UnknownKind { .. }) => return Ok(false),
+            Err(err) => return Err(err),
+        };
+        api.get_opt(&name)
+            .await
+            .map(|found| found.is_some())
+            .map_err(|source| ApplyError::Api {
+                object: format!("{}/{name}", obj.types.as_ref().map_or("", |t| &t.kind)),
+                source,
+            })
     }
 
     /// Deletes each object; an object already gone counts as deleted.
@@ -177,7 +196,7 @@ fn unknown_kind(api_version: &str, kind: &str, object: &str, err: &kube::Error) 
         api_version: api_version.to_string(),
         kind: kind.to_string(),
         object: object.to_string(),
-        message: err.to_string(),
+        message: crate::kube_text(err),
         hint,
     }
 }

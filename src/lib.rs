@@ -29,10 +29,11 @@ use std::process::ExitCode;
 
 /// The whole program: parse, run, report an error once, return the exit code.
 pub fn main_entry() -> ExitCode {
+    exit_quietly_on_closed_stdout();
     let invocation = match cli::parse() {
         Ok(invocation) => invocation,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(err.as_ref()));
             return ExitCode::FAILURE;
         }
     };
@@ -48,22 +49,65 @@ pub fn main_entry() -> ExitCode {
     match runtime.block_on(commands::run(invocation.job, &invocation.options, ui)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
 
+/// `hk8s lesson 3 | head -1`: once the reader closed the pipe, printing fails, and Rust's
+/// print macros panic on that. A reader that has read enough is not an error: exit quietly,
+/// as programs killed by SIGPIPE do, instead of a panic message.
+fn exit_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 /// An error and its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// An API answer among them ends the chain as [`kube_text`] words it.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        let api = cause
+            .downcast_ref::<kube::Error>()
+            .filter(|e| matches!(e, kube::Error::Api(_)));
+        let text = api.map_or_else(|| cause.to_string(), kube_text);
+        if parts.last() != Some(&text) && !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+        if api.is_some() {
+            break;
+        }
+        next = cause.source();
     }
-    text
+    parts.join(": ")
+}
+
+/// A kube error as a learner reads it: the API's message, reason and code, without the
+/// `Status { … }` structure kube's own Display appends.
+pub(crate) fn kube_text(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) if status.reason.is_empty() => {
+            format!("{} (HTTP {})", status.message, status.code)
+        }
+        kube::Error::Api(status) => format!(
+            "{} ({}, HTTP {})",
+            status.message, status.reason, status.code
+        ),
+        other => error_chain(other),
+    }
 }
 
 fn init_tracing(verbose: u8) {

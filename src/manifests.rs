@@ -115,6 +115,100 @@ pub fn objects(name: &str, registry: Option<&str>) -> Result<Vec<DynamicObject>,
     parse(name, &text)
 }
 
+/// One field where two manifests differ: its path, e.g.
+/// `spec.template.spec.containers[0].resources.limits.cpu`, and both values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// The fields where manifest `name` differs from manifest `base`, object by object, keys
+/// in alphabetical order (`(none)` for a field only one has).
+pub fn changes(
+    base: &str,
+    name: &str,
+    registry: Option<&str>,
+) -> Result<Vec<Change>, ManifestError> {
+    let values = |n: &str| -> Result<Vec<serde_json::Value>, ManifestError> {
+        let text = text(n, registry)?;
+        serde_saphyr::from_multiple(&text).map_err(|e| ManifestError::Invalid {
+            name: n.to_string(),
+            message: e.to_string(),
+        })
+    };
+    let (before, after) = (values(base)?, values(name)?);
+    let mut out = Vec::new();
+    let none = serde_json::Value::Null;
+    for i in 0..before.len().max(after.len()) {
+        let prefix = if before.len().max(after.len()) > 1 {
+            format!("[{i}]")
+        } else {
+            String::new()
+        };
+        compare(
+            &prefix,
+            before.get(i).unwrap_or(&none),
+            after.get(i).unwrap_or(&none),
+            &mut out,
+        );
+    }
+    Ok(out)
+}
+
+fn compare(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<Change>) {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().collect();
+            keys.extend(y.keys().filter(|k| !x.contains_key(*k)));
+            for key in keys {
+                let none = Value::Null;
+                compare(
+                    &join(key),
+                    x.get(key).unwrap_or(&none),
+                    y.get(key).unwrap_or(&none),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                let none = Value::Null;
+                compare(
+                    &format!("{path}[{i}]"),
+                    x.get(i).unwrap_or(&none),
+                    y.get(i).unwrap_or(&none),
+                    out,
+                );
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(Change {
+            path: path.to_string(),
+            before: scalar(a),
+            after: scalar(b),
+        }),
+    }
+}
+
+/// A value as YAML shows it on one line.
+fn scalar(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "(none)".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// The manifest text with lines under the `highlight` paths (e.g. `spec.selector`) marked.
 pub fn highlighted(text: &str, highlight: &[String], ui: &Ui) -> String {
     let mut stack: Vec<(usize, String)> = Vec::new();

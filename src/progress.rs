@@ -24,6 +24,10 @@ pub enum ProgressError {
 pub struct LessonProgress {
     pub steps_done: usize,
     pub completed: bool,
+    /// The run id that filled `{run}` in the saved steps' messages, so that a resumed
+    /// run reads the messages its earlier steps wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// Progress of every cluster+namespace.
@@ -98,6 +102,7 @@ impl Progress {
         lesson: u32,
         steps_done: usize,
         total: usize,
+        run: &str,
     ) -> Result<(), ProgressError> {
         let entry = self
             .targets
@@ -106,10 +111,24 @@ impl Progress {
             .entry(lesson)
             .or_default();
         entry.steps_done = steps_done.min(total);
+        entry.run = Some(run.to_string());
         if steps_done >= total {
             entry.completed = true;
         }
         self.save()
+    }
+
+    /// Marks a lesson as not done (its state was undone), then saves; `false` when it had
+    /// no progress to undo.
+    pub fn reopen(&mut self, key: &str, lesson: u32) -> Result<bool, ProgressError> {
+        let Some(entry) = self.targets.get_mut(key).and_then(|m| m.remove(&lesson)) else {
+            return Ok(false);
+        };
+        if entry.steps_done == 0 && !entry.completed {
+            return Ok(false);
+        }
+        self.save()?;
+        Ok(true)
     }
 
     /// Forgets a cluster+namespace's progress, then saves.

@@ -97,7 +97,7 @@ pub(crate) enum LifecycleError {
     Silent(#[source] tokio::time::error::Elapsed),
     #[error("asking the sandbox for its version")]
     Version(#[source] kube::Error),
-    #[error(transparent)]
+    #[error("{}", crate::kube_text(.0))]
     Api(#[from] kube::Error),
 }
 

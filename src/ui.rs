@@ -123,6 +123,13 @@ impl Ui {
         }
     }
 
+    /// The terminal's width in columns, when stdout is a terminal (prose is reflowed to it).
+    pub(crate) fn width(&self) -> Option<usize> {
+        Term::stdout()
+            .size_checked()
+            .map(|(_, cols)| usize::from(cols).saturating_sub(1).max(40))
+    }
+
     fn paint(&self, style: Style, text: &str) -> String {
         if self.color {
             style.apply_to(text).to_string()
@@ -263,4 +270,30 @@ impl Ui {
             self.dim(&"-".repeat(width - filled))
         )
     }
+}
+
+/// Breaks a styled line between words to fit `width` columns (colour codes take none),
+/// later lines indented by `indent`; no width leaves it whole.
+pub(crate) fn wrap(line: &str, indent: usize, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return line.to_string();
+    };
+    let body = line.trim_start();
+    let lead = line.len() - body.len();
+    let mut out = " ".repeat(lead);
+    let mut used = lead;
+    for (i, word) in body.split(' ').enumerate() {
+        let w = console::measure_text_width(word);
+        if i > 0 && used + 1 + w > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            used = indent;
+        } else if i > 0 {
+            out.push(' ');
+            used += 1;
+        }
+        out.push_str(word);
+        used += w;
+    }
+    out
 }

@@ -338,7 +338,7 @@ fn a_skipped_step_is_not_saved_and_a_cluster_gone_mid_watch_is_reported_at_once(
 }
 
 #[test]
-fn watching_pods_start_replays_what_happened_before_the_learner_looked() {
+fn lesson_3_replays_the_watch_and_offers_to_redo_a_message_redis_lost() {
     support::ensure_app_binaries();
     let dir = tempfile::tempdir().unwrap();
     let _down = SandboxDown(dir.path().join("sandbox"));
@@ -389,7 +389,87 @@ fn watching_pods_start_replays_what_happened_before_the_learner_looked() {
         running >= 3,
         "three pods shown 1/1 Running ({running}):\n{watch}"
     );
+    for step in 6..=7 {
+        tmux.wait_within("[Enter = run, s = skip, q = quit]", step, long);
+        tmux.send(&["Enter"]);
+    }
+    let screen = tmux.wait_within("[Enter = run, s = skip, q = quit]", 8, long);
+    assert!(
+        screen.contains("✔ posted \"Hello from lesson 3"),
+        "{screen}"
+    );
     tmux.send(&["q", "Enter"]);
+    tmux.wait_for("EXITED-0", 1);
+    drop(tmux);
+    lose_redis_data(&dir.path().join("sandbox"));
+
+    let tmux = Tmux::start(
+        dir.path(),
+        &missing_kubeconfig_command(dir.path(), "lesson 3"),
+    );
+    let screen = tmux.wait_within("[Enter = run, s = skip, q = quit]", 1, long);
+    assert!(screen.contains("resuming at step 8 of 9"), "{screen}");
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_within(
+        "Redo step 7 (Leave a kind message) now, then step 8 again? [y/N]",
+        1,
+        long,
+    );
+    assert!(
+        screen.contains("Step 8 needs what step 7 (Leave a kind message) made, and it is missing"),
+        "says which earlier result is missing:\n{screen}"
+    );
+    assert!(!screen.contains("--step 8"), "{screen}");
+    tmux.send(&["y", "Enter"]);
+    let screen = tmux.wait_within("[Enter = run, s = skip, q = quit]", 2, long);
+    let redo = &screen[screen.find("Redoing step 7").expect("redoes step 7")..];
+    assert!(
+        redo.contains("✔ posted \"Hello from lesson 3") && redo.contains("is there"),
+        "step 7 runs again, then step 8 reads the message back:\n{redo}"
+    );
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_within("EXITED-", 1, long);
+    assert!(
+        screen.contains("Lesson 3 complete") && screen.contains("EXITED-0"),
+        "{screen}"
+    );
+}
+
+/// Deletes the Redis pod of the Deployment (no volume: its replacement starts empty) with
+/// the real kubectl, and waits for the replacement to be ready.
+fn lose_redis_data(sandbox_dir: &Path) {
+    let kubectl = |args: &[&str]| {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(sandbox_dir.join("kubeconfig"))
+            .args(args)
+            .output()
+            .expect("kubectl is installed")
+    };
+    let out = kubectl(&["delete", "pod", "-l", "app=redis", "-n", "demo"]);
+    assert!(out.status.success(), "{}", support::text(&out));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod",
+            "-l",
+            "app=redis",
+            "-n",
+            "demo",
+            "--timeout=10s",
+        ]);
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis is back: {}",
+            support::text(&out)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// Pod rows that show `1/1` and `Running`, as kubectl's READY and STATUS columns.

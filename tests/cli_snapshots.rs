@@ -192,6 +192,31 @@ fn completions_are_generated_for_bash() {
     let script = String::from_utf8(out.stdout).unwrap();
     assert!(script.contains("_hk8s()"), "bash completion function");
     assert!(script.contains("verify"), "subcommands are completed");
+    let out = hk8s(&["completions", "zsh"], dir.path());
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        script.contains("3\\:\"Deployments\"")
+            && script.contains("7\\:\"Horizontal Pod Autoscaler\""),
+        "lesson numbers are offered with their titles:\n{script}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hk8s"))
+        .args(["lessons"])
+        .env("HK8S_DATA_DIR", dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hk8s");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
 }
 
 #[test]

@@ -181,6 +181,7 @@ fn every_highlighted_field_exists_in_its_manifest() {
             if let Action::ShowManifest {
                 manifest,
                 highlight,
+                ..
             } = &s.action
             {
                 let text = manifests::text(manifest, None).unwrap();

@@ -9,7 +9,8 @@ use support::{ensure_app_binaries, text};
 use hk8s::checks::{CheckSpec, HpaSpec, ResourcesSpec};
 use hk8s::cluster::Target;
 use hk8s_sandbox::{Sandbox, SandboxConfig};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use std::collections::BTreeMap;
@@ -114,7 +115,71 @@ async fn every_lesson_with_yes_on_the_sandbox() {
     }
     let out = hk8s(&[], &envs, Duration::from_secs(30)).await;
     assert!(text(&out).contains("8/8"), "{}", text(&out));
+    lessons_three_and_five_again_keep_one_redis_and_its_data(&sandbox, &envs).await;
     sandbox.shutdown().await;
+}
+
+/// Lesson 3 after lesson 5: one Redis behind the service, not two, said before it is done;
+/// the StatefulSet's claim and its messages stay and come back with lesson 5.
+async fn lessons_three_and_five_again_keep_one_redis_and_its_data(
+    sandbox: &Sandbox,
+    envs: &[(&str, &Path)],
+) {
+    let out = hk8s(&["lesson", "3", "--yes"], envs, Duration::from_secs(600)).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "lesson 3 again:\n{t}");
+    let said = t
+        .find("Lesson 5 replaced deployment/redis by statefulset/redis")
+        .unwrap_or_else(|| panic!("says what lesson 5 changed:\n{t}"));
+    let deleted = t.find("statefulset/redis deleted").expect("deletes it");
+    assert!(said < deleted, "said before it is done:\n{t}");
+    assert!(
+        t.contains("redis-data-redis-0"),
+        "names the kept claim:\n{t}"
+    );
+    assert!(
+        t.contains("Lesson 5 is no longer marked done"),
+        "progress follows the cluster:\n{t}"
+    );
+    let client = sandbox.client().unwrap();
+    let sets = Api::<StatefulSet>::namespaced(client.clone(), "demo");
+    assert!(sets.get_opt("redis").await.unwrap().is_none(), "{t}");
+    let deployments = Api::<Deployment>::namespaced(client.clone(), "demo");
+    assert!(deployments.get_opt("redis").await.unwrap().is_some(), "{t}");
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client, "demo");
+    assert!(
+        claims
+            .get_opt("redis-data-redis-0")
+            .await
+            .unwrap()
+            .is_some(),
+        "claim kept"
+    );
+
+    let out = hk8s(&["lesson", "5", "--yes"], envs, Duration::from_secs(600)).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "lesson 5 again:\n{t}");
+    let kept = t
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .starts_with("• Written before the pod is deleted (")
+        })
+        .count();
+    assert_eq!(
+        kept, 2,
+        "the first run's message is back with the claim, beside this run's:\n{t}"
+    );
+    assert!(
+        t.contains(
+            "Deleting the pods app=redis in namespace demo to check that a message survives"
+        ),
+        "the check says it deletes the Redis pod:\n{t}"
+    );
+    assert!(
+        t.contains("• hk8s check: persistence test message") && t.contains("safe to ignore"),
+        "the first run's check message is marked as hk8s's own on the page:\n{t}"
+    );
 }
 
 /// Stops a sandbox started by `--sandbox` (detached) when the test ends, pass or fail.

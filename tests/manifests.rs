@@ -429,3 +429,34 @@ fn lesson_teaching_points_are_kept() {
         Some("cpu")
     );
 }
+
+#[test]
+fn lesson_4_changes_four_fields_of_the_frontend() {
+    let starved = hk8s::manifests::changes(
+        "05-frontend-deployment.yml",
+        "07-fake-requests-limits.yml",
+        None,
+    )
+    .unwrap();
+    let shown: Vec<(&str, &str, &str)> = starved
+        .iter()
+        .map(|c| (c.path.as_str(), c.before.as_str(), c.after.as_str()))
+        .collect();
+    let resources = "spec.template.spec.containers[0].resources";
+    assert_eq!(
+        shown,
+        [
+            (&*format!("{resources}.limits.cpu"), "500m", "10m"),
+            (&*format!("{resources}.limits.memory"), "128Mi", "100Mi"),
+            (&*format!("{resources}.requests.cpu"), "50m", "1m"),
+            (&*format!("{resources}.requests.memory"), "32Mi", "10Mi"),
+        ]
+    );
+    let sane = hk8s::manifests::changes(
+        "07-fake-requests-limits.yml",
+        "08-limits-requests.yml",
+        None,
+    )
+    .unwrap();
+    assert_eq!(sane.len(), 4, "{sane:?}");
+}

@@ -321,7 +321,7 @@ async fn the_tutorial_runs_on_the_sandbox_with_kubectl() {
     let first = "hello-from-lesson-3";
     let mut posted = false;
     for _ in 0..50 {
-        if http("GET", &format!("{base}/readyz"), None).await.0 == 200 {
+        if http("GET", &format!("{base}/"), None).await.0 == 200 {
             posted = true;
             break;
         }

@@ -146,7 +146,7 @@ async fn compat_create(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = body?;
     let text = message::validate(&body)?;
-    let msg = s.store.append(text).await?;
+    let msg = s.store.append(text, None).await?;
     tracing::info!(id = msg.id, bytes = msg.text.len(), "message stored");
     Ok(Json(json!({"status": "success", "message": msg.text})))
 }
@@ -172,7 +172,14 @@ pub struct ListResponse {
 pub struct CreateRequest {
     /// The message text.
     pub text: String,
+    /// An idempotency key (at most 64 letters, digits, `-` or `_`): a second request with
+    /// the same key stores nothing and answers with the first one's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
+
+/// The longest idempotency key accepted.
+const MAX_KEY_LEN: usize = 64;
 
 /// Answer to `POST /api/v1/messages`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -225,7 +232,19 @@ async fn create(
         )
     })?;
     let text = message::validate(req.text.as_bytes())?;
-    let msg = s.store.append(text).await?;
+    if let Some(key) = &req.key
+        && (key.is_empty()
+            || key.len() > MAX_KEY_LEN
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("key must be 1 to {MAX_KEY_LEN} letters, digits, '-' or '_'"),
+        ));
+    }
+    let msg = s.store.append(text, req.key.as_deref()).await?;
     tracing::info!(id = msg.id, bytes = msg.text.len(), "message stored");
     Ok((
         StatusCode::CREATED,

@@ -19,12 +19,23 @@ const OP_TIMEOUT: Duration = Duration::from_secs(3);
 /// Allocates the id and pushes the record in one server-side step, so concurrent appends
 /// can neither lose nor duplicate a message.
 const APPEND_LUA: &str = r"
+if ARGV[4] ~= '' then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return seen end
+end
 local id = redis.call('INCR', KEYS[1])
 local rec = cjson.encode({id = id, text = ARGV[1], time = ARGV[2]})
 redis.call('LPUSH', KEYS[2], rec)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], rec, 'EX', tonumber(ARGV[4])) end
 return rec
 ";
+
+/// Prefix of the keys that remember a post's idempotency key with the message it stored.
+pub const POSTED_PREFIX: &str = "hello-k8s:posted:";
+
+/// How long a post's key is remembered: a resend within this time is not stored twice.
+const POSTED_SECONDS: u64 = 24 * 3600;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +50,8 @@ pub enum StoreError {
     },
     /// Redis did not answer in time.
     #[error(
-        "Redis at {addr} did not answer within {OP_TIMEOUT:?}; it is retried on the next request"
+        "Redis at {addr} did not answer within {} s; it is retried on the next request",
+        OP_TIMEOUT.as_secs()
     )]
     Timeout {
         /// host:port
@@ -126,8 +138,10 @@ impl Store {
         Ok(())
     }
 
-    /// Appends a message (already validated) and returns it with its id and time.
-    pub async fn append(&self, text: &str) -> Result<Message, StoreError> {
+    /// Appends a message (already validated) and returns it with its id and time. With a
+    /// `key`, a second append with the same key stores nothing and returns the first one's
+    /// message (a resent form after a lost answer), atomically in one script.
+    pub async fn append(&self, text: &str, key: Option<&str>) -> Result<Message, StoreError> {
         let time = jiff::Timestamp::now()
             .round(jiff::Unit::Millisecond)
             .unwrap_or_else(|_| jiff::Timestamp::now());
@@ -135,9 +149,11 @@ impl Store {
         let mut inv = self.append.prepare_invoke();
         inv.key(SEQ_KEY)
             .key(LIST_KEY)
+            .key(format!("{POSTED_PREFIX}{}", key.unwrap_or_default()))
             .arg(text)
             .arg(time.to_string())
-            .arg(MAX_STORED);
+            .arg(MAX_STORED)
+            .arg(key.map_or(String::new(), |_| POSTED_SECONDS.to_string()));
         let rec: String = self.bounded(inv.invoke_async(&mut conn)).await?;
         serde_json::from_str(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))
     }

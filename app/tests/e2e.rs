@@ -277,7 +277,11 @@ async fn api_down_gives_frontend_503_page_then_recovers() {
     );
     assert!(page.body.contains("Leave us a kind message"));
     assert_eq!(get(&format!("{}/healthz", frontend.base)).await.status, 200);
-    assert_eq!(get(&format!("{}/readyz", frontend.base)).await.status, 503);
+    assert_eq!(
+        get(&format!("{}/readyz", frontend.base)).await.status,
+        200,
+        "the frontend stays ready while the API is down: its page says so, no cascade"
+    );
     let posted = post_form(&frontend.base, b"keep me").await;
     assert_eq!(posted.status, 503);
     assert!(posted.body.contains("keep me"), "draft kept");
@@ -454,5 +458,42 @@ async fn manifest_probe_paths_match_the_binaries() {
         status(liveness.1, &liveness.2).await,
         404,
         "12 breaks liveness on purpose"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_form_sent_twice_is_stored_once() {
+    let s = stack();
+    let page = get(&s.frontend.base).await;
+    let start = page
+        .body
+        .find("name=\"key\" value=\"")
+        .expect("the form carries a key")
+        + "name=\"key\" value=\"".len();
+    let key = &page.body[start..start + page.body[start..].find('"').unwrap()];
+    let body = format!("key={key}&msg=only+once");
+    let c = client();
+    for attempt in ["first", "resent"] {
+        let sent = send(
+            &c,
+            "POST",
+            &s.frontend.base,
+            Some("application/x-www-form-urlencoded"),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(sent.status, 303, "{attempt}: {}", sent.body);
+    }
+    assert_eq!(stored(&s.redis), 1, "a resent form is not stored twice");
+    let next = get(&s.frontend.base).await;
+    assert!(
+        !next.body.contains(&format!("value=\"{key}\"")),
+        "each page gets a new key"
+    );
+    assert_eq!(post_form(&s.frontend.base, b"another").await.status, 303);
+    assert_eq!(
+        stored(&s.redis),
+        2,
+        "a form without a key is stored as before"
     );
 }

@@ -262,7 +262,7 @@ impl CheckSpec {
 /// Why a check could not look at the cluster (a failed check is a [`Verdict`], not this).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CheckError {
-    #[error(transparent)]
+    #[error("{}", crate::kube_text(.0))]
     Kube(#[from] kube::Error),
     #[error("{kind} {name} not found")]
     NotFound { kind: &'static str, name: String },

@@ -145,9 +145,37 @@ enum LoaderArg {
     K3d,
 }
 
+/// A lesson number: any number parses (a missing lesson gets hk8s's own error, which lists
+/// them), and the lessons are the possible values shell completions offer, with titles.
+#[derive(Debug, Clone, Copy)]
+struct LessonNumber;
+
+impl clap::builder::TypedValueParser for LessonNumber {
+    type Value = u32;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<u32, clap::Error> {
+        clap::value_parser!(u32).parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let lessons = crate::lesson::model::all().ok()?;
+        Some(Box::new(lessons.into_iter().map(|l| {
+            clap::builder::PossibleValue::new(l.number.to_string()).help(l.title)
+        })))
+    }
+}
+
 #[derive(Debug, Args)]
 struct LessonArgs {
     /// Lesson number (see `hk8s lessons`).
+    #[arg(value_parser = LessonNumber, hide_possible_values = true)]
     number: u32,
     /// Start at this step (1-based) instead of where you stopped.
     #[arg(long)]
@@ -157,6 +185,7 @@ struct LessonArgs {
 #[derive(Debug, Args)]
 struct VerifyArgs {
     /// Lessons to verify (default: every lesson completed so far, or all with --all).
+    #[arg(value_parser = LessonNumber, hide_possible_values = true)]
     lessons: Vec<u32>,
     /// Verify every lesson.
     #[arg(long)]

@@ -17,7 +17,7 @@ pub(super) async fn run(options: &ClusterOptions, ui: &Ui) -> anyhow::Result<Exi
     let target = match cluster::connect(options, ui).await {
         Ok(t) => t,
         Err(e) => {
-            ui.fail(&format!("{e:#}"));
+            ui.fail(&crate::error_chain(&e));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -25,7 +25,7 @@ pub(super) async fn run(options: &ClusterOptions, ui: &Ui) -> anyhow::Result<Exi
     match cluster::ensure_reachable(&target).await {
         Ok(v) => ui.ok(&format!("API server reachable: Kubernetes {v}")),
         Err(e) => {
-            ui.fail(&format!("{e:#}"));
+            ui.fail(&crate::error_chain(&e));
             return Ok(ExitCode::FAILURE);
         }
     }

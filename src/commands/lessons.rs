@@ -20,13 +20,14 @@ pub(super) fn run(ui: &Ui) -> anyhow::Result<ExitCode> {
             format!(" [{}]", manifests.join(","))
         };
         println!(
-            "  {:>2}  {:<13} {}{}",
+            "  {:>2}  {} {}{}",
             l.number,
-            ui.cyan(&l.slug),
+            ui.cyan(&format!("{:<13}", l.slug)),
             l.title,
             ui.dim(&used)
         );
-        println!("      {}", ui.dim(&l.summary));
+        let summary = format!("      {}", ui.dim(&l.summary));
+        println!("{}", crate::ui::wrap(&summary, 6, ui.width()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -94,15 +94,7 @@ pub(super) async fn run(args: Request, options: &Options, mut ui: Ui) -> anyhow:
         eprintln!("{header}");
     }
     install_interrupt_handler(ui.clone());
-    let checks = verify(
-        &target,
-        &chosen,
-        args.apply,
-        options.registry.clone(),
-        &ui,
-        text,
-    )
-    .await?;
+    let checks = verify(&target, &chosen, args.apply, options, &ui, text).await?;
     let summary = Summary {
         passed: checks.iter().filter(|c| c.passed && !c.skipped).count(),
         failed: checks.iter().filter(|c| !c.passed).count(),
@@ -138,10 +130,11 @@ async fn verify(
     target: &Target,
     lessons: &[Lesson],
     apply: bool,
-    registry: Option<String>,
+    options: &Options,
     ui: &Ui,
     print: bool,
 ) -> anyhow::Result<Vec<CheckResult>> {
+    let registry = options.registry.clone();
     let mut quiet = ui.clone();
     quiet.quiet = true;
     let reachable = cluster::ensure_reachable(target).await;
@@ -167,6 +160,10 @@ async fn verify(
                 checks
             }
             Ok(_) => {
+                if apply {
+                    let speaking = if print { ui } else { &quiet };
+                    super::lesson::undo_later_state(lesson, target, options, speaking).await?;
+                }
                 let runner = Runner::new(target, &quiet, registry.clone(), mode);
                 runner.run(lesson, 1, None).await?.checks
             }

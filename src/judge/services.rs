@@ -57,11 +57,11 @@ fn port_problem(
     spec: &ServiceSpec,
 ) -> Option<String> {
     let Some(p) = ports.iter().find(|p| p.port == spec.port) else {
-        return Some(format!(
-            "no port {}: it exposes {:?}",
-            spec.port,
-            ports.iter().map(|p| p.port).collect::<Vec<_>>()
-        ));
+        let exposed: Vec<String> = ports.iter().map(|p| p.port.to_string()).collect();
+        return Some(match exposed.as_slice() {
+            [] => format!("no port {}: it exposes none", spec.port),
+            _ => format!("no port {}: it exposes {}", spec.port, exposed.join(", ")),
+        });
     };
     let target_port = match &p.target_port {
         None => p.port.to_string(),
@@ -131,10 +131,11 @@ pub(crate) fn cluster_ips<'a>(
         })
         .map(|(name, _)| name)
         .collect();
-    Verdict::new(
-        missing.is_empty(),
-        format!("without an IP: {}", missing.join(", ")),
-    )
+    if missing.is_empty() {
+        Verdict::pass("each has a cluster IP")
+    } else {
+        Verdict::fail(format!("no cluster IP yet: {}", missing.join(", ")))
+    }
 }
 
 #[cfg(test)]
@@ -208,7 +209,7 @@ mod tests {
         let svc = frontend(8080, "frontend", "10.0.0.1", None);
         assert_eq!(
             service(Some(&svc), &other_port).detail,
-            "no port 81: it exposes [80]"
+            "no port 81: it exposes 80"
         );
         assert_eq!(
             service(None, &spec("LoadBalancer")),
@@ -232,14 +233,17 @@ mod tests {
     fn cluster_ips_name_the_services_without_one() {
         let with = frontend(8080, "frontend", "10.0.0.1", None);
         let without = frontend(8080, "frontend", "", None);
-        assert!(cluster_ips([("frontend", Some(&with))]).passed);
+        assert_eq!(
+            cluster_ips([("frontend", Some(&with))]),
+            Verdict::pass("each has a cluster IP")
+        );
         assert_eq!(
             cluster_ips([
                 ("api", Some(&without)),
                 ("redis", None),
                 ("frontend", Some(&with))
             ]),
-            Verdict::fail("without an IP: api, redis")
+            Verdict::fail("no cluster IP yet: api, redis")
         );
     }
 }

@@ -23,6 +23,10 @@ pub enum Action {
         manifest: String,
         #[serde(default)]
         highlight: Vec<String>,
+        /// Show only the fields where `manifest` differs from this one (what the learner
+        /// applied before), instead of the whole file.
+        #[serde(default)]
+        changes_from: Option<String>,
     },
     /// Create the tutorial namespace, labelled as created by hk8s.
     CreateNamespace,
@@ -193,7 +197,14 @@ impl Action {
     /// Every embedded manifest the step names.
     pub fn manifests(&self) -> Vec<&str> {
         match self {
-            Action::ShowManifest { manifest, .. } => vec![manifest.as_str()],
+            Action::ShowManifest {
+                manifest,
+                changes_from,
+                ..
+            } => std::iter::once(manifest)
+                .chain(changes_from)
+                .map(String::as_str)
+                .collect(),
             Action::Apply { manifests, .. } | Action::Delete { manifests } => {
                 manifests.iter().map(String::as_str).collect()
             }

@@ -2,6 +2,7 @@
 //! (one executor per action in `steps`, what the learner sees in `present`).
 
 mod action;
+pub(crate) mod later;
 pub mod model;
 mod present;
 pub(crate) mod runner;

@@ -44,6 +44,23 @@ pub struct Step {
     pub kubectl: Option<String>,
 }
 
+impl Lesson {
+    /// The earlier step whose result step `index` (0-based) reads, e.g. the `post-message`
+    /// step that wrote the text a `read-messages` step expects: when that result is gone,
+    /// redoing that step (not this one) is what brings it back.
+    pub(crate) fn producer(&self, index: usize) -> Option<usize> {
+        let Action::ReadMessages {
+            expect: Some(text), ..
+        } = &self.steps.get(index)?.action
+        else {
+            return None;
+        };
+        self.steps[..index]
+            .iter()
+            .rposition(|s| matches!(&s.action, Action::PostMessage { text: t } if t == text))
+    }
+}
+
 /// The front matter's version, read before the rest so that a newer format gets a clear
 /// error instead of a list of unknown fields.
 #[derive(Debug, Deserialize)]

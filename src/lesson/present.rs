@@ -14,7 +14,7 @@ use crate::ui::Ui;
 /// The lesson's title, summary and introduction; where a resumed run starts.
 pub(super) fn lesson_intro(ui: &Ui, lesson: &Lesson, start: usize) {
     ui.heading(&format!("Lesson {}: {}", lesson.number, lesson.title));
-    ui.line(&ui.dim(&lesson.summary));
+    ui.line(&crate::ui::wrap(&ui.dim(&lesson.summary), 0, ui.width()));
     if !lesson.intro.is_empty() {
         ui.line("");
         ui.line(&render_prose(&lesson.intro, ui));
@@ -59,11 +59,39 @@ pub(super) fn stopped(ui: &Ui, lesson: u32, number: usize) {
     ));
 }
 
-pub(super) fn step_failed(ui: &Ui, lesson: u32, number: usize, err: &StepError) {
+/// A failed step, and the step to run again from: the failed one, or the earlier step whose
+/// result it found missing.
+pub(super) fn step_failed(ui: &Ui, lesson: u32, number: usize, from: usize, err: &StepError) {
     ui.fail(&format!("Step {number} failed: {err}"));
-    ui.line(&format!(
-        "Fix it and rerun this step with `hk8s lesson {lesson} --step {number}`."
+    if from == number {
+        ui.line(&format!(
+            "Fix it and rerun this step with `hk8s lesson {lesson} --step {number}`."
+        ));
+    } else {
+        ui.line(&format!(
+            "Step {number} reads what step {from} made: `hk8s lesson {lesson} --step {from}` redoes step {from} and goes on from there."
+        ));
+    }
+}
+
+/// A step found the result of an earlier one missing.
+pub(super) fn result_missing(ui: &Ui, number: usize, earlier: usize, title: &str, err: &StepError) {
+    ui.warn(&format!(
+        "Step {number} needs what step {earlier} ({title}) made, and it is missing: {err}."
     ));
+    ui.line(
+        "Either it was never made in this run (it started after that step), or something removed it since (a Redis without a volume forgets its messages when its pod restarts).",
+    );
+}
+
+/// Before an earlier step runs again.
+pub(super) fn redoing(ui: &Ui, number: usize, title: &str) {
+    ui.line(&ui.bold(&format!("Redoing step {number}: {title}")));
+}
+
+/// Before the step that found a result missing runs again.
+pub(super) fn retrying(ui: &Ui, number: usize, title: &str) {
+    ui.line(&ui.bold(&format!("Step {number} again: {title}")));
 }
 
 /// The lesson's end: complete or not (a skipped step that does something leaves it
@@ -168,6 +196,25 @@ pub(super) fn outcome(ui: &Ui, mode: Mode, outcome: &StepOutcome) {
             ui.line(&ui.dim(&format!("--- {name}")));
             ui.line(manifests::highlighted(text, highlight, ui).trim_end());
         }
+        StepOutcome::ManifestChanges {
+            name,
+            base,
+            changes,
+        } => {
+            ui.line(&ui.dim(&format!(
+                "--- {name}: the {} field(s) that differ from {base} (`hk8s manifests show {name}` prints it all)",
+                changes.len()
+            )));
+            let width = changes.iter().map(|c| c.path.len()).max().unwrap_or(0);
+            for c in changes {
+                ui.line(&format!(
+                    "  {:<width$}  {} → {}",
+                    c.path,
+                    ui.dim(&c.before),
+                    ui.highlight(&c.after)
+                ));
+            }
+        }
         StepOutcome::Namespace {
             name,
             created: true,
@@ -245,37 +292,85 @@ fn verdict(ui: &Ui, text: &str, passed: bool) {
     }
 }
 
-/// Light Markdown rendering for the terminal: `code` in cyan, **bold** in bold.
+/// Light Markdown rendering for the terminal: `code` in cyan, **bold** in bold; on a
+/// terminal, paragraphs and list items reflowed to its width.
 pub(crate) fn render_prose(text: &str, ui: &Ui) -> String {
-    let mut out = String::new();
+    render_prose_to(text, ui, ui.width())
+}
+
+/// [`render_prose`] for a given width; `None` keeps the file's own line breaks.
+fn render_prose_to(text: &str, ui: &Ui, width: Option<usize>) -> String {
+    let mut out: Vec<String> = Vec::new();
     let mut in_fence = false;
+    // The paragraph or list item being joined, and the indent of its later lines.
+    let mut open: Option<(String, usize)> = None;
+    let flush = |open: &mut Option<(String, usize)>, out: &mut Vec<String>| {
+        if let Some((text, indent)) = open.take() {
+            out.push(crate::ui::wrap(&style_line(&text, ui), indent, width));
+        }
+    };
     for line in text.lines() {
         if line.starts_with("```") {
+            flush(&mut open, &mut out);
             in_fence = !in_fence;
             continue;
         }
         if in_fence {
-            out.push_str(&format!("    {}\n", ui.cyan(line)));
+            out.push(format!("    {}", ui.cyan(line)));
             continue;
         }
-        let mut rendered = String::new();
-        for (i, part) in line.split('`').enumerate() {
-            if i % 2 == 1 {
-                rendered.push_str(&ui.cyan(part));
-            } else {
-                for (j, bit) in part.split("**").enumerate() {
-                    if j % 2 == 1 {
-                        rendered.push_str(&ui.bold(bit));
-                    } else {
-                        rendered.push_str(&italics(bit, ui));
-                    }
+        let trimmed = line.trim_start();
+        let lead = line.len() - trimmed.len();
+        let item = list_marker(trimmed);
+        match (&mut open, width) {
+            _ if trimmed.is_empty() => {
+                flush(&mut open, &mut out);
+                out.push(String::new());
+            }
+            (Some((text, _)), Some(_)) if item == 0 => {
+                text.push(' ');
+                text.push_str(trimmed);
+            }
+            _ => {
+                flush(&mut open, &mut out);
+                open = Some((line.to_string(), lead + item));
+            }
+        }
+    }
+    flush(&mut open, &mut out);
+    out.join("\n").trim_end().to_string()
+}
+
+/// The width of the list marker a line starts with (`- `, `* `, `1. `), 0 for none.
+fn list_marker(line: &str) -> usize {
+    if line.starts_with("- ") || line.starts_with("* ") {
+        return 2;
+    }
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 && line[digits..].starts_with(". ") {
+        digits + 2
+    } else {
+        0
+    }
+}
+
+/// One line of Markdown, styled.
+fn style_line(line: &str, ui: &Ui) -> String {
+    let mut rendered = String::new();
+    for (i, part) in line.split('`').enumerate() {
+        if i % 2 == 1 {
+            rendered.push_str(&ui.cyan(part));
+        } else {
+            for (j, bit) in part.split("**").enumerate() {
+                if j % 2 == 1 {
+                    rendered.push_str(&ui.bold(bit));
+                } else {
+                    rendered.push_str(&italics(bit, ui));
                 }
             }
         }
-        out.push_str(&rendered);
-        out.push('\n');
     }
-    out.trim_end().to_string()
+    rendered
 }
 
 /// `*word*` in italics (a lone `*`, as in `2 * 3`, stays).
@@ -304,7 +399,7 @@ fn italics(text: &str, ui: &Ui) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::render_prose;
+    use super::{render_prose, render_prose_to};
     use crate::ui::Ui;
 
     #[test]
@@ -319,5 +414,20 @@ mod tests {
             render_prose(prose, &ui),
             "Run kubectl get pods: ready pods are counted, 2 * 3 is not.\n    kubectl get nodes\nDone."
         );
+    }
+
+    #[test]
+    fn prose_is_reflowed_to_the_width_and_list_items_keep_their_indent() {
+        let ui = Ui {
+            color: false,
+            interactive: false,
+            quiet: true,
+        };
+        let prose = "A paragraph that the file\nbroke early.\n\n- an item whose text goes\n  on for a while longer\n- a second item\n1. a numbered item that wraps";
+        assert_eq!(
+            render_prose_to(prose, &ui, Some(24)),
+            "A paragraph that the\nfile broke early.\n\n- an item whose text\n  goes on for a while\n  longer\n- a second item\n1. a numbered item that\n   wraps"
+        );
+        assert_eq!(render_prose_to(prose, &ui, None), prose);
     }
 }

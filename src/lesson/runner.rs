@@ -121,6 +121,15 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Continues the run that did a lesson's saved steps (its id, when saved), so that
+    /// `{run}` names the messages those steps wrote.
+    pub(crate) fn resuming(mut self, run_id: Option<String>) -> Self {
+        if let Some(id) = run_id {
+            self.run_id = id;
+        }
+        self
+    }
+
     /// Runs the lesson from `start` (1-based step number).
     pub(crate) async fn run(
         &self,
@@ -144,7 +153,11 @@ impl<'a> Runner<'a> {
         {
             let number = index + 1;
             set_current(Some((lesson.number, number)));
-            match self.step(lesson, number, step, &mut outcome).await {
+            let result = match self.step(lesson, number, step, &mut outcome).await {
+                Err(err) if learn => self.offer_redo(lesson, index, err, &mut outcome).await,
+                other => other,
+            };
+            match result {
                 Ok(StepEnd::Done) => {}
                 Ok(StepEnd::Skipped) => {
                     if step.action.changes_cluster() || matches!(step.action, Action::Check { .. })
@@ -158,7 +171,8 @@ impl<'a> Runner<'a> {
                 }
                 Err(err) => {
                     if learn {
-                        present::step_failed(self.ui, lesson.number, number, &err);
+                        let from = lesson.producer(index).map_or(number, |p| p + 1);
+                        present::step_failed(self.ui, lesson.number, number, from, &err);
                     }
                     outcome.checks.push(CheckResult {
                         lesson: lesson.number,
@@ -172,7 +186,13 @@ impl<'a> Runner<'a> {
                 }
             }
             if let (true, Some(p), None) = (learn, progress.as_deref_mut(), skipped) {
-                p.record(&self.target.progress_key(), lesson.number, number, total)?;
+                p.record(
+                    &self.target.progress_key(),
+                    lesson.number,
+                    number,
+                    total,
+                    &self.run_id,
+                )?;
             }
         }
         set_current(None);
@@ -217,6 +237,17 @@ impl<'a> Runner<'a> {
                 Answer::Interrupted => exit_interrupted(self.ui),
             }
         }
+        self.execute(lesson, step, outcome).await?;
+        Ok(StepEnd::Done)
+    }
+
+    /// Runs a step's action and shows what it did.
+    async fn execute(
+        &self,
+        lesson: &Lesson,
+        step: &Step,
+        outcome: &mut Outcome,
+    ) -> Result<(), StepError> {
         let ctx = StepContext {
             target: self.target,
             ui: self.ui,
@@ -230,6 +261,43 @@ impl<'a> Runner<'a> {
         let done = steps::execute(&ctx, &step.action).await?;
         present::outcome(self.ui, self.mode, &done);
         outcome.checks.extend_from_slice(done.checks());
+        Ok(())
+    }
+
+    /// Step `index` found an earlier step's result missing (a message it wrote is not on
+    /// the page): says so and offers to redo that step, then runs this one again. Yes
+    /// without a terminal or with --yes, as every step runs then.
+    async fn offer_redo(
+        &self,
+        lesson: &Lesson,
+        index: usize,
+        err: StepError,
+        outcome: &mut Outcome,
+    ) -> Result<StepEnd, StepError> {
+        let producer = match lesson.producer(index) {
+            Some(p) if matches!(err, StepError::MessageMissing(_)) => p,
+            _ => return Err(err),
+        };
+        let earlier = &lesson.steps[producer];
+        present::result_missing(self.ui, index + 1, producer + 1, &earlier.title, &err);
+        let question = format!(
+            "Redo step {} ({}) now, then step {} again?",
+            producer + 1,
+            earlier.title,
+            index + 1
+        );
+        let ui = self.ui.clone();
+        let yes = !self.ui.interactive;
+        let redo = tokio::task::spawn_blocking(move || ui.confirm(&question, yes))
+            .await
+            .unwrap_or(false);
+        if !redo {
+            return Err(err);
+        }
+        present::redoing(self.ui, producer + 1, &earlier.title);
+        self.execute(lesson, earlier, outcome).await?;
+        present::retrying(self.ui, index + 1, &lesson.steps[index].title);
+        self.execute(lesson, &lesson.steps[index], outcome).await?;
         Ok(StepEnd::Done)
     }
 

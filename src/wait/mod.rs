@@ -254,7 +254,7 @@ pub(crate) async fn watch(
     let what = cond.describe();
     let bar = ui.spinner(&format!("waiting for {what}"));
     let event_task = events::show_new(target, &bar, ui, since);
-    let pod_task = cond
+    let mut pod_task = cond
         .about_pods()
         .then(|| pod_rows::show_changes(target, cond.selector(), &bar, ui));
     let start = Instant::now();
@@ -266,6 +266,10 @@ pub(crate) async fn watch(
                 passed: true,
                 detail,
             }) => {
+                if let Some((_, listed)) = &mut pod_task {
+                    let shown = listed.wait_for(|done| *done);
+                    let _ = tokio::time::timeout(Duration::from_secs(3), shown).await;
+                }
                 bar.finish_and_clear();
                 ui.ok(&format!("waited for {what}: {detail}"));
                 break Ok(());
@@ -294,7 +298,7 @@ pub(crate) async fn watch(
         tokio::time::sleep(Duration::from_millis(400)).await;
     };
     event_task.abort();
-    if let Some(task) = pod_task {
+    if let Some((task, _)) = pod_task {
         task.abort();
     }
     result

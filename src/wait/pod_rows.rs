@@ -40,17 +40,20 @@ impl Row {
 }
 
 /// Watches the pods matching `selector` (all in the namespace when `None`) and prints a
-/// line per change above the spinner (unless `ui` is quiet); abort the task to stop.
+/// line per change above the spinner (unless `ui` is quiet); abort the task to stop. The
+/// receiver turns true once the pods as they were at the start are shown, so a wait that
+/// is over at once still shows them before it ends.
 pub(super) fn show_changes(
     target: &Target,
     selector: Option<String>,
     bar: &ProgressBar,
     ui: &Ui,
-) -> JoinHandle<()> {
+) -> (JoinHandle<()>, tokio::sync::watch::Receiver<bool>) {
     let api = Api::<Pod>::namespaced(target.client.clone(), &target.namespace);
     let bar = bar.clone();
     let ui = ui.clone();
-    tokio::spawn(async move {
+    let (listed, shown_at_start) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
         if ui.quiet {
             return;
         }
@@ -69,6 +72,10 @@ pub(super) fn show_changes(
                     if shown.remove(&name).is_some() {
                         bar.println(format!("  {}", ui.dim(&format!("{name} deleted"))));
                     }
+                    continue;
+                }
+                Ok(watcher::Event::InitDone) => {
+                    let _ = listed.send(true);
                     continue;
                 }
                 _ => continue,
@@ -90,7 +97,8 @@ pub(super) fn show_changes(
             ));
             shown.insert(name, row);
         }
-    })
+    });
+    (task, shown_at_start)
 }
 
 fn line(name: &str, ready: &str, status: &str, restarts: &str) -> String {

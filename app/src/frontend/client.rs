@@ -30,7 +30,7 @@ pub enum ApiCallError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// No answer in time.
-    #[error("the API at {url} did not answer within {CALL_TIMEOUT:?}")]
+    #[error("the API at {url} did not answer within {} s", CALL_TIMEOUT.as_secs())]
     Timeout {
         /// The URL called.
         url: String,
@@ -170,9 +170,14 @@ impl ApiClient {
     }
 
     /// Stores a message.
-    pub async fn create(&self, text: &str) -> Result<CreateResponse, ApiCallError> {
+    pub async fn create(
+        &self,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<CreateResponse, ApiCallError> {
         let body = serde_json::to_vec(&CreateRequest {
             text: text.to_owned(),
+            key: key.map(str::to_owned),
         })
         .map_err(|e| ApiCallError::BadAnswer {
             url: self.base.clone(),
@@ -180,11 +185,5 @@ impl ApiClient {
         })?;
         self.call_json(Method::POST, "/api/v1/messages", Some(body))
             .await
-    }
-
-    /// Succeeds when the API answers its liveness probe.
-    pub async fn healthy(&self) -> Result<(), ApiCallError> {
-        let _: serde_json::Value = self.call_json(Method::GET, "/healthz", None).await?;
-        Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
@@ -97,13 +98,43 @@ fn unavailable_text(e: &ApiCallError) -> String {
     }
 }
 
-/// Renders the page with the latest messages, a notice and a draft; `status` unless the API fails.
+/// A new form's idempotency key: this pod's name, the time and a counter, unique across
+/// pods and renders, in the characters the API accepts.
+fn fresh_key(pod: &str) -> String {
+    static RENDERED: AtomicU64 = AtomicU64::new(0);
+    let pod: String = pod
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(24)
+        .collect();
+    format!(
+        "{pod}-{}-{}",
+        jiff::Timestamp::now().as_nanosecond(),
+        RENDERED.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The key a submitted form carries, when it is one the API accepts.
+fn submitted_key(body: &[u8]) -> Option<String> {
+    let key = String::from_utf8(form::field(body, "key")?).ok()?;
+    let valid = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then_some(key)
+}
+
+/// Renders the page with the latest messages, a notice and a draft; `status` unless the API
+/// fails. A draft keeps the form's `key`, so sending it again cannot store it twice.
 async fn render(
     s: &AppState,
     status: StatusCode,
     notice: Option<&str>,
     draft: Option<&str>,
+    key: Option<&str>,
 ) -> Response {
+    let key = key.map_or_else(|| fresh_key(&s.pod), str::to_owned);
     match s.api.latest(s.max_msg_get).await {
         Ok(list) => html(
             status,
@@ -113,6 +144,7 @@ async fn render(
                 messages: Ok(&list.messages),
                 notice,
                 draft,
+                key: &key,
             }
             .render(),
         ),
@@ -127,6 +159,7 @@ async fn render(
                     messages: Err(&why),
                     notice,
                     draft,
+                    key: &key,
                 }
                 .render(),
             )
@@ -135,7 +168,7 @@ async fn render(
 }
 
 async fn index(State(s): State<AppState>) -> Response {
-    render(&s, StatusCode::OK, None, None).await
+    render(&s, StatusCode::OK, None, None, None).await
 }
 
 async fn submit(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
@@ -151,10 +184,11 @@ async fn submit(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) 
             } else {
                 format!("The form could not be read: {}", e.body_text())
             };
-            return render(&s, status, Some(&notice), None).await;
+            return render(&s, status, Some(&notice), None, None).await;
         }
     };
     let raw = form::field(&body, "msg").unwrap_or_default();
+    let key = submitted_key(&body);
     let text = match message::validate(&raw) {
         Ok(t) => t,
         Err(e) => {
@@ -164,10 +198,10 @@ async fn submit(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) 
             };
             let draft = String::from_utf8_lossy(&raw);
             let notice = format!("Not sent: {e}.");
-            return render(&s, status, Some(&notice), Some(&draft)).await;
+            return render(&s, status, Some(&notice), Some(&draft), key.as_deref()).await;
         }
     };
-    match s.api.create(text).await {
+    match s.api.create(text, key.as_deref()).await {
         Ok(_) => (
             StatusCode::SEE_OTHER,
             [(header::LOCATION, "/"), (header::CACHE_CONTROL, "no-store")],
@@ -178,20 +212,25 @@ async fn submit(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) 
             let status = e.status();
             let notice = if status.is_client_error() {
                 format!("Not sent: {e}.")
+            } else if matches!(e, ApiCallError::Timeout { .. }) {
+                "Maybe sent: the API did not answer in time, but it may have saved your message. \
+                 Sending it again is safe: the same form is never stored twice."
+                    .to_owned()
             } else {
                 format!(
                     "Not sent: {} Your text is kept below.",
                     unavailable_text(&e)
                 )
             };
-            render(&s, status, Some(&notice), Some(text)).await
+            render(&s, status, Some(&notice), Some(text), key.as_deref()).await
         }
     }
 }
 
-async fn readyz(State(s): State<AppState>) -> Response {
-    match s.api.healthy().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
-    }
+/// Ready whenever this process serves, without asking the API: were the frontend unready
+/// while the API is down, every frontend pod would leave the Service at once and visitors
+/// would get empty replies instead of a page saying what is wrong (the cascading-readiness
+/// failure lesson 6 explains). The page itself reports the API's state.
+async fn readyz() -> &'static str {
+    "ok\n"
 }

@@ -19,6 +19,8 @@ pub struct Page<'a> {
     pub notice: Option<&'a str>,
     /// Text to put back in the form after a refused submission, so nothing is lost.
     pub draft: Option<&'a str>,
+    /// The form's idempotency key: sending the same form twice stores one message.
+    pub key: &'a str,
 }
 
 fn esc(out: &mut String, s: &str) {
@@ -51,6 +53,9 @@ impl Page<'_> {
         o.push_str(
             "<form method=\"post\" action=\"/\"><label for=\"msg\">Leave us a kind message</label>",
         );
+        o.push_str("<input type=\"hidden\" name=\"key\" value=\"");
+        esc(&mut o, self.key);
+        o.push_str("\">");
         o.push_str(&format!(
             "<textarea id=\"msg\" name=\"msg\" maxlength=\"{MAX_MESSAGE_BYTES}\" required>"
         ));
@@ -114,6 +119,7 @@ mod tests {
             messages: Ok(&msgs),
             notice: None,
             draft: Some("</textarea><script>"),
+            key: "k-1",
         }
         .render();
         assert!(!html.contains("<script>"), "{html}");

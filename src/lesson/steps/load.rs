@@ -46,7 +46,13 @@ pub(super) async fn run(
             };
             let (summary, reached) = tokio::join!(load, watch);
             reached?;
-            summary?
+            let mut summary = summary?;
+            summary.text.push_str(&format!(
+                "\nStopped early:\t\tyes, once {} (planned for up to {} s)\n",
+                cond.describe(),
+                plan.seconds
+            ));
+            summary
         }
     };
     summary.label = plan.label.clone();
@@ -122,7 +128,10 @@ async fn generate(
                 |progress: &crate::load::Progress| crate::load::show_progress(&bar, progress);
             let report = crate::load::run(config, Some(&update), stop).await;
             bar.finish_and_clear();
-            let report = report?;
+            let mut report = report?;
+            // In a lesson only the step's own condition stops a run early (Ctrl-C ends the
+            // lesson): the report must not claim an interruption nobody made.
+            report.interrupted = false;
             Ok(LoadSummary {
                 label: None,
                 transactions: report.transactions,

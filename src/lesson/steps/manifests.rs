@@ -19,6 +19,19 @@ pub(super) fn show(
     })
 }
 
+/// The fields where manifest `name` differs from `base`.
+pub(super) fn show_changes(
+    ctx: &StepContext<'_>,
+    name: &str,
+    base: &str,
+) -> Result<StepOutcome, StepError> {
+    Ok(StepOutcome::ManifestChanges {
+        name: name.to_string(),
+        base: base.to_string(),
+        changes: manifests::changes(base, name, ctx.registry)?,
+    })
+}
+
 /// Server-side apply of the named manifests and the inline one. With `expect_error` the
 /// cluster must refuse them (a teaching moment) and the refusal is the outcome.
 pub(super) async fn apply(

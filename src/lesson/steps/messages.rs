@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 /// How long the frontend may take to answer (or to show what is expected).
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// How long a page that answers may go on without an expected message before it counts as
+/// missing: a stored message shows on the next read, so waiting longer only delays the news.
+const ANSWERED_PATIENCE: Duration = Duration::from_secs(10);
+
 /// Posts `text` (with `{run}` replaced) through the frontend's form.
 pub(super) async fn post(ctx: &StepContext<'_>, text: &str) -> Result<StepOutcome, StepError> {
     let text = text.replace("{run}", ctx.run_id);
@@ -28,10 +32,19 @@ pub(super) async fn read(
             && absent.as_deref().is_none_or(|g| !page.contains(g))
     };
     let deadline = Instant::now() + PATIENCE;
+    let mut answered: Option<Instant> = None;
+    let spinner = ctx.ui.spinner("reading the frontend's page");
     let (address, page) = loop {
         let attempt = frontend::page(ctx.target).await;
         let done = attempt.as_ref().is_ok_and(|(_, page)| met(page));
-        if done || Instant::now() > deadline {
+        let lacking = attempt.as_ref().is_ok_and(|(_, page)| {
+            present.as_deref().is_some_and(|w| !page.contains(w))
+                && absent.as_deref().is_none_or(|g| !page.contains(g))
+        });
+        answered = lacking.then(|| answered.unwrap_or_else(Instant::now));
+        let given_up = answered.is_some_and(|since| since.elapsed() > ANSWERED_PATIENCE);
+        if done || given_up || Instant::now() > deadline {
+            spinner.finish_and_clear();
             break attempt?;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

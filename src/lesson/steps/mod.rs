@@ -51,6 +51,12 @@ pub(crate) enum StepOutcome {
         text: String,
         highlight: Vec<String>,
     },
+    /// The fields where manifest `name` differs from `base`.
+    ManifestChanges {
+        name: String,
+        base: String,
+        changes: Vec<crate::manifests::Change>,
+    },
     Namespace {
         name: String,
         created: bool,
@@ -126,7 +132,13 @@ pub(crate) async fn execute(
         Action::ShowManifest {
             manifest,
             highlight,
+            changes_from: None,
         } => manifests::show(ctx, manifest, highlight),
+        Action::ShowManifest {
+            manifest,
+            changes_from: Some(base),
+            ..
+        } => manifests::show_changes(ctx, manifest, base),
         Action::CreateNamespace => cluster::create_namespace(ctx).await,
         Action::Apply {
             manifests: names,
