@@ -118,6 +118,7 @@ impl PodSandbox {
             )],
             cwd: None,
             log_path: pod_dir.join("infra.log"),
+            cgroup_procs: Vec::new(),
             isolation: Isolation::NewPod { hostname },
         })
         .await

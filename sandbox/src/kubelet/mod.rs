@@ -11,6 +11,7 @@ pub(crate) mod metrics;
 pub mod namespaces;
 pub(crate) mod network;
 pub(crate) mod node;
+mod pidns;
 mod pod;
 mod probes;
 mod process;

@@ -20,6 +20,8 @@ pub struct ProcessSpec {
     pub cwd: Option<PathBuf>,
     pub log_path: PathBuf,
     pub isolation: Isolation,
+    /// `cgroup.procs` files of the cgroups the process enters before it execs.
+    pub cgroup_procs: Vec<PathBuf>,
 }
 
 /// Which namespaces a process runs in.
@@ -38,7 +40,8 @@ pub enum Isolation {
     },
 }
 
-/// A started process; `exited` resolves when it ends.
+/// A started process; `exited` resolves when it ends. `pid` is the program's (below the
+/// shim and init of its PID namespace, if it has one).
 #[derive(Debug)]
 pub struct Process {
     pub pid: u32,
@@ -61,6 +64,8 @@ pub fn signal_group(pid: u32, signal: Signal) {
 
 struct SpawnRequest {
     command: Command,
+    /// Forks between the spawned process and the program (see `pidns`).
+    depth: usize,
     reply: oneshot::Sender<io::Result<Process>>,
 }
 
@@ -74,12 +79,18 @@ fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
         std::thread::Builder::new()
             .name("hk8s-spawner".into())
             .spawn(move || {
-                for SpawnRequest { mut command, reply } in rx {
+                for SpawnRequest {
+                    mut command,
+                    depth,
+                    reply,
+                } in rx
+                {
                     let result = command.spawn().map(|mut child| {
-                        let pid = child.id();
+                        let shim = child.id();
+                        let pid = super::pidns::program_pid(shim, depth).unwrap_or(shim);
                         let (tx, exited) = oneshot::channel();
                         let _ = std::thread::Builder::new()
-                            .name(format!("hk8s-wait-{pid}"))
+                            .name(format!("hk8s-wait-{shim}"))
                             .spawn(move || {
                                 if let Ok(status) = child.wait() {
                                     let _ = tx.send(status);
@@ -115,23 +126,59 @@ pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
     if let (Some(cwd), Isolation::Host | Isolation::NewPod { .. }) = (&spec.cwd, &spec.isolation) {
         command.current_dir(cwd);
     }
-    match &spec.isolation {
-        Isolation::Host => {}
-        Isolation::NewPod { hostname } => super::namespaces::create(&mut command, hostname),
+    die_with_parent(&mut command);
+    enter_cgroups(&mut command, &spec.cgroup_procs)?;
+    let depth = match &spec.isolation {
+        Isolation::Host => 0,
+        Isolation::NewPod { hostname } => {
+            super::namespaces::create(&mut command, hostname);
+            super::pidns::depth(true)
+        }
         Isolation::Join {
             namespaces,
             container,
-        } => namespaces.join(&mut command, Some(container))?,
-    }
-    die_with_parent(&mut command);
+        } => {
+            namespaces.join(&mut command, Some(container))?;
+            super::pidns::depth(!container.shared_pid_namespace)
+        }
+    };
     let (reply, rx) = oneshot::channel();
     spawner()
         .lock()
         .map_err(|_| io::Error::other("process spawner poisoned"))?
-        .send(SpawnRequest { command, reply })
+        .send(SpawnRequest {
+            command,
+            depth,
+            reply,
+        })
         .map_err(|_| io::Error::other("process spawner stopped"))?;
     rx.await
         .map_err(|_| io::Error::other("process spawner dropped the request"))?
+}
+
+/// Makes the child enter the cgroups whose `cgroup.procs` files are given before it execs
+/// (or forks), so the program and all it starts are in them from its first instruction.
+#[allow(unsafe_code)]
+fn enter_cgroups(command: &mut Command, procs: &[PathBuf]) -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    if procs.is_empty() {
+        return Ok(());
+    }
+    let files = procs
+        .iter()
+        .map(|p| std::fs::OpenOptions::new().write(true).open(p))
+        .collect::<io::Result<Vec<_>>>()?;
+    // SAFETY: the closure only writes to descriptors opened before the fork (write is
+    // async-signal-safe); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for file in &files {
+                nix::unistd::write(file, b"0")?;
+            }
+            Ok(())
+        });
+    }
+    Ok(())
 }
 
 /// Makes the child its own process-group leader and asks the kernel to SIGKILL it when the
@@ -277,6 +324,7 @@ mod tests {
             cwd: None,
             log_path: log_path.clone(),
             isolation: Isolation::Host,
+            cgroup_procs: Vec::new(),
         };
         let process = spawn(&spec).await.unwrap();
         let status = process.exited.await.unwrap();
@@ -297,6 +345,7 @@ mod tests {
             cwd: None,
             log_path: dir.path().join("sleep.log"),
             isolation: Isolation::Host,
+            cgroup_procs: Vec::new(),
         };
         let process = spawn(&spec).await.unwrap();
         registry.add(process.pid);
