@@ -442,6 +442,7 @@ mod tests {
             log_path: dir.path().join("hog.log"),
             isolation: Default::default(),
             cgroup_procs: Vec::new(),
+            stdin: false,
         };
         let limits = Limits {
             cpu_millis: Some(500),
@@ -467,6 +468,7 @@ mod tests {
             log_path: dir.path().join("busy.log"),
             isolation: Default::default(),
             cgroup_procs: Vec::new(),
+            stdin: false,
         };
         let limits = Limits {
             cpu_millis,
@@ -537,6 +539,7 @@ mod tests {
             log_path: dir.path().join("c.log"),
             isolation: Default::default(),
             cgroup_procs: Vec::new(),
+            stdin: false,
         };
         let (mut process, limiter) =
             spawn_limited(&Enforcement::Polling, "kill", spec, Limits::default()).await;

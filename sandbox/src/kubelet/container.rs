@@ -277,7 +277,7 @@ impl Supervisor {
     /// A started process: registered for cleanup, limited, measured, reported Running.
     async fn started(
         &mut self,
-        process: Process,
+        mut process: Process,
         spec: ProcessSpec,
         limiter: Option<Limiter>,
     ) -> Running {
@@ -286,6 +286,12 @@ impl Supervisor {
         let kubelet = self.ctx.kubelet.clone();
         kubelet.pids.add(pid);
         kubelet.containers.add(pid, &spec);
+        super::attach::register(
+            pid,
+            &spec.log_path,
+            process.stdin.take(),
+            self.container.stdin_once == Some(true),
+        );
         if let Some(Err(e)) = limiter.as_ref().map(|l| l.watch(pid)) {
             tracing::warn!(pod = %self.ctx.name, container = %name, error = %e, "limits not applied");
         }
@@ -361,6 +367,7 @@ impl Supervisor {
             .untrack(&ctx.namespace, &ctx.name, &self.container.name);
         ctx.kubelet.pids.remove(pid);
         ctx.kubelet.containers.remove(pid);
+        super::attach::unregister(pid);
         let (status, reason) = match outcome {
             Outcome::Stopped => return None,
             Outcome::LivenessFailed => (None, "Error"),
@@ -674,6 +681,7 @@ impl Supervisor {
                 &self.container.name,
             ),
             cgroup_procs: Vec::new(),
+            stdin: self.container.stdin == Some(true),
             isolation: match &ctx.namespaces {
                 None => Isolation::Host,
                 Some(namespaces) => Isolation::Join {

@@ -409,6 +409,7 @@ mod tests {
             log_path: "/dev/null".into(),
             isolation: crate::kubelet::process::Isolation::Host,
             cgroup_procs: Vec::new(),
+            stdin: false,
         };
         containers.add(pid, &spec);
         let ctx = containers.context(pid).unwrap();

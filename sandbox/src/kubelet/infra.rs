@@ -119,6 +119,7 @@ impl PodSandbox {
             cwd: None,
             log_path: pod_dir.join("infra.log"),
             cgroup_procs: Vec::new(),
+            stdin: false,
             isolation: Isolation::NewPod { hostname },
         })
         .await

@@ -22,6 +22,8 @@ pub struct ProcessSpec {
     pub isolation: Isolation,
     /// `cgroup.procs` files of the cgroups the process enters before it execs.
     pub cgroup_procs: Vec<PathBuf>,
+    /// Whether its stdin is a pipe the kubelet keeps open (`stdin: true`), else /dev/null.
+    pub stdin: bool,
 }
 
 /// Which namespaces a process runs in.
@@ -46,6 +48,8 @@ pub enum Isolation {
 pub struct Process {
     pub pid: u32,
     pub exited: oneshot::Receiver<ExitStatus>,
+    /// The write end of its stdin, when the spec asked for one.
+    pub stdin: Option<std::process::ChildStdin>,
 }
 
 impl Process {
@@ -88,6 +92,7 @@ fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
                     let result = command.spawn().map(|mut child| {
                         let shim = child.id();
                         let pid = super::pidns::program_pid(shim, depth).unwrap_or(shim);
+                        let stdin = child.stdin.take();
                         let (tx, exited) = oneshot::channel();
                         let _ = std::thread::Builder::new()
                             .name(format!("hk8s-wait-{shim}"))
@@ -96,7 +101,7 @@ fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
                                     let _ = tx.send(status);
                                 }
                             });
-                        Process { pid, exited }
+                        Process { pid, exited, stdin }
                     });
                     let _ = reply.send(result);
                 }
@@ -120,7 +125,11 @@ pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
         .args(&spec.args)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(if spec.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(log.try_clone()?)
         .stderr(log);
     if let (Some(cwd), Isolation::Host | Isolation::NewPod { .. }) = (&spec.cwd, &spec.isolation) {
@@ -325,6 +334,7 @@ mod tests {
             log_path: log_path.clone(),
             isolation: Isolation::Host,
             cgroup_procs: Vec::new(),
+            stdin: false,
         };
         let process = spawn(&spec).await.unwrap();
         let status = process.exited.await.unwrap();
@@ -346,6 +356,7 @@ mod tests {
             log_path: dir.path().join("sleep.log"),
             isolation: Isolation::Host,
             cgroup_procs: Vec::new(),
+            stdin: false,
         };
         let process = spawn(&spec).await.unwrap();
         registry.add(process.pid);
