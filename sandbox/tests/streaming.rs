@@ -493,3 +493,43 @@ async fn run_with_stdin_attaches_and_the_container_reads_it() {
     }
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn run_it_gives_a_shell_on_the_containers_terminal_under_tmux() {
+    let (sandbox, dir) = start_with_shell().await;
+    let session = format!("hk8s-run-it-{}", std::process::id());
+    let rc = dir.path().join("rc");
+    let command = format!(
+        "KUBECONFIG={} kubectl run -it --rm --restart=Never -n demo tty --image=shell --command -- sh; echo $? > {}",
+        sandbox.kubeconfig_path().display(),
+        rc.display()
+    );
+    tmux_start(&session, &command);
+    let pane = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let ask = || {
+        tmux(&[
+            "send-keys",
+            "-t",
+            &session,
+            "tty; stty size; echo ready-$((6*7))",
+            "Enter",
+        ])
+    };
+    let start = Instant::now();
+    while !pane().contains("ready-42") {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "no shell on a terminal: {}",
+            pane()
+        );
+        ask();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    assert!(pane().contains("/dev/pts/"), "not a terminal: {}", pane());
+    assert!(pane().contains("40 120"), "the terminal's size: {}", pane());
+    tmux(&["send-keys", "-t", &session, "exit 3", "Enter"]);
+    wait_for("kubectl to exit", || rc.exists()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tmux(&["kill-session", "-t", &session]);
+    sandbox.shutdown().await;
+}

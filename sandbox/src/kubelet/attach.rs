@@ -4,9 +4,9 @@
 //! container with `stdin: true`, receives what the client sends, and is closed after the
 //! first session that used it when the container has `stdinOnce: true`.
 
-use super::exec::ExecOptions;
+use super::exec::{ExecOptions, Terminal};
 use super::remotecommand::{
-    self, CLOSE, ERROR, Frames, Outcome, STDERR, STDIN, STDOUT, Version, write_frames,
+    self, CLOSE, ERROR, Frames, Outcome, RESIZE, STDERR, STDIN, STDOUT, Version, write_frames,
 };
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -22,7 +22,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// What an attach session needs of a running container.
 struct Attachment {
     log_path: PathBuf,
-    stdin: Mutex<Option<std::process::ChildStdin>>,
+    stdin: Mutex<Option<std::fs::File>>,
+    terminal: Option<Terminal>,
     stdin_once: bool,
     ended: watch::Sender<bool>,
 }
@@ -43,12 +44,14 @@ fn attachments() -> &'static Mutex<HashMap<u32, Arc<Attachment>>> {
 pub(super) fn register(
     pid: u32,
     log_path: &Path,
-    stdin: Option<std::process::ChildStdin>,
+    stdin: Option<std::fs::File>,
+    terminal: Option<std::os::fd::OwnedFd>,
     stdin_once: bool,
 ) {
     let attachment = Attachment {
         log_path: log_path.to_path_buf(),
         stdin: Mutex::new(stdin),
+        terminal: terminal.map(Terminal::new),
         stdin_once,
         ended: watch::Sender::new(false),
     };
@@ -146,6 +149,7 @@ where
             message = incoming.next() => match message {
                 Some(Ok(Message::Binary(data))) => match data.split_first() {
                     Some((&STDIN, payload)) if opts.stdin => write_stdin(attachment, payload).await,
+                    Some((&RESIZE, payload)) => resize(attachment, payload),
                     Some((&CLOSE, [STDIN])) if version == Version::V5 && attachment.stdin_once => {
                         attachment.close_stdin();
                     }
@@ -170,6 +174,19 @@ where
         argv: Vec::new(),
         code: 0,
     })
+}
+
+/// Applies the client's terminal size (`{"Width":…,"Height":…}`) to a container on a tty.
+fn resize(attachment: &Attachment, payload: &[u8]) {
+    let size: Option<serde_json::Value> = serde_json::from_slice(payload).ok();
+    let dim = |k: &str| {
+        size.as_ref()
+            .and_then(|s| s[k].as_u64())
+            .and_then(|v| u16::try_from(v).ok())
+    };
+    if let (Some(t), Some(w), Some(h)) = (&attachment.terminal, dim("Width"), dim("Height")) {
+        let _ = t.resize(w, h);
+    }
 }
 
 /// Writes client input to the container's stdin (a pipe write may block when it is full).

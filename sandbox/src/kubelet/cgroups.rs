@@ -443,6 +443,7 @@ mod tests {
             isolation: Default::default(),
             cgroup_procs: Vec::new(),
             stdin: false,
+            tty: false,
         };
         let limits = Limits {
             cpu_millis: Some(500),
@@ -469,6 +470,7 @@ mod tests {
             isolation: Default::default(),
             cgroup_procs: Vec::new(),
             stdin: false,
+            tty: false,
         };
         let limits = Limits {
             cpu_millis,
@@ -540,6 +542,7 @@ mod tests {
             isolation: Default::default(),
             cgroup_procs: Vec::new(),
             stdin: false,
+            tty: false,
         };
         let (mut process, limiter) =
             spawn_limited(&Enforcement::Polling, "kill", spec, Limits::default()).await;

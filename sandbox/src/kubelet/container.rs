@@ -290,6 +290,7 @@ impl Supervisor {
             pid,
             &spec.log_path,
             process.stdin.take(),
+            process.terminal.take(),
             self.container.stdin_once == Some(true),
         );
         if let Some(Err(e)) = limiter.as_ref().map(|l| l.watch(pid)) {
@@ -682,6 +683,7 @@ impl Supervisor {
             ),
             cgroup_procs: Vec::new(),
             stdin: self.container.stdin == Some(true),
+            tty: self.container.tty == Some(true),
             isolation: match &ctx.namespaces {
                 None => Isolation::Host,
                 Some(namespaces) => Isolation::Join {

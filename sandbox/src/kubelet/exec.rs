@@ -148,6 +148,11 @@ pub(crate) struct Terminal {
 }
 
 impl Terminal {
+    /// The terminal whose master side is `master`.
+    pub(crate) fn new(master: OwnedFd) -> Terminal {
+        Terminal { master }
+    }
+
     /// Sets the terminal's size, which sends SIGWINCH to its foreground process group.
     #[allow(unsafe_code)]
     pub(crate) fn resize(&self, width: u16, height: u16) -> io::Result<()> {
@@ -410,6 +415,7 @@ mod tests {
             isolation: crate::kubelet::process::Isolation::Host,
             cgroup_procs: Vec::new(),
             stdin: false,
+            tty: false,
         };
         containers.add(pid, &spec);
         let ctx = containers.context(pid).unwrap();

@@ -120,6 +120,7 @@ impl PodSandbox {
             log_path: pod_dir.join("infra.log"),
             cgroup_procs: Vec::new(),
             stdin: false,
+            tty: false,
             isolation: Isolation::NewPod { hostname },
         })
         .await

@@ -35,7 +35,7 @@ impl PidNamespace {
     /// and exit with the program's status.
     ///
     /// Only async-signal-safe system calls are made (pipe, unshare, setns, fork, waitpid,
-    /// read, write, prctl, setpgid, _exit).
+    /// read, write, prctl, setsid, _exit).
     pub(super) fn enter(&self) -> nix::Result<()> {
         let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         match self {
@@ -59,7 +59,7 @@ impl PidNamespace {
             }
         }
         drop(status_write);
-        nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+        nix::unistd::setsid()?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
         Ok(())
     }

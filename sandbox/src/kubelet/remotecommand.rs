@@ -18,7 +18,7 @@ pub(super) const STDIN: u8 = 0;
 pub(super) const STDOUT: u8 = 1;
 pub(super) const STDERR: u8 = 2;
 pub(super) const ERROR: u8 = 3;
-const RESIZE: u8 = 4;
+pub(super) const RESIZE: u8 = 4;
 pub(super) const CLOSE: u8 = 255;
 
 /// The subprotocols served, newest first, as the kubelet lists them.
