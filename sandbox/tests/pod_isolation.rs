@@ -129,48 +129,145 @@ async fn a_pod_has_its_own_hostname_resolv_conf_and_reaches_services() {
     env.shutdown().await;
 }
 
+/// Whether the sandbox may create cgroups (root), which is what holds a pod's descendants
+/// without namespaces too.
+fn root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Host pids of processes whose command line has `marker` as an argument.
+fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == marker.as_bytes()))
+        })
+        .collect()
+}
+
+/// A `sleep` duration unique to this test run, to find its process by its argv.
+fn marker(n: u32) -> String {
+    format!("{}.{n}", 100_000 + std::process::id())
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_setsid_grandchild_dies_with_its_pod() {
+async fn a_setsid_grandchild_dies_with_its_pod_and_its_cgroup_holds_it_from_the_start() {
     let env = Env::start(IMAGES).await;
-    if !env.isolated().await {
+    let isolated = env.isolated().await;
+    if !root() {
         return;
     }
-    let pid_file = env.dir.path().join("grandchild.pid");
-    let script = format!(
-        "setsid sh -c 'echo $$ > {}; exec sleep 1000' & sleep 1000",
-        pid_file.display()
-    );
+    let escaper = marker(1);
+    let script = format!("cat /proc/self/cgroup; (setsid sleep {escaper} &); sleep 1000");
     env.apply(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "escaper", "namespace": "demo"},
         "spec": {"terminationGracePeriodSeconds": 1,
-                 "securityContext": {"runAsUser": 0},
                  "containers": [{"name": "main", "image": "shell", "command": ["sh", "-c", script]}]}
     }))
     .await;
-    let pid: u32 = wait_for(
-        "the grandchild's pid",
+    let pids = wait_for(
+        "the setsid grandchild",
         Duration::from_secs(60),
-        async || std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok(),
+        async || {
+            let pids = processes_with(&escaper);
+            (!pids.is_empty()).then_some(pids)
+        },
     )
     .await;
-    let start = start_time(pid).expect("the grandchild runs");
+    let uid = env
+        .kubectl_ok(&["get", "pod", "escaper", "-o", "jsonpath={.metadata.uid}"])
+        .await;
+    let logs = env.kubectl_ok(&["logs", "escaper"]).await;
+    assert!(
+        logs.lines().any(|l| l.ends_with(&format!("/{uid}-main"))),
+        "the container's first read of /proc/self/cgroup is not in its cgroup {uid}-main: {logs}"
+    );
+    if isolated {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pids[0])).unwrap();
+        let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+        assert_eq!(
+            nspid.split_whitespace().count(),
+            3,
+            "the grandchild is not in a PID namespace of its own: {nspid}"
+        );
+    }
     env.kubectl_ok(&["delete", "pod", "escaper", "--wait=true"])
         .await;
     wait_for(
         "the grandchild to die",
         Duration::from_secs(20),
-        async || (start_time(pid).as_ref() != Some(&start)).then_some(()),
+        async || processes_with(&escaper).is_empty().then_some(()),
     )
     .await;
     env.shutdown().await;
 }
 
-/// The kernel's start time of a process, which tells it apart from a later one with its pid.
-fn start_time(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19).map(str::to_string)
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_sees_only_the_containers_own_processes_unless_the_pod_shares_them() {
+    let env = Env::start(IMAGES).await;
+    if !env.isolated().await {
+        return;
+    }
+    let (first, second) = (marker(11), marker(12));
+    let pod = |name: &str, shared: bool| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "demo"},
+            "spec": {"shareProcessNamespace": shared, "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    {"name": "one", "image": "shell", "command": ["sleep", first]},
+                    {"name": "two", "image": "shell", "command": ["sleep", second]}]}
+        })
+    };
+    env.apply(pod("apart", false)).await;
+    env.apply(pod("together", true)).await;
+    for (name, sees_second) in [("apart", false), ("together", true)] {
+        let ps = wait_for(
+            &format!("ps in {name}"),
+            Duration::from_secs(60),
+            async || {
+                let out = env
+                    .kubectl(&[
+                        "exec",
+                        name,
+                        "-c",
+                        "one",
+                        "--",
+                        "ps",
+                        "-e",
+                        "-o",
+                        "pid=,args=",
+                    ])
+                    .await;
+                let ps = String::from_utf8_lossy(&out.stdout).to_string();
+                ps.contains(&first).then_some(ps)
+            },
+        )
+        .await;
+        assert_eq!(ps.contains(&second), sees_second, "{name}: {ps}");
+        let pids: Vec<u32> = ps
+            .lines()
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert!(
+            pids.contains(&1) && pids.iter().all(|p| *p < 20),
+            "{name}: not the pod's own PID namespace: {ps}"
+        );
+        let ls = env
+            .kubectl_ok(&["exec", name, "-c", "one", "--", "ls", "/proc"])
+            .await;
+        let listed = ls
+            .split_whitespace()
+            .filter(|e| e.parse::<u32>().is_ok())
+            .count();
+        assert!(listed < 10, "{name}: /proc lists {listed} processes: {ls}");
+    }
+    env.shutdown().await;
 }
 
 /// The body of `GET http://<addr>/`, or the error as text.

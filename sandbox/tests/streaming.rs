@@ -386,3 +386,150 @@ print("rc", resp.returncode)
     assert_eq!(stdout, format!("hello-{pod}\nrc 7\n"));
     sandbox.shutdown().await;
 }
+
+/// A sandbox with namespace `demo` and the image `shell` mapped to `sh`.
+async fn start_with_shell() -> (Sandbox, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
+        .await
+        .unwrap();
+    std::fs::write(
+        hk8s_sandbox::paths::images_config_path(sandbox.state_dir()),
+        "images:\n  shell: sh\n",
+    )
+    .unwrap();
+    kubectls(sandbox.kubeconfig_path())[0]
+        .ok(&["create", "namespace", "demo"])
+        .await;
+    (sandbox, dir)
+}
+
+#[tokio::test]
+async fn attach_streams_a_running_containers_output() {
+    let (sandbox, _dir) = start_with_shell().await;
+    for (i, kubectl) in kubectls(sandbox.kubeconfig_path()).iter().enumerate() {
+        let pod = format!("ticker-{i}");
+        kubectl
+            .ok(&[
+                "run",
+                &pod,
+                "-n",
+                "demo",
+                "--image=shell",
+                "--restart=Never",
+                "--command",
+                "--",
+                "sh",
+                "-c",
+                "sleep 2; for i in 1 2 3 4 5; do echo line-$i; sleep 1; done",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "wait",
+                "-n",
+                "demo",
+                "--for=jsonpath={.status.phase}=Running",
+                &format!("pod/{pod}"),
+            ])
+            .await;
+        let out = kubectl.run(&["attach", "-n", "demo", &pod], None).await;
+        let lines: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("line-"))
+            .collect();
+        assert!(
+            lines.len() >= 3 && lines.ends_with(&["line-4", "line-5"]),
+            "{}: attach got {:?}\n{}",
+            kubectl.program.display(),
+            out.stdout,
+            out.stderr
+        );
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn run_with_stdin_attaches_and_the_container_reads_it() {
+    let (sandbox, _dir) = start_with_shell().await;
+    for (i, kubectl) in kubectls(sandbox.kubeconfig_path()).iter().enumerate() {
+        let pod = format!("reader-{i}");
+        let out = kubectl
+            .run(
+                &[
+                    "run",
+                    "-i",
+                    "--rm",
+                    "--restart=Never",
+                    &pod,
+                    "-n",
+                    "demo",
+                    "--image=shell",
+                    "--command",
+                    "--",
+                    "sh",
+                    "-c",
+                    "read l; echo got $l",
+                ],
+                Some("hello from stdin\n"),
+            )
+            .await;
+        assert!(
+            out.stdout.contains("got hello from stdin"),
+            "{}: {}\n{}",
+            kubectl.program.display(),
+            out.stdout,
+            out.stderr
+        );
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let gone = kubectl.run(&["get", "pod", "-n", "demo", &pod], None).await;
+        assert!(
+            gone.stderr.contains("NotFound"),
+            "--rm left the pod: {}",
+            gone.stdout
+        );
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn run_it_gives_a_shell_on_the_containers_terminal_under_tmux() {
+    let (sandbox, dir) = start_with_shell().await;
+    let session = format!("hk8s-run-it-{}", std::process::id());
+    let rc = dir.path().join("rc");
+    let command = format!(
+        "KUBECONFIG={} kubectl run -it --rm --restart=Never -n demo tty --image=shell --command -- sh; echo $? > {}",
+        sandbox.kubeconfig_path().display(),
+        rc.display()
+    );
+    tmux_start(&session, &command);
+    let pane = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let ask = || {
+        tmux(&[
+            "send-keys",
+            "-t",
+            &session,
+            "tty; stty size; echo ready-$((6*7))",
+            "Enter",
+        ])
+    };
+    let start = Instant::now();
+    while !pane().contains("ready-42") {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "no shell on a terminal: {}",
+            pane()
+        );
+        ask();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    assert!(pane().contains("/dev/pts/"), "not a terminal: {}", pane());
+    assert!(pane().contains("40 120"), "the terminal's size: {}", pane());
+    tmux(&["send-keys", "-t", &session, "exit 3", "Enter"]);
+    wait_for("kubectl to exit", || rc.exists()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tmux(&["kill-session", "-t", &session]);
+    sandbox.shutdown().await;
+}

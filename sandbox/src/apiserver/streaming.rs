@@ -1,8 +1,8 @@
 //! `pods/exec`, `attach` and `portforward`, as kube-apiserver serves them: the pod and
 //! container are checked here, then the upgraded connection is proxied to the kubelet's
 //! streaming server (the node's `daemonEndpoints.kubeletEndpoint`), which runs the session.
-//! Exec is served over the WebSocket protocols (`v5.channel.k8s.io` and older); attach and
-//! port-forward answer 400 with what works instead.
+//! Exec and attach are served over the WebSocket protocols (`v5.channel.k8s.io` and older);
+//! port-forward answers 400 with what works instead.
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::network::{NODE_IP, NODE_NAME};
@@ -41,7 +41,7 @@ pub(crate) async fn serve(
         .store
         .get(pods, req.ns, req.name)
         .ok_or_else(|| ApiError::not_found(pods, req.name))?;
-    if req.sub != "exec" {
+    if !served_by_kubelet(req.sub) {
         return Err(ApiError::bad_request(process_pod_limit(req.sub, &pod)));
     }
     let query = req.query.unwrap_or("");
@@ -64,10 +64,16 @@ pub(crate) async fn serve(
             req.sub
         )));
     }
-    let path = format!("/exec/{}/{}/{container}?{query}", req.ns, req.name);
+    let path = format!("/{}/{}/{}/{container}?{query}", req.sub, req.ns, req.name);
     let upgrade =
         upgrade.ok_or_else(|| ApiError::bad_request("the connection cannot be upgraded"))?;
     proxy(port, &path, req.headers, upgrade).await
+}
+
+/// The subresources whose sessions the kubelet's streaming server runs: `exec`, and
+/// `attach` to a container's own streams.
+fn served_by_kubelet(sub: &str) -> bool {
+    matches!(sub, "exec" | "attach")
 }
 
 /// The container a request names; without one, the pod's only container (as the API

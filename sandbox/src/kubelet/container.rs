@@ -152,6 +152,12 @@ impl Supervisor {
             Err(message) => return self.fail("CreateContainerError", &message).await,
         };
         self.rotate_log();
+        let mut spec = spec;
+        let limiter = self.cgroups();
+        spec.cgroup_procs = limiter
+            .as_ref()
+            .map(Limiter::cgroup_procs)
+            .unwrap_or_default();
         let process = match spawn(&spec).await {
             Ok(p) => p,
             Err(e) => {
@@ -159,7 +165,7 @@ impl Supervisor {
                 return self.fail("RunContainerError", &message).await;
             }
         };
-        Next::Go(self.started(process, spec).await)
+        Next::Go(self.started(process, spec, limiter).await)
     }
 
     /// The image's program, with the events a kubelet writes for its pull policy;
@@ -269,21 +275,27 @@ impl Supervisor {
     }
 
     /// A started process: registered for cleanup, limited, measured, reported Running.
-    async fn started(&mut self, process: Process, spec: ProcessSpec) -> Running {
+    async fn started(
+        &mut self,
+        mut process: Process,
+        spec: ProcessSpec,
+        limiter: Option<Limiter>,
+    ) -> Running {
         let name = self.container.name.clone();
         let pid = process.pid;
         let kubelet = self.ctx.kubelet.clone();
         kubelet.pids.add(pid);
         kubelet.containers.add(pid, &spec);
-        let limits = container_limits(&self.container);
-        let cgroup = format!("{}-{}", self.ctx.uid, name);
-        let limiter = match Limiter::apply(&kubelet.enforcement, &cgroup, pid, limits) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!(pod = %self.ctx.name, container = %name, error = %e, "limits not applied");
-                None
-            }
-        };
+        super::attach::register(
+            pid,
+            &spec.log_path,
+            process.stdin.take(),
+            process.terminal.take(),
+            self.container.stdin_once == Some(true),
+        );
+        if let Some(Err(e)) = limiter.as_ref().map(|l| l.watch(pid)) {
+            tracing::warn!(pod = %self.ctx.name, container = %name, error = %e, "limits not applied");
+        }
         let ctx = &self.ctx;
         kubelet
             .metrics
@@ -324,6 +336,18 @@ impl Supervisor {
         }
     }
 
+    /// The container's cgroups, created before it starts so that it execs inside them;
+    /// `None` (and a warning) where they cannot be made, and it runs without them.
+    fn cgroups(&self) -> Option<Limiter> {
+        let limits = container_limits(&self.container);
+        let cgroup = format!("{}-{}", self.ctx.uid, self.container.name);
+        Limiter::create(&self.ctx.kubelet.enforcement, &cgroup, limits)
+            .inspect_err(|e| {
+                tracing::warn!(pod = %self.ctx.name, container = %self.container.name, error = %e, "cgroups not set up");
+            })
+            .ok()
+    }
+
     /// Probes the running container until it ends; `None` when the pod is being stopped.
     async fn supervise(&mut self, running: Running) -> Option<Ended> {
         let Running {
@@ -344,6 +368,7 @@ impl Supervisor {
             .untrack(&ctx.namespace, &ctx.name, &self.container.name);
         ctx.kubelet.pids.remove(pid);
         ctx.kubelet.containers.remove(pid);
+        super::attach::unregister(pid);
         let (status, reason) = match outcome {
             Outcome::Stopped => return None,
             Outcome::LivenessFailed => (None, "Error"),
@@ -656,6 +681,9 @@ impl Supervisor {
                 &ctx.name,
                 &self.container.name,
             ),
+            cgroup_procs: Vec::new(),
+            stdin: self.container.stdin == Some(true),
+            tty: self.container.tty == Some(true),
             isolation: match &ctx.namespaces {
                 None => Isolation::Host,
                 Some(namespaces) => Isolation::Join {

@@ -148,6 +148,11 @@ pub(crate) struct Terminal {
 }
 
 impl Terminal {
+    /// The terminal whose master side is `master`.
+    pub(crate) fn new(master: OwnedFd) -> Terminal {
+        Terminal { master }
+    }
+
     /// Sets the terminal's size, which sends SIGWINCH to its foreground process group.
     #[allow(unsafe_code)]
     pub(crate) fn resize(&self, width: u16, height: u16) -> io::Result<()> {
@@ -196,7 +201,7 @@ pub(crate) fn spawn_in_pod(
 ) -> Result<ExecProcess, ExecError> {
     let (program, args) = opts.argv.split_first().ok_or(ExecError::NoCommand)?;
     let mut command = if in_own_namespaces(ctx.pid) {
-        joined_command(ctx, program)?
+        joined_command(ctx, program, opts.tty.is_none())?
     } else {
         let mut command = Command::new(program);
         if let Some(cwd) = &ctx.cwd {
@@ -240,8 +245,14 @@ fn in_own_namespaces(pid: u32) -> bool {
 
 /// `nsenter` into the container's mount, UTS, IPC and network namespaces, its root and
 /// working directory, as its user: the program is looked up on the container's PATH
-/// inside its root first, so a missing one gets the kubelet's own message.
-fn joined_command(ctx: &ContainerContext, program: &str) -> Result<Command, ExecError> {
+/// inside its root first, so a missing one gets the kubelet's own message. Without a
+/// terminal it joins the container's PID namespace too (with one, dash under nsenter's
+/// extra fork loses its terminal and exits; the container's own `/proc` is seen either way).
+fn joined_command(
+    ctx: &ContainerContext,
+    program: &str,
+    pid_namespace: bool,
+) -> Result<Command, ExecError> {
     let root = PathBuf::from(format!("/proc/{}/root", ctx.pid));
     let path = ctx
         .env
@@ -266,6 +277,7 @@ fn joined_command(ctx: &ContainerContext, program: &str) -> Result<Command, Exec
     command
         .arg(format!("--target={}", ctx.pid))
         .args(["--mount", "--uts", "--ipc", "--net", "--root", "--wd"])
+        .args(pid_namespace.then_some("--pid"))
         .arg(format!("--setgid={}", ctx.gid))
         .arg(format!("--setuid={}", ctx.uid))
         .arg("--")
@@ -401,6 +413,9 @@ mod tests {
             cwd: Some("/tmp".into()),
             log_path: "/dev/null".into(),
             isolation: crate::kubelet::process::Isolation::Host,
+            cgroup_procs: Vec::new(),
+            stdin: false,
+            tty: false,
         };
         containers.add(pid, &spec);
         let ctx = containers.context(pid).unwrap();

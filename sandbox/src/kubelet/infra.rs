@@ -118,6 +118,9 @@ impl PodSandbox {
             )],
             cwd: None,
             log_path: pod_dir.join("infra.log"),
+            cgroup_procs: Vec::new(),
+            stdin: false,
+            tty: false,
             isolation: Isolation::NewPod { hostname },
         })
         .await

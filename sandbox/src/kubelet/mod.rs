@@ -1,6 +1,7 @@
 //! The process kubelet: registers the sandbox's node and runs the pods bound to it as local
 //! processes, each on its own loopback IP, reporting their status through the API.
 
+mod attach;
 pub(crate) mod cgroups;
 mod container;
 mod context;
@@ -11,6 +12,7 @@ pub(crate) mod metrics;
 pub mod namespaces;
 pub(crate) mod network;
 pub(crate) mod node;
+mod pidns;
 mod pod;
 mod probes;
 mod process;

@@ -7,6 +7,7 @@
 //! Other parts of the sandbox (exec, attach, port-forward, debug) enter a running pod with
 //! [`PodNamespaces::load`] and [`PodNamespaces::join`].
 
+use super::pidns::PidNamespace;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
@@ -50,7 +51,7 @@ impl PodNamespaces {
         std::fs::write(pod_dir.join(NAMESPACES_FILE), text)
     }
 
-    /// `/proc/<pid>/ns/<kind>` (`net`, `uts`, `ipc`, `mnt`).
+    /// `/proc/<pid>/ns/<kind>` (`net`, `uts`, `ipc`, `mnt`, `pid`).
     pub fn ns_path(&self, kind: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/ns/{kind}", self.pid))
     }
@@ -85,6 +86,8 @@ struct Entry {
     root: Option<(OwnedFd, CString, CString)>,
     user: Option<(u32, u32)>,
     no_new_privs: bool,
+    /// The container's PID namespace (its own, or the pod's).
+    pid: Option<PidNamespace>,
 }
 
 impl Entry {
@@ -116,6 +119,11 @@ impl Entry {
             root,
             user: container.and_then(|c| c.user),
             no_new_privs: container.is_some_and(|c| c.no_new_privs),
+            pid: match container {
+                Some(c) if c.shared_pid_namespace => Some(PidNamespace::Join(open("pid")?)),
+                Some(_) => Some(PidNamespace::New),
+                None => None,
+            },
         })
     }
 
@@ -145,7 +153,16 @@ impl Entry {
             nix::sched::setns(mnt, CloneFlags::CLONE_NEWNS)?;
             nix::unistd::chroot(root.as_c_str())?;
             nix::unistd::chdir(workdir.as_c_str())?;
-            return self.become_user();
+            if let Some(pid) = &self.pid {
+                pid.enter()?;
+                mount_own_proc()?;
+            }
+            self.become_user()?;
+            if self.pid.is_some() {
+                // Changing the user cleared it; the program dies with its shim.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            }
+            return Ok(());
         }
         nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
         nix::mount::mount(
@@ -203,6 +220,8 @@ pub struct ContainerView {
     pub user: Option<(u32, u32)>,
     /// `allowPrivilegeEscalation: false`.
     pub no_new_privs: bool,
+    /// `shareProcessNamespace: true`: the pod's PID namespace instead of one of its own.
+    pub shared_pid_namespace: bool,
 }
 
 impl ContainerView {
@@ -242,17 +261,31 @@ impl ContainerView {
                 .map_or_else(|| PathBuf::from("/"), PathBuf::from),
             user: Some((uid, gid)),
             no_new_privs: own.and_then(|s| s.allow_privilege_escalation) == Some(false),
+            shared_pid_namespace: spec.share_process_namespace == Some(true),
         })
     }
+}
+
+/// A `/proc` of the process's own PID namespace over the host's, in a mount namespace of the
+/// container's own (so `ps` in the container lists only its processes).
+fn mount_own_proc() -> nix::Result<()> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
+    nix::mount::mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
 }
 
 fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)
 }
 
-/// Makes `command` (the infra process) create the pod's network, UTS, IPC and mount
-/// namespaces,
-/// with `hostname` (the pod name) as its host name.
+/// Makes `command` (the infra process) create the pod's network, UTS, IPC, mount and PID
+/// namespaces, with `hostname` (the pod name) as its host name; it runs as pid 2 under an
+/// init that reaps the orphans of containers sharing the pod's PID namespace.
 pub(super) fn create(command: &mut Command, hostname: &str) {
     let name: String = hostname.chars().take(63).collect();
     #[allow(unsafe_code)]
@@ -275,7 +308,7 @@ pub(super) fn create(command: &mut Command, hostname: &str) {
                 None::<&str>,
             )?;
             nix::unistd::sethostname(&name)?;
-            Ok(())
+            Ok(PidNamespace::New.enter()?)
         });
     }
 }

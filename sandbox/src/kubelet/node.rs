@@ -30,17 +30,32 @@ pub(crate) fn isolation_summary(plan: &AddressPlan, off: Option<&str>) -> String
             format!(
                 "namespaces (network, UTS, IPC, mount per pod; pods {pods}/{len} and cluster IPs \
                  {svcs}/{slen} on bridge {bridge}; cluster DNS on the bridge; per-pod \
-                 resolv.conf and hosts; volumes at their mountPath; a pod's processes all die \
-                 with it; securityContext users honoured, a pod without one runs as nobody \
-                 (65534) unless its program is root's alone); off: PID namespace (a pod's \
-                 processes are found through its network namespace instead)"
+                 resolv.conf and hosts; volumes at their mountPath; PID namespace per \
+                 container, or per pod with shareProcessNamespace, with its own /proc; {}; \
+                 securityContext users honoured, a pod without one runs as nobody (65534) \
+                 unless its program is root's alone)",
+                killing()
             )
         }
         (None, reason) => format!(
             "off ({}): pods run as plain processes on loopback addresses; no network, mount, \
-             PID or UTS namespaces, no cluster DNS, every pod runs as the sandbox's user",
-            reason.unwrap_or("not requested")
+             PID or UTS namespaces, no cluster DNS, every pod runs as the sandbox's user; {}",
+            reason.unwrap_or("not requested"),
+            killing()
         ),
+    }
+}
+
+/// How a container's descendants are found when it is stopped.
+fn killing() -> String {
+    match super::cgroups::kill_support() {
+        Some(support) => format!(
+            "each container enters its cgroup before it execs and all it started dies with it \
+             ({support})"
+        ),
+        None => "no writable cgroups: a process that leaves its container's process group \
+                 (setsid) can outlive it"
+            .into(),
     }
 }
 

@@ -20,6 +20,12 @@ pub struct ProcessSpec {
     pub cwd: Option<PathBuf>,
     pub log_path: PathBuf,
     pub isolation: Isolation,
+    /// `cgroup.procs` files of the cgroups the process enters before it execs.
+    pub cgroup_procs: Vec<PathBuf>,
+    /// Whether its stdin is a pipe the kubelet keeps open (`stdin: true`), else /dev/null.
+    pub stdin: bool,
+    /// Whether it runs on a terminal (`tty: true`) whose output the kubelet copies to the log.
+    pub tty: bool,
 }
 
 /// Which namespaces a process runs in.
@@ -38,11 +44,16 @@ pub enum Isolation {
     },
 }
 
-/// A started process; `exited` resolves when it ends.
+/// A started process; `exited` resolves when it ends. `pid` is the program's (below the
+/// shim and init of its PID namespace, if it has one).
 #[derive(Debug)]
 pub struct Process {
     pub pid: u32,
     pub exited: oneshot::Receiver<ExitStatus>,
+    /// The write end of its stdin, when the spec asked for one (its terminal with `tty`).
+    pub stdin: Option<std::fs::File>,
+    /// The master side of its terminal, for resizes.
+    pub terminal: Option<std::os::fd::OwnedFd>,
 }
 
 impl Process {
@@ -61,6 +72,8 @@ pub fn signal_group(pid: u32, signal: Signal) {
 
 struct SpawnRequest {
     command: Command,
+    /// Forks between the spawned process and the program (see `pidns`).
+    depth: usize,
     reply: oneshot::Sender<io::Result<Process>>,
 }
 
@@ -74,18 +87,33 @@ fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
         std::thread::Builder::new()
             .name("hk8s-spawner".into())
             .spawn(move || {
-                for SpawnRequest { mut command, reply } in rx {
+                for SpawnRequest {
+                    mut command,
+                    depth,
+                    reply,
+                } in rx
+                {
                     let result = command.spawn().map(|mut child| {
-                        let pid = child.id();
+                        let shim = child.id();
+                        let pid = super::pidns::program_pid(shim, depth).unwrap_or(shim);
+                        let stdin = child
+                            .stdin
+                            .take()
+                            .map(|s| std::fs::File::from(std::os::fd::OwnedFd::from(s)));
                         let (tx, exited) = oneshot::channel();
                         let _ = std::thread::Builder::new()
-                            .name(format!("hk8s-wait-{pid}"))
+                            .name(format!("hk8s-wait-{shim}"))
                             .spawn(move || {
                                 if let Ok(status) = child.wait() {
                                     let _ = tx.send(status);
                                 }
                             });
-                        Process { pid, exited }
+                        Process {
+                            pid,
+                            exited,
+                            stdin,
+                            terminal: None,
+                        }
                     });
                     let _ = reply.send(result);
                 }
@@ -108,43 +136,131 @@ pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
     command
         .args(&spec.args)
         .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    let master = if spec.tty {
+        let pty = nix::pty::openpty(None, None).map_err(io::Error::from)?;
+        command
+            .stdin(Stdio::from(pty.slave.try_clone()?))
+            .stdout(Stdio::from(pty.slave.try_clone()?))
+            .stderr(Stdio::from(pty.slave));
+        Some(pty.master)
+    } else {
+        command
+            .stdin(if spec.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(log.try_clone()?)
+            .stderr(log.try_clone()?);
+        None
+    };
     if let (Some(cwd), Isolation::Host | Isolation::NewPod { .. }) = (&spec.cwd, &spec.isolation) {
         command.current_dir(cwd);
     }
-    match &spec.isolation {
-        Isolation::Host => {}
-        Isolation::NewPod { hostname } => super::namespaces::create(&mut command, hostname),
+    die_with_parent(&mut command);
+    enter_cgroups(&mut command, &spec.cgroup_procs)?;
+    let depth = match &spec.isolation {
+        Isolation::Host => 0,
+        Isolation::NewPod { hostname } => {
+            super::namespaces::create(&mut command, hostname);
+            super::pidns::depth(true)
+        }
         Isolation::Join {
             namespaces,
             container,
-        } => namespaces.join(&mut command, Some(container))?,
+        } => {
+            namespaces.join(&mut command, Some(container))?;
+            super::pidns::depth(!container.shared_pid_namespace)
+        }
+    };
+    if master.is_some() {
+        take_terminal(&mut command);
     }
-    die_with_parent(&mut command);
     let (reply, rx) = oneshot::channel();
     spawner()
         .lock()
         .map_err(|_| io::Error::other("process spawner poisoned"))?
-        .send(SpawnRequest { command, reply })
+        .send(SpawnRequest {
+            command,
+            depth,
+            reply,
+        })
         .map_err(|_| io::Error::other("process spawner stopped"))?;
-    rx.await
-        .map_err(|_| io::Error::other("process spawner dropped the request"))?
+    let mut process = rx
+        .await
+        .map_err(|_| io::Error::other("process spawner dropped the request"))??;
+    if let Some(master) = master {
+        copy_terminal(master.try_clone()?, log);
+        if spec.stdin {
+            process.stdin = Some(std::fs::File::from(master.try_clone()?));
+        }
+        process.terminal = Some(master);
+    }
+    Ok(process)
 }
 
-/// Makes the child its own process-group leader and asks the kernel to SIGKILL it when the
+/// Makes the program's terminal its controlling terminal (it leads a session already).
+#[allow(unsafe_code)]
+fn take_terminal(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: one ioctl on stdin between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Appends what a container writes on its terminal to its log, until the terminal closes.
+fn copy_terminal(master: std::os::fd::OwnedFd, mut log: std::fs::File) {
+    let mut master = std::fs::File::from(master);
+    let _ = std::thread::Builder::new()
+        .name("hk8s-tty-log".into())
+        .spawn(move || {
+            let _ = io::copy(&mut master, &mut log);
+        });
+}
+
+/// Makes the child enter the cgroups whose `cgroup.procs` files are given before it execs
+/// (or forks), so the program and all it starts are in them from its first instruction.
+#[allow(unsafe_code)]
+fn enter_cgroups(command: &mut Command, procs: &[PathBuf]) -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    if procs.is_empty() {
+        return Ok(());
+    }
+    let files = procs
+        .iter()
+        .map(|p| std::fs::OpenOptions::new().write(true).open(p))
+        .collect::<io::Result<Vec<_>>>()?;
+    // SAFETY: the closure only writes to descriptors opened before the fork (write is
+    // async-signal-safe); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for file in &files {
+                nix::unistd::write(file, b"0")?;
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+/// Makes the child lead its own session and process group, and asks the kernel to SIGKILL it when the
 /// sandbox dies, even by SIGKILL.
 #[allow(unsafe_code)]
 fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system
-    // calls (setpgid, prctl, getppid, kill); it allocates nothing and takes no locks.
+    // calls (setsid, prctl, getppid, kill); it allocates nothing and takes no locks.
     unsafe {
         command.pre_exec(move || {
-            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            nix::unistd::setsid()?;
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             if nix::unistd::getppid().as_raw() as u32 != parent {
                 // The sandbox died between fork and prctl: do not run orphaned.
@@ -277,6 +393,9 @@ mod tests {
             cwd: None,
             log_path: log_path.clone(),
             isolation: Isolation::Host,
+            cgroup_procs: Vec::new(),
+            stdin: false,
+            tty: false,
         };
         let process = spawn(&spec).await.unwrap();
         let status = process.exited.await.unwrap();
@@ -297,6 +416,9 @@ mod tests {
             cwd: None,
             log_path: dir.path().join("sleep.log"),
             isolation: Isolation::Host,
+            cgroup_procs: Vec::new(),
+            stdin: false,
+            tty: false,
         };
         let process = spawn(&spec).await.unwrap();
         registry.add(process.pid);

@@ -14,12 +14,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const ERROR: u8 = 3;
-const RESIZE: u8 = 4;
-const CLOSE: u8 = 255;
+pub(super) const STDIN: u8 = 0;
+pub(super) const STDOUT: u8 = 1;
+pub(super) const STDERR: u8 = 2;
+pub(super) const ERROR: u8 = 3;
+pub(super) const RESIZE: u8 = 4;
+pub(super) const CLOSE: u8 = 255;
 
 /// The subprotocols served, newest first, as the kubelet lists them.
 pub(crate) const PROTOCOLS: [&str; 5] = [
@@ -104,7 +104,7 @@ pub(crate) fn status_message(version: Version, outcome: &Outcome) -> Option<Vec<
     }
 }
 
-type Frames = mpsc::Sender<(u8, Vec<u8>)>;
+pub(super) type Frames = mpsc::Sender<(u8, Vec<u8>)>;
 
 /// Runs an exec session on an accepted WebSocket: starts the command in the container (or
 /// reports why there is none), relays its streams and resizes, and ends with its outcome
@@ -256,7 +256,7 @@ async fn pump(mut from: Box<dyn AsyncRead + Send + Unpin>, channel: u8, frames: 
 }
 
 /// Sends queued frames, then closes the WebSocket normally.
-async fn write_frames<S>(
+pub(super) async fn write_frames<S>(
     mut sink: futures::stream::SplitSink<WebSocketStream<S>, Message>,
     mut rx: mpsc::Receiver<(u8, Vec<u8>)>,
 ) where

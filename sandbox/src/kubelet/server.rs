@@ -49,6 +49,8 @@ async fn publish_port(client: Client, port: u16) {
 
 /// What a streaming request asks for, from its path and query.
 struct Target {
+    /// `attach` to the container's own streams rather than `exec` a command.
+    attach: bool,
     namespace: String,
     pod: String,
     container: String,
@@ -96,10 +98,12 @@ async fn serve(kubelet: Arc<KubeletShared>, stream: TcpStream) {
         stderr: flag("stderr") && !tty,
         tty: tty.then_some((80, 24)),
     };
-    let container = container_pid(&kubelet.client, &target)
-        .await
-        .and_then(|pid| kubelet.containers.context(pid).map_err(|e| e.to_string()));
     let version = Version::of(target.protocol);
+    let pid = container_pid(&kubelet.client, &target).await;
+    if target.attach {
+        return super::attach::serve(ws, version, pid, opts).await;
+    }
+    let container = pid.and_then(|pid| kubelet.containers.context(pid).map_err(|e| e.to_string()));
     remotecommand::serve_exec(ws, version, container, opts).await;
 }
 
@@ -116,7 +120,7 @@ fn parse(req: &Request) -> Result<Target, Box<ErrorResponse>> {
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
-    let ["exec", namespace, pod, container] = segs.as_slice() else {
+    let [kind @ ("exec" | "attach"), namespace, pod, container] = segs.as_slice() else {
         return Err(error(
             StatusCode::NOT_FOUND,
             format!("no streaming endpoint at {}", req.uri().path()),
@@ -140,6 +144,7 @@ fn parse(req: &Request) -> Result<Target, Box<ErrorResponse>> {
         .into_owned()
         .collect();
     Ok(Target {
+        attach: *kind == "attach",
         namespace: namespace.to_string(),
         pod: pod.to_string(),
         container: container.to_string(),

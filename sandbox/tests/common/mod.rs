@@ -63,12 +63,15 @@ impl Env {
         true
     }
 
-    /// Runs the real kubectl against this sandbox (namespace `demo`).
+    /// Runs the real kubectl against this sandbox (namespace `demo`, given before a `--`
+    /// that starts a command for `exec`).
     pub async fn kubectl(&self, args: &[&str]) -> std::process::Output {
         let sandbox = self.sandbox.as_ref().expect("the sandbox is running");
+        let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
         tokio::process::Command::new("kubectl")
-            .args(args)
+            .args(&args[..split])
             .arg("--namespace=demo")
+            .args(&args[split..])
             .env("KUBECONFIG", sandbox.kubeconfig_path())
             .output()
             .await
