@@ -1,24 +1,23 @@
 //! The lessons on a real control plane: the reference (real etcd, kube-apiserver,
 //! kube-controller-manager and kube-scheduler 1.37, started by `scripts/reference-up.sh`) with
 //! the sandbox's node side joined to it (`hk8s_sandbox::NodeAgent`: the process kubelet, the
-//! service proxy, the load-balancer and volume controllers), and the real
-//! `hk8s verify --apply` run on it through its kubeconfig. Real Deployments, ReplicaSets,
-//! StatefulSets, Endpoints, scheduling and node lifecycle judge hk8s's waits and checks and
-//! the kubelet's node protocol (Node status and Lease, pod status, probes).
-//!
-//! Lesson 7 (autoscaling) is left out by name: the real HPA controller reads
-//! `metrics.k8s.io`, which nothing serves on the reference (the sandbox's pod metrics are not
-//! an aggregated APIService yet). Pods run in network namespaces (root needed): a real API
-//! server refuses the process mode's loopback pod addresses in Endpoints.
+//! service proxy, the load-balancer and volume controllers, `metrics.k8s.io` as an aggregated
+//! APIService), and the real `hk8s verify --apply --all` run on it through its kubeconfig.
+//! Real Deployments, ReplicaSets, StatefulSets, Endpoints, HPA, scheduling and node lifecycle
+//! judge hk8s's waits and checks and the kubelet's node protocol (Node status and Lease, pod
+//! status, probes). Pods run in network namespaces (root needed): a real API server refuses
+//! the process mode's loopback pod addresses in Endpoints.
 
 #[path = "differential/reference.rs"]
 mod reference;
 mod support;
 
 use hk8s_sandbox::{NODE_NAME, NodeAgent, NodeAgentConfig, NodeNetwork};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use reference::Reference;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -26,13 +25,9 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 use support::{ensure_app_binaries, text};
 
-/// Every lesson but 7, which needs metrics.k8s.io (see the module comment).
-const LESSONS: [&str; 7] = ["0", "1", "2", "3", "4", "5", "6"];
-
 async fn verify_apply(kubeconfig: &Path, data: &Path) -> Output {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hk8s"))
-        .args(["verify", "--apply", "--output", "json"])
-        .args(LESSONS)
+        .args(["verify", "--apply", "--all", "--output", "json"])
         .env("KUBECONFIG", kubeconfig)
         .env("HK8S_DATA_DIR", data)
         .env("NO_COLOR", "1")
@@ -74,8 +69,36 @@ async fn assert_node_healthy(client: &kube::Client) {
     );
 }
 
+/// The aggregated `metrics.k8s.io` is Available, and the real HPA controller read it.
+async fn assert_metrics_served(client: &kube::Client) {
+    let gvk = GroupVersionKind::gvk("apiregistration.k8s.io", "v1", "APIService");
+    let resource = ApiResource::from_gvk_with_plural(&gvk, "apiservices");
+    let apiservice = Api::<DynamicObject>::all_with(client.clone(), &resource)
+        .get("v1beta1.metrics.k8s.io")
+        .await
+        .expect("the metrics.k8s.io APIService");
+    let conditions = apiservice.data["status"]["conditions"].clone();
+    let available = conditions
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Available" && c["status"] == "True");
+    assert!(available, "APIService not Available: {conditions}");
+    let hpa = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), "demo")
+        .get("hello-k8s-frontend")
+        .await
+        .expect("lesson 7's HPA");
+    let status = hpa.status.unwrap_or_default();
+    let metrics = status.current_metrics.unwrap_or_default();
+    assert!(
+        !metrics.is_empty(),
+        "the real HPA controller read no metrics: {:?}",
+        status.conditions
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lessons_zero_to_six_pass_on_the_reference_control_plane() {
+async fn every_lesson_passes_on_the_reference_control_plane() {
     ensure_app_binaries();
     let dir = tempfile::tempdir().unwrap();
     let network = NodeNetwork::claim(&dir.path().join("node"))
@@ -107,12 +130,12 @@ async fn lessons_zero_to_six_pass_on_the_reference_control_plane() {
     assert!(failed.is_empty(), "failed checks: {failed:#?}\n{t}");
     assert_eq!(out.status.code(), Some(0), "{t}");
     let lessons: BTreeSet<u64> = checks.iter().filter_map(|c| c["lesson"].as_u64()).collect();
-    assert_eq!(lessons, (0..=6).collect(), "lessons 0-6 checked:\n{t}");
+    assert_eq!(lessons, (0..=7).collect(), "every lesson checked:\n{t}");
     assert_node_healthy(&client).await;
+    assert_metrics_served(&client).await;
     eprintln!(
-        "reference ready in {:.1} s; hk8s verify --apply {} in {:.1} s",
+        "reference ready in {:.1} s; hk8s verify --apply --all in {:.1} s",
         reference_ready.as_secs_f64(),
-        LESSONS.join(" "),
         verified.as_secs_f64()
     );
     agent.shutdown().await;

@@ -34,6 +34,7 @@ mod controllers;
 mod error;
 mod kubelet;
 mod node_agent;
+mod node_agent_metrics;
 pub mod paths;
 mod proxy;
 mod runtime;

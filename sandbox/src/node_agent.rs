@@ -1,12 +1,14 @@
 //! The sandbox's node side on its own, joined to an API server it does not run (a real
 //! kube-apiserver, whose kube-controller-manager and kube-scheduler do the rest): the process
 //! kubelet, the service proxy, and the two controllers a bare control plane lacks
-//! (load-balancer addresses and volume provisioning). Test tooling for judging the lessons
+//! (load-balancer addresses and volume provisioning), plus `metrics.k8s.io` as an aggregated
+//! APIService for the real HPA controller. Test tooling for judging the lessons
 //! on real Kubernetes; learners use [`crate::Sandbox`].
 
 use crate::controllers::{ControllerConfig, Scope};
 use crate::kubelet::network::PodNetwork;
 use crate::kubelet::{Kubelet, KubeletConfig};
+use crate::node_agent_metrics::MetricsApi;
 use crate::proxy::ServiceProxy;
 use crate::runtime::ControlPlane;
 use kube::Client;
@@ -34,6 +36,8 @@ pub enum NodeAgentError {
     },
     #[error("the kubelet did not start: {0}")]
     Kubelet(String),
+    #[error("cannot serve metrics.k8s.io: {0}")]
+    Metrics(String),
 }
 
 /// The node's pod network, claimed before the control plane starts so that its
@@ -91,23 +95,30 @@ pub struct NodeAgent {
     kubelet: Kubelet,
     controllers: ControlPlane,
     proxy: ServiceProxy,
+    metrics: MetricsApi,
 }
 
 impl NodeAgent {
-    /// Starts the kubelet (which registers the Node and renews its Lease), the load-balancer
-    /// and volume controllers, and the service proxy, all as clients of `client`'s API server.
+    /// Starts the kubelet (which registers the Node and renews its Lease), the metrics API,
+    /// the load-balancer and volume controllers, and the service proxy, all as clients of
+    /// `client`'s API server.
     pub async fn start(client: Client, config: NodeAgentConfig) -> Result<Self, NodeAgentError> {
         let NodeNetwork { network, state_dir } = config.network;
-        let dns = network
+        let gateway = network
             .plan
             .gateway()
-            .map(|ip| SocketAddr::new(ip.into(), 53));
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+        let dns = Some(SocketAddr::new(gateway.into(), 53));
         let mut kubelet = KubeletConfig::new(&state_dir);
         kubelet.network = Some(network);
         kubelet.program_dirs = config.program_dirs;
         let kubelet = Kubelet::start(client.clone(), kubelet)
             .await
             .map_err(|e| NodeAgentError::Kubelet(e.to_string()))?;
+        let metrics_tls = state_dir.join("metrics-api");
+        let metrics = MetricsApi::start(client.clone(), kubelet.metrics(), gateway, &metrics_tls)
+            .await
+            .map_err(NodeAgentError::Metrics)?;
         let controllers = ControlPlane::start(
             client.clone(),
             ControllerConfig {
@@ -122,12 +133,14 @@ impl NodeAgent {
             kubelet,
             controllers,
             proxy,
+            metrics,
         })
     }
 
     /// Stops the controllers and the proxy, then every pod (SIGTERM, then SIGKILL).
     pub async fn shutdown(self) {
         self.controllers.shutdown().await;
+        self.metrics.shutdown().await;
         self.proxy.shutdown().await;
         self.kubelet.shutdown().await;
     }
