@@ -24,6 +24,9 @@
 #   HK8S_REFERENCE_ADVERTISE     --advertise-address of kube-apiserver, written to the kubernetes
 #                                Service's endpoints (default: the host's address on the default
 #                                route; kube-apiserver refuses a loopback address here)
+#   HK8S_REFERENCE_SERVICE_CIDR  --service-cluster-ip-range (default 10.96.0.0/16); a node joined
+#                                to the reference sets it to the range its proxy serves (the
+#                                sandbox's NodeNetwork::service_cidr, e.g. 198.19.7.0/24)
 set -euo pipefail
 scripts="$(cd "$(dirname "$0")" && pwd)"
 [[ $# -eq 1 ]] || { echo "usage: $0 DIR" >&2; exit 2; }
@@ -32,8 +35,12 @@ dir="$(cd "$1" && pwd)"
 timeout_s=${HK8S_REFERENCE_TIMEOUT:-180}
 leader_elect=${HK8S_REFERENCE_LEADER_ELECT:-true}
 sa_credentials=${HK8S_REFERENCE_SA_CREDENTIALS:-true}
-service_cidr=10.96.0.0/16
-service_ip=10.96.0.1
+service_cidr=${HK8S_REFERENCE_SERVICE_CIDR:-10.96.0.0/16}
+# The kubernetes Service's cluster IP: the range's first address.
+service_ip=$(python3 -c 'import ipaddress, sys; print(next(ipaddress.ip_network(sys.argv[1]).hosts()))' "$service_cidr") || {
+  echo "reference-up: HK8S_REFERENCE_SERVICE_CIDR=$service_cidr is not a CIDR" >&2
+  exit 2
+}
 
 log() { printf '%s\n' "$*" >&2; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }

@@ -24,6 +24,7 @@
 //! | `scheduler/` | kube-scheduler | binds pending pods to the node when their requests fit |
 //! | `kubelet/` | kubelet | the Node object, pods as local processes, probes, images, cgroups, metrics; `standin` (tests only) fakes Running pods in process |
 //! | `proxy/` | kube-proxy | Service addresses forwarded to ready endpoints |
+//! | `node_agent.rs` | a node joining a real control plane | the kubelet, proxy, load-balancer and volume controllers against an API server the sandbox does not run ([`NodeAgent`], test tooling) |
 //! | `sandbox.rs`, `runtime.rs` | an all-in-one cluster | state directory, TLS, token, kubeconfig, listener; the node and control plane started together ([`NodeRuntime`]) |
 //! | `paths.rs`, `shutdown.rs`, `error.rs` | | the state-directory layout (every log path), stopping background tasks, [`SandboxError`] |
 
@@ -33,6 +34,8 @@ mod controllers;
 mod error;
 pub mod instance;
 mod kubelet;
+mod node_agent;
+mod node_agent_metrics;
 pub mod paths;
 mod proxy;
 mod runtime;
@@ -45,5 +48,6 @@ pub use apimachinery::network::NODE_NAME;
 pub use error::SandboxError;
 pub use kubelet::namespaces::PodNamespaces;
 pub use kubelet::{ISOLATION_ANNOTATION, LIMITS_ANNOTATION};
+pub use node_agent::{NodeAgent, NodeAgentConfig, NodeAgentError, NodeNetwork};
 pub use proxy::ServiceProxy;
 pub use sandbox::{CONTEXT, NodeRuntime, Sandbox, SandboxConfig};

@@ -3,7 +3,7 @@
 
 use crate::apimachinery::clock::Clock;
 use crate::apimachinery::informers::Informers;
-use crate::controllers::ControllerConfig;
+use crate::controllers::{ControllerConfig, Scope};
 use crate::kubelet::{Kubelet, KubeletConfig, KubeletError};
 use crate::proxy::ServiceProxy;
 use crate::shutdown::ShutdownSignal;
@@ -19,36 +19,47 @@ pub struct Runtime {
     proxy: ServiceProxy,
 }
 
-/// The controllers and the scheduler, and the informers they share.
-struct ControlPlane {
+/// The controllers and the scheduler (for [`Scope::All`]), and the informers they share.
+pub(crate) struct ControlPlane {
     stop: ShutdownSignal,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl ControlPlane {
-    /// Subscribes the controllers and the scheduler to the informers, then starts the
-    /// informers, so none misses a change.
-    fn start(client: Client, config: ControllerConfig) -> Self {
+    /// Subscribes the controllers (and, for the whole control plane, the scheduler) to the
+    /// informers, then starts the informers, so none misses a change.
+    pub(crate) fn start(client: Client, config: ControllerConfig, scope: Scope) -> Self {
         let stop = ShutdownSignal::new();
         let shutdown = stop.listener();
         let informers = Arc::new(Informers::new(&client));
         let mut tasks =
-            crate::controllers::start(client.clone(), informers.clone(), config, &shutdown);
-        let scheduler = crate::scheduler::run(client, &informers, shutdown.clone());
-        let synced = informers.clone();
-        let scheduling = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            tokio::select! {
-                _ = synced.synced() => scheduler.await,
-                _ = scheduling.recv() => {}
-            }
-        }));
+            crate::controllers::start(client.clone(), informers.clone(), config, scope, &shutdown);
+        if scope == Scope::All {
+            tasks.push(Self::schedule(client, &informers, &shutdown));
+        }
         tasks.extend(informers.start(&shutdown));
         Self { stop, tasks }
     }
 
+    /// The scheduler, once the informers have synced.
+    fn schedule(
+        client: Client,
+        informers: &Arc<Informers>,
+        shutdown: &crate::shutdown::Shutdown,
+    ) -> JoinHandle<()> {
+        let scheduler = crate::scheduler::run(client, informers, shutdown.clone());
+        let synced = informers.clone();
+        let scheduling = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = synced.synced() => scheduler.await,
+                _ = scheduling.recv() => {}
+            }
+        })
+    }
+
     /// Stops starting reconciles, lets running ones finish (for up to 5 s), then stops.
-    async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         self.stop.trigger();
         let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
         let all = futures::future::join_all(self.tasks);
@@ -83,6 +94,7 @@ impl Runtime {
                 metrics: Some(kubelet.metrics()),
                 clock,
             },
+            Scope::All,
         );
         let proxy = ServiceProxy::start(client, dns).await;
         Ok(Self {

@@ -26,7 +26,7 @@ use tokio::task::{JoinHandle, JoinSet};
 pub const CONTEXT: &str = "hk8s-sandbox";
 
 /// kube-apiserver's `ReadHeaderTimeout` (just shy of its 34 s request timeout bound).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 /// HTTP/2 connections are pinged this often and closed when a ping goes unanswered for
 /// [`H2_PING_TIMEOUT`].
 const H2_PING_EVERY: Duration = Duration::from_secs(30);
@@ -423,7 +423,7 @@ impl Sandbox {
         let router = server::router(api.clone(), &token);
         let stop = ShutdownSignal::new();
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
-        let http = http_builder(&config);
+        let http = http_builder(config.header_read_timeout);
         let server = tokio::spawn(serve(listener, acceptor, http, router, stop.listener()));
         let mut sandbox = Sandbox {
             api: Some(api),
@@ -558,17 +558,18 @@ impl Drop for Sandbox {
     }
 }
 
-type HttpBuilder = hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>;
+pub(crate) type HttpBuilder =
+    hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>;
 
 /// HTTP/1.1 and HTTP/2 with timeouts, so clients that stall (slowloris, vanished peers)
 /// lose their connection instead of holding it forever.
-fn http_builder(config: &SandboxConfig) -> HttpBuilder {
+pub(crate) fn http_builder(header_read_timeout: Duration) -> HttpBuilder {
     use hyper_util::rt::{TokioExecutor, TokioTimer};
     let mut builder = HttpBuilder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout);
+        .header_read_timeout(header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -577,7 +578,7 @@ fn http_builder(config: &SandboxConfig) -> HttpBuilder {
     builder
 }
 
-async fn serve(
+pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     http: HttpBuilder,

@@ -110,10 +110,11 @@ fn conditions(pod: &Pod) -> impl Iterator<Item = (&str, &str)> {
         .map(|c| (c.type_.as_str(), c.status.as_str()))
 }
 
-/// At least one pod matches and all of them are ready.
+/// At least one pod matches and all of them are ready, leaving out pods being deleted: on a
+/// real cluster a rollout completes while its old pods are still Terminating.
 pub(crate) fn all_ready(pods: &[Pod]) -> Verdict {
     let ready = pods.iter().filter(|p| ready(p)).count();
-    let total = pods.len();
+    let total = pods.iter().filter(|p| !terminating(p)).count();
     Verdict::new(
         total > 0 && ready == total,
         format!("{ready}/{total} pods ready: {}", summary(pods)),
@@ -212,6 +213,17 @@ mod tests {
         assert!(!verdict.passed);
         assert_eq!(verdict.detail, "1/2 pods ready: a Running, b Running");
         assert!(all_ready(&pods[..1]).passed);
+        let rolled = [
+            PodFixture::running("old").terminating().build(),
+            PodFixture::running("new").build(),
+        ];
+        let verdict = all_ready(&rolled);
+        assert!(verdict.passed, "{}", verdict.detail);
+        assert_eq!(
+            verdict.detail,
+            "1/1 pods ready: old Terminating, new Running"
+        );
+        assert!(!all_ready(&rolled[..1]).passed);
     }
 
     #[test]

@@ -47,12 +47,18 @@ pub fn binaries() -> PathBuf {
 impl Reference {
     /// Starts the control plane and waits until it is ready (about 10 s).
     pub fn start() -> Reference {
+        Self::start_with(&[])
+    }
+
+    /// As [`Reference::start`], with reference-up.sh's `HK8S_REFERENCE_*` knobs in `env`.
+    pub fn start_with(env: &[(&str, &str)]) -> Reference {
         let bin = binaries();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let out = Command::new("bash")
             .arg(repo_root().join("scripts/reference-up.sh"))
             .arg(dir.path())
             .env("HK8S_REFERENCE_BIN", &bin)
+            .envs(env.iter().copied())
             .output()
             .expect("running scripts/reference-up.sh");
         let reference = Reference {

@@ -71,6 +71,16 @@ pub(crate) struct ControllerConfig {
     pub(crate) clock: Clock,
 }
 
+/// Which controllers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every controller: the sandbox is the whole control plane.
+    All,
+    /// Only what a bare kube-controller-manager lacks (load-balancer addresses and volume
+    /// provisioning), for the node side joined to a real control plane.
+    NodeSide,
+}
+
 /// What every controller reads and writes through.
 pub(crate) struct Shared {
     pub(crate) client: Client,
@@ -109,6 +119,7 @@ pub(crate) fn start(
     client: Client,
     informers: Arc<Informers>,
     config: ControllerConfig,
+    scope: Scope,
     shutdown: &Shutdown,
 ) -> Vec<JoinHandle<()>> {
     let expectations = Arc::new(Expectations::default());
@@ -119,24 +130,14 @@ pub(crate) fn start(
         expectations,
         config,
     });
-    let mut controllers: Vec<BoxFuture<'static, ()>> = vec![
-        Box::pin(deployment::run(&shared, shutdown.clone())),
-        Box::pin(replicaset::run(&shared, shutdown.clone())),
-        Box::pin(statefulset::run(&shared, shutdown.clone())),
-        Box::pin(endpoints::run(&shared, shutdown.clone())),
-        Box::pin(services::run(&shared, shutdown.clone())),
-        Box::pin(volumes::run_claims(&shared, shutdown.clone())),
-        Box::pin(volumes::run_volumes(&shared, shutdown.clone())),
-        Box::pin(hpa::run(&shared, shutdown.clone())),
-        Box::pin(job::run(&shared, shutdown.clone())),
-        Box::pin(cronjob::run(&shared, shutdown.clone())),
-        Box::pin(daemonset::run(&shared, shutdown.clone())),
-        Box::pin(replicationcontroller::run(&shared, shutdown.clone())),
-        Box::pin(serviceaccounts::run(&shared, shutdown.clone())),
-        Box::pin(rootca::run(&shared, shutdown.clone())),
-        Box::pin(disruption::run(&shared, shutdown.clone())),
-    ];
-    controllers.extend(garbagecollector::run(&shared, shutdown));
+    let controllers: Vec<BoxFuture<'static, ()>> = match scope {
+        Scope::All => every_controller(&shared, shutdown),
+        Scope::NodeSide => vec![
+            Box::pin(services::run(&shared, shutdown.clone())),
+            Box::pin(volumes::run_claims(&shared, shutdown.clone())),
+            Box::pin(volumes::run_volumes(&shared, shutdown.clone())),
+        ],
+    };
     controllers
         .into_iter()
         .map(|controller| {
@@ -150,6 +151,29 @@ pub(crate) fn start(
             })
         })
         .collect()
+}
+
+/// The whole kube-controller-manager, as the sandbox runs it.
+fn every_controller(shared: &Arc<Shared>, shutdown: &Shutdown) -> Vec<BoxFuture<'static, ()>> {
+    let mut controllers: Vec<BoxFuture<'static, ()>> = vec![
+        Box::pin(deployment::run(shared, shutdown.clone())),
+        Box::pin(replicaset::run(shared, shutdown.clone())),
+        Box::pin(statefulset::run(shared, shutdown.clone())),
+        Box::pin(endpoints::run(shared, shutdown.clone())),
+        Box::pin(services::run(shared, shutdown.clone())),
+        Box::pin(volumes::run_claims(shared, shutdown.clone())),
+        Box::pin(volumes::run_volumes(shared, shutdown.clone())),
+        Box::pin(hpa::run(shared, shutdown.clone())),
+        Box::pin(job::run(shared, shutdown.clone())),
+        Box::pin(cronjob::run(shared, shutdown.clone())),
+        Box::pin(daemonset::run(shared, shutdown.clone())),
+        Box::pin(replicationcontroller::run(shared, shutdown.clone())),
+        Box::pin(serviceaccounts::run(shared, shutdown.clone())),
+        Box::pin(rootca::run(shared, shutdown.clone())),
+        Box::pin(disruption::run(shared, shutdown.clone())),
+    ];
+    controllers.extend(garbagecollector::run(shared, shutdown));
+    controllers
 }
 
 /// The changes expectations wait for: objects a controller creates, deletes or writes.
