@@ -1,8 +1,9 @@
 //! `pods/exec`, `attach` and `portforward`, as kube-apiserver serves them: the pod and
 //! container are checked here, then the upgraded connection is proxied to the kubelet's
 //! streaming server (the node's `daemonEndpoints.kubeletEndpoint`), which runs the session.
-//! Exec is served over the WebSocket protocols (`v5.channel.k8s.io` and older); attach and
-//! port-forward answer 400 with what works instead.
+//! Exec is served over the WebSocket protocols (`v5.channel.k8s.io` and older), port-forward
+//! over kubectl's SPDY-over-WebSocket tunnel and the `v4.channel.k8s.io` channel protocol;
+//! attach answers 400 with what works instead.
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::network::{NODE_IP, NODE_NAME};
@@ -41,8 +42,11 @@ pub(crate) async fn serve(
         .store
         .get(pods, req.ns, req.name)
         .ok_or_else(|| ApiError::not_found(pods, req.name))?;
+    if req.sub == "portforward" {
+        return port_forward(api, req, &pod, upgrade).await;
+    }
     if req.sub != "exec" {
-        return Err(ApiError::bad_request(process_pod_limit(req.sub, &pod)));
+        return Err(ApiError::bad_request(process_pod_limit(&pod)));
     }
     let query = req.query.unwrap_or("");
     let container = container_of(&pod, query)?;
@@ -65,6 +69,40 @@ pub(crate) async fn serve(
         )));
     }
     let path = format!("/exec/{}/{}/{container}?{query}", req.ns, req.name);
+    let upgrade =
+        upgrade.ok_or_else(|| ApiError::bad_request("the connection cannot be upgraded"))?;
+    proxy(port, &path, req.headers, upgrade).await
+}
+
+/// Proxies a port-forward to the kubelet, passing the asked `ports` on as the kubelet's
+/// `port` parameters (as kube-apiserver's `PortForwardLocation` does).
+async fn port_forward(
+    api: &Api,
+    req: &StreamRequest<'_>,
+    pod: &Value,
+    upgrade: Option<OnUpgrade>,
+) -> Result<Response, ApiError> {
+    if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request(format!(
+            "pod {} does not have a host assigned",
+            req.name
+        )));
+    }
+    if !is_websocket(req.headers) {
+        return Err(ApiError::bad_request(
+            "the hk8s sandbox serves pods/portforward over WebSocket (SPDY/3.1+portforward.k8s.io as kubectl 1.31 and newer use, or v4.channel.k8s.io), not a SPDY upgrade",
+        ));
+    }
+    let port = kubelet_port(api)?;
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            form_urlencoded::parse(req.query.unwrap_or("").as_bytes())
+                .filter(|(k, _)| k == "ports" || k == "port")
+                .flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>())
+                .map(|p| ("port", p)),
+        )
+        .finish();
+    let path = format!("/portForward/{}/{}?{query}", req.ns, req.name);
     let upgrade =
         upgrade.ok_or_else(|| ApiError::bad_request("the connection cannot be upgraded"))?;
     proxy(port, &path, req.headers, upgrade).await
@@ -204,33 +242,10 @@ async fn proxy(
     Ok(response)
 }
 
-/// The address a pod's first container port answers on.
-fn address(pod: &Value) -> String {
-    let ip = pod["status"]["podIP"].as_str();
-    let port = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|c| c["ports"].as_array().into_iter().flatten())
-        .find_map(|p| p["containerPort"].as_i64());
-    match (ip, port) {
-        (Some(ip), Some(port)) => format!("{ip}:{port}"),
-        (Some(ip), None) => ip.to_string(),
-        (None, _) => "its pod IP once it runs".to_string(),
-    }
-}
-
-/// Why `kubectl attach` and `port-forward` have nothing to connect to on the sandbox, and
-/// what works instead: its pods are local processes listening on their own address.
-fn process_pod_limit(sub: &str, pod: &Value) -> String {
+/// Why `kubectl attach` has nothing to connect to on the sandbox, and what works instead.
+fn process_pod_limit(pod: &Value) -> String {
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-    let address = address(pod);
-    if sub == "portforward" {
-        return format!(
-            "the hk8s sandbox has no port-forward, and needs none: pod {ns}/{name} is a process on this machine listening on {address}, reachable directly (e.g. curl http://{address}/). Services answer on their CLUSTER-IP and LoadBalancers on their EXTERNAL-IP: kubectl get services -n {ns}"
-        );
-    }
     format!(
         "the hk8s sandbox cannot attach to pod {ns}/{name}: its containers' output goes to their logs, not to a terminal. Read it with `kubectl logs -f -n {ns} {name}`, or run a command in it with `kubectl exec -n {ns} {name} -- …`"
     )

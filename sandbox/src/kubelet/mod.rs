@@ -12,6 +12,7 @@ pub mod namespaces;
 pub(crate) mod network;
 pub(crate) mod node;
 mod pod;
+mod portforward;
 mod probes;
 mod process;
 mod projected;
@@ -19,6 +20,7 @@ mod remotecommand;
 mod rootfs;
 mod server;
 mod shared;
+mod spdy;
 
 pub use node::{ISOLATION_ANNOTATION, LIMITS_ANNOTATION};
 #[cfg(feature = "standin")]
