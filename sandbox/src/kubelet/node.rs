@@ -32,13 +32,15 @@ pub(crate) fn isolation_summary(plan: &AddressPlan, off: Option<&str>) -> String
                  {svcs}/{slen} on bridge {bridge}; cluster DNS on the bridge; per-pod \
                  resolv.conf and hosts; volumes at their mountPath; a pod's processes all die \
                  with it; securityContext users honoured, a pod without one runs as nobody \
-                 (65534) unless its program is root's alone); off: PID namespace (a pod's \
-                 processes are found through its network namespace instead)"
+                 (65534) unless its program is root's alone; NetworkPolicy ingress enforced); \
+                 off: PID namespace (a pod's processes are found through its network \
+                 namespace instead), NetworkPolicy egress"
             )
         }
         (None, reason) => format!(
             "off ({}): pods run as plain processes on loopback addresses; no network, mount, \
-             PID or UTS namespaces, no cluster DNS, every pod runs as the sandbox's user",
+             PID or UTS namespaces, no cluster DNS, NetworkPolicies not enforced, every pod \
+             runs as the sandbox's user",
             reason.unwrap_or("not requested")
         ),
     }
