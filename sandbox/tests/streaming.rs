@@ -447,12 +447,18 @@ impl Kubectl {
     /// Starts `kubectl port-forward -n demo <target> <local>:<remote>` and waits until it
     /// says it is forwarding.
     async fn port_forward(&self, target: &str, remote: u16) -> Forward {
+        self.port_forward_with(target, remote, &[]).await
+    }
+
+    /// [`Kubectl::port_forward`] with extra environment variables.
+    async fn port_forward_with(&self, target: &str, remote: u16, env: &[(&str, &str)]) -> Forward {
         use tokio::io::AsyncBufReadExt;
         let local = free_port();
         let mut child = tokio::process::Command::new(&self.program)
             .args(["port-forward", "-n", "demo", target])
             .arg(format!("{local}:{remote}"))
             .env("KUBECONFIG", &self.kubeconfig)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -567,6 +573,11 @@ async fn port_forward_to_a_closed_port_reports_the_refusal_and_ends() {
         let forward = k.port_forward(&pod_target, 6379).await;
         let pong = exchange(forward.local, "PING\r\nQUIT\r\n").await;
         assert_eq!(pong, "+PONG\r\n+OK\r\n", "{who}");
+        // Without WebSockets (as kubectl before 1.31), a plain SPDY upgrade.
+        let spdy = [("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")];
+        let forward = k.port_forward_with(&pod_target, 6379, &spdy).await;
+        let pong = exchange(forward.local, "PING\r\nQUIT\r\n").await;
+        assert_eq!(pong, "+PONG\r\n+OK\r\n", "{who} over SPDY");
     }
     sandbox.shutdown().await;
 }

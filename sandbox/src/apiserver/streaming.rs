@@ -2,7 +2,8 @@
 //! container are checked here, then the upgraded connection is proxied to the kubelet's
 //! streaming server (the node's `daemonEndpoints.kubeletEndpoint`), which runs the session.
 //! Exec is served over the WebSocket protocols (`v5.channel.k8s.io` and older), port-forward
-//! over kubectl's SPDY-over-WebSocket tunnel and the `v4.channel.k8s.io` channel protocol;
+//! over kubectl's SPDY-over-WebSocket tunnel, the `v4.channel.k8s.io` channel protocol and
+//! (tunnelled to the kubelet) a plain SPDY/3.1 upgrade;
 //! attach answers 400 with what works instead.
 
 use crate::apimachinery::errors::ApiError;
@@ -16,6 +17,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A streaming request: the pod, the subresource and what the client sent.
 pub(crate) struct StreamRequest<'a> {
@@ -88,11 +90,6 @@ async fn port_forward(
             req.name
         )));
     }
-    if !is_websocket(req.headers) {
-        return Err(ApiError::bad_request(
-            "the hk8s sandbox serves pods/portforward over WebSocket (SPDY/3.1+portforward.k8s.io as kubectl 1.31 and newer use, or v4.channel.k8s.io), not a SPDY upgrade",
-        ));
-    }
     let port = kubelet_port(api)?;
     let query: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(
@@ -105,7 +102,112 @@ async fn port_forward(
     let path = format!("/portForward/{}/{}?{query}", req.ns, req.name);
     let upgrade =
         upgrade.ok_or_else(|| ApiError::bad_request("the connection cannot be upgraded"))?;
-    proxy(port, &path, req.headers, upgrade).await
+    if is_websocket(req.headers) {
+        return proxy(port, &path, req.headers, upgrade).await;
+    }
+    spdy_upgrade(port, &path, req.headers, upgrade).await
+}
+
+/// A plain SPDY upgrade (kubectl before 1.31, or with `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`):
+/// the SPDY bytes are carried to the kubelet through its SPDY-over-WebSocket tunnel, as
+/// kube-apiserver's stream tunnel does the other way round.
+async fn spdy_upgrade(
+    port: u16,
+    path: &str,
+    headers: &HeaderMap,
+    client_upgrade: OnUpgrade,
+) -> Result<Response, ApiError> {
+    let header_has = |name: &str, wanted: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(','))
+            .any(|v| v.trim().eq_ignore_ascii_case(wanted))
+    };
+    if !header_has(header::UPGRADE.as_str(), "SPDY/3.1")
+        || !header_has("X-Stream-Protocol-Version", "portforward.k8s.io")
+    {
+        return Err(ApiError::bad_request(
+            "pods/portforward needs a WebSocket or a SPDY/3.1 upgrade with X-Stream-Protocol-Version: portforward.k8s.io",
+        ));
+    }
+    let unreachable = |e: &dyn std::fmt::Display| {
+        ApiError::internal(format!(
+            "error dialing backend: the kubelet at {NODE_IP}:{port}: {e}"
+        ))
+    };
+    let tcp = tokio::net::TcpStream::connect((NODE_IP, port))
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let mut request = format!("ws://{NODE_IP}:{port}{path}")
+        .into_client_request()
+        .map_err(|e| unreachable(&e))?;
+    request.headers_mut().insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        http::HeaderValue::from_static("SPDY/3.1+portforward.k8s.io"),
+    );
+    let (kubelet, _) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    tokio::spawn(async move {
+        if let Ok(client) = client_upgrade.await {
+            tunnel(TokioIo::new(client), kubelet).await;
+        }
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONNECTION,
+        http::HeaderValue::from_static("Upgrade"),
+    );
+    h.insert(header::UPGRADE, http::HeaderValue::from_static("SPDY/3.1"));
+    h.insert(
+        "X-Stream-Protocol-Version",
+        http::HeaderValue::from_static("portforward.k8s.io"),
+    );
+    Ok(response)
+}
+
+/// Copies a raw byte stream into binary WebSocket messages and back, until either side ends.
+async fn tunnel<C, K>(client: C, kubelet: tokio_tungstenite::WebSocketStream<K>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    K: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut to_kubelet, mut from_kubelet) = kubelet.split();
+    let up = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        while let Ok(n) = from_client.read(&mut buf).await {
+            let message = Message::Binary(Bytes::copy_from_slice(&buf[..n]));
+            if n == 0 || to_kubelet.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_kubelet.close().await;
+    };
+    let down = async {
+        while let Some(Ok(message)) = from_kubelet.next().await {
+            match message {
+                Message::Binary(data) => {
+                    if to_client.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = to_client.shutdown().await;
+    };
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
 }
 
 /// The container a request names; without one, the pod's only container (as the API
