@@ -193,11 +193,7 @@ where
     let down = async {
         while let Some(Ok(message)) = from_kubelet.next().await {
             match message {
-                Message::Binary(data) => {
-                    if to_client.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
+                Message::Binary(data) if to_client.write_all(&data).await.is_err() => break,
                 Message::Close(_) => break,
                 _ => {}
             }
