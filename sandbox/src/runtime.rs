@@ -17,6 +17,8 @@ pub struct Runtime {
     kubelet: Kubelet,
     control_plane: ControlPlane,
     proxy: ServiceProxy,
+    /// The NetworkPolicy rules in pods' network namespaces (namespace mode only).
+    policies: Option<JoinHandle<()>>,
 }
 
 /// The controllers and the scheduler (for [`Scope::All`]), and the informers they share.
@@ -81,6 +83,7 @@ impl Runtime {
         clock: Clock,
     ) -> Result<Self, KubeletError> {
         let state_dir = config.state_dir.clone();
+        let gateway = config.network.as_ref().and_then(|n| n.plan.gateway());
         let dns = config
             .network
             .as_ref()
@@ -90,21 +93,30 @@ impl Runtime {
         let control_plane = ControlPlane::start(
             client.clone(),
             ControllerConfig {
-                state_dir,
+                state_dir: state_dir.clone(),
                 metrics: Some(kubelet.metrics()),
                 clock,
             },
             Scope::All,
         );
+        let policies = gateway.map(|node| {
+            let enforce =
+                crate::proxy::networkpolicy::enforce(client.clone(), state_dir.clone(), node);
+            tokio::spawn(enforce)
+        });
         let proxy = ServiceProxy::start(client, dns).await;
         Ok(Self {
             kubelet,
             control_plane,
             proxy,
+            policies,
         })
     }
 
     pub async fn shutdown(self) {
+        if let Some(policies) = &self.policies {
+            policies.abort();
+        }
         self.control_plane.shutdown().await;
         self.proxy.shutdown().await;
         self.kubelet.shutdown().await;

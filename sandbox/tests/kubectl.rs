@@ -551,38 +551,9 @@ async fn auth_can_i_whoami_and_explain_answer_like_a_cluster() {
 }
 
 #[tokio::test]
-async fn attach_and_port_forward_say_what_works_instead() {
+async fn exec_on_a_missing_pod_says_it_is_not_found() {
     let (sandbox, kubectl, _dir) = start().await;
     kubectl.ok(&["create", "namespace", "demo"]).await;
-    kubectl
-        .ok(&[
-            "run",
-            "redis",
-            "--image=redis:7.2.4",
-            "--port=6379",
-            "-n",
-            "demo",
-        ])
-        .await;
-    let attach = kubectl.run(&["attach", "-n", "demo", "redis"]).await;
-    assert!(!attach.ok);
-    assert!(
-        attach.stderr.contains("cannot attach to pod demo/redis"),
-        "{}",
-        attach.stderr
-    );
-    let forward = kubectl
-        .run(&["port-forward", "-n", "demo", "pod/redis", "16379:6379"])
-        .await;
-    assert!(!forward.ok);
-    assert!(
-        forward
-            .stderr
-            .contains("the hk8s sandbox has no port-forward, and needs none")
-            && forward.stderr.contains(":6379"),
-        "{}",
-        forward.stderr
-    );
     let missing = kubectl
         .run(&["exec", "-n", "demo", "nope", "--", "true"])
         .await;

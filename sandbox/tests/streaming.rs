@@ -533,3 +533,251 @@ async fn run_it_gives_a_shell_on_the_containers_terminal_under_tmux() {
     tmux(&["kill-session", "-t", &session]);
     sandbox.shutdown().await;
 }
+
+/// A sandbox running the tutorial's Redis, API and frontend (embedded manifests 01–06) in
+/// `demo`, with the frontend's rollout complete.
+async fn start_with_app() -> (Sandbox, Kubectl, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
+        .await
+        .unwrap();
+    let kubectl = Kubectl {
+        program: "kubectl".into(),
+        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+    };
+    kubectl.ok(&["create", "namespace", "demo"]).await;
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../embedded-manifests");
+    for file in [
+        "01-redis-deployment.yml",
+        "02-redis-service.yml",
+        "03-api-deployment.yml",
+        "04-api-service.yml",
+        "05-frontend-deployment.yml",
+        "06-frontend-service.yml",
+    ] {
+        let path = manifests.join(file);
+        kubectl
+            .ok(&["apply", "-n", "demo", "-f", path.to_str().unwrap()])
+            .await;
+    }
+    for deployment in ["redis", "hello-k8s-api", "hello-k8s-frontend"] {
+        kubectl
+            .ok(&[
+                "rollout",
+                "status",
+                "-n",
+                "demo",
+                &format!("deploy/{deployment}"),
+                "--timeout=100s",
+            ])
+            .await;
+    }
+    (sandbox, kubectl, dir)
+}
+
+/// A free local port (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `kubectl port-forward`, killed when dropped.
+struct Forward {
+    child: tokio::process::Child,
+    local: u16,
+}
+
+impl Kubectl {
+    /// Starts `kubectl port-forward -n demo <target> <local>:<remote>` and waits until it
+    /// says it is forwarding.
+    async fn port_forward(&self, target: &str, remote: u16) -> Forward {
+        self.port_forward_with(target, remote, &[]).await
+    }
+
+    /// [`Kubectl::port_forward`] with extra environment variables.
+    async fn port_forward_with(&self, target: &str, remote: u16, env: &[(&str, &str)]) -> Forward {
+        use tokio::io::AsyncBufReadExt;
+        let local = free_port();
+        let mut child = tokio::process::Command::new(&self.program)
+            .args(["port-forward", "-n", "demo", target])
+            .arg(format!("{local}:{remote}"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kubectl is installed");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.starts_with(&format!("Forwarding from 127.0.0.1:{local}")) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if ready != Ok(true) {
+            let _ = child.start_kill();
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "kubectl port-forward {target} did not start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Keep draining stdout ("Handling connection for …"), so kubectl never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Forward { child, local }
+    }
+}
+
+/// Sends `request` to a local port and reads the answer until the connection closes.
+async fn exchange(port: u16, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("no end to the answer to {request:?}"))
+        .unwrap_or_default();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+const GET_PAGE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+#[tokio::test]
+async fn port_forward_serves_the_frontend_through_its_service_deployment_and_pod() {
+    let (sandbox, kubectl, _dir) = start_with_app().await;
+    let pod = kubectl
+        .ok(&[
+            "get",
+            "pods",
+            "-n",
+            "demo",
+            "-l",
+            "tier=frontend",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .await;
+    for k in kubectls(sandbox.kubeconfig_path()) {
+        let who = k.program.display().to_string();
+        let pod_target = format!("pod/{pod}");
+        for (target, remote) in [
+            ("svc/frontend", 80),
+            ("deploy/hello-k8s-frontend", 8080),
+            (pod_target.as_str(), 8080),
+        ] {
+            let forward = k.port_forward(target, remote).await;
+            // Several connections through one session, each a request and its page.
+            for _ in 0..3 {
+                let page = exchange(forward.local, GET_PAGE).await;
+                assert!(
+                    page.starts_with("HTTP/1.1 200") && page.contains("<title>hello-k8s</title>"),
+                    "{who} {target}: {page}"
+                );
+                assert!(
+                    page.contains(&pod),
+                    "{who} {target}: the page names its pod"
+                );
+            }
+            drop(forward);
+        }
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn port_forward_to_a_closed_port_reports_the_refusal_and_ends() {
+    let (sandbox, _kubectl, _dir, pod) = start_with_redis().await;
+    for k in kubectls(sandbox.kubeconfig_path()) {
+        let who = k.program.display().to_string();
+        let pod_target = format!("pod/{pod}");
+        let forward = k.port_forward(&pod_target, 6390).await;
+        let answer = exchange(forward.local, "PING\r\n").await;
+        assert_eq!(answer, "", "{who}: nothing answers on 6390");
+        let Forward { child, .. } = forward;
+        let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("{who}: kubectl port-forward hangs after the refusal"))
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("error forwarding port 6390 to pod")
+                && stderr.contains("connect: connection refused"),
+            "{who}: {stderr}"
+        );
+        assert!(!out.status.success(), "{who}: {stderr}");
+        // The redis port itself forwards: the client protocol goes through both ways.
+        let forward = k.port_forward(&pod_target, 6379).await;
+        let pong = exchange(forward.local, "PING\r\nQUIT\r\n").await;
+        assert_eq!(pong, "+PONG\r\n+OK\r\n", "{who}");
+        // Without WebSockets (as kubectl before 1.31), a plain SPDY upgrade.
+        let spdy = [("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")];
+        let forward = k.port_forward_with(&pod_target, 6379, &spdy).await;
+        let pong = exchange(forward.local, "PING\r\nQUIT\r\n").await;
+        assert_eq!(pong, "+PONG\r\n+OK\r\n", "{who} over SPDY");
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn python_client_port_forward_reaches_the_pod() {
+    let Some(python) = std::env::var_os("HK8S_TEST_PYTHON") else {
+        eprintln!("HK8S_TEST_PYTHON unset: the Python client's port-forward is not tested");
+        return;
+    };
+    let (sandbox, _kubectl, _dir, pod) = start_with_redis().await;
+    let script = r#"
+import sys
+from kubernetes import client, config
+from kubernetes.stream import portforward
+config.load_kube_config(config_file=sys.argv[1])
+api = client.CoreV1Api()
+pf = portforward(api.connect_get_namespaced_pod_portforward, sys.argv[2], "demo",
+                 ports="6379,6390")
+sock = pf.socket(6379)
+sock.setblocking(True)
+sock.sendall(b"PING\r\n")
+print(sock.recv(100).decode().strip())
+sock.close()
+# The client closes a port's socket when the kubelet reports its error.
+closed = pf.socket(6390)
+closed.setblocking(True)
+print("data:", closed.recv(100))
+print("error:", pf.error(6390))
+"#;
+    let out = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(python)
+            .args(["-c", script])
+            .arg(sandbox.kubeconfig_path())
+            .arg(&pod)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the Python client's port-forward finishes")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("+PONG"), "{stdout}\n{stderr}");
+    assert_eq!(lines.next(), Some("data: b''"), "{stdout}\n{stderr}");
+    let error = lines.next().unwrap_or_default();
+    assert!(
+        error.starts_with("error: error forwarding port 6390 to pod")
+            && error.contains("connection refused"),
+        "{stdout}\n{stderr}"
+    );
+    sandbox.shutdown().await;
+}

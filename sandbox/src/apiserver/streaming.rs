@@ -1,8 +1,9 @@
 //! `pods/exec`, `attach` and `portforward`, as kube-apiserver serves them: the pod and
 //! container are checked here, then the upgraded connection is proxied to the kubelet's
 //! streaming server (the node's `daemonEndpoints.kubeletEndpoint`), which runs the session.
-//! Exec and attach are served over the WebSocket protocols (`v5.channel.k8s.io` and older);
-//! port-forward answers 400 with what works instead.
+//! Exec and attach are served over the WebSocket protocols (`v5.channel.k8s.io` and older),
+//! port-forward over kubectl's SPDY-over-WebSocket tunnel, the `v4.channel.k8s.io` channel
+//! protocol and (tunnelled to the kubelet) a plain SPDY/3.1 upgrade.
 
 use crate::apimachinery::errors::ApiError;
 use crate::apimachinery::network::{NODE_IP, NODE_NAME};
@@ -15,6 +16,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A streaming request: the pod, the subresource and what the client sent.
 pub(crate) struct StreamRequest<'a> {
@@ -30,7 +32,7 @@ pub(crate) fn is_streaming(sub: &str) -> bool {
     matches!(sub, "exec" | "attach" | "portforward")
 }
 
-/// Checks the pod and container, then proxies an exec to the kubelet.
+/// Checks the pod and container, then proxies an exec, attach or port-forward to the kubelet.
 pub(crate) async fn serve(
     api: &Api,
     req: &StreamRequest<'_>,
@@ -41,8 +43,8 @@ pub(crate) async fn serve(
         .store
         .get(pods, req.ns, req.name)
         .ok_or_else(|| ApiError::not_found(pods, req.name))?;
-    if !served_by_kubelet(req.sub) {
-        return Err(ApiError::bad_request(process_pod_limit(req.sub, &pod)));
+    if req.sub == "portforward" {
+        return port_forward(api, req, &pod, upgrade).await;
     }
     let query = req.query.unwrap_or("");
     let container = container_of(&pod, query)?;
@@ -70,10 +72,134 @@ pub(crate) async fn serve(
     proxy(port, &path, req.headers, upgrade).await
 }
 
-/// The subresources whose sessions the kubelet's streaming server runs: `exec`, and
-/// `attach` to a container's own streams.
-fn served_by_kubelet(sub: &str) -> bool {
-    matches!(sub, "exec" | "attach")
+/// Proxies a port-forward to the kubelet, passing the asked `ports` on as the kubelet's
+/// `port` parameters (as kube-apiserver's `PortForwardLocation` does).
+async fn port_forward(
+    api: &Api,
+    req: &StreamRequest<'_>,
+    pod: &Value,
+    upgrade: Option<OnUpgrade>,
+) -> Result<Response, ApiError> {
+    if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request(format!(
+            "pod {} does not have a host assigned",
+            req.name
+        )));
+    }
+    let port = kubelet_port(api)?;
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            form_urlencoded::parse(req.query.unwrap_or("").as_bytes())
+                .filter(|(k, _)| k == "ports" || k == "port")
+                .flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>())
+                .map(|p| ("port", p)),
+        )
+        .finish();
+    let path = format!("/portForward/{}/{}?{query}", req.ns, req.name);
+    let upgrade =
+        upgrade.ok_or_else(|| ApiError::bad_request("the connection cannot be upgraded"))?;
+    if is_websocket(req.headers) {
+        return proxy(port, &path, req.headers, upgrade).await;
+    }
+    spdy_upgrade(port, &path, req.headers, upgrade).await
+}
+
+/// A plain SPDY upgrade (kubectl before 1.31, or with `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`):
+/// the SPDY bytes are carried to the kubelet through its SPDY-over-WebSocket tunnel, as
+/// kube-apiserver's stream tunnel does the other way round.
+async fn spdy_upgrade(
+    port: u16,
+    path: &str,
+    headers: &HeaderMap,
+    client_upgrade: OnUpgrade,
+) -> Result<Response, ApiError> {
+    let header_has = |name: &str, wanted: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(','))
+            .any(|v| v.trim().eq_ignore_ascii_case(wanted))
+    };
+    if !header_has(header::UPGRADE.as_str(), "SPDY/3.1")
+        || !header_has("X-Stream-Protocol-Version", "portforward.k8s.io")
+    {
+        return Err(ApiError::bad_request(
+            "pods/portforward needs a WebSocket or a SPDY/3.1 upgrade with X-Stream-Protocol-Version: portforward.k8s.io",
+        ));
+    }
+    let unreachable = |e: &dyn std::fmt::Display| {
+        ApiError::internal(format!(
+            "error dialing backend: the kubelet at {NODE_IP}:{port}: {e}"
+        ))
+    };
+    let tcp = tokio::net::TcpStream::connect((NODE_IP, port))
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let mut request = format!("ws://{NODE_IP}:{port}{path}")
+        .into_client_request()
+        .map_err(|e| unreachable(&e))?;
+    request.headers_mut().insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        http::HeaderValue::from_static("SPDY/3.1+portforward.k8s.io"),
+    );
+    let (kubelet, _) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    tokio::spawn(async move {
+        if let Ok(client) = client_upgrade.await {
+            tunnel(TokioIo::new(client), kubelet).await;
+        }
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONNECTION,
+        http::HeaderValue::from_static("Upgrade"),
+    );
+    h.insert(header::UPGRADE, http::HeaderValue::from_static("SPDY/3.1"));
+    h.insert(
+        "X-Stream-Protocol-Version",
+        http::HeaderValue::from_static("portforward.k8s.io"),
+    );
+    Ok(response)
+}
+
+/// Copies a raw byte stream into binary WebSocket messages and back, until either side ends.
+async fn tunnel<C, K>(client: C, kubelet: tokio_tungstenite::WebSocketStream<K>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    K: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut to_kubelet, mut from_kubelet) = kubelet.split();
+    let up = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        while let Ok(n) = from_client.read(&mut buf).await {
+            let message = Message::Binary(Bytes::copy_from_slice(&buf[..n]));
+            if n == 0 || to_kubelet.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_kubelet.close().await;
+    };
+    let down = async {
+        while let Some(Ok(message)) = from_kubelet.next().await {
+            match message {
+                Message::Binary(data) if to_client.write_all(&data).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = to_client.shutdown().await;
+    };
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
 }
 
 /// The container a request names; without one, the pod's only container (as the API
@@ -208,36 +334,4 @@ async fn proxy(
         response.headers_mut().append(name, value.clone());
     }
     Ok(response)
-}
-
-/// The address a pod's first container port answers on.
-fn address(pod: &Value) -> String {
-    let ip = pod["status"]["podIP"].as_str();
-    let port = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|c| c["ports"].as_array().into_iter().flatten())
-        .find_map(|p| p["containerPort"].as_i64());
-    match (ip, port) {
-        (Some(ip), Some(port)) => format!("{ip}:{port}"),
-        (Some(ip), None) => ip.to_string(),
-        (None, _) => "its pod IP once it runs".to_string(),
-    }
-}
-
-/// Why `kubectl attach` and `port-forward` have nothing to connect to on the sandbox, and
-/// what works instead: its pods are local processes listening on their own address.
-fn process_pod_limit(sub: &str, pod: &Value) -> String {
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-    let address = address(pod);
-    if sub == "portforward" {
-        return format!(
-            "the hk8s sandbox has no port-forward, and needs none: pod {ns}/{name} is a process on this machine listening on {address}, reachable directly (e.g. curl http://{address}/). Services answer on their CLUSTER-IP and LoadBalancers on their EXTERNAL-IP: kubectl get services -n {ns}"
-        );
-    }
-    format!(
-        "the hk8s sandbox cannot attach to pod {ns}/{name}: its containers' output goes to their logs, not to a terminal. Read it with `kubectl logs -f -n {ns} {name}`, or run a command in it with `kubectl exec -n {ns} {name} -- …`"
-    )
 }

@@ -14,6 +14,7 @@ pub(crate) mod network;
 pub(crate) mod node;
 mod pidns;
 mod pod;
+mod portforward;
 mod probes;
 mod process;
 mod projected;
@@ -21,6 +22,7 @@ mod remotecommand;
 mod rootfs;
 mod server;
 mod shared;
+mod spdy;
 
 pub use node::{ISOLATION_ANNOTATION, LIMITS_ANNOTATION};
 #[cfg(feature = "standin")]

@@ -33,13 +33,15 @@ pub(crate) fn isolation_summary(plan: &AddressPlan, off: Option<&str>) -> String
                  resolv.conf and hosts; volumes at their mountPath; PID namespace per \
                  container, or per pod with shareProcessNamespace, with its own /proc; {}; \
                  securityContext users honoured, a pod without one runs as nobody (65534) \
-                 unless its program is root's alone)",
+                 unless its program is root's alone; NetworkPolicy ingress enforced); off: \
+                 NetworkPolicy egress",
                 killing()
             )
         }
         (None, reason) => format!(
             "off ({}): pods run as plain processes on loopback addresses; no network, mount, \
-             PID or UTS namespaces, no cluster DNS, every pod runs as the sandbox's user; {}",
+             PID or UTS namespaces, no cluster DNS, NetworkPolicies not enforced, every pod \
+             runs as the sandbox's user; {}",
             reason.unwrap_or("not requested"),
             killing()
         ),

@@ -256,7 +256,7 @@ async fn pump(mut from: Box<dyn AsyncRead + Send + Unpin>, channel: u8, frames: 
 }
 
 /// Sends queued frames, then closes the WebSocket normally.
-pub(super) async fn write_frames<S>(
+pub(crate) async fn write_frames<S>(
     mut sink: futures::stream::SplitSink<WebSocketStream<S>, Message>,
     mut rx: mpsc::Receiver<(u8, Vec<u8>)>,
 ) where

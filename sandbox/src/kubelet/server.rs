@@ -1,9 +1,10 @@
 //! The kubelet's streaming server, as the kubelet's own port (10250 on a cluster): the API
 //! server validates `pods/exec` and proxies the upgraded connection to
-//! `/exec/<namespace>/<pod>/<container>` here, on the port this kubelet writes into the
+//! `/exec/<namespace>/<pod>/<container>` (and port-forwards to `/portForward/<namespace>/<pod>`) here, on the port this kubelet writes into the
 //! node's `status.daemonEndpoints.kubeletEndpoint`.
 
 use super::exec::ExecOptions;
+use super::portforward;
 use super::remotecommand::{self, Version};
 use super::shared::KubeletShared;
 use crate::apimachinery::network::{NODE_IP, NODE_NAME};
@@ -49,8 +50,8 @@ async fn publish_port(client: Client, port: u16) {
 
 /// What a streaming request asks for, from its path and query.
 struct Target {
-    /// `attach` to the container's own streams rather than `exec` a command.
-    attach: bool,
+    /// `exec` a command, `attach` to the container's own streams, or `portForward`.
+    kind: &'static str,
     namespace: String,
     pod: String,
     container: String,
@@ -79,6 +80,11 @@ async fn serve(kubelet: Arc<KubeletShared>, stream: TcpStream) {
         return;
     };
     let Some(target) = target else { return };
+    if target.kind == "portForward" {
+        let (ns, pod) = (&target.namespace, &target.pod);
+        portforward::serve(kubelet, ws, target.protocol, ns, pod, &target.query).await;
+        return;
+    }
     let flag = |k: &str| {
         target
             .query
@@ -100,7 +106,7 @@ async fn serve(kubelet: Arc<KubeletShared>, stream: TcpStream) {
     };
     let version = Version::of(target.protocol);
     let pid = container_pid(&kubelet.client, &target).await;
-    if target.attach {
+    if target.kind == "attach" {
         return super::attach::serve(ws, version, pid, opts).await;
     }
     let container = pid.and_then(|pid| kubelet.containers.context(pid).map_err(|e| e.to_string()));
@@ -120,31 +126,40 @@ fn parse(req: &Request) -> Result<Target, Box<ErrorResponse>> {
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
-    let [kind @ ("exec" | "attach"), namespace, pod, container] = segs.as_slice() else {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            format!("no streaming endpoint at {}", req.uri().path()),
-        ));
+    let (kind, namespace, pod, container) = match segs.as_slice() {
+        ["exec", namespace, pod, container] => ("exec", namespace, pod, *container),
+        ["attach", namespace, pod, container] => ("attach", namespace, pod, *container),
+        ["portForward", namespace, pod] => ("portForward", namespace, pod, ""),
+        _ => {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!("no streaming endpoint at {}", req.uri().path()),
+            ));
+        }
     };
     let offered = req
         .headers()
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|h| h.to_str().ok());
-    let protocol = remotecommand::negotiate(offered).ok_or_else(|| {
+    let (protocol, served) = match kind {
+        "portForward" => (portforward::negotiate(offered), &portforward::PROTOCOLS[..]),
+        _ => (
+            remotecommand::negotiate(offered),
+            &remotecommand::PROTOCOLS[..],
+        ),
+    };
+    let protocol = protocol.ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
-            format!(
-                "requested protocol(s) are not supported; supports {:?}",
-                remotecommand::PROTOCOLS
-            ),
+            format!("requested protocol(s) are not supported; supports {served:?}"),
         )
     })?;
     let query = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
     Ok(Target {
-        attach: *kind == "attach",
+        kind,
         namespace: namespace.to_string(),
         pod: pod.to_string(),
         container: container.to_string(),

@@ -5,6 +5,7 @@
 
 pub(crate) mod dns;
 pub(crate) mod ingress;
+pub(crate) mod networkpolicy;
 mod table;
 
 use crate::apimachinery::events::{EventType, Recorder};
@@ -12,7 +13,8 @@ use crate::apimachinery::network::NODE_IP;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use dns::{ClusterDns, DnsTable};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, ObjectReference, Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -129,7 +131,9 @@ impl ServiceProxy {
             },
             None => None,
         };
-        let task = tokio::spawn(run(client, table, server, stop.listener()));
+        // NetworkPolicies are enforced where pods have their own addresses on the bridge.
+        let enforce = dns.is_some();
+        let task = tokio::spawn(run(client, table, server, enforce, stop.listener()));
         Self { stop, task }
     }
 
@@ -164,10 +168,11 @@ async fn run(
     client: Client,
     table: Arc<RwLock<DnsTable>>,
     dns: Option<ClusterDns>,
+    enforce: bool,
     shutdown: Shutdown,
 ) {
     let trigger = Arc::new(Notify::new());
-    let watchers = [
+    let mut watchers = vec![
         tokio::spawn(ingress::run(client.clone())),
         tokio::spawn(notify_on_changes::<Service>(
             client.clone(),
@@ -178,6 +183,19 @@ async fn run(
             trigger.clone(),
         )),
     ];
+    if enforce {
+        watchers.extend([
+            tokio::spawn(notify_on_changes::<NetworkPolicy>(
+                client.clone(),
+                trigger.clone(),
+            )),
+            tokio::spawn(notify_on_changes::<Pod>(client.clone(), trigger.clone())),
+            tokio::spawn(notify_on_changes::<Namespace>(
+                client.clone(),
+                trigger.clone(),
+            )),
+        ]);
+    }
     let mut proxy = Proxy {
         table: ProxyTable::default(),
         recorder: Recorder::new(client.clone(), "service-proxy"),
@@ -193,6 +211,14 @@ async fn run(
             continue;
         };
         *table.write().unwrap_or_else(|e| e.into_inner()) = names;
+        if enforce && let Some(objects) = networkpolicy::Objects::list(&client).await {
+            let policies = networkpolicy::Policies::build(&objects);
+            *proxy
+                .table
+                .policies
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = policies;
+        }
         if proxy.sync(listeners).await {
             trigger.notify_one();
         }

@@ -1,5 +1,6 @@
 //! TCP listeners forwarding to backends round-robin: the sandbox's kube-proxy data plane.
 
+use super::networkpolicy::Policies;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +34,9 @@ struct Listener {
 #[derive(Default)]
 pub struct ProxyTable {
     listeners: HashMap<SocketAddr, Listener>,
+    /// The NetworkPolicies' ingress rules, checked against each client before it is
+    /// forwarded to an endpoint (empty, so admitting all, where they are not enforced).
+    pub(crate) policies: Arc<RwLock<Policies>>,
 }
 
 impl Drop for ProxyTable {
@@ -77,7 +81,7 @@ impl ProxyTable {
                         addrs: RwLock::new(backends.clone()),
                         next: AtomicUsize::new(0),
                     });
-                    let task = tokio::spawn(serve(tcp, shared.clone()));
+                    let task = tokio::spawn(serve(tcp, shared.clone(), self.policies.clone()));
                     self.listeners.insert(
                         *addr,
                         Listener {
@@ -100,12 +104,13 @@ async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-async fn serve(listener: TcpListener, backends: Arc<Backends>) {
+async fn serve(listener: TcpListener, backends: Arc<Backends>, policies: Arc<RwLock<Policies>>) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
+        let Ok((mut inbound, client)) = listener.accept().await else {
             continue;
         };
         let backends = backends.clone();
+        let policies = policies.clone();
         tokio::spawn(async move {
             let _ = inbound.set_nodelay(true);
             // Try each backend at most once, like kube-proxy's iptables retries on a new pick.
@@ -114,6 +119,13 @@ async fn serve(listener: TcpListener, backends: Arc<Backends>) {
                 let Some(target) = backends.pick() else {
                     return;
                 };
+                let admitted = policies
+                    .read()
+                    .map(|p| p.admits(target, client.ip()))
+                    .unwrap_or(true);
+                if !admitted {
+                    continue;
+                }
                 if let Ok(mut outbound) = TcpStream::connect(target).await {
                     let _ = outbound.set_nodelay(true);
                     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
