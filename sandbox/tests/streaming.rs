@@ -781,3 +781,192 @@ print("error:", pf.error(6390))
     );
     sandbox.shutdown().await;
 }
+
+/// Waits until the pod's ephemeral container `name` terminated.
+async fn ephemeral_terminated(kubectl: &Kubectl, pod: &str, name: &str) {
+    let path = format!(
+        "jsonpath={{.status.ephemeralContainerStatuses[?(@.name==\"{name}\")].state.terminated.reason}}"
+    );
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out = kubectl
+            .run(&["get", "pod", "-n", "demo", pod, "-o", &path], None)
+            .await;
+        if !out.stdout.trim().is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} never terminated");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn debug_runs_an_ephemeral_container_in_the_targets_pid_namespace() {
+    let (sandbox, _dir) = start_with_shell().await;
+    for (i, kubectl) in kubectls(sandbox.kubeconfig_path()).iter().enumerate() {
+        let pod = format!("app-{i}");
+        let args = ["--image=shell", "--restart=Never", "--command", "--"];
+        let run = [
+            &["run", pod.as_str(), "-n", "demo"][..],
+            &args,
+            &["sleep", "4321"],
+        ];
+        kubectl.ok(&run.concat()).await;
+        let running = "--for=jsonpath={.status.phase}=Running";
+        kubectl
+            .ok(&["wait", "-n", "demo", running, &format!("pod/{pod}")])
+            .await;
+        let debug = [
+            "debug",
+            "-n",
+            "demo",
+            &pod,
+            "--image=shell",
+            "--container=dbg",
+            "--target",
+            &pod,
+            "--",
+            "sh",
+            "-c",
+            "ps ax; echo debug-done",
+        ];
+        kubectl.ok(&debug).await;
+        ephemeral_terminated(kubectl, &pod, "dbg").await;
+        let logs = kubectl.ok(&["logs", "-n", "demo", &pod, "-c", "dbg"]).await;
+        assert!(
+            logs.contains("debug-done") && logs.contains("sleep 4321"),
+            "{}: the debug container did not see its target: {logs}",
+            kubectl.program.display()
+        );
+        let piped = [
+            "debug",
+            "-i",
+            "-n",
+            "demo",
+            &pod,
+            "--image=shell",
+            "--container=dbg2",
+            "--",
+            "sh",
+            "-c",
+            "read l; echo got $l; ps ax",
+        ];
+        let out = kubectl.run(&piped, Some("hello debug\n")).await;
+        assert!(
+            out.stdout.contains("got hello debug") && !out.stdout.contains("sleep 4321"),
+            "{}: debug -i: {}\n{}",
+            kubectl.program.display(),
+            out.stdout,
+            out.stderr
+        );
+        let names = kubectl
+            .ok(&[
+                "get",
+                "pod",
+                "-n",
+                "demo",
+                &pod,
+                "-o",
+                "jsonpath={.spec.ephemeralContainers[*].name}",
+            ])
+            .await;
+        assert_eq!(names, "dbg dbg2");
+        ephemeral_terminated(kubectl, &pod, "dbg2").await;
+        let phase = kubectl
+            .ok(&[
+                "get",
+                "pod",
+                "-n",
+                "demo",
+                &pod,
+                "-o",
+                "jsonpath={.status.phase}",
+            ])
+            .await;
+        assert_eq!(
+            phase, "Running",
+            "ephemeral containers ending must not end the pod"
+        );
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn ephemeral_containers_may_be_added_but_not_changed_or_removed() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams};
+    let (sandbox, _dir) = start_with_shell().await;
+    let kubectl = &kubectls(sandbox.kubeconfig_path())[0];
+    let discovery = kubectl.ok(&["get", "--raw", "/api/v1"]).await;
+    assert!(
+        discovery.contains("\"pods/ephemeralcontainers\""),
+        "{discovery}"
+    );
+    let run = [
+        "run",
+        "app",
+        "-n",
+        "demo",
+        "--image=shell",
+        "--restart=Never",
+        "--command",
+        "--",
+        "sleep",
+        "600",
+    ];
+    kubectl.ok(&run).await;
+    let pods: Api<Pod> = Api::namespaced(sandbox.client().unwrap(), "demo");
+    let pp = PatchParams::default();
+    let add = serde_json::json!({"spec": {"ephemeralContainers": [
+        {"name": "dbg", "image": "shell", "command": ["true"]}
+    ]}});
+    let added = pods
+        .patch_subresource("ephemeralcontainers", "app", &pp, &Patch::Strategic(&add))
+        .await
+        .expect("an ephemeral container can be added");
+    let ec = &added.spec.unwrap().ephemeral_containers.unwrap()[0];
+    assert_eq!(ec.termination_message_policy.as_deref(), Some("File"));
+    let relabel = serde_json::json!({"metadata": {"labels": {"x": "y"}}, "spec": {"ephemeralContainers": [
+        {"name": "dbg", "image": "shell", "command": ["true"]}
+    ]}});
+    let kept = pods
+        .patch_subresource(
+            "ephemeralcontainers",
+            "app",
+            &pp,
+            &Patch::Strategic(&relabel),
+        )
+        .await
+        .unwrap();
+    assert!(!kept.metadata.labels.unwrap_or_default().contains_key("x"));
+    let cases = [
+        (
+            serde_json::json!([{"op": "remove", "path": "/spec/ephemeralContainers/0"}]),
+            "existing ephemeral containers \"dbg\" may not be removed",
+        ),
+        (
+            serde_json::json!([{"op": "replace", "path": "/spec/ephemeralContainers/0/image", "value": "other"}]),
+            "existing ephemeral containers \"dbg\" may not be changed",
+        ),
+    ];
+    for (patch, message) in cases {
+        let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
+        let err = pods
+            .patch_subresource("ephemeralcontainers", "app", &pp, &Patch::<()>::Json(patch))
+            .await
+            .unwrap_err();
+        match err {
+            kube::Error::Api(e) => {
+                assert_eq!(e.code, 422);
+                assert!(e.message.contains(message), "{}", e.message);
+                assert!(
+                    e.message.contains("spec.ephemeralContainers: Forbidden"),
+                    "{}",
+                    e.message
+                );
+            }
+            other => panic!("expected 422, got {other}"),
+        }
+    }
+    sandbox.shutdown().await;
+}

@@ -111,7 +111,15 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["po"],
         namespaced: true,
         categories: ALL,
-        subresources: &["status", "log", "exec", "attach", "portforward", "eviction"],
+        subresources: &[
+            "status",
+            "log",
+            "exec",
+            "attach",
+            "portforward",
+            "eviction",
+            "ephemeralcontainers",
+        ],
     },
     Resource {
         group: "",

@@ -91,8 +91,15 @@ fn pick_container(pod: &Value, asked: Option<&str>) -> Result<String, ApiError> 
         )
         .filter_map(|c| c["name"].as_str().map(String::from))
         .collect();
+    let ephemeral = |c: &str| {
+        pod["spec"]["ephemeralContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["name"] == c)
+    };
     match asked.filter(|c| !c.is_empty()) {
-        Some(c) if names.iter().any(|n| n == c) => Ok(c.to_string()),
+        Some(c) if names.iter().any(|n| n == c) || ephemeral(c) => Ok(c.to_string()),
         Some(c) => Err(ApiError::bad_request(format!(
             "container {c} is not valid for pod {name}"
         ))),
@@ -112,10 +119,11 @@ fn not_started(pod: &Value, container: &str, previous: bool) -> ApiError {
             "previous terminated container \"{container}\" in pod \"{name}\" not found"
         ));
     }
-    let reason = pod["status"]["containerStatuses"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let statuses = |key: &str| pod["status"][key].as_array().cloned().unwrap_or_default();
+    let mut all = statuses("containerStatuses");
+    all.extend(statuses("ephemeralContainerStatuses"));
+    let reason = all
+        .iter()
         .find(|c| c["name"] == container)
         .and_then(|c| c["state"]["waiting"]["reason"].as_str().map(String::from))
         .unwrap_or_else(|| "ContainerCreating".into());

@@ -323,6 +323,9 @@ async fn object(
         ("token", Method::POST) => tokens::request(ctx, o, body),
         ("eviction", Method::POST) => crate::apiserver::eviction::evict(ctx, o, body),
         ("token" | "eviction", _) => Err(ApiError::method_not_allowed()),
+        ("ephemeralcontainers", Method::DELETE | Method::POST) => {
+            Err(ApiError::method_not_allowed())
+        }
         (_, Method::GET) => handlers::get(ctx, o),
         (_, Method::PUT) => handlers::replace(ctx, o, body),
         (_, Method::PATCH) => handlers::patch(ctx, o, body),

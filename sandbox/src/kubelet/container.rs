@@ -65,17 +65,30 @@ struct Ended {
     ran_for: Duration,
 }
 
+/// What makes a container ephemeral (`kubectl debug`): it runs once, in the PID namespace
+/// of its target container when it names one.
+pub(super) struct Ephemeral {
+    pub target: Option<String>,
+}
+
 /// Runs one container of a pod for as long as the pod runs.
 pub(super) struct Supervisor {
     pub ctx: Arc<PodContext>,
     pub container: Container,
+    /// `Some` for an ephemeral container.
+    pub ephemeral: Option<Ephemeral>,
     pub shutdown: Shutdown,
 }
 
 impl Supervisor {
     fn object(&self) -> ObjectReference {
         let mut r = self.ctx.pod_ref.clone();
-        r.field_path = Some(format!("spec.containers{{{}}}", self.container.name));
+        let list = if self.ephemeral.is_some() {
+            "ephemeralContainers"
+        } else {
+            "containers"
+        };
+        r.field_path = Some(format!("spec.{list}{{{}}}", self.container.name));
         r
     }
 
@@ -103,6 +116,12 @@ impl Supervisor {
     pub async fn run(mut self) {
         let mut crashes: u32 = 0;
         let mut pulls = Pulls::default();
+        if self.ephemeral.is_some()
+            && let Err(message) = self.build_ephemeral_root().await
+        {
+            self.fail("CreateContainerError", &message).await;
+            return;
+        }
         loop {
             if self.shutdown.is_shutdown() {
                 return;
@@ -399,6 +418,9 @@ impl Supervisor {
 
     /// The pod's restart policy applied to how the container ended.
     fn restarts_after(&self, ended: &Ended) -> bool {
+        if self.ephemeral.is_some() {
+            return false;
+        }
         let policy = self
             .ctx
             .pod
@@ -686,16 +708,57 @@ impl Supervisor {
             tty: self.container.tty == Some(true),
             isolation: match &ctx.namespaces {
                 None => Isolation::Host,
-                Some(namespaces) => Isolation::Join {
-                    namespaces: namespaces.clone(),
-                    container: ContainerView::of(
+                Some(namespaces) => {
+                    let mut container = ContainerView::of(
                         &self.container,
                         &ctx.pod.spec.clone().unwrap_or_default(),
                         default_user,
-                    )?,
-                },
+                    )?;
+                    container.pid_of = self.target_pid()?;
+                    Isolation::Join {
+                        namespaces: namespaces.clone(),
+                        container,
+                    }
+                }
             },
         })
+    }
+
+    /// The host pid of the running target of an ephemeral container, whose PID namespace
+    /// it joins.
+    fn target_pid(&self) -> Result<Option<u32>, String> {
+        let Some(target) = self.ephemeral.as_ref().and_then(|e| e.target.as_deref()) else {
+            return Ok(None);
+        };
+        let status = self.ctx.container_status(target);
+        let running = status.as_ref().and_then(|s| {
+            s.state.as_ref()?.running.as_ref()?;
+            s.container_id
+                .as_deref()?
+                .strip_prefix("hk8s://")?
+                .parse()
+                .ok()
+        });
+        match running {
+            Some(pid) => Ok(Some(pid)),
+            None => Err(format!("target container {target:?} is not running")),
+        }
+    }
+
+    /// An ephemeral container's root, built in the pod's mount namespace as the pod's
+    /// containers' are when the pod starts.
+    async fn build_ephemeral_root(&self) -> Result<(), String> {
+        let Some(namespaces) = &self.ctx.namespaces else {
+            return Ok(());
+        };
+        super::infra::build_root(
+            &self.ctx.kubelet,
+            namespaces,
+            &self.ctx.scratch_dir(),
+            &self.container,
+            &self.ctx.volumes,
+        )
+        .await
     }
 }
 

@@ -78,6 +78,34 @@ pub(super) struct PodSandbox {
     infra: Process,
 }
 
+/// Builds `container`'s root in the pod's mount namespace (kept by its infra process).
+pub(super) async fn build_root(
+    kubelet: &KubeletShared,
+    namespaces: &PodNamespaces,
+    pod_dir: &Path,
+    container: &Container,
+    volumes: &HashMap<String, PathBuf>,
+) -> Result<(), String> {
+    let root = RootSpec {
+        root: namespaces.root_dir.join(&container.name),
+        overlays: pod_dir.join("overlays").join(&container.name),
+        etc_dir: namespaces.etc_dir.clone(),
+        volumes: volume_mounts(
+            container,
+            volumes,
+            anonymous_data(kubelet, container, pod_dir),
+        ),
+        read_only: container
+            .security_context
+            .as_ref()
+            .and_then(|s| s.read_only_root_filesystem)
+            .unwrap_or(false),
+    };
+    rootfs::build(namespaces.pid, root)
+        .await
+        .map_err(|e| format!("container {:?}: {e}", container.name))
+}
+
 impl PodSandbox {
     /// Writes the pod's `resolv.conf` and `hosts`, starts its infra process in new
     /// namespaces and connects it to the pod network with `ip`.
@@ -147,24 +175,10 @@ impl PodSandbox {
             return Err(format!("cannot record the pod's namespaces: {e}"));
         }
         for container in &spec.containers {
-            let root = RootSpec {
-                root: sandbox.namespaces.root_dir.join(&container.name),
-                overlays: pod_dir.join("overlays").join(&container.name),
-                etc_dir: etc_dir.clone(),
-                volumes: volume_mounts(
-                    container,
-                    volumes,
-                    anonymous_data(kubelet, container, &pod_dir),
-                ),
-                read_only: container
-                    .security_context
-                    .as_ref()
-                    .and_then(|s| s.read_only_root_filesystem)
-                    .unwrap_or(false),
-            };
-            if let Err(e) = rootfs::build(sandbox.infra.pid, root).await {
+            let built = build_root(kubelet, &sandbox.namespaces, &pod_dir, container, volumes);
+            if let Err(e) = built.await {
                 sandbox.stop(kubelet).await;
-                return Err(format!("container {:?}: {e}", container.name));
+                return Err(e);
             }
         }
         Ok(sandbox)

@@ -94,6 +94,8 @@ pub enum KubeletError {
 struct Worker {
     stop: ShutdownSignal,
     handle: JoinHandle<()>,
+    /// The pod as last listed, for the ephemeral containers added while it runs.
+    updates: tokio::sync::watch::Sender<Pod>,
 }
 
 /// A running kubelet; [`Kubelet::shutdown`] stops every pod process.
@@ -331,7 +333,15 @@ impl PodWorkers {
     /// (its previous one when the sandbox restarted).
     fn start(&mut self, pod: &Pod, uid: String) {
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        if self.workers.contains_key(&uid) || matches!(phase, Some("Succeeded" | "Failed")) {
+        if let Some(worker) = self.workers.get(&uid) {
+            worker.updates.send_if_modified(|last| {
+                let changed = last.spec != pod.spec;
+                *last = pod.clone();
+                changed
+            });
+            return;
+        }
+        if matches!(phase, Some("Succeeded" | "Failed")) {
             return;
         }
         let preferred = pod
@@ -351,9 +361,23 @@ impl PodWorkers {
             return;
         };
         let stop = ShutdownSignal::new();
-        let run = pod::run_pod(self.shared.clone(), pod.clone(), ip, stop.listener());
+        let (updates, listened) = tokio::sync::watch::channel(pod.clone());
+        let run = pod::run_pod(
+            self.shared.clone(),
+            pod.clone(),
+            ip,
+            listened,
+            stop.listener(),
+        );
         let handle = tokio::spawn(run);
-        self.workers.insert(uid, Worker { stop, handle });
+        self.workers.insert(
+            uid,
+            Worker {
+                stop,
+                handle,
+                updates,
+            },
+        );
     }
 
     /// Stops a pod's worker in the background; `delete` completes a deletion afterwards.

@@ -120,6 +120,11 @@ impl Entry {
             user: container.and_then(|c| c.user),
             no_new_privs: container.is_some_and(|c| c.no_new_privs),
             pid: match container {
+                Some(ContainerView {
+                    pid_of: Some(pid), ..
+                }) => Some(PidNamespace::Join(
+                    std::fs::File::open(format!("/proc/{pid}/ns/pid"))?.into(),
+                )),
                 Some(c) if c.shared_pid_namespace => Some(PidNamespace::Join(open("pid")?)),
                 Some(_) => Some(PidNamespace::New),
                 None => None,
@@ -222,6 +227,9 @@ pub struct ContainerView {
     pub no_new_privs: bool,
     /// `shareProcessNamespace: true`: the pod's PID namespace instead of one of its own.
     pub shared_pid_namespace: bool,
+    /// The host pid of the process whose PID namespace it joins (an ephemeral container's
+    /// target), over both of the above.
+    pub pid_of: Option<u32>,
 }
 
 impl ContainerView {
@@ -262,7 +270,13 @@ impl ContainerView {
             user: Some((uid, gid)),
             no_new_privs: own.and_then(|s| s.allow_privilege_escalation) == Some(false),
             shared_pid_namespace: spec.share_process_namespace == Some(true),
+            pid_of: None,
         })
+    }
+
+    /// Whether the container gets a PID namespace of its own.
+    pub fn new_pid_namespace(&self) -> bool {
+        !self.shared_pid_namespace && self.pid_of.is_none()
     }
 }
 

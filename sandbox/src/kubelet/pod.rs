@@ -1,6 +1,6 @@
 //! One pod on the node: its volumes, environment and containers, and the status it reports.
 
-use super::container::{Supervisor, waiting};
+use super::container::{Ephemeral, Supervisor, waiting};
 use super::context::PodContext;
 use super::infra::PodSandbox;
 use super::shared::KubeletShared;
@@ -13,12 +13,12 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 /// Why a pod cannot start yet (a missing ConfigMap, an unbound claim, the API): the
 /// pod waits in ContainerCreating with this message and is retried.
@@ -35,6 +35,7 @@ pub(super) async fn run_pod(
     kubelet: Arc<KubeletShared>,
     pod: Pod,
     ip: Ipv4Addr,
+    updates: watch::Receiver<Pod>,
     shutdown: Shutdown,
 ) {
     let namespace = pod.namespace().unwrap_or_else(|| "default".into());
@@ -72,7 +73,7 @@ pub(super) async fn run_pod(
         statuses: Mutex::new(initial),
         changed: Notify::new(),
     });
-    run_containers(ctx, writer, shutdown).await;
+    run_containers(ctx, writer, updates, shutdown).await;
     if let Some(sandbox) = sandbox {
         sandbox.stop(&kubelet).await;
     }
@@ -149,19 +150,29 @@ async fn set_up(
     }
 }
 
-/// One supervisor per container; their status changes are written as they come, and the
-/// containers are given up to 20 s to stop once the pod is.
-async fn run_containers(ctx: Arc<PodContext>, mut writer: StatusWriter, shutdown: Shutdown) {
+/// One supervisor per container, and one per ephemeral container as they are added; their
+/// status changes are written as they come, and the containers are given up to 20 s to stop
+/// once the pod is.
+async fn run_containers(
+    ctx: Arc<PodContext>,
+    mut writer: StatusWriter,
+    mut updates: watch::Receiver<Pod>,
+    shutdown: Shutdown,
+) {
     let containers = ctx.pod.spec.as_ref().map(|s| s.containers.clone());
     let mut supervisors = tokio::task::JoinSet::new();
     for container in containers.unwrap_or_default() {
         let supervisor = Supervisor {
             ctx: ctx.clone(),
             container,
+            ephemeral: None,
             shutdown: shutdown.clone(),
         };
         supervisors.spawn(supervisor.run());
     }
+    let mut latest = ctx.pod.clone();
+    let mut started = HashSet::new();
+    start_ephemeral(&ctx, &latest, &mut started, &mut supervisors, &shutdown);
     let snapshot = |ctx: &PodContext| {
         ctx.statuses
             .lock()
@@ -173,10 +184,14 @@ async fn run_containers(ctx: Arc<PodContext>, mut writer: StatusWriter, shutdown
             _ = ctx.changed.notified() => {
                 // Coalesce bursts of changes (Created, Started, ready) into one write.
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                writer.write(&ctx.pod, &snapshot(&ctx)).await;
+                writer.write(&latest, &snapshot(&ctx)).await;
+            }
+            Ok(()) = updates.changed() => {
+                latest = updates.borrow_and_update().clone();
+                start_ephemeral(&ctx, &latest, &mut started, &mut supervisors, &shutdown);
             }
             _ = shutdown.recv() => break,
-            Some(_) = supervisors.join_next() => writer.write(&ctx.pod, &snapshot(&ctx)).await,
+            Some(_) = supervisors.join_next() => writer.write(&latest, &snapshot(&ctx)).await,
         }
     }
     while tokio::time::timeout(Duration::from_secs(20), supervisors.join_next())
@@ -185,6 +200,50 @@ async fn run_containers(ctx: Arc<PodContext>, mut writer: StatusWriter, shutdown
         .flatten()
         .is_some()
     {}
+}
+
+/// Starts a supervisor for each ephemeral container of `pod` not started yet, Waiting
+/// until it runs; ephemeral containers are never restarted or removed.
+fn start_ephemeral(
+    ctx: &Arc<PodContext>,
+    pod: &Pod,
+    started: &mut HashSet<String>,
+    supervisors: &mut tokio::task::JoinSet<()>,
+    shutdown: &Shutdown,
+) {
+    let ephemeral = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.clone());
+    for ec in ephemeral.unwrap_or_default() {
+        if !started.insert(ec.name.clone()) {
+            continue;
+        }
+        let Ok(container) = serde_json::to_value(&ec).and_then(serde_json::from_value::<Container>)
+        else {
+            continue;
+        };
+        let status = ContainerStatus {
+            name: ec.name.clone(),
+            image: ec.image.clone().unwrap_or_default(),
+            state: Some(waiting("ContainerCreating", "")),
+            ..Default::default()
+        };
+        ctx.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(ec.name.clone(), status);
+        let supervisor = Supervisor {
+            ctx: ctx.clone(),
+            container,
+            ephemeral: Some(Ephemeral {
+                target: ec.target_container_name.clone(),
+            }),
+            shutdown: shutdown.clone(),
+        };
+        supervisors.spawn(supervisor.run());
+    }
+    ctx.changed.notify_one();
 }
 
 /// What a pod's containers start with.
@@ -565,6 +624,15 @@ impl StatusWriter {
     }
 
     fn status(&self, pod: &Pod, statuses: Vec<ContainerStatus>) -> PodStatus {
+        let ephemeral_names: HashSet<&str> = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.ephemeral_containers.iter().flatten())
+            .map(|c| c.name.as_str())
+            .collect();
+        let (ephemeral, statuses): (Vec<_>, Vec<_>) = statuses
+            .into_iter()
+            .partition(|s| ephemeral_names.contains(s.name.as_str()));
         let all_ready = !statuses.is_empty() && statuses.iter().all(|s| s.ready);
         let previous = pod
             .status
@@ -583,6 +651,7 @@ impl StatusWriter {
             }]),
             start_time: Some(self.start_time.clone()),
             container_statuses: Some(statuses),
+            ephemeral_container_statuses: (!ephemeral.is_empty()).then_some(ephemeral),
             qos_class: pod.status.as_ref().and_then(|s| s.qos_class.clone()),
             ..Default::default()
         }

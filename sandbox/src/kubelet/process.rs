@@ -171,7 +171,7 @@ pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
             container,
         } => {
             namespaces.join(&mut command, Some(container))?;
-            super::pidns::depth(!container.shared_pid_namespace)
+            super::pidns::depth(container.new_pid_namespace())
         }
     };
     if master.is_some() {

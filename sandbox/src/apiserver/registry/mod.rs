@@ -11,6 +11,7 @@ mod clusterroles;
 mod create;
 pub(crate) mod defaults;
 mod delete;
+mod ephemeral;
 mod fields;
 mod namespace;
 mod networking;

@@ -78,7 +78,9 @@ fn keep_server_fields(r: &Resource, old: &Value, new: &mut Value, subresource: &
             }
         }
     }
-    if subresource == "status" {
+    if subresource == "ephemeralcontainers" {
+        super::ephemeral::keep_only_ephemeral(old, new);
+    } else if subresource == "status" {
         let status = new["status"].clone();
         *new = old.clone();
         new["status"] = status;
@@ -136,6 +138,13 @@ impl Api {
         let (mut new, warnings) = validate::decode(r, new, opts.validation)?;
         defaults::apply(r, &mut new, Some(old), taken);
         validate::validate(r, &new, Some(old))?;
+        if subresource == "ephemeralcontainers" {
+            let mut causes = Vec::new();
+            super::ephemeral::check_update(old, &new, &mut causes);
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(r, name_of(old), &causes));
+            }
+        }
         if defaults::spec_changed(old, &new) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
             new["metadata"]["generation"] = json!(g);
