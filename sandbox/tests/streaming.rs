@@ -970,3 +970,60 @@ async fn ephemeral_containers_may_be_added_but_not_changed_or_removed() {
     }
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_ended_ephemeral_container_is_not_run_again_after_a_sandbox_restart() {
+    let (sandbox, dir) = start_with_shell().await;
+    let kubectl = &kubectls(sandbox.kubeconfig_path())[0];
+    let run = [
+        "run",
+        "app",
+        "-n",
+        "demo",
+        "--image=shell",
+        "--restart=Never",
+        "--command",
+        "--",
+    ];
+    kubectl.ok(&[&run[..], &["sleep", "600"]].concat()).await;
+    let running = "--for=jsonpath={.status.phase}=Running";
+    kubectl
+        .ok(&["wait", "-n", "demo", running, "pod/app"])
+        .await;
+    let debug = [
+        "debug",
+        "-n",
+        "demo",
+        "app",
+        "--image=shell",
+        "--container=once",
+        "--",
+        "echo",
+        "ran",
+    ];
+    kubectl.ok(&debug).await;
+    ephemeral_terminated(kubectl, "app", "once").await;
+    let finished = "jsonpath={.status.ephemeralContainerStatuses[0].state.terminated.finishedAt}";
+    let get = ["get", "pod", "-n", "demo", "app", "-o", finished];
+    let before = kubectl.ok(&get).await;
+    sandbox.shutdown().await;
+    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
+        .await
+        .unwrap();
+    let kubectl = &kubectls(sandbox.kubeconfig_path())[0];
+    let ready = "--for=condition=Ready";
+    kubectl
+        .ok(&["wait", "-n", "demo", ready, "pod/app", "--timeout=60s"])
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        kubectl.ok(&get).await,
+        before,
+        "the ephemeral container ran again"
+    );
+    let logs = kubectl
+        .ok(&["logs", "-n", "demo", "app", "-c", "once"])
+        .await;
+    assert_eq!(logs.matches("ran").count(), 1, "{logs}");
+    sandbox.shutdown().await;
+}

@@ -203,7 +203,8 @@ async fn run_containers(
 }
 
 /// Starts a supervisor for each ephemeral container of `pod` not started yet, Waiting
-/// until it runs; ephemeral containers are never restarted or removed.
+/// until it runs; ephemeral containers are never restarted or removed, so one that ended
+/// before the sandbox restarted keeps its terminated status.
 fn start_ephemeral(
     ctx: &Arc<PodContext>,
     pod: &Pod,
@@ -223,16 +224,25 @@ fn start_ephemeral(
         else {
             continue;
         };
-        let status = ContainerStatus {
+        let ran = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.ephemeral_container_statuses.as_ref())
+            .and_then(|all| all.iter().find(|s| s.name == ec.name))
+            .filter(|s| s.state.as_ref().is_some_and(|st| st.terminated.is_some()));
+        let status = ran.cloned().unwrap_or_else(|| ContainerStatus {
             name: ec.name.clone(),
             image: ec.image.clone().unwrap_or_default(),
             state: Some(waiting("ContainerCreating", "")),
             ..Default::default()
-        };
+        });
         ctx.statuses
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(ec.name.clone(), status);
+        if ran.is_some() {
+            continue;
+        }
         let supervisor = Supervisor {
             ctx: ctx.clone(),
             container,
