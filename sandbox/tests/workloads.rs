@@ -692,3 +692,86 @@ async fn rollout_history_renumbers_an_undone_revision_and_shows_change_causes() 
         "4"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn indexed_jobs_give_each_pod_its_index_and_record_completed_indexes() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let unindexed = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec:\n  completionMode: Indexed\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+    let (ok, out) = env
+        .run(&kubectl, &["apply", "-f", "-"], Some(unindexed))
+        .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("spec.completions: Required value: when completion mode is Indexed"),
+        "{out}"
+    );
+
+    let three = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: idx}\nspec:\n  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [sh, -c, 'echo index=$JOB_COMPLETION_INDEX']}]\n";
+    env.apply(&kubectl, three).await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/idx",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let job = env.json(&kubectl, &["get", "job", "idx"]).await;
+    assert_eq!(job["status"]["completedIndexes"], "0-2", "{job:#}");
+    assert_eq!(job["status"]["succeeded"], 3);
+    let pods = env
+        .json(
+            &kubectl,
+            &["get", "pods", "-l", "batch.kubernetes.io/job-name=idx"],
+        )
+        .await;
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 3);
+    let mut seen = Vec::new();
+    for pod in pods {
+        let meta = &pod["metadata"];
+        let index = meta["annotations"]["batch.kubernetes.io/job-completion-index"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            meta["labels"]["batch.kubernetes.io/job-completion-index"],
+            index
+        );
+        let name = meta["name"].as_str().unwrap();
+        assert!(name.starts_with(&format!("idx-{index}-")), "{name}");
+        assert_eq!(pod["spec"]["hostname"], format!("idx-{index}"));
+        let logs = env.ok(&kubectl, &["logs", name]).await;
+        assert_eq!(logs.trim(), format!("index={index}"));
+        seen.push(index.to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, ["0", "1", "2"]);
+
+    let go = env.dir.path().join("go");
+    let odd_fail = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: odd}}\nspec:\n  completionMode: Indexed\n  completions: 4\n  parallelism: 4\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: busybox, command: [sh, -c, 'if [ $((JOB_COMPLETION_INDEX % 2)) = 1 ]; then while [ ! -e {} ]; do sleep 0.1; done; exit 1; fi']}}]\n",
+        go.display()
+    );
+    env.apply(&kubectl, &odd_fail).await;
+    env.wait_for("the even indexes to complete", async || {
+        let job = env.json(&kubectl, &["get", "job", "odd"]).await;
+        (job["status"]["completedIndexes"] == "0,2").then_some(())
+    })
+    .await;
+    std::fs::write(&go, "").unwrap();
+    env.ok(
+        &kubectl,
+        &["wait", "--for=condition=failed", "job/odd", "--timeout=60s"],
+    )
+    .await;
+    let odd = env.json(&kubectl, &["get", "job", "odd"]).await;
+    assert_eq!(odd["status"]["completedIndexes"], "0,2", "{odd:#}");
+    assert_eq!(odd["status"]["succeeded"], 2);
+    assert_eq!(
+        odd["status"]["conditions"][1]["reason"],
+        "BackoffLimitExceeded"
+    );
+}

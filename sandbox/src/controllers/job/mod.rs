@@ -4,6 +4,7 @@
 //! Finished Jobs with `ttlSecondsAfterFinished` are deleted when it runs out (the
 //! ttl-after-finished controller). [`plan`] decides; [`reconcile`] executes.
 
+mod indexed;
 mod plan;
 
 use super::util::{controller_ref, controller_uid, is_benign, write_status};
@@ -128,10 +129,11 @@ async fn manage(job: &Job, plan: &plan::Plan, ctx: &Ctx) -> Result<(), Error> {
     let reference = Recorder::reference(job);
     let expectations = &ctx.shared.expectations;
     expectations.expect_creations(&key, plan.create);
-    let created = join_all((0..plan.create).map(|_| async {
-        let result = pods
-            .create(&PostParams::default(), &pod_from_template(job))
-            .await;
+    let templates: Vec<Pod> = (0..plan.create)
+        .map(|i| pod_from_template(job, plan.indexes.get(i).copied()))
+        .collect();
+    let created = join_all(templates.iter().map(|pod| async {
+        let result = pods.create(&PostParams::default(), pod).await;
         match &result {
             Ok(pod) => {
                 let message = format!("Created pod: {}", pod.name_any());
@@ -174,11 +176,12 @@ async fn manage(job: &Job, plan: &plan::Plan, ctx: &Ctx) -> Result<(), Error> {
     created.into_iter().chain(deleted).collect()
 }
 
-/// A pod from the Job's template, named `<job>-<random>` and owned by the Job.
-fn pod_from_template(job: &Job) -> Pod {
+/// A pod from the Job's template, named `<job>-<random>` (`<job>-<index>-<random>` in an
+/// Indexed Job) and owned by the Job.
+fn pod_from_template(job: &Job, index: Option<i32>) -> Pod {
     let template = job.spec.clone().unwrap_or_default().template;
     let meta = template.metadata.unwrap_or_default();
-    Pod {
+    let mut pod = Pod {
         metadata: ObjectMeta {
             generate_name: Some(format!("{}-", job.name_any())),
             namespace: job.namespace(),
@@ -189,5 +192,9 @@ fn pod_from_template(job: &Job) -> Pod {
         },
         spec: template.spec,
         status: None,
+    };
+    if let Some(index) = index {
+        indexed::assign(&mut pod, &job.name_any(), index);
     }
+    pod
 }

@@ -2,12 +2,14 @@
 //! and delete, the status (counts, start and completion times, conditions) and when to look
 //! again. Pure, as Kubernetes' syncJob minus the API calls.
 
+use super::indexed;
 use crate::apimachinery::events::EventType;
 use crate::controllers::util::{is_active, is_ready};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The first retry after a failed pod waits this long; each further failure doubles it.
@@ -21,6 +23,8 @@ const COMPLETIONS_MESSAGE: &str = "Reached expected number of succeeded pods";
 #[derive(Debug, Default)]
 pub(super) struct Plan {
     pub(super) create: usize,
+    /// For an Indexed Job, the completion index of each pod to create.
+    pub(super) indexes: Vec<i32>,
     pub(super) delete: Vec<Pod>,
     pub(super) status: JobStatus,
     pub(super) events: Vec<(EventType, &'static str, String)>,
@@ -144,13 +148,26 @@ struct Counts<'a> {
     failed: i32,
     ready: i32,
     terminating: i32,
+    /// For an Indexed Job, the indexes that succeeded (`succeeded` counts these).
+    indexes: Option<BTreeSet<i32>>,
 }
 
-fn count(pods: &[Pod]) -> Counts<'_> {
+fn count<'a>(job: &Job, pods: &'a [Pod]) -> Counts<'a> {
     let active: Vec<&Pod> = pods.iter().filter(|p| is_active(p)).collect();
+    let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded");
+    let indexes = indexed::is_indexed(job).then(|| {
+        let completions = job.spec.as_ref().and_then(|s| s.completions).unwrap_or(0);
+        succeeded
+            .clone()
+            .filter_map(|p| indexed::index_of(p, completions))
+            .collect::<BTreeSet<i32>>()
+    });
     Counts {
         ready: active.iter().filter(|p| is_ready(p)).count() as i32,
-        succeeded: pods.iter().filter(|p| phase(p) == "Succeeded").count() as i32,
+        succeeded: indexes
+            .as_ref()
+            .map_or_else(|| succeeded.count(), BTreeSet::len) as i32,
+        indexes,
         failed: pods.iter().filter(|p| phase(p) == "Failed").count() as i32,
         terminating: pods
             .iter()
@@ -164,7 +181,7 @@ fn count(pods: &[Pod]) -> Counts<'_> {
 /// Decides what to do for `job`, given the pods it controls (finished ones too).
 pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     let old = job.status.clone().unwrap_or_default();
-    let c = count(pods);
+    let c = count(job, pods);
     let mut plan = Plan {
         status: JobStatus {
             start_time: old.start_time.clone(),
@@ -174,6 +191,11 @@ pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
             ready: Some(c.ready),
             terminating: Some(c.terminating),
             uncounted_terminated_pods: Some(UncountedTerminatedPods::default()),
+            completed_indexes: c
+                .indexes
+                .as_ref()
+                .filter(|i| !i.is_empty())
+                .map(indexed::format),
             ..Default::default()
         },
         ..Default::default()
@@ -244,7 +266,12 @@ fn manage(plan: &mut Plan, job: &Job, pods: &[Pod], c: &Counts<'_>, now: Timesta
             Some(wait) => plan.requeue = Some(wait),
             None => {
                 plan.create = (want - active) as usize;
-                active_after = want;
+                if let Some(done) = &c.indexes {
+                    let completions = spec.completions.unwrap_or(0);
+                    plan.indexes = indexed::to_create(completions, done, &c.active, plan.create);
+                    plan.create = plan.indexes.len();
+                }
+                active_after = active + plan.create as i32;
             }
         }
     } else if want < active && (spec.suspend == Some(true) || spec.completions.is_some()) {
