@@ -775,3 +775,127 @@ async fn indexed_jobs_give_each_pod_its_index_and_record_completed_indexes() {
         "BackoffLimitExceeded"
     );
 }
+
+/// A Job (named `name`, with `backoffLimit`) whose pods run `script`, under a pod failure
+/// policy that ignores exit code 3 and fails the Job on exit code 42 of container `c`.
+fn job_with_failure_policy(name: &str, backoff_limit: i32, script: &str, restart: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  backoffLimit: {backoff_limit}\n  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onExitCodes: {{operator: In, values: [3]}}\n    - action: FailJob\n      onExitCodes: {{containerName: c, operator: In, values: [42]}}\n  template:\n    spec:\n      restartPolicy: {restart}\n      containers: [{{name: c, image: busybox, command: [sh, -c, '{script}']}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_failure_policies_fail_the_job_at_once_or_ignore_the_failure() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let on_failure = job_with_failure_policy("bad", 1, "true", "OnFailure");
+    let (ok, out) = env
+        .run(&kubectl, &["apply", "-f", "-"], Some(&on_failure))
+        .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(r#"only "Never" is supported when podFailurePolicy is specified"#),
+        "{out}"
+    );
+
+    env.apply(
+        &kubectl,
+        &job_with_failure_policy("fatal", 6, "exit 42", "Never"),
+    )
+    .await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=failed",
+            "job/fatal",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let fatal = env.json(&kubectl, &["get", "job", "fatal"]).await;
+    assert_eq!(
+        condition_types(&fatal),
+        ["FailureTarget=True", "Failed=True"]
+    );
+    assert_eq!(fatal["status"]["failed"], 1, "no retry: {fatal:#}");
+    let pod = env
+        .ok(
+            &kubectl,
+            &[
+                "get",
+                "pods",
+                "-l",
+                "batch.kubernetes.io/job-name=fatal",
+                "-o",
+                "name",
+            ],
+        )
+        .await;
+    let pod = pod.trim().trim_start_matches("pod/");
+    let failed = &fatal["status"]["conditions"][1];
+    assert_eq!(failed["reason"], "PodFailurePolicy");
+    assert_eq!(
+        failed["message"],
+        format!(
+            "Container c for pod demo/{pod} failed with exit code 42 matching FailJob rule at index 1"
+        )
+    );
+
+    let go = env.dir.path().join("go");
+    let script = format!("if [ -e {} ]; then exit 0; fi; exit 3", go.display());
+    env.apply(
+        &kubectl,
+        &job_with_failure_policy("flaky", 0, &script, "Never"),
+    )
+    .await;
+    env.wait_for("an ignored failure", async || {
+        let pods = env
+            .json(
+                &kubectl,
+                &["get", "pods", "-l", "batch.kubernetes.io/job-name=flaky"],
+            )
+            .await;
+        let items = pods["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .any(|p| p["status"]["phase"] == "Failed")
+            .then_some(())
+    })
+    .await;
+    std::fs::write(&go, "").unwrap();
+    let (ok, _) = env
+        .run(
+            &kubectl,
+            &[
+                "wait",
+                "--for=condition=complete",
+                "job/flaky",
+                "--timeout=60s",
+            ],
+            None,
+        )
+        .await;
+    let flaky = env.json(&kubectl, &["get", "job", "flaky"]).await;
+    let pods = env.ok(&kubectl, &["get", "pods"]).await;
+    assert!(ok, "{flaky:#}\n{pods}");
+    assert!(flaky["status"]["failed"].is_null(), "{flaky:#}");
+    let pods = env
+        .json(
+            &kubectl,
+            &["get", "pods", "-l", "batch.kubernetes.io/job-name=flaky"],
+        )
+        .await;
+    let mut phases: Vec<&str> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"]["phase"].as_str().unwrap())
+        .collect();
+    phases.sort();
+    assert_eq!(
+        phases,
+        ["Failed", "Succeeded"],
+        "the ignored failure was replaced"
+    );
+}

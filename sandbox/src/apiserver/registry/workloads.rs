@@ -222,6 +222,35 @@ fn check_job_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
             policy,
             &["OnFailure", "Never"],
         ));
+    } else if !spec["podFailurePolicy"].is_null() && policy != "Never" {
+        causes.push(Cause::invalid(
+            format!("{template_field}.spec.restartPolicy"),
+            format!("\"{policy}\""),
+            "only \"Never\" is supported when podFailurePolicy is specified",
+        ));
+    }
+    check_failure_policy(spec, field, causes);
+}
+
+/// The actions of `podFailurePolicy` rules; FailIndex only with `backoffLimitPerIndex`.
+fn check_failure_policy(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
+    let rules = spec["podFailurePolicy"]["rules"].as_array();
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let path = format!("{field}.podFailurePolicy.rules[{i}].action");
+        match rule["action"].as_str().unwrap_or("") {
+            "FailJob" | "Ignore" | "Count" => {}
+            "FailIndex" if spec["backoffLimitPerIndex"].is_null() => causes.push(Cause::invalid(
+                path,
+                "\"FailIndex\"",
+                "requires the backoffLimitPerIndex to be set",
+            )),
+            "FailIndex" => {}
+            other => causes.push(Cause::unsupported(
+                path,
+                other,
+                &["Count", "FailIndex", "FailJob", "Ignore"],
+            )),
+        }
     }
 }
 

@@ -2,10 +2,13 @@
 //! replaces failed ones after a back-off until `backoffLimit`, and records the conditions
 //! (SuccessCriteriaMet then Complete, FailureTarget then Failed) that `kubectl wait` reads.
 //! Finished Jobs with `ttlSecondsAfterFinished` are deleted when it runs out (the
-//! ttl-after-finished controller). [`plan`] decides; [`reconcile`] executes.
+//! ttl-after-finished controller). Indexed Jobs give each pod a completion index
+//! ([`indexed`]); a `podFailurePolicy` may fail the Job at once or ignore a failure
+//! ([`policy`]). [`plan`] decides; [`reconcile`] executes.
 
 mod indexed;
 mod plan;
+mod policy;
 
 use super::util::{controller_ref, controller_uid, is_benign, write_status};
 use super::{Error, Shared, api_error};

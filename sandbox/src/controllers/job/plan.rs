@@ -3,6 +3,7 @@
 //! again. Pure, as Kubernetes' syncJob minus the API calls.
 
 use super::indexed;
+use super::policy::{self, Verdict};
 use crate::apimachinery::events::EventType;
 use crate::controllers::util::{is_active, is_ready};
 use jiff::{SignedDuration, Timestamp};
@@ -110,12 +111,26 @@ fn restarts(job: &Job, active: &[&Pod]) -> i32 {
 
 /// Why the Job must stop, as the interim condition (FailureTarget or SuccessCriteriaMet)
 /// a real Job controller records before the final one.
-fn finishing(job: &Job, failed: i32, active: &[&Pod], now: Timestamp) -> Option<JobCondition> {
+fn finishing(
+    job: &Job,
+    fatal: Option<&str>,
+    failed: i32,
+    active: &[&Pod],
+    now: Timestamp,
+) -> Option<JobCondition> {
     let status = job.status.clone().unwrap_or_default();
     for ty in ["SuccessCriteriaMet", "FailureTarget"] {
         if let Some(c) = condition(&status, ty) {
             return Some(c.clone());
         }
+    }
+    if let Some(message) = fatal {
+        return Some(new_condition(
+            "FailureTarget",
+            "PodFailurePolicy",
+            message,
+            now,
+        ));
     }
     let spec = job.spec.clone().unwrap_or_default();
     let limit = spec.backoff_limit.unwrap_or(6);
@@ -181,6 +196,7 @@ fn count<'a>(job: &Job, pods: &'a [Pod]) -> Counts<'a> {
 /// Decides what to do for `job`, given the pods it controls (finished ones too).
 pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     let old = job.status.clone().unwrap_or_default();
+    let (pods, fatal) = &judged(job, pods);
     let c = count(job, pods);
     let mut plan = Plan {
         status: JobStatus {
@@ -205,12 +221,36 @@ pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     if plan.status.start_time.is_none() && !suspended {
         plan.status.start_time = Some(Time(now));
     }
-    if let Some(interim) = finishing(job, c.failed, &c.active, now) {
+    if let Some(interim) = finishing(job, fatal.as_deref(), c.failed, &c.active, now) {
         finish(&mut plan, interim, &c, now);
     } else {
         manage(&mut plan, job, pods, &c, now);
     }
     plan
+}
+
+/// The pods whose failures count (all but those the pod failure policy ignores), and the
+/// message of the first failure the policy says fails the Job.
+fn judged(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Option<String>) {
+    let mut fatal = None;
+    let counted = pods
+        .iter()
+        .filter(|p| {
+            if phase(p) != "Failed" {
+                return true;
+            }
+            match policy::judge(job, p) {
+                Verdict::FailJob(message) => {
+                    fatal.get_or_insert(message);
+                    true
+                }
+                Verdict::Ignore => false,
+                Verdict::Count => true,
+            }
+        })
+        .cloned()
+        .collect();
+    (counted, fatal)
 }
 
 /// Stops what still runs; once nothing does, the interim condition becomes Complete or Failed.
@@ -235,15 +275,12 @@ fn finish(plan: &mut Plan, interim: JobCondition, c: &Counts<'_>, now: Timestamp
         plan.events
             .push((EventType::Normal, "Completed", "Job completed".into()));
     } else {
-        plan.events.push((
-            EventType::Warning,
-            if reason == "DeadlineExceeded" {
-                "DeadlineExceeded"
-            } else {
-                "BackoffLimitExceeded"
-            },
-            message,
-        ));
+        let reason = match reason.as_str() {
+            "DeadlineExceeded" => "DeadlineExceeded",
+            "PodFailurePolicy" => "PodFailurePolicy",
+            _ => "BackoffLimitExceeded",
+        };
+        plan.events.push((EventType::Warning, reason, message));
     }
 }
 
