@@ -692,3 +692,210 @@ async fn rollout_history_renumbers_an_undone_revision_and_shows_change_causes() 
         "4"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn indexed_jobs_give_each_pod_its_index_and_record_completed_indexes() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let unindexed = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec:\n  completionMode: Indexed\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+    let (ok, out) = env
+        .run(&kubectl, &["apply", "-f", "-"], Some(unindexed))
+        .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("spec.completions: Required value: when completion mode is Indexed"),
+        "{out}"
+    );
+
+    let three = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: idx}\nspec:\n  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [sh, -c, 'echo index=$JOB_COMPLETION_INDEX']}]\n";
+    env.apply(&kubectl, three).await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/idx",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let job = env.json(&kubectl, &["get", "job", "idx"]).await;
+    assert_eq!(job["status"]["completedIndexes"], "0-2", "{job:#}");
+    assert_eq!(job["status"]["succeeded"], 3);
+    let pods = env
+        .json(
+            &kubectl,
+            &["get", "pods", "-l", "batch.kubernetes.io/job-name=idx"],
+        )
+        .await;
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 3);
+    let mut seen = Vec::new();
+    for pod in pods {
+        let meta = &pod["metadata"];
+        let index = meta["annotations"]["batch.kubernetes.io/job-completion-index"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            meta["labels"]["batch.kubernetes.io/job-completion-index"],
+            index
+        );
+        let name = meta["name"].as_str().unwrap();
+        assert!(name.starts_with(&format!("idx-{index}-")), "{name}");
+        assert_eq!(pod["spec"]["hostname"], format!("idx-{index}"));
+        let logs = env.ok(&kubectl, &["logs", name]).await;
+        assert_eq!(logs.trim(), format!("index={index}"));
+        seen.push(index.to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, ["0", "1", "2"]);
+
+    let go = env.dir.path().join("go");
+    let odd_fail = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: odd}}\nspec:\n  completionMode: Indexed\n  completions: 4\n  parallelism: 4\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: busybox, command: [sh, -c, 'if [ $((JOB_COMPLETION_INDEX % 2)) = 1 ]; then while [ ! -e {} ]; do sleep 0.1; done; exit 1; fi']}}]\n",
+        go.display()
+    );
+    env.apply(&kubectl, &odd_fail).await;
+    env.wait_for("the even indexes to complete", async || {
+        let job = env.json(&kubectl, &["get", "job", "odd"]).await;
+        (job["status"]["completedIndexes"] == "0,2").then_some(())
+    })
+    .await;
+    std::fs::write(&go, "").unwrap();
+    env.ok(
+        &kubectl,
+        &["wait", "--for=condition=failed", "job/odd", "--timeout=60s"],
+    )
+    .await;
+    let odd = env.json(&kubectl, &["get", "job", "odd"]).await;
+    assert_eq!(odd["status"]["completedIndexes"], "0,2", "{odd:#}");
+    assert_eq!(odd["status"]["succeeded"], 2);
+    assert_eq!(
+        odd["status"]["conditions"][1]["reason"],
+        "BackoffLimitExceeded"
+    );
+}
+
+/// A Job (named `name`, with `backoffLimit`) whose pods run `script`, under a pod failure
+/// policy that ignores exit code 3 and fails the Job on exit code 42 of container `c`.
+fn job_with_failure_policy(name: &str, backoff_limit: i32, script: &str, restart: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  backoffLimit: {backoff_limit}\n  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onExitCodes: {{operator: In, values: [3]}}\n    - action: FailJob\n      onExitCodes: {{containerName: c, operator: In, values: [42]}}\n  template:\n    spec:\n      restartPolicy: {restart}\n      containers: [{{name: c, image: busybox, command: [sh, -c, '{script}']}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_failure_policies_fail_the_job_at_once_or_ignore_the_failure() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let on_failure = job_with_failure_policy("bad", 1, "true", "OnFailure");
+    let (ok, out) = env
+        .run(&kubectl, &["apply", "-f", "-"], Some(&on_failure))
+        .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(r#"only "Never" is supported when podFailurePolicy is specified"#),
+        "{out}"
+    );
+
+    env.apply(
+        &kubectl,
+        &job_with_failure_policy("fatal", 6, "exit 42", "Never"),
+    )
+    .await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=failed",
+            "job/fatal",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let fatal = env.json(&kubectl, &["get", "job", "fatal"]).await;
+    assert_eq!(
+        condition_types(&fatal),
+        ["FailureTarget=True", "Failed=True"]
+    );
+    assert_eq!(fatal["status"]["failed"], 1, "no retry: {fatal:#}");
+    let pod = env
+        .ok(
+            &kubectl,
+            &[
+                "get",
+                "pods",
+                "-l",
+                "batch.kubernetes.io/job-name=fatal",
+                "-o",
+                "name",
+            ],
+        )
+        .await;
+    let pod = pod.trim().trim_start_matches("pod/");
+    let failed = &fatal["status"]["conditions"][1];
+    assert_eq!(failed["reason"], "PodFailurePolicy");
+    assert_eq!(
+        failed["message"],
+        format!(
+            "Container c for pod demo/{pod} failed with exit code 42 matching FailJob rule at index 1"
+        )
+    );
+
+    let go = env.dir.path().join("go");
+    let script = format!("if [ -e {} ]; then exit 0; fi; exit 3", go.display());
+    env.apply(
+        &kubectl,
+        &job_with_failure_policy("flaky", 0, &script, "Never"),
+    )
+    .await;
+    env.wait_for("an ignored failure", async || {
+        let pods = env
+            .json(
+                &kubectl,
+                &["get", "pods", "-l", "batch.kubernetes.io/job-name=flaky"],
+            )
+            .await;
+        let items = pods["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .any(|p| p["status"]["phase"] == "Failed")
+            .then_some(())
+    })
+    .await;
+    std::fs::write(&go, "").unwrap();
+    let (ok, _) = env
+        .run(
+            &kubectl,
+            &[
+                "wait",
+                "--for=condition=complete",
+                "job/flaky",
+                "--timeout=60s",
+            ],
+            None,
+        )
+        .await;
+    let flaky = env.json(&kubectl, &["get", "job", "flaky"]).await;
+    let pods = env.ok(&kubectl, &["get", "pods"]).await;
+    assert!(ok, "{flaky:#}\n{pods}");
+    assert!(flaky["status"]["failed"].is_null(), "{flaky:#}");
+    let pods = env
+        .json(
+            &kubectl,
+            &["get", "pods", "-l", "batch.kubernetes.io/job-name=flaky"],
+        )
+        .await;
+    let mut phases: Vec<&str> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"]["phase"].as_str().unwrap())
+        .collect();
+    phases.sort();
+    assert_eq!(
+        phases,
+        ["Failed", "Succeeded"],
+        "the ignored failure was replaced"
+    );
+}

@@ -589,11 +589,16 @@ impl<'a> EnvSources<'a> {
                 .unwrap_or_else(|| "default".into()),
             "status.hostIP" => crate::apimachinery::network::NODE_IP.to_string(),
             "status.podIP" | "status.podIPs" => self.ip.to_string(),
-            other => other
-                .strip_prefix("metadata.labels['")
-                .and_then(|k| k.strip_suffix("']"))
-                .and_then(|k| pod.labels().get(k).cloned())
-                .unwrap_or_default(),
+            other => {
+                let key = |prefix: &str| other.strip_prefix(prefix)?.strip_suffix("']");
+                key("metadata.labels['")
+                    .and_then(|k| pod.labels().get(k))
+                    .or_else(|| {
+                        key("metadata.annotations['").and_then(|k| pod.annotations().get(k))
+                    })
+                    .cloned()
+                    .unwrap_or_default()
+            }
         }
     }
 }

@@ -206,6 +206,7 @@ fn check_job_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
             "must be greater than 0",
         ));
     }
+    check_completion_mode(spec, field, causes);
     let template_field = format!("{field}.template");
     let pod = &spec["template"]["spec"];
     check_labels(
@@ -221,6 +222,64 @@ fn check_job_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
             policy,
             &["OnFailure", "Never"],
         ));
+    } else if !spec["podFailurePolicy"].is_null() && policy != "Never" {
+        causes.push(Cause::invalid(
+            format!("{template_field}.spec.restartPolicy"),
+            format!("\"{policy}\""),
+            "only \"Never\" is supported when podFailurePolicy is specified",
+        ));
+    }
+    check_failure_policy(spec, field, causes);
+}
+
+/// The actions of `podFailurePolicy` rules; FailIndex only with `backoffLimitPerIndex`.
+fn check_failure_policy(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
+    let rules = spec["podFailurePolicy"]["rules"].as_array();
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let path = format!("{field}.podFailurePolicy.rules[{i}].action");
+        match rule["action"].as_str().unwrap_or("") {
+            "FailJob" | "Ignore" | "Count" => {}
+            "FailIndex" if spec["backoffLimitPerIndex"].is_null() => causes.push(Cause::invalid(
+                path,
+                "\"FailIndex\"",
+                "requires the backoffLimitPerIndex to be set",
+            )),
+            "FailIndex" => {}
+            other => causes.push(Cause::unsupported(
+                path,
+                other,
+                &["Count", "FailIndex", "FailJob", "Ignore"],
+            )),
+        }
+    }
+}
+
+/// Indexed Jobs need `completions` and at most 100000 parallel pods (validateJobSpec).
+fn check_completion_mode(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
+    match spec["completionMode"].as_str() {
+        None | Some("NonIndexed") => {}
+        Some("Indexed") => {
+            if spec["completions"].is_null() {
+                causes.push(Cause {
+                    message: "Required value: when completion mode is Indexed".into(),
+                    ..Cause::required(format!("{field}.completions"))
+                });
+            }
+            if let Some(n) = spec["parallelism"].as_i64()
+                && n > 100_000
+            {
+                causes.push(Cause::invalid(
+                    format!("{field}.parallelism"),
+                    n,
+                    "must be less than or equal to 100000 when completion mode is Indexed",
+                ));
+            }
+        }
+        Some(other) => causes.push(Cause::unsupported(
+            format!("{field}.completionMode"),
+            other,
+            &["NonIndexed", "Indexed"],
+        )),
     }
 }
 

@@ -2,9 +2,13 @@
 //! replaces failed ones after a back-off until `backoffLimit`, and records the conditions
 //! (SuccessCriteriaMet then Complete, FailureTarget then Failed) that `kubectl wait` reads.
 //! Finished Jobs with `ttlSecondsAfterFinished` are deleted when it runs out (the
-//! ttl-after-finished controller). [`plan`] decides; [`reconcile`] executes.
+//! ttl-after-finished controller). Indexed Jobs give each pod a completion index
+//! ([`indexed`]); a `podFailurePolicy` may fail the Job at once or ignore a failure
+//! ([`policy`]). [`plan`] decides; [`reconcile`] executes.
 
+mod indexed;
 mod plan;
+mod policy;
 
 use super::util::{controller_ref, controller_uid, is_benign, write_status};
 use super::{Error, Shared, api_error};
@@ -128,10 +132,11 @@ async fn manage(job: &Job, plan: &plan::Plan, ctx: &Ctx) -> Result<(), Error> {
     let reference = Recorder::reference(job);
     let expectations = &ctx.shared.expectations;
     expectations.expect_creations(&key, plan.create);
-    let created = join_all((0..plan.create).map(|_| async {
-        let result = pods
-            .create(&PostParams::default(), &pod_from_template(job))
-            .await;
+    let templates: Vec<Pod> = (0..plan.create)
+        .map(|i| pod_from_template(job, plan.indexes.get(i).copied()))
+        .collect();
+    let created = join_all(templates.iter().map(|pod| async {
+        let result = pods.create(&PostParams::default(), pod).await;
         match &result {
             Ok(pod) => {
                 let message = format!("Created pod: {}", pod.name_any());
@@ -174,11 +179,12 @@ async fn manage(job: &Job, plan: &plan::Plan, ctx: &Ctx) -> Result<(), Error> {
     created.into_iter().chain(deleted).collect()
 }
 
-/// A pod from the Job's template, named `<job>-<random>` and owned by the Job.
-fn pod_from_template(job: &Job) -> Pod {
+/// A pod from the Job's template, named `<job>-<random>` (`<job>-<index>-<random>` in an
+/// Indexed Job) and owned by the Job.
+fn pod_from_template(job: &Job, index: Option<i32>) -> Pod {
     let template = job.spec.clone().unwrap_or_default().template;
     let meta = template.metadata.unwrap_or_default();
-    Pod {
+    let mut pod = Pod {
         metadata: ObjectMeta {
             generate_name: Some(format!("{}-", job.name_any())),
             namespace: job.namespace(),
@@ -189,5 +195,9 @@ fn pod_from_template(job: &Job) -> Pod {
         },
         spec: template.spec,
         status: None,
+    };
+    if let Some(index) = index {
+        indexed::assign(&mut pod, &job.name_any(), index);
     }
+    pod
 }

@@ -2,12 +2,15 @@
 //! and delete, the status (counts, start and completion times, conditions) and when to look
 //! again. Pure, as Kubernetes' syncJob minus the API calls.
 
+use super::indexed;
+use super::policy::{self, Verdict};
 use crate::apimachinery::events::EventType;
 use crate::controllers::util::{is_active, is_ready};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The first retry after a failed pod waits this long; each further failure doubles it.
@@ -21,6 +24,8 @@ const COMPLETIONS_MESSAGE: &str = "Reached expected number of succeeded pods";
 #[derive(Debug, Default)]
 pub(super) struct Plan {
     pub(super) create: usize,
+    /// For an Indexed Job, the completion index of each pod to create.
+    pub(super) indexes: Vec<i32>,
     pub(super) delete: Vec<Pod>,
     pub(super) status: JobStatus,
     pub(super) events: Vec<(EventType, &'static str, String)>,
@@ -106,12 +111,26 @@ fn restarts(job: &Job, active: &[&Pod]) -> i32 {
 
 /// Why the Job must stop, as the interim condition (FailureTarget or SuccessCriteriaMet)
 /// a real Job controller records before the final one.
-fn finishing(job: &Job, failed: i32, active: &[&Pod], now: Timestamp) -> Option<JobCondition> {
+fn finishing(
+    job: &Job,
+    fatal: Option<&str>,
+    failed: i32,
+    active: &[&Pod],
+    now: Timestamp,
+) -> Option<JobCondition> {
     let status = job.status.clone().unwrap_or_default();
     for ty in ["SuccessCriteriaMet", "FailureTarget"] {
         if let Some(c) = condition(&status, ty) {
             return Some(c.clone());
         }
+    }
+    if let Some(message) = fatal {
+        return Some(new_condition(
+            "FailureTarget",
+            "PodFailurePolicy",
+            message,
+            now,
+        ));
     }
     let spec = job.spec.clone().unwrap_or_default();
     let limit = spec.backoff_limit.unwrap_or(6);
@@ -144,13 +163,26 @@ struct Counts<'a> {
     failed: i32,
     ready: i32,
     terminating: i32,
+    /// For an Indexed Job, the indexes that succeeded (`succeeded` counts these).
+    indexes: Option<BTreeSet<i32>>,
 }
 
-fn count(pods: &[Pod]) -> Counts<'_> {
+fn count<'a>(job: &Job, pods: &'a [Pod]) -> Counts<'a> {
     let active: Vec<&Pod> = pods.iter().filter(|p| is_active(p)).collect();
+    let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded");
+    let indexes = indexed::is_indexed(job).then(|| {
+        let completions = job.spec.as_ref().and_then(|s| s.completions).unwrap_or(0);
+        succeeded
+            .clone()
+            .filter_map(|p| indexed::index_of(p, completions))
+            .collect::<BTreeSet<i32>>()
+    });
     Counts {
         ready: active.iter().filter(|p| is_ready(p)).count() as i32,
-        succeeded: pods.iter().filter(|p| phase(p) == "Succeeded").count() as i32,
+        succeeded: indexes
+            .as_ref()
+            .map_or_else(|| succeeded.count(), BTreeSet::len) as i32,
+        indexes,
         failed: pods.iter().filter(|p| phase(p) == "Failed").count() as i32,
         terminating: pods
             .iter()
@@ -164,7 +196,8 @@ fn count(pods: &[Pod]) -> Counts<'_> {
 /// Decides what to do for `job`, given the pods it controls (finished ones too).
 pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     let old = job.status.clone().unwrap_or_default();
-    let c = count(pods);
+    let (pods, fatal) = &judged(job, pods);
+    let c = count(job, pods);
     let mut plan = Plan {
         status: JobStatus {
             start_time: old.start_time.clone(),
@@ -174,6 +207,11 @@ pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
             ready: Some(c.ready),
             terminating: Some(c.terminating),
             uncounted_terminated_pods: Some(UncountedTerminatedPods::default()),
+            completed_indexes: c
+                .indexes
+                .as_ref()
+                .filter(|i| !i.is_empty())
+                .map(indexed::format),
             ..Default::default()
         },
         ..Default::default()
@@ -183,12 +221,36 @@ pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     if plan.status.start_time.is_none() && !suspended {
         plan.status.start_time = Some(Time(now));
     }
-    if let Some(interim) = finishing(job, c.failed, &c.active, now) {
+    if let Some(interim) = finishing(job, fatal.as_deref(), c.failed, &c.active, now) {
         finish(&mut plan, interim, &c, now);
     } else {
         manage(&mut plan, job, pods, &c, now);
     }
     plan
+}
+
+/// The pods whose failures count (all but those the pod failure policy ignores), and the
+/// message of the first failure the policy says fails the Job.
+fn judged(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Option<String>) {
+    let mut fatal = None;
+    let counted = pods
+        .iter()
+        .filter(|p| {
+            if phase(p) != "Failed" {
+                return true;
+            }
+            match policy::judge(job, p) {
+                Verdict::FailJob(message) => {
+                    fatal.get_or_insert(message);
+                    true
+                }
+                Verdict::Ignore => false,
+                Verdict::Count => true,
+            }
+        })
+        .cloned()
+        .collect();
+    (counted, fatal)
 }
 
 /// Stops what still runs; once nothing does, the interim condition becomes Complete or Failed.
@@ -213,15 +275,12 @@ fn finish(plan: &mut Plan, interim: JobCondition, c: &Counts<'_>, now: Timestamp
         plan.events
             .push((EventType::Normal, "Completed", "Job completed".into()));
     } else {
-        plan.events.push((
-            EventType::Warning,
-            if reason == "DeadlineExceeded" {
-                "DeadlineExceeded"
-            } else {
-                "BackoffLimitExceeded"
-            },
-            message,
-        ));
+        let reason = match reason.as_str() {
+            "DeadlineExceeded" => "DeadlineExceeded",
+            "PodFailurePolicy" => "PodFailurePolicy",
+            _ => "BackoffLimitExceeded",
+        };
+        plan.events.push((EventType::Warning, reason, message));
     }
 }
 
@@ -244,7 +303,12 @@ fn manage(plan: &mut Plan, job: &Job, pods: &[Pod], c: &Counts<'_>, now: Timesta
             Some(wait) => plan.requeue = Some(wait),
             None => {
                 plan.create = (want - active) as usize;
-                active_after = want;
+                if let Some(done) = &c.indexes {
+                    let completions = spec.completions.unwrap_or(0);
+                    plan.indexes = indexed::to_create(completions, done, &c.active, plan.create);
+                    plan.create = plan.indexes.len();
+                }
+                active_after = active + plan.create as i32;
             }
         }
     } else if want < active && (spec.suspend == Some(true) || spec.completions.is_some()) {
