@@ -886,16 +886,16 @@ async fn pod_failure_policies_fail_the_job_at_once_or_ignore_the_failure() {
             &["get", "pods", "-l", "batch.kubernetes.io/job-name=flaky"],
         )
         .await;
-    let mut phases: Vec<&str> = pods["items"]
+    let phases: Vec<&str> = pods["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["status"]["phase"].as_str().unwrap())
         .collect();
-    phases.sort();
-    assert_eq!(
-        phases,
-        ["Failed", "Succeeded"],
-        "the ignored failure was replaced"
+    // Each ignored failure is replaced at once, so more than one may fail before `go` exists.
+    let count = |phase: &str| phases.iter().filter(|p| **p == phase).count();
+    assert!(
+        count("Failed") >= 1 && count("Succeeded") == 1 && count("Failed") + 1 == phases.len(),
+        "the ignored failures were replaced until one succeeded: {phases:?}"
     );
 }
