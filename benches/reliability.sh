@@ -80,6 +80,7 @@ t0 = time.time()
 after = settle()
 print(f"RSS after {churn} create+delete: {after:7.1f} MB  ({after / base:.2f}x start, {churn * 2 / (time.time() - t0):.0f} writes/s)")
 
+c = conn()  # the storm's connection sat idle through the churn; the server closes idle ones
 for i in range(1000):
     call(c, "POST", NS, json.dumps({"metadata": {"name": f"obj-{i:04}"}, "data": {"k": "x" * 100}}))
 
