@@ -83,7 +83,11 @@ impl Runtime {
         clock: Clock,
     ) -> Result<Self, KubeletError> {
         let state_dir = config.state_dir.clone();
-        let gateway = config.network.as_ref().and_then(|n| n.plan.gateway());
+        let bridged = config
+            .network
+            .as_ref()
+            .map(|n| n.plan)
+            .filter(|plan| plan.gateway().is_some());
         let dns = config
             .network
             .as_ref()
@@ -99,9 +103,9 @@ impl Runtime {
             },
             Scope::All,
         );
-        let policies = gateway.map(|node| {
+        let policies = bridged.map(|plan| {
             let enforce =
-                crate::proxy::networkpolicy::enforce(client.clone(), state_dir.clone(), node);
+                crate::proxy::networkpolicy::enforce(client.clone(), state_dir.clone(), plan);
             tokio::spawn(enforce)
         });
         let proxy = ServiceProxy::start(client, dns).await;

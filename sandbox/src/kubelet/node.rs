@@ -33,8 +33,8 @@ pub(crate) fn isolation_summary(plan: &AddressPlan, off: Option<&str>) -> String
                  resolv.conf and hosts; volumes at their mountPath; PID namespace per \
                  container, or per pod with shareProcessNamespace, with its own /proc; {}; \
                  securityContext users honoured, a pod without one runs as nobody (65534) \
-                 unless its program is root's alone; NetworkPolicy ingress enforced); off: \
-                 NetworkPolicy egress",
+                 unless its program is root's alone; NetworkPolicy ingress and egress \
+                 enforced)",
                 killing()
             )
         }

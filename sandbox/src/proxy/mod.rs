@@ -132,7 +132,10 @@ impl ServiceProxy {
             None => None,
         };
         // NetworkPolicies are enforced where pods have their own addresses on the bridge.
-        let enforce = dns.is_some();
+        let enforce = match dns.map(|addr| addr.ip()) {
+            Some(IpAddr::V4(ip)) => Some(ip),
+            _ => None,
+        };
         let task = tokio::spawn(run(client, table, server, enforce, stop.listener()));
         Self { stop, task }
     }
@@ -163,12 +166,13 @@ where
 }
 
 /// The proxy's loop: on every Service or Endpoints change (or every 2 s) the listeners are
-/// brought in line with the services, and refused LoadBalancer ports fall back.
+/// brought in line with the services, and refused LoadBalancer ports fall back. With
+/// `enforce` (the cluster DNS server's address) it also follows the NetworkPolicies.
 async fn run(
     client: Client,
     table: Arc<RwLock<DnsTable>>,
     dns: Option<ClusterDns>,
-    enforce: bool,
+    enforce: Option<Ipv4Addr>,
     shutdown: Shutdown,
 ) {
     let trigger = Arc::new(Notify::new());
@@ -183,7 +187,7 @@ async fn run(
             trigger.clone(),
         )),
     ];
-    if enforce {
+    if enforce.is_some() {
         watchers.extend([
             tokio::spawn(notify_on_changes::<NetworkPolicy>(
                 client.clone(),
@@ -211,7 +215,9 @@ async fn run(
             continue;
         };
         *table.write().unwrap_or_else(|e| e.into_inner()) = names;
-        if enforce && let Some(objects) = networkpolicy::Objects::list(&client).await {
+        if let Some(dns) = enforce
+            && let Some(objects) = networkpolicy::Objects::list(&client, Some(dns)).await
+        {
             let policies = networkpolicy::Policies::build(&objects);
             *proxy
                 .table

@@ -1,19 +1,23 @@
-//! NetworkPolicy ingress enforcement for pods with network namespaces of their own, as a
-//! CNI's node agent does it: a pod selected by a policy with the `Ingress` type accepts only
-//! what one of its rules allows (peers by podSelector, namespaceSelector or ipBlock, and
-//! ports, named ones resolved on the pod); a pod no policy selects accepts everything.
-//! Two places enforce the same table: iptables rules inside each pod's network namespace
-//! (pod-to-pod traffic on the bridge) and the service proxy, which checks the client's pod
-//! IP before it connects to an endpoint (traffic to cluster IPs reaches the pod from the
-//! node, which the pod's rules admit, as real CNIs admit the kubelet's probes).
+//! NetworkPolicy enforcement for pods with network namespaces of their own, as a CNI's node
+//! agent does it: a pod selected by a policy with the `Ingress` type accepts only what one
+//! of its ingress rules allows, and a pod selected by one with the `Egress` type sends only
+//! what one of its egress rules allows (peers by podSelector, namespaceSelector or ipBlock,
+//! and ports, named ones resolved on the destination pod); a pod no policy of a type selects
+//! is open that way. Two places enforce the same table: iptables rules inside each pod's
+//! network namespace (pod-to-pod traffic on the bridge, and DNS) and the service proxy, which
+//! judges each connection to a cluster IP against the endpoint it picks, as kube-proxy's DNAT
+//! lets a CNI do (traffic from the proxy reaches the pod from the node, which the pod's rules
+//! admit, as real CNIs admit the kubelet's probes). The cluster DNS server counts as the
+//! CoreDNS pod it stands for (see [`dns_pod`]).
 
+use crate::apimachinery::network::AddressPlan;
 use crate::apimachinery::selectors::LabelSelector;
 use crate::kubelet::namespaces::PodNamespaces;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Client;
 use kube::api::{Api, ListParams};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -21,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// A source a rule admits.
+/// A source (ingress) or destination (egress) a rule allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Peer {
     Pod(Ipv4Addr),
@@ -47,24 +51,75 @@ fn in_cidr(ip: Ipv4Addr, (base, len): (Ipv4Addr, u8)) -> bool {
     u32::from(ip) & mask == u32::from(base) & mask
 }
 
-/// A protocol and port range a rule admits (`None`: every port of the protocol).
+/// A protocol and port range a rule allows (`None`: every port of the protocol).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PortRule {
     protocol: String,
     ports: Option<(u16, u16)>,
 }
 
-/// One ingress rule: `None` peers or ports admit all of them.
+/// One rule: `None` peers or ports allow all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Allow {
     peers: Option<Vec<Peer>>,
     ports: Option<Vec<PortRule>>,
 }
 
-/// The ingress rules of every pod a policy isolates, by pod IP.
+impl Allow {
+    fn allows(&self, peer: Ipv4Addr, protocol: &str, port: u16) -> bool {
+        let peer_ok = self
+            .peers
+            .as_ref()
+            .is_none_or(|peers| peers.iter().any(|p| p.contains(peer)));
+        let port_ok = self.ports.as_ref().is_none_or(|ports| {
+            ports.iter().any(|p| {
+                p.protocol == protocol
+                    && p.ports.is_none_or(|(from, to)| (from..=to).contains(&port))
+            })
+        });
+        peer_ok && port_ok
+    }
+}
+
+/// Which side of a pod a rule list guards.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    fn chain(self) -> &'static str {
+        match self {
+            Direction::Ingress => "INPUT",
+            Direction::Egress => "OUTPUT",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Direction::Ingress => "HK8S-INGRESS",
+            Direction::Egress => "HK8S-EGRESS",
+        }
+    }
+
+    /// The iptables match for the peer's address: the source coming in, the destination
+    /// going out.
+    fn peer_flag(self) -> &'static str {
+        match self {
+            Direction::Ingress => "-s",
+            Direction::Egress => "-d",
+        }
+    }
+}
+
+/// The rules of every pod a policy isolates, by pod IP and direction.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Policies {
-    isolated: HashMap<Ipv4Addr, Vec<Allow>>,
+    /// Pods an Ingress policy selects, with what may connect to them.
+    ingress: HashMap<Ipv4Addr, Vec<Allow>>,
+    /// Pods an Egress policy selects, with where they may connect.
+    egress: HashMap<Ipv4Addr, Vec<Allow>>,
 }
 
 /// The objects a policy decision reads.
@@ -72,92 +127,101 @@ pub(crate) struct Objects {
     policies: Vec<Value>,
     pods: Vec<Value>,
     namespaces: Vec<Value>,
+    /// The cluster DNS server as the pod it stands for, a destination only.
+    dns: Option<Value>,
+}
+
+/// The policy's types as the API server defaults them: those listed, else Ingress, plus
+/// Egress when it has egress rules.
+fn policy_types(spec: &Value) -> (bool, bool) {
+    match non_empty(&spec["policyTypes"]) {
+        Some(types) => (
+            types.iter().any(|t| t == "Ingress"),
+            types.iter().any(|t| t == "Egress"),
+        ),
+        None => (true, non_empty(&spec["egress"]).is_some()),
+    }
 }
 
 impl Policies {
     /// The rules the policies give, for every pod with an IP.
     pub(crate) fn build(objects: &Objects) -> Policies {
-        let mut isolated: HashMap<Ipv4Addr, Vec<Allow>> = HashMap::new();
+        let mut out = Policies::default();
         for policy in &objects.policies {
             let spec = &policy["spec"];
             let ns = policy["metadata"]["namespace"].as_str().unwrap_or_default();
-            let types: Vec<&str> = spec["policyTypes"]
-                .as_array()
-                .map(|t| t.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_else(|| vec!["Ingress"]);
-            if !types.contains(&"Ingress") {
-                continue;
-            }
+            let (ingress, egress) = policy_types(spec);
+            let rules = |dir: &str| spec[dir].as_array().into_iter().flatten();
+            let sends: Vec<Allow> = match egress {
+                true => rules("egress")
+                    .flat_map(|rule| objects.egress_allows(ns, rule))
+                    .collect(),
+                false => Vec::new(),
+            };
             let selector = LabelSelector::from_object(&spec["podSelector"]);
             for pod in objects.pods_in(ns) {
                 let Some(ip) = pod_ip(pod) else { continue };
                 if !selector.matches(&pod["metadata"]["labels"]) {
                     continue;
                 }
-                let allows = isolated.entry(ip).or_default();
-                for rule in spec["ingress"].as_array().into_iter().flatten() {
-                    allows.push(Allow {
-                        peers: non_empty(&rule["from"]).map(|from| {
-                            from.iter()
-                                .flat_map(|peer| objects.peers(ns, peer))
-                                .collect()
-                        }),
-                        ports: non_empty(&rule["ports"])
-                            .map(|ports| ports.iter().filter_map(|p| port_rule(pod, p)).collect()),
-                    });
+                if ingress {
+                    let receives =
+                        rules("ingress").map(|rule| objects.ingress_allow(ns, pod, rule));
+                    out.ingress.entry(ip).or_default().extend(receives);
+                }
+                if egress {
+                    out.egress
+                        .entry(ip)
+                        .or_default()
+                        .extend(sends.iter().cloned());
                 }
             }
         }
-        Policies { isolated }
+        out
     }
 
-    /// Whether a TCP connection from `src` to the pod address `dst` is admitted.
+    /// Whether a TCP connection from `src` to the pod address `dst` is allowed, by the
+    /// egress rules of the pod at `src` and the ingress rules of the pod at `dst`.
     pub(crate) fn admits(&self, dst: SocketAddr, src: IpAddr) -> bool {
         let (IpAddr::V4(dst_ip), IpAddr::V4(src)) = (dst.ip(), src) else {
             return true;
         };
-        let Some(allows) = self.isolated.get(&dst_ip) else {
-            return true;
-        };
-        allows.iter().any(|allow| {
-            let peer_ok = allow
-                .peers
-                .as_ref()
-                .is_none_or(|peers| peers.iter().any(|p| p.contains(src)));
-            let port_ok = allow.ports.as_ref().is_none_or(|ports| {
-                ports.iter().any(|p| {
-                    p.protocol == "TCP"
-                        && p.ports
-                            .is_none_or(|(from, to)| (from..=to).contains(&dst.port()))
-                })
-            });
-            peer_ok && port_ok
-        })
+        let port = dst.port();
+        let received = self
+            .ingress
+            .get(&dst_ip)
+            .is_none_or(|allows| allows.iter().any(|a| a.allows(src, "TCP", port)));
+        let sent = self
+            .egress
+            .get(&src)
+            .is_none_or(|allows| allows.iter().any(|a| a.allows(dst_ip, "TCP", port)));
+        received && sent
     }
 
     /// The `iptables-restore` input for a pod's own network namespace: everything open when
-    /// no policy selects it, else its loopback, replies, the node (probes and the service
-    /// proxy, which checks policies itself) and what its rules allow.
-    fn iptables(&self, pod: Ipv4Addr, node: Ipv4Addr) -> String {
+    /// no policy selects it. Isolated for ingress, it accepts its loopback, replies, the
+    /// node (probes and the service proxy, which checks policies itself) and what its
+    /// rules allow; isolated for egress, it sends to its loopback, replies, cluster IPs
+    /// (the service proxy judges the endpoint) and what its rules allow.
+    fn iptables(&self, pod: Ipv4Addr, node: Ipv4Addr, services: (Ipv4Addr, u8)) -> String {
         let mut chains = String::new();
         let mut rules = String::new();
-        if let Some(allows) = self.isolated.get(&pod) {
+        if let Some(allows) = self.ingress.get(&pod) {
             rules.push_str("-A INPUT -i lo -j ACCEPT\n");
             rules.push_str("-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
             rules.push_str(&format!("-A INPUT -s {node}/32 -j ACCEPT\n"));
-            for (i, allow) in allows.iter().enumerate() {
-                let peers: Vec<Option<&Peer>> = match &allow.peers {
-                    None => vec![None],
-                    Some(peers) => peers.iter().map(Some).collect(),
-                };
-                for (j, peer) in peers.into_iter().enumerate() {
-                    let chain = format!("HK8S-INGRESS-{i}-{j}");
-                    chains.push_str(&format!(":{chain} - [0:0]\n"));
-                    rules.push_str(&format!("-A INPUT -j {chain}\n"));
-                    rules.push_str(&peer_rules(&chain, peer, allow.ports.as_deref()));
-                }
-            }
+            allow_chains(Direction::Ingress, allows, &mut chains, &mut rules);
             rules.push_str("-A INPUT -j DROP\n");
+        }
+        if let Some(allows) = self.egress.get(&pod) {
+            rules.push_str("-A OUTPUT -o lo -j ACCEPT\n");
+            rules.push_str("-A OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
+            rules.push_str(&format!(
+                "-A OUTPUT -d {}/{} -j ACCEPT\n",
+                services.0, services.1
+            ));
+            allow_chains(Direction::Egress, allows, &mut chains, &mut rules);
+            rules.push_str("-A OUTPUT -j DROP\n");
         }
         format!(
             "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{chains}{rules}COMMIT\n"
@@ -165,21 +229,43 @@ impl Policies {
     }
 }
 
-/// One peer's chain: its exceptions return, then each admitted port is accepted.
-fn peer_rules(chain: &str, peer: Option<&Peer>, ports: Option<&[PortRule]>) -> String {
+/// One chain per rule and peer, jumped to from the direction's built-in chain.
+fn allow_chains(direction: Direction, allows: &[Allow], chains: &mut String, rules: &mut String) {
+    for (i, allow) in allows.iter().enumerate() {
+        let peers: Vec<Option<&Peer>> = match &allow.peers {
+            None => vec![None],
+            Some(peers) => peers.iter().map(Some).collect(),
+        };
+        for (j, peer) in peers.into_iter().enumerate() {
+            let chain = format!("{}-{i}-{j}", direction.prefix());
+            chains.push_str(&format!(":{chain} - [0:0]\n"));
+            rules.push_str(&format!("-A {} -j {chain}\n", direction.chain()));
+            rules.push_str(&peer_rules(direction, &chain, peer, allow.ports.as_deref()));
+        }
+    }
+}
+
+/// One peer's chain: its exceptions return, then each allowed port is accepted.
+fn peer_rules(
+    direction: Direction,
+    chain: &str,
+    peer: Option<&Peer>,
+    ports: Option<&[PortRule]>,
+) -> String {
+    let flag = direction.peer_flag();
     let mut out = String::new();
-    let source = match peer {
+    let address = match peer {
         None => String::new(),
-        Some(Peer::Pod(ip)) => format!(" -s {ip}/32"),
+        Some(Peer::Pod(ip)) => format!(" {flag} {ip}/32"),
         Some(Peer::Block { cidr, except }) => {
             for (ip, len) in except {
-                out.push_str(&format!("-A {chain} -s {ip}/{len} -j RETURN\n"));
+                out.push_str(&format!("-A {chain} {flag} {ip}/{len} -j RETURN\n"));
             }
-            format!(" -s {}/{}", cidr.0, cidr.1)
+            format!(" {flag} {}/{}", cidr.0, cidr.1)
         }
     };
     match ports {
-        None => out.push_str(&format!("-A {chain}{source} -j ACCEPT\n")),
+        None => out.push_str(&format!("-A {chain}{address} -j ACCEPT\n")),
         Some(ports) => {
             for p in ports {
                 let proto = p.protocol.to_ascii_lowercase();
@@ -188,7 +274,9 @@ fn peer_rules(chain: &str, peer: Option<&Peer>, ports: Option<&[PortRule]>) -> S
                     Some((from, to)) => format!(" --dport {from}:{to}"),
                     None => String::new(),
                 };
-                out.push_str(&format!("-A {chain}{source} -p {proto}{dport} -j ACCEPT\n"));
+                out.push_str(&format!(
+                    "-A {chain}{address} -p {proto}{dport} -j ACCEPT\n"
+                ));
             }
         }
     }
@@ -204,9 +292,13 @@ fn pod_ip(pod: &Value) -> Option<Ipv4Addr> {
 }
 
 /// A policy port on a pod: numbers (with `endPort`) as given, names looked up among the
-/// pod's container ports; `None` when a name is not one of them.
+/// pod's container ports of the same protocol; `None` when a name is not one of them or
+/// the protocol is not one iptables is given here.
 fn port_rule(pod: &Value, port: &Value) -> Option<PortRule> {
     let protocol = port["protocol"].as_str().unwrap_or("TCP").to_string();
+    if !["TCP", "UDP", "SCTP"].contains(&protocol.as_str()) {
+        return None;
+    }
     let ports = match &port["port"] {
         Value::Null => None,
         Value::Number(n) => {
@@ -223,7 +315,10 @@ fn port_rule(pod: &Value, port: &Value) -> Option<PortRule> {
                 .into_iter()
                 .flatten()
                 .flat_map(|c| c["ports"].as_array().into_iter().flatten())
-                .find(|p| p["name"] == name.as_str())
+                .find(|p| {
+                    p["name"] == name.as_str()
+                        && p["protocol"].as_str().unwrap_or("TCP") == protocol
+                })
                 .and_then(|p| p["containerPort"].as_u64())
                 .and_then(|p| u16::try_from(p).ok())?;
             Some((number, number))
@@ -233,6 +328,23 @@ fn port_rule(pod: &Value, port: &Value) -> Option<PortRule> {
     Some(PortRule { protocol, ports })
 }
 
+/// The cluster DNS server as the pod it stands for, CoreDNS in kube-system (its
+/// Deployment's labels and named ports), so an egress rule that allows DNS on a cluster
+/// allows it here: a `to`-less port 53 rule, an ipBlock covering the server's address, a
+/// namespaceSelector for kube-system (with or without `k8s-app: kube-dns`), or the ports
+/// named `dns`/`dns-tcp`.
+fn dns_pod(ip: Ipv4Addr) -> Value {
+    json!({
+        "metadata": {"namespace": "kube-system", "name": "coredns",
+                     "labels": {"k8s-app": "kube-dns"}},
+        "spec": {"containers": [{"name": "coredns", "ports": [
+            {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+            {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+        ]}]},
+        "status": {"podIP": ip.to_string()},
+    })
+}
+
 impl Objects {
     fn pods_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Value> {
         self.pods
@@ -240,7 +352,66 @@ impl Objects {
             .filter(move |p| p["metadata"]["namespace"] == ns)
     }
 
-    /// The sources one `from` entry names, for a policy in namespace `ns`.
+    /// Every pod a rule may name as a peer: the pods and the cluster DNS server.
+    fn peer_pods(&self) -> impl Iterator<Item = &Value> {
+        self.pods.iter().chain(&self.dns)
+    }
+
+    /// One ingress rule of a policy in `ns` for the selected `pod` (named ports are its).
+    fn ingress_allow(&self, ns: &str, pod: &Value, rule: &Value) -> Allow {
+        Allow {
+            peers: non_empty(&rule["from"])
+                .map(|from| from.iter().flat_map(|peer| self.peers(ns, peer)).collect()),
+            ports: non_empty(&rule["ports"])
+                .map(|ports| ports.iter().filter_map(|p| port_rule(pod, p)).collect()),
+        }
+    }
+
+    /// One egress rule of a policy in `ns`: numbered ports go to the rule's peers; a named
+    /// port means what each destination pod among them calls by that name, so it becomes
+    /// one allow per such pod.
+    fn egress_allows(&self, ns: &str, rule: &Value) -> Vec<Allow> {
+        let peers: Option<Vec<Peer>> = non_empty(&rule["to"])
+            .map(|to| to.iter().flat_map(|peer| self.peers(ns, peer)).collect());
+        let Some(ports) = non_empty(&rule["ports"]) else {
+            return vec![Allow { peers, ports: None }];
+        };
+        let (named, numbered): (Vec<&Value>, Vec<&Value>) =
+            ports.iter().partition(|p| p["port"].is_string());
+        let mut out = Vec::new();
+        let numbered: Vec<PortRule> = numbered
+            .into_iter()
+            .filter_map(|p| port_rule(&Value::Null, p))
+            .collect();
+        if !numbered.is_empty() {
+            out.push(Allow {
+                peers: peers.clone(),
+                ports: Some(numbered),
+            });
+        }
+        if named.is_empty() {
+            return out;
+        }
+        for dest in self.peer_pods() {
+            let Some(ip) = pod_ip(dest) else { continue };
+            if !peers
+                .as_ref()
+                .is_none_or(|peers| peers.iter().any(|p| p.contains(ip)))
+            {
+                continue;
+            }
+            let resolved: Vec<PortRule> = named.iter().filter_map(|p| port_rule(dest, p)).collect();
+            if !resolved.is_empty() {
+                out.push(Allow {
+                    peers: Some(vec![Peer::Pod(ip)]),
+                    ports: Some(resolved),
+                });
+            }
+        }
+        out
+    }
+
+    /// The addresses one `from` or `to` entry names, for a policy in namespace `ns`.
     fn peers(&self, ns: &str, peer: &Value) -> Vec<Peer> {
         if let Some(block) = peer.get("ipBlock") {
             let to_cidr = |v: &Value| parse_cidr(v.as_str().unwrap_or_default());
@@ -267,8 +438,7 @@ impl Objects {
             }
         };
         let pod_selector = peer.get("podSelector").map(LabelSelector::from_object);
-        self.pods
-            .iter()
+        self.peer_pods()
             .filter(|p| in_namespace(p["metadata"]["namespace"].as_str().unwrap_or_default()))
             .filter(|p| {
                 pod_selector
@@ -280,8 +450,9 @@ impl Objects {
             .collect()
     }
 
-    /// The policies, pods and namespaces now; `None` when the API cannot be read.
-    pub(crate) async fn list(client: &Client) -> Option<Objects> {
+    /// The policies, pods and namespaces now, with the cluster DNS server at `dns` as a
+    /// destination; `None` when the API cannot be read.
+    pub(crate) async fn list(client: &Client, dns: Option<Ipv4Addr>) -> Option<Objects> {
         let lp = ListParams::default();
         let (policies, pods, namespaces) = (
             Api::<NetworkPolicy>::all(client.clone()),
@@ -300,6 +471,7 @@ impl Objects {
             policies: values(&policies.items)?,
             pods: values(&pods.items)?,
             namespaces: values(&namespaces.items)?,
+            dns: dns.map(dns_pod),
         })
     }
 }
@@ -316,8 +488,10 @@ fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
 
 /// Keeps every running pod's iptables rules in line with the policies: on each change to
 /// a NetworkPolicy, Pod or Namespace (or every 2 s), rewrites the rules of pods whose
-/// rules changed. `node` is the pod network's gateway, the node's address on the bridge.
-pub(crate) async fn enforce(client: Client, state_dir: PathBuf, node: Ipv4Addr) {
+/// rules changed. The pod network's gateway is the node's address on the bridge and the
+/// cluster DNS server's.
+pub(crate) async fn enforce(client: Client, state_dir: PathBuf, plan: AddressPlan) {
+    let Some(node) = plan.gateway() else { return };
     let trigger = Arc::new(Notify::new());
     let watchers = [
         tokio::spawn(super::notify_on_changes::<NetworkPolicy>(
@@ -341,7 +515,7 @@ pub(crate) async fn enforce(client: Client, state_dir: PathBuf, node: Ipv4Addr) 
             _ = trigger.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
-        let Some(objects) = Objects::list(&client).await else {
+        let Some(objects) = Objects::list(&client, Some(node)).await else {
             continue;
         };
         let policies = Policies::build(&objects);
@@ -354,7 +528,7 @@ pub(crate) async fn enforce(client: Client, state_dir: PathBuf, node: Ipv4Addr) 
                 continue;
             };
             seen.push(ns.pid);
-            let rules = policies.iptables(ip, node);
+            let rules = policies.iptables(ip, node, plan.service_cidr());
             if applied.get(&ns.pid) == Some(&rules) {
                 continue;
             }
@@ -406,7 +580,6 @@ async fn restore(netns: &Path, rules: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn pod(ns: &str, name: &str, ip: &str, labels: Value) -> Value {
         json!({
@@ -428,8 +601,18 @@ mod tests {
             namespaces: vec![
                 json!({"metadata": {"name": "demo", "labels": {"kubernetes.io/metadata.name": "demo"}}}),
                 json!({"metadata": {"name": "ops", "labels": {"team": "ops"}}}),
+                json!({"metadata": {"name": "kube-system",
+                                    "labels": {"kubernetes.io/metadata.name": "kube-system"}}}),
             ],
+            dns: Some(dns_pod(NODE)),
         }
+    }
+
+    const NODE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const SERVICES: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 19, 0, 0), 24);
+
+    fn rules_of(policies: &Policies, last: u8) -> String {
+        policies.iptables(Ipv4Addr::new(198, 18, 0, last), NODE, SERVICES)
     }
 
     fn web(port: u16) -> SocketAddr {
@@ -449,7 +632,7 @@ mod tests {
         let policies = Policies::build(&objects(vec![deny]));
         assert!(!policies.admits(web(8000), from(11)));
         assert!(policies.admits(SocketAddr::from(([198, 18, 0, 13], 80)), from(12)));
-        let rules = policies.iptables(Ipv4Addr::new(198, 18, 0, 10), Ipv4Addr::new(198, 18, 0, 1));
+        let rules = rules_of(&policies, 10);
         assert!(rules.contains("-A INPUT -s 198.18.0.1/32 -j ACCEPT\n-A INPUT -j DROP\nCOMMIT"));
     }
 
@@ -471,7 +654,7 @@ mod tests {
             policies.admits(web(9000), from(13)),
             "any port from namespace ops"
         );
-        let rules = policies.iptables(Ipv4Addr::new(198, 18, 0, 10), Ipv4Addr::new(198, 18, 0, 1));
+        let rules = rules_of(&policies, 10);
         assert!(
             rules.contains("-A HK8S-INGRESS-0-0 -s 198.18.0.11/32 -p tcp --dport 8000 -j ACCEPT"),
             "{rules}"
@@ -483,17 +666,111 @@ mod tests {
     }
 
     #[test]
-    fn ip_blocks_honour_their_exceptions_and_egress_only_policies_do_not_isolate() {
+    fn ip_blocks_honour_their_exceptions_and_egress_only_policies_do_not_isolate_ingress() {
         let block = json!({"metadata": {"namespace": "demo", "name": "block"},
             "spec": {"podSelector": {"matchLabels": {"app": "web"}},
                 "ingress": [{"from": [{"ipBlock": {"cidr": "198.18.0.0/24", "except": ["198.18.0.12/32"]}}],
                              "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8010}]}]}});
-        let egress = json!({"metadata": {"namespace": "demo", "name": "egress"},
+        let egress = json!({"metadata": {"namespace": "ops", "name": "egress"},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"]}});
         let policies = Policies::build(&objects(vec![block, egress]));
         assert!(policies.admits(web(8005), from(11)));
         assert!(!policies.admits(web(8005), from(12)));
         assert!(!policies.admits(web(8011), from(11)));
-        assert!(policies.admits(SocketAddr::from(([198, 18, 0, 11], 1)), from(12)));
+        let probe = SocketAddr::from(([198, 18, 0, 13], 1));
+        assert!(policies.admits(probe, from(12)), "ingress stays open");
+        assert!(!policies.admits(SocketAddr::from(([198, 18, 0, 11], 1)), from(13)));
+        assert!(!rules_of(&policies, 13).contains("-A INPUT"));
+    }
+
+    fn client_egress(egress: Value) -> Value {
+        json!({"metadata": {"namespace": "demo", "name": "client-egress"},
+            "spec": {"podSelector": {"matchLabels": {"role": "client"}}, "egress": egress}})
+    }
+
+    #[test]
+    fn egress_rules_allow_their_destinations_and_named_ports_of_the_destination() {
+        let allow = client_egress(
+            json!([{"to": [{"podSelector": {"matchLabels": {"app": "web"}}}],
+                                          "ports": [{"port": "http"}]}]),
+        );
+        let policies = Policies::build(&objects(vec![allow]));
+        assert!(policies.admits(web(8000), from(11)));
+        assert!(!policies.admits(web(9000), from(11)), "only the named port");
+        let other = SocketAddr::from(([198, 18, 0, 12], 8000));
+        assert!(
+            !policies.admits(other, from(11)),
+            "other is not app=web, and it names no port http"
+        );
+        assert!(
+            policies.admits(other, from(13)),
+            "unselected pods send anywhere"
+        );
+        let client = SocketAddr::from(([198, 18, 0, 11], 80));
+        assert!(
+            !policies.admits(client, from(12)),
+            "no policyTypes: Ingress too, with no ingress rules"
+        );
+        let rules = rules_of(&policies, 11);
+        assert!(rules.contains("-A OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A OUTPUT -d 198.19.0.0/24 -j ACCEPT\n"), "{rules}");
+        assert!(
+            rules.contains("-A HK8S-EGRESS-0-0 -d 198.18.0.10/32 -p tcp --dport 8000 -j ACCEPT\n"),
+            "{rules}"
+        );
+        assert!(rules.ends_with("-A OUTPUT -j DROP\nCOMMIT\n"), "{rules}");
+        assert!(!rules_of(&policies, 10).contains("OUTPUT -j DROP"));
+    }
+
+    #[test]
+    fn egress_ip_blocks_honour_their_exceptions() {
+        let block = client_egress(json!([{"to": [{"ipBlock": {"cidr": "198.18.0.0/24",
+                                                     "except": ["198.18.0.10/32"]}}],
+                                          "ports": [{"protocol": "TCP", "port": 8000}]}]));
+        let policies = Policies::build(&objects(vec![block]));
+        assert!(policies.admits(SocketAddr::from(([198, 18, 0, 12], 8000)), from(11)));
+        assert!(!policies.admits(web(8000), from(11)));
+        let rules = rules_of(&policies, 11);
+        assert!(
+            rules.contains(
+                "-A HK8S-EGRESS-0-0 -d 198.18.0.10/32 -j RETURN\n\
+                 -A HK8S-EGRESS-0-0 -d 198.18.0.0/24 -p tcp --dport 8000 -j ACCEPT\n"
+            ),
+            "{rules}"
+        );
+    }
+
+    #[test]
+    fn dns_is_allowed_as_coredns_would_be() {
+        let dns_rule = |egress: Value| {
+            let rules = rules_of(&Policies::build(&objects(vec![client_egress(egress)])), 11);
+            rules.contains("-d 198.18.0.1/32 -p udp --dport 53 -j ACCEPT")
+                || rules.contains("-d 198.18.0.0/24 -p udp --dport 53 -j ACCEPT")
+                || rules.contains("HK8S-EGRESS-0-0 -p udp --dport 53 -j ACCEPT")
+        };
+        let deny = json!({"metadata": {"namespace": "demo", "name": "deny"},
+            "spec": {"podSelector": {}, "policyTypes": ["Egress"]}});
+        let rules = rules_of(&Policies::build(&objects(vec![deny])), 11);
+        assert!(!rules.contains("53"), "{rules}");
+        let udp53 = json!([{"protocol": "UDP", "port": 53}]);
+        assert!(dns_rule(json!([{"ports": udp53}])));
+        assert!(dns_rule(
+            json!([{"to": [{"namespaceSelector": {"matchLabels":
+            {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}], "ports": udp53}])
+        ));
+        assert!(dns_rule(
+            json!([{"to": [{"ipBlock": {"cidr": "198.18.0.0/24"}}], "ports": udp53}])
+        ));
+        assert!(dns_rule(
+            json!([{"ports": [{"protocol": "UDP", "port": "dns"}]}])
+        ));
+        assert!(
+            !dns_rule(json!([{"to": [{"podSelector": {}}], "ports": udp53}])),
+            "kube-system is not the policy's namespace"
+        );
+        assert!(
+            !dns_rule(json!([{"ports": [{"port": "dns"}]}])),
+            "dns is UDP, not TCP"
+        );
     }
 }

@@ -34,8 +34,9 @@ struct Listener {
 #[derive(Default)]
 pub struct ProxyTable {
     listeners: HashMap<SocketAddr, Listener>,
-    /// The NetworkPolicies' ingress rules, checked against each client before it is
-    /// forwarded to an endpoint (empty, so admitting all, where they are not enforced).
+    /// The NetworkPolicies' rules, checked for each client and endpoint (the client pod's
+    /// egress, the endpoint's ingress) before it is forwarded (empty, so admitting all,
+    /// where they are not enforced).
     pub(crate) policies: Arc<RwLock<Policies>>,
 }
 
