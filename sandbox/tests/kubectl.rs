@@ -701,7 +701,7 @@ async fn kubectl_create_subcommands_are_understood() {
 
 #[tokio::test]
 async fn pod_updates_change_only_what_a_cluster_allows() {
-    let (sandbox, k, _dir) = start().await;
+    let (sandbox, k, dir) = start().await;
     k.ok(&["run", "p", "--image=redis:7"]).await;
     k.ok(&["set", "image", "pod/p", "p=redis:7.0"]).await;
     let patch = |p: &'static str| ["patch", "pod", "p", "-p", p];
@@ -758,6 +758,32 @@ async fn pod_updates_change_only_what_a_cluster_allows() {
         ),
         "{}",
         removed.stderr
+    );
+    let moved = k.run(&patch(r#"{"spec":{"nodeName":"elsewhere"}}"#)).await;
+    assert!(
+        moved
+            .stderr
+            .contains("pod updates may not change fields other than")
+            && moved.stderr.contains("NodeName"),
+        "only a binding assigns a node: {}",
+        moved.stderr
+    );
+    let binding = dir.path().join("binding.json");
+    std::fs::write(
+        &binding,
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node","name":"elsewhere"}}"#,
+    )
+    .unwrap();
+    let url = "/api/v1/namespaces/default/pods/p/binding";
+    let rebind = k
+        .run(&["create", "--raw", url, "-f", binding.to_str().unwrap()])
+        .await;
+    assert!(
+        rebind
+            .stderr
+            .contains("pod default/p is already assigned to node \"hk8s-sandbox\""),
+        "{}",
+        rebind.stderr
     );
     let image = k
         .ok(&[
