@@ -61,20 +61,23 @@ message_round_trip() {
 }
 
 # lesson3: the tutorial's six manifests applied -> three Deployments Available and a
-# message read back through the LoadBalancer; prints the seconds.
+# message read back through the LoadBalancer; prints "available total" seconds (the api and
+# frontend manifests' readinessProbe initialDelaySeconds: 2 is a floor, as on a cluster).
 lesson3() {
-  local m=embedded-manifests t0 msg="bench-$RANDOM$RANDOM"
+  local m=embedded-manifests t0 available msg="bench-$RANDOM$RANDOM"
   t0=$(now)
   kubectl apply -n demo -f $m/01-redis-deployment.yml -f $m/02-redis-service.yml \
     -f $m/03-api-deployment.yml -f $m/04-api-service.yml \
     -f $m/05-frontend-deployment.yml -f $m/06-frontend-service.yml >/dev/null
   kubectl wait -n demo --for=condition=Available --timeout=120s \
     deployment/redis deployment/hello-k8s-api deployment/hello-k8s-frontend >/dev/null
+  available=$(since "$t0")
   until_ok 60 "a message through the LoadBalancer" message_round_trip "" "$msg"
-  since "$t0"
+  echo "$available $(since "$t0")"
 }
 
-# run MODE: a fresh sandbox with isolation MODE; prints "single lesson3 scale" seconds.
+# run MODE: a fresh sandbox with isolation MODE; prints "single available lesson3 scale"
+# seconds.
 run() {
   local mode="$1" kubeconfig t0 single lesson scale
   trap cleanup EXIT
@@ -109,11 +112,12 @@ echo "namespace mode:" >&2
 ns=$(run on)
 echo "process mode (reference):" >&2
 pr=$(run off)
-read -r ns_single ns_lesson ns_scale <<<"$ns"
-read -r pr_single pr_lesson pr_scale <<<"$pr"
+read -r ns_single ns_available ns_lesson ns_scale <<<"$ns"
+read -r pr_single pr_available pr_lesson pr_scale <<<"$pr"
 printf '%-34s %12s %12s %8s\n' "" namespaces processes ratio
 printf '%-34s %10s s %10s s %8s\n' "one pod created -> Ready" "$ns_single" "$pr_single" "$(ratio "$ns_single" "$pr_single")"
-printf '%-34s %10s s %10s s %8s\n' "lesson 3 state (target < 3 s)" "$ns_lesson" "$pr_lesson" "$(ratio "$ns_lesson" "$pr_lesson")"
+printf '%-34s %10s s %10s s %8s\n' "lesson 3: 3 Deployments Available" "$ns_available" "$pr_available" "$(ratio "$ns_available" "$pr_available")"
+printf '%-34s %10s s %10s s %8s\n' "  + message via LB (target < 3 s)" "$ns_lesson" "$pr_lesson" "$(ratio "$ns_lesson" "$pr_lesson")"
 printf '%-34s %10s s %10s s %8s\n' "$replicas pods created -> Ready" "$ns_scale" "$pr_scale" "$(ratio "$ns_scale" "$pr_scale")"
 printf '%-34s %8s/s %8s/s %8s\n' "  pods per second" "$(rate "$ns_scale")" "$(rate "$pr_scale")" "$(ratio "$(rate "$ns_scale")" "$(rate "$pr_scale")")"
 echo "lesson 3 against its 3 s target: namespaces $(ratio "$ns_lesson" 3)x, processes $(ratio "$pr_lesson" 3)x"
