@@ -1,50 +1,123 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): pod start-to-Ready time and pods per second with pods in Linux
-# namespaces (the default as root) against plain processes (HK8S_SANDBOX_ISOLATION=off),
-# each on a fresh sandbox in the same run. Prints figures and the ratio; asserts nothing.
+# Benchmark (not a test): pods in Linux namespaces (the default as root) against plain
+# processes (HK8S_SANDBOX_ISOLATION=off, the reference), each on a fresh sandbox in the same
+# run: one pod's start-to-Ready, lesson 3's state (the tutorial's manifests applied -> three
+# Deployments Available and a message posted and read back through the frontend's
+# LoadBalancer; target < 3 s), and a Deployment of N pods (pods per second). Prints figures
+# and ratios; asserts nothing.
 #   benches/pod_isolation.sh [replicas (default 20)]
+#   HK8S_BENCH_PROFILE=debug benches/pod_isolation.sh   # use the debug build (default release)
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 replicas="${1:-20}"
+profile="${HK8S_BENCH_PROFILE:-release}"
+target="${CARGO_TARGET_DIR:-$PWD/target}"
 
-cargo build --release -q -p hk8s -p hello-k8s
-hk8s="$PWD/target/release/hk8s"
+if [ "$profile" = release ]; then
+  cargo build --release -q -p hk8s -p hello-k8s
+else
+  cargo build -q -p hk8s -p hello-k8s
+fi
+hk8s="$target/$profile/hk8s"
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc -l | xargs printf '%.2f'; }
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+rate() { echo "$replicas / $1" | bc -l | xargs printf '%.1f'; }
 
-# run MODE: starts a sandbox (isolation MODE), measures one pod's start-to-Ready and a
-# Deployment of $replicas pods, prints "single scale" seconds on the last line.
+sandbox_pid=""
+state=""
+cleanup() {
+  if [ -n "$sandbox_pid" ]; then
+    kill "$sandbox_pid" 2>/dev/null || true
+    wait "$sandbox_pid" 2>/dev/null || true
+  fi
+  [ -n "$state" ] && rm -rf "$state"
+  sandbox_pid="" state=""
+}
+trap cleanup EXIT
+
+# until SECONDS WHAT COMMAND...: retries COMMAND every 20 ms; fails the run after SECONDS.
+until_ok() {
+  local limit="$1" what="$2" start
+  shift 2
+  start=$(now)
+  until "$@" >/dev/null 2>&1; do
+    if (($(echo "$(now) - $start > $limit" | bc -l))); then
+      echo "timed out after ${limit}s waiting for $what" >&2
+      return 1
+    fi
+    sleep 0.02
+  done
+}
+
+# The message posted through the LoadBalancer shows on the page read back through it.
+message_round_trip() {
+  local ip msg="$2"
+  ip="$(kubectl get service -n demo frontend -o jsonpath='{.status.loadBalancer.ingress[0].ip}')"
+  [ -n "$ip" ] || return 1
+  curl -fsS -m 2 -o /dev/null -d "msg=$msg" "http://$ip$1/" || return 1
+  curl -fsS -m 2 "http://$ip$1/" | grep -q "$msg"
+}
+
+# lesson3: the tutorial's six manifests applied -> three Deployments Available and a
+# message read back through the LoadBalancer; prints "available total" seconds (the api and
+# frontend manifests' readinessProbe initialDelaySeconds: 2 is a floor, as on a cluster).
+lesson3() {
+  local m=embedded-manifests t0 available msg="bench-$RANDOM$RANDOM"
+  t0=$(now)
+  kubectl apply -n demo -f $m/01-redis-deployment.yml -f $m/02-redis-service.yml \
+    -f $m/03-api-deployment.yml -f $m/04-api-service.yml \
+    -f $m/05-frontend-deployment.yml -f $m/06-frontend-service.yml >/dev/null
+  kubectl wait -n demo --for=condition=Available --timeout=120s \
+    deployment/redis deployment/hello-k8s-api deployment/hello-k8s-frontend >/dev/null
+  available=$(since "$t0")
+  until_ok 60 "a message through the LoadBalancer" message_round_trip "" "$msg"
+  echo "$available $(since "$t0")"
+}
+
+# run MODE: a fresh sandbox with isolation MODE; prints "single available lesson3 scale"
+# seconds.
 run() {
-  local mode="$1" state sandbox_pid kubeconfig t0 single scale
+  local mode="$1" kubeconfig t0 single lesson scale
+  trap cleanup EXIT
   state="$(mktemp -d)"
   HK8S_SANDBOX_ISOLATION="$mode" HK8S_SANDBOX_DIR="$state/sandbox" \
     "$hk8s" sandbox up >"$state/sandbox.log" 2>&1 &
   sandbox_pid=$!
   until kubeconfig="$(HK8S_SANDBOX_DIR="$state/sandbox" "$hk8s" sandbox kubeconfig 2>/dev/null)" \
     && [ -f "$kubeconfig" ] && KUBECONFIG="$kubeconfig" kubectl get --raw /version >/dev/null 2>&1; do
-    kill -0 "$sandbox_pid" 2>/dev/null || { cat "$state/sandbox.log" >&2; exit 1; }
+    kill -0 "$sandbox_pid" 2>/dev/null || { cat "$state/sandbox.log" >&2; return 1; }
     sleep 0.05
   done
   export KUBECONFIG="$kubeconfig"
   kubectl create namespace demo >/dev/null
+  kubectl create namespace bench >/dev/null
   echo "  isolation: $(kubectl get node hk8s-sandbox -o jsonpath='{.metadata.annotations.hk8s\.dev/pod-isolation}')" >&2
   t0=$(now)
-  kubectl run -n demo one --image=hello-k8s-api:0.1.0 >/dev/null
-  kubectl wait -n demo --for=condition=Ready --timeout=60s pod/one >/dev/null
+  kubectl run -n bench one --image=hello-k8s-api:0.1.0 >/dev/null
+  kubectl wait -n bench --for=condition=Ready --timeout=60s pod/one >/dev/null
   single=$(since "$t0")
+  lesson=$(lesson3)
   t0=$(now)
-  kubectl create deployment -n demo many --image=hello-k8s-api:0.1.0 --replicas="$replicas" >/dev/null
-  kubectl rollout status -n demo deployment/many --timeout=180s >/dev/null
+  kubectl create deployment -n bench many --image=hello-k8s-api:0.1.0 --replicas="$replicas" >/dev/null
+  kubectl rollout status -n bench deployment/many --timeout=180s >/dev/null
   scale=$(since "$t0")
-  kill "$sandbox_pid"; wait "$sandbox_pid" 2>/dev/null || true
-  rm -rf "$state"
-  echo "$single $scale"
+  cleanup
+  echo "$single $lesson $scale"
 }
 
+echo "build: $profile" >&2
 echo "namespace mode:" >&2
-read -r ns_single ns_scale < <(run on | tail -1)
-echo "process mode:" >&2
-read -r pr_single pr_scale < <(run off | tail -1)
-rate() { echo "$replicas / $1" | bc -l | xargs printf '%.1f'; }
-echo "one pod created -> Ready:   namespaces ${ns_single} s, processes ${pr_single} s (ratio $(echo "$ns_single / $pr_single" | bc -l | xargs printf '%.2f'))"
-echo "$replicas pods created -> Ready: namespaces ${ns_scale} s ($(rate "$ns_scale") pods/s), processes ${pr_scale} s ($(rate "$pr_scale") pods/s), ratio $(echo "$ns_scale / $pr_scale" | bc -l | xargs printf '%.2f')"
+ns=$(run on)
+echo "process mode (reference):" >&2
+pr=$(run off)
+read -r ns_single ns_available ns_lesson ns_scale <<<"$ns"
+read -r pr_single pr_available pr_lesson pr_scale <<<"$pr"
+printf '%-34s %12s %12s %8s\n' "" namespaces processes ratio
+printf '%-34s %10s s %10s s %8s\n' "one pod created -> Ready" "$ns_single" "$pr_single" "$(ratio "$ns_single" "$pr_single")"
+printf '%-34s %10s s %10s s %8s\n' "lesson 3: 3 Deployments Available" "$ns_available" "$pr_available" "$(ratio "$ns_available" "$pr_available")"
+printf '%-34s %10s s %10s s %8s\n' "  + message via LB (target < 3 s)" "$ns_lesson" "$pr_lesson" "$(ratio "$ns_lesson" "$pr_lesson")"
+printf '%-34s %10s s %10s s %8s\n' "$replicas pods created -> Ready" "$ns_scale" "$pr_scale" "$(ratio "$ns_scale" "$pr_scale")"
+printf '%-34s %8s/s %8s/s %8s\n' "  pods per second" "$(rate "$ns_scale")" "$(rate "$pr_scale")" "$(ratio "$(rate "$ns_scale")" "$(rate "$pr_scale")")"
+echo "lesson 3 against its 3 s target: namespaces $(ratio "$ns_lesson" 3)x, processes $(ratio "$pr_lesson" 3)x"

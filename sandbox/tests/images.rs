@@ -203,3 +203,106 @@ async fn image_pull_policy_defaults_as_on_a_cluster() {
     }
     sandbox.shutdown().await;
 }
+
+/// The argv of a pod's running container, read from /proc through its container ID
+/// (`hk8s://<host pid>`).
+async fn running_argv(k: &Kubectl, pod: &str) -> Vec<String> {
+    let id = "jsonpath={.status.containerStatuses[0].containerID}";
+    let out = k
+        .wait_for(
+            &format!("{pod} to run"),
+            &["get", "pod", pod, "-o", id],
+            |out| out.starts_with("hk8s://"),
+        )
+        .await;
+    let pid = out.trim_start_matches("hk8s://");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    String::from_utf8_lossy(&cmdline)
+        .split_terminator('\0')
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn command_and_args_replace_the_images_entrypoint_and_cmd() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        hk8s_sandbox::paths::images_config_path(&state),
+        "images:\n  web:\n    entrypoint: []\n    cmd: [\"sleep\", \"999\"]\n",
+    )
+    .unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::new(&state)).await.unwrap();
+    let k = Kubectl {
+        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+    };
+    let api = "--image=hello-k8s-api:0.1.0";
+    k.ok(&["run", "api-args", api, "--", "--flag", "x"]).await;
+    k.ok(&["run", "api-command", api, "--command", "--", "sleep", "300"])
+        .await;
+    k.ok(&["run", "web", "--image=web:1"]).await;
+    k.ok(&[
+        "run",
+        "web-args",
+        "--image=web:1",
+        "--env=T=250",
+        "--",
+        "sleep",
+        "$(T)",
+    ])
+    .await;
+    k.ok(&[
+        "run",
+        "redis-port",
+        "--image=redis:7",
+        "--",
+        "--port",
+        "7100",
+    ])
+    .await;
+    k.ok(&[
+        "run",
+        "redis-cli",
+        "--image=redis:7",
+        "--restart=Never",
+        "--",
+        "redis-cli",
+        "--version",
+    ])
+    .await;
+
+    let argv = running_argv(&k, "api-args").await;
+    assert!(argv[0].ends_with("hello-k8s-api"), "{argv:?}");
+    assert_eq!(argv[1..], ["--flag", "x"], "args keep the ENTRYPOINT");
+    let argv = running_argv(&k, "api-command").await;
+    assert!(
+        argv[0].ends_with("sleep") && argv[1..] == ["300"],
+        "{argv:?}"
+    );
+    let argv = running_argv(&k, "web").await;
+    assert!(
+        argv[0].ends_with("sleep") && argv[1..] == ["999"],
+        "the image's CMD: {argv:?}"
+    );
+    let argv = running_argv(&k, "web-args").await;
+    assert!(
+        argv[0].ends_with("sleep") && argv[1..] == ["250"],
+        "args replace CMD: {argv:?}"
+    );
+    let argv = running_argv(&k, "redis-port").await.join(" ");
+    assert!(argv.contains("7100"), "redis-server with the args: {argv}");
+    let phase = "jsonpath={.status.phase}";
+    k.wait_for(
+        "redis-cli to finish",
+        &["get", "pod", "redis-cli", "-o", phase],
+        |out| out == "Succeeded",
+    )
+    .await;
+    let logs = k.ok(&["logs", "redis-cli"]).await;
+    assert!(
+        logs.starts_with("redis-cli "),
+        "docker-entrypoint.sh runs the args: {logs}"
+    );
+    sandbox.shutdown().await;
+}

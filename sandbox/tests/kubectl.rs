@@ -698,3 +698,102 @@ async fn kubectl_create_subcommands_are_understood() {
     assert_eq!(ns, "Active kubernetes");
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn pod_updates_change_only_what_a_cluster_allows() {
+    let (sandbox, k, dir) = start().await;
+    k.ok(&["run", "p", "--image=redis:7"]).await;
+    k.ok(&["set", "image", "pod/p", "p=redis:7.0"]).await;
+    let patch = |p: &'static str| ["patch", "pod", "p", "-p", p];
+    k.ok(&patch(r#"{"spec":{"activeDeadlineSeconds":600}}"#))
+        .await;
+    k.ok(&patch(r#"{"spec":{"activeDeadlineSeconds":300}}"#))
+        .await;
+    let raised = k
+        .run(&patch(r#"{"spec":{"activeDeadlineSeconds":900}}"#))
+        .await;
+    assert!(
+        raised.stderr.contains(
+            "spec.activeDeadlineSeconds: Invalid value: 900: must be less than or equal to previous value"
+        ),
+        "{}",
+        raised.stderr
+    );
+    let policy = k.run(&patch(r#"{"spec":{"restartPolicy":"Never"}}"#)).await;
+    assert!(!policy.ok);
+    assert!(
+        policy.stderr.contains(
+            "The Pod \"p\" is invalid: spec: Forbidden: pod updates may not change fields other than \
+             `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,\
+             `spec.tolerations` (only additions to existing tolerations),\
+             `spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+        ) && policy.stderr.contains("RestartPolicy"),
+        "{}",
+        policy.stderr
+    );
+    let debug = r#"[{"op":"add","path":"/spec/ephemeralContainers","value":[{"name":"dbg","image":"redis:7"}]}]"#;
+    let ephemeral = k
+        .run(&["patch", "pod", "p", "--type=json", "-p", debug])
+        .await;
+    assert!(
+        ephemeral
+            .stderr
+            .contains("pod updates may not change fields other than")
+            && ephemeral.stderr.contains("EphemeralContainers"),
+        "only the ephemeralcontainers subresource adds them: {}",
+        ephemeral.stderr
+    );
+    let toleration = r#"{"key":"lesson","operator":"Exists","effect":"NoSchedule"}"#;
+    let tolerations = k
+        .ok(&["get", "pod", "p", "-o", "jsonpath={.spec.tolerations}"])
+        .await;
+    let mut list: Vec<serde_json::Value> = serde_json::from_str(&tolerations).unwrap_or_default();
+    list.push(serde_json::from_str(toleration).unwrap());
+    let added = serde_json::json!({"spec": {"tolerations": list}}).to_string();
+    k.ok(&["patch", "pod", "p", "-p", &added]).await;
+    let removed = k.run(&patch(r#"{"spec":{"tolerations":[]}}"#)).await;
+    assert!(
+        removed.stderr.contains(
+            "spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds"
+        ),
+        "{}",
+        removed.stderr
+    );
+    let moved = k.run(&patch(r#"{"spec":{"nodeName":"elsewhere"}}"#)).await;
+    assert!(
+        moved
+            .stderr
+            .contains("pod updates may not change fields other than")
+            && moved.stderr.contains("NodeName"),
+        "only a binding assigns a node: {}",
+        moved.stderr
+    );
+    let binding = dir.path().join("binding.json");
+    std::fs::write(
+        &binding,
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node","name":"elsewhere"}}"#,
+    )
+    .unwrap();
+    let url = "/api/v1/namespaces/default/pods/p/binding";
+    let rebind = k
+        .run(&["create", "--raw", url, "-f", binding.to_str().unwrap()])
+        .await;
+    assert!(
+        rebind
+            .stderr
+            .contains("pod default/p is already assigned to node \"hk8s-sandbox\""),
+        "{}",
+        rebind.stderr
+    );
+    let image = k
+        .ok(&[
+            "get",
+            "pod",
+            "p",
+            "-o",
+            "jsonpath={.spec.containers[0].image} {.spec.activeDeadlineSeconds}",
+        ])
+        .await;
+    assert_eq!(image, "redis:7.0 300");
+    sandbox.shutdown().await;
+}

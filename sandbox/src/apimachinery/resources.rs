@@ -117,6 +117,7 @@ pub static RESOURCES: &[Resource] = &[
             "exec",
             "attach",
             "portforward",
+            "binding",
             "eviction",
             "ephemeralcontainers",
         ],

@@ -35,6 +35,7 @@ fn subresource_kind(
         "exec" => ("PodExecOptions", "", "v1", &["create", "get"]),
         "attach" => ("PodAttachOptions", "", "v1", &["create", "get"]),
         "portforward" => ("PodPortForwardOptions", "", "v1", &["create", "get"]),
+        "binding" => ("Binding", "", "v1", &["create"]),
         "eviction" => ("Eviction", "policy", "v1", &["create"]),
         "token" => ("TokenRequest", "authentication.k8s.io", "v1", &["create"]),
         _ => (r.kind, r.group, r.version, &["get", "patch", "update"]),

@@ -32,6 +32,7 @@
 //!   whoever measures creates or updates them, and `kubectl top` reads them.
 
 mod auth;
+mod binding;
 mod codec;
 pub(crate) mod conversion;
 mod discovery;

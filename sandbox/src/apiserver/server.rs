@@ -322,7 +322,10 @@ async fn object(
         ("scale", method) => scale::serve(ctx, o, &method, body),
         ("token", Method::POST) => tokens::request(ctx, o, body),
         ("eviction", Method::POST) => crate::apiserver::eviction::evict(ctx, o, body),
-        ("token" | "eviction", _) => Err(ApiError::method_not_allowed()),
+        ("binding", Method::POST) if o.r.kind == "Pod" => {
+            crate::apiserver::binding::bind(ctx, o, body)
+        }
+        ("token" | "eviction" | "binding", _) => Err(ApiError::method_not_allowed()),
         ("ephemeralcontainers", Method::DELETE | Method::POST) => {
             Err(ApiError::method_not_allowed())
         }

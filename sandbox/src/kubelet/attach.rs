@@ -9,12 +9,14 @@ use super::remotecommand::{
     self, CLOSE, ERROR, Frames, Outcome, RESIZE, STDERR, STDIN, STDOUT, Version, write_frames,
 };
 use futures::StreamExt;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::collections::HashMap;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -204,25 +206,117 @@ async fn write_stdin(attachment: &Arc<Attachment>, payload: &[u8]) {
 }
 
 /// Sends what the container writes to its log from now on, until it ended and all it wrote
-/// was sent.
-async fn follow(path: PathBuf, channel: u8, frames: Frames, ended: watch::Receiver<bool>) {
-    let Ok(mut file) = std::fs::File::open(&path) else {
+/// was sent. The container's output goes straight into the log file, so appends are
+/// noticed through inotify: output arrives as it is written and an idle session costs nothing.
+async fn follow(path: PathBuf, channel: u8, frames: Frames, mut ended: watch::Receiver<bool>) {
+    let Ok((mut file, appended)) = open_watched(&path) else {
         return;
     };
-    if file.seek(std::io::SeekFrom::End(0)).is_err() {
-        return;
-    }
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        let finished = *ended.borrow();
+        let finished = *ended.borrow_and_update();
         match file.read(&mut buf) {
-            Ok(0) | Err(_) if finished => return,
-            Ok(0) | Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            Ok(n) => {
+            Ok(n) if n > 0 => {
                 if frames.send((channel, buf[..n].to_vec())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            _ if finished => return,
+            _ => {}
+        }
+        tokio::select! {
+            ready = appended.readable() => match ready {
+                Ok(mut guard) => {
+                    // Drained, so the next append wakes this session again.
+                    let _ = guard.get_inner().0.read_events();
+                    guard.clear_ready();
+                }
+                Err(_) => return,
+            },
+            changed = ended.changed() => {
+                if changed.is_err() {
                     return;
                 }
             }
         }
+    }
+}
+
+/// The log opened at its end, with an inotify watch for appends set up before the end is
+/// taken, so no write between the two is missed.
+fn open_watched(path: &Path) -> std::io::Result<(std::fs::File, AsyncFd<Appends>)> {
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+    inotify.add_watch(
+        path,
+        AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CLOSE_WRITE,
+    )?;
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::End(0))?;
+    Ok((file, Appends(inotify).register()?))
+}
+
+/// An inotify instance as tokio's reactor needs it.
+struct Appends(Inotify);
+
+impl Appends {
+    #[allow(unsafe_code)]
+    fn register(self) -> std::io::Result<AsyncFd<Appends>> {
+        // SAFETY: the descriptor is owned by the `Inotify` inside, which the `AsyncFd` owns
+        // and drops with itself, so it stays open and the same for the AsyncFd's lifetime.
+        unsafe { AsyncFd::register_with_interest(self, Interest::READABLE) }.map_err(Into::into)
+    }
+}
+
+impl std::os::fd::AsRawFd for Appends {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn follow_sends_appends_as_they_come_and_the_rest_when_the_container_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.log");
+        std::fs::write(&path, "before attaching\n").unwrap();
+        let (frames, mut rx) = mpsc::channel(8);
+        let (ended, ended_rx) = watch::channel(false);
+        let task = tokio::spawn(follow(path.clone(), STDOUT, frames, ended_rx));
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let next = async |rx: &mut mpsc::Receiver<(u8, Vec<u8>)>| {
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("the follower wakes on an append")
+        };
+        // The follower may not have opened the log yet: append until it sees a line.
+        let first = loop {
+            log.write_all(b"one\n").unwrap();
+            if let Ok(Some(frame)) =
+                tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
+            {
+                break frame;
+            }
+        };
+        assert_eq!(first.0, STDOUT);
+        assert!(String::from_utf8_lossy(&first.1).starts_with("one\n"));
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {}
+        log.write_all(b"two\n").unwrap();
+        assert_eq!(next(&mut rx).await.unwrap().1, b"two\n");
+        log.write_all(b"last\n").unwrap();
+        ended.send_replace(true);
+        let mut rest = Vec::new();
+        while let Some((_, data)) = next(&mut rx).await {
+            rest.extend(data);
+        }
+        assert_eq!(rest, b"last\n");
+        task.await.unwrap();
     }
 }

@@ -671,24 +671,18 @@ impl Supervisor {
             .map(expand)
             .collect();
         let args: Vec<String> = self.container.args.iter().flatten().map(expand).collect();
-        let (path, mut argv) = match command.split_first() {
-            Some((first, rest)) => {
-                let same = PathBuf::from(first).file_name() == program.path.file_name();
-                let path = if same {
-                    program.path.clone()
-                } else {
-                    ctx.kubelet.images.find_program(first).ok_or_else(|| {
-                        format!("exec: {first:?}: executable file not found in $PATH")
-                    })?
-                };
-                let mut argv = rest.to_vec();
-                argv.extend(args);
-                (path, argv)
-            }
-            None if args.is_empty() => (program.path.clone(), program.default_args.clone()),
-            None => (program.path.clone(), args),
+        let argv = program.argv(command, args)?;
+        let (first, rest) = argv.split_first().expect("argv is never empty");
+        let path = if program.is_main(first) {
+            program.path.clone()
+        } else {
+            ctx.kubelet
+                .images
+                .find_program(first)
+                .ok_or_else(|| format!("exec: {first:?}: executable file not found in $PATH"))?
         };
-        if program.kind == ProgramKind::Redis {
+        let mut argv = rest.to_vec();
+        if program.kind == ProgramKind::Redis && program.is_main(first) {
             argv = redis_args(argv, ctx, &self.container);
         }
         let default_user = image_user(&path);
@@ -840,13 +834,8 @@ fn redis_args(user: Vec<String>, ctx: &PodContext, container: &Container) -> Vec
         }
     };
     let (config_file, rest): (Vec<String>, Vec<String>) = match user.first() {
-        Some(first) if !first.starts_with("--") && first != "redis-server" => {
-            (vec![first.clone()], user[1..].to_vec())
-        }
-        _ => (
-            Vec::new(),
-            user.into_iter().filter(|a| a != "redis-server").collect(),
-        ),
+        Some(first) if !first.starts_with('-') => (vec![first.clone()], user[1..].to_vec()),
+        _ => (Vec::new(), user),
     };
     let mut args = config_file;
     // With a network of its own the pod binds every address, as the official image does.

@@ -8,10 +8,19 @@
 //! images:
 //!   my-app: /usr/local/bin/my-app          # a path, or a name looked up on PATH
 //!   web:
-//!     program: python3
+//!     program: python3                    # the image's ENTRYPOINT: [program]
 //!     args: ["-m", "http.server"]          # the image's default arguments (its CMD)
 //!     tags: ["1.0", "latest"]              # the tags it has (any tag when left out)
+//!   python:
+//!     entrypoint: []                       # or the image config's ENTRYPOINT and CMD
+//!     cmd: ["python3"]
 //! ```
+//!
+//! A container's `command` replaces the image's ENTRYPOINT and its `args` the CMD, as the
+//! container runtime combines them (see [`Program::argv`]). The built-in images have their
+//! published images' ENTRYPOINT and CMD: hello-k8s-* run their binary as the ENTRYPOINT with
+//! no CMD; redis runs `docker-entrypoint.sh` with CMD `redis-server`, whose rule (first
+//! argument an option or a `.conf` file: prepend `redis-server`) is applied here.
 //!
 //! Tags are checked as a registry would: `hello-k8s-frontend` and `hello-k8s-api` have the
 //! app's own version and `latest`; `redis` has the installed redis-server's version, its
@@ -25,12 +34,47 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-/// What an image runs as: the program and the arguments used when the pod gives none.
+/// What an image runs as: its main program on this machine, and the image's ENTRYPOINT and
+/// CMD, which a container's command and args replace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {
     pub path: PathBuf,
-    pub default_args: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
     pub kind: ProgramKind,
+}
+
+/// The official redis image's ENTRYPOINT, whose argument rule [`Program::argv`] applies.
+const REDIS_ENTRYPOINT: &str = "docker-entrypoint.sh";
+
+impl Program {
+    /// The process's argv, combined as containerd does: `command` replaces the ENTRYPOINT,
+    /// `args` the CMD; with neither the image's ENTRYPOINT and CMD run.
+    pub fn argv(&self, command: Vec<String>, args: Vec<String>) -> Result<Vec<String>, String> {
+        let (command, args) = match (command.is_empty(), args.is_empty()) {
+            (false, _) => (command, args),
+            (true, false) => (self.entrypoint.clone(), args),
+            (true, true) => (self.entrypoint.clone(), self.cmd.clone()),
+        };
+        let mut argv = command;
+        argv.extend(args);
+        if self.kind == ProgramKind::Redis && argv.first().is_some_and(|a| a == REDIS_ENTRYPOINT) {
+            argv.remove(0);
+            let first = argv.first().map(String::as_str).unwrap_or_default();
+            if first.starts_with('-') || first.ends_with(".conf") {
+                argv.insert(0, "redis-server".into());
+            }
+        }
+        if argv.is_empty() {
+            return Err("failed to generate spec: no command specified".into());
+        }
+        Ok(argv)
+    }
+
+    /// Whether `name` (argv[0]) is the image's main program rather than another one on PATH.
+    pub fn is_main(&self, name: &str) -> bool {
+        Path::new(name).file_name() == self.path.file_name()
+    }
 }
 
 /// Which built-in behaviour the kubelet applies (e.g. redis gets `--bind <podIP>`).
@@ -88,12 +132,43 @@ struct ConfigFile {
 enum Mapping {
     Program(String),
     Full {
-        program: String,
-        #[serde(default)]
-        args: Vec<String>,
+        program: Option<String>,
+        args: Option<Vec<String>>,
+        entrypoint: Option<Vec<String>>,
+        cmd: Option<Vec<String>>,
         #[serde(default)]
         tags: Option<Vec<String>>,
     },
+}
+
+/// An image's ENTRYPOINT, CMD and tags (any tag when `None`).
+type ImageConfig = (Vec<String>, Vec<String>, Option<Vec<String>>);
+
+impl Mapping {
+    /// The image's ENTRYPOINT, CMD and tags; `program`/`args` and `entrypoint`/`cmd` are
+    /// two spellings of the same thing and do not mix.
+    fn split(self) -> Result<ImageConfig, String> {
+        match self {
+            Mapping::Program(program) => Ok((vec![program], Vec::new(), None)),
+            Mapping::Full {
+                program,
+                args,
+                entrypoint,
+                cmd,
+                tags,
+            } => match (program, args, entrypoint, cmd) {
+                (Some(program), args, None, None) => {
+                    Ok((vec![program], args.unwrap_or_default(), tags))
+                }
+                (None, None, entrypoint, cmd) if entrypoint.is_some() || cmd.is_some() => Ok((
+                    entrypoint.unwrap_or_default(),
+                    cmd.unwrap_or_default(),
+                    tags,
+                )),
+                _ => Err("give either `program` (and `args`) or `entrypoint` and `cmd`".into()),
+            },
+        }
+    }
 }
 
 /// Resolves images to programs; user mappings win over the built-in ones. The mappings
@@ -169,32 +244,7 @@ impl ImageResolver {
             user.images.get(repository).cloned()
         };
         if let Some(mapping) = mapping {
-            let (program, args, tags) = match mapping {
-                Mapping::Program(p) => (p, Vec::new(), None),
-                Mapping::Full {
-                    program,
-                    args,
-                    tags,
-                } => (program, args, tags),
-            };
-            if let Some(tags) = tags {
-                has_tag(image, |tag| tags.iter().any(|t| t == tag))?;
-            }
-            let path = self
-                .find_program(&program)
-                .ok_or_else(|| ImageError::ProgramNotFound {
-                    image: image.to_string(),
-                    program: program.clone(),
-                    hint: format!(
-                        "fix the mapping for {repository:?} in {}",
-                        self.config_path.display()
-                    ),
-                })?;
-            return Ok(Program {
-                path,
-                default_args: args,
-                kind: ProgramKind::User,
-            });
+            return self.resolve_user(image, repository, mapping);
         }
         let (program, kind, hint) = match repository {
             "hello-k8s-frontend" => (
@@ -236,10 +286,55 @@ impl ImageResolver {
                 tag == "latest" || tag == env!("CARGO_PKG_VERSION")
             })?,
         }
+        let (entrypoint, cmd) = match kind {
+            ProgramKind::Redis => (vec![REDIS_ENTRYPOINT.into()], vec!["redis-server".into()]),
+            _ => (vec![format!("/usr/local/bin/{program}")], Vec::new()),
+        };
         Ok(Program {
             path,
-            default_args: Vec::new(),
+            entrypoint,
+            cmd,
             kind,
+        })
+    }
+
+    /// A user's mapping from images.yaml: its tags checked, its main program (the first
+    /// word of its ENTRYPOINT, else of its CMD) found.
+    fn resolve_user(
+        &self,
+        image: &str,
+        repository: &str,
+        mapping: Mapping,
+    ) -> Result<Program, ImageError> {
+        let fix = format!(
+            "fix the mapping for {repository:?} in {}",
+            self.config_path.display()
+        );
+        let (entrypoint, cmd, tags) = mapping.split().map_err(|e| ImageError::Config {
+            path: self.config_path.display().to_string(),
+            source: format!("image {repository:?}: {e}").into(),
+        })?;
+        if let Some(tags) = tags {
+            has_tag(image, |tag| tags.iter().any(|t| t == tag))?;
+        }
+        let program = entrypoint
+            .first()
+            .or(cmd.first())
+            .cloned()
+            .unwrap_or_default();
+        let path = Some(&program)
+            .filter(|p| !p.is_empty())
+            .and_then(|p| self.find_program(p))
+            .ok_or_else(|| ImageError::ProgramNotFound {
+                image: image.to_string(),
+                program: program.clone(),
+                hint: fix,
+            })?;
+        Ok(Program {
+            path,
+            entrypoint,
+            cmd,
+            kind: ProgramKind::User,
         })
     }
 
@@ -399,7 +494,7 @@ mod tests {
         assert_eq!(redis.kind, ProgramKind::User);
         assert!(redis.path.ends_with("sleep"));
         let web = resolver.resolve("example.com/web:1").unwrap();
-        assert_eq!(web.default_args, vec!["-c", "exit 3"]);
+        assert_eq!(web.cmd, vec!["-c", "exit 3"]);
         let unknown = resolver.resolve("nginx:1.25").unwrap_err().to_string();
         assert!(unknown.contains("images.yaml"), "{unknown}");
 
@@ -410,6 +505,49 @@ mod tests {
         .unwrap();
         let err = ImageResolver::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("images.yaml"), "{err}");
+    }
+
+    #[test]
+    fn command_and_args_combine_as_containerd_does() {
+        let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let redis = Program {
+            path: "/usr/bin/redis-server".into(),
+            entrypoint: v(&[REDIS_ENTRYPOINT]),
+            cmd: v(&["redis-server"]),
+            kind: ProgramKind::Redis,
+        };
+        assert_eq!(redis.argv(vec![], vec![]).unwrap(), v(&["redis-server"]));
+        assert_eq!(
+            redis.argv(vec![], v(&["--port", "7000"])).unwrap(),
+            v(&["redis-server", "--port", "7000"])
+        );
+        assert_eq!(
+            redis.argv(vec![], v(&["/etc/r.conf"])).unwrap(),
+            v(&["redis-server", "/etc/r.conf"])
+        );
+        assert_eq!(
+            redis.argv(vec![], v(&["redis-cli", "ping"])).unwrap(),
+            v(&["redis-cli", "ping"])
+        );
+        assert_eq!(
+            redis.argv(v(&["sh"]), v(&["-c", "x"])).unwrap(),
+            v(&["sh", "-c", "x"])
+        );
+        let web = Program {
+            path: "/usr/bin/sleep".into(),
+            entrypoint: Vec::new(),
+            cmd: v(&["sleep", "9"]),
+            kind: ProgramKind::User,
+        };
+        assert_eq!(web.argv(vec![], vec![]).unwrap(), v(&["sleep", "9"]));
+        assert_eq!(web.argv(vec![], v(&["true"])).unwrap(), v(&["true"]));
+        assert_eq!(web.argv(v(&["env"]), vec![]).unwrap(), v(&["env"]));
+        let none = Program {
+            cmd: Vec::new(),
+            ..web
+        };
+        let err = none.argv(vec![], vec![]).unwrap_err();
+        assert!(err.contains("no command specified"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod fields;
 mod namespace;
 mod networking;
 pub(crate) mod patch;
+mod podupdate;
 mod serviceaccount;
 mod update;
 pub(crate) mod validate;

@@ -138,12 +138,16 @@ impl Api {
         let (mut new, warnings) = validate::decode(r, new, opts.validation)?;
         defaults::apply(r, &mut new, Some(old), taken);
         validate::validate(r, &new, Some(old))?;
-        if subresource == "ephemeralcontainers" {
-            let mut causes = Vec::new();
-            super::ephemeral::check_update(old, &new, &mut causes);
-            if !causes.is_empty() {
-                return Err(ApiError::invalid(r, name_of(old), &causes));
+        let mut causes = Vec::new();
+        match (r.group, r.kind, subresource) {
+            ("", "Pod", "ephemeralcontainers") => {
+                super::ephemeral::check_update(old, &new, &mut causes)
             }
+            ("", "Pod", "") => super::podupdate::check_update(old, &new, &mut causes),
+            _ => {}
+        }
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(r, name_of(old), &causes));
         }
         if defaults::spec_changed(old, &new) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
