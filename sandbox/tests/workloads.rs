@@ -899,3 +899,110 @@ async fn pod_failure_policies_fail_the_job_at_once_or_ignore_the_failure() {
         "the ignored failures were replaced until one succeeded: {phases:?}"
     );
 }
+
+/// A Job whose pod failure policy breaks each of the API server's rules.
+const BAD_FAILURE_POLICY: &str = r#"apiVersion: batch/v1
+kind: Job
+metadata: {name: bad-policy}
+spec:
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes: {operator: In, values: [0, 5, 5, 2]}
+    - action: Restart
+      onExitCodes: {containerName: nope, operator: Within, values: []}
+    - action: Ignore
+      onExitCodes: {operator: NotIn, values: [1]}
+      onPodConditions: [{type: DisruptionTarget}]
+    - action: Count
+    - action: FailIndex
+      onPodConditions: [{type: "bad type!", status: Maybe}]
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_failure_policy_rules_are_validated_like_the_api_server() {
+    let env = start(NodeRuntime::Standin).await;
+    for kubectl in kubectls() {
+        let (ok, out) = env
+            .run(&kubectl, &["apply", "-f", "-"], Some(BAD_FAILURE_POLICY))
+            .await;
+        assert!(!ok, "{out}");
+        let rules = "spec.podFailurePolicy.rules";
+        for expected in [
+            format!(
+                "{rules}[0].onExitCodes.values[0]: Invalid value: 0: must not be 0 for the In operator"
+            ),
+            format!("{rules}[0].onExitCodes.values[2]: Duplicate value: 5"),
+            format!("{rules}[0].onExitCodes.values: Invalid value: [0,5,5,2]: must be ordered"),
+            format!(
+                r#"{rules}[1].action: Unsupported value: "Restart": supported values: "Count", "FailIndex", "FailJob", "Ignore""#
+            ),
+            format!(
+                r#"{rules}[1].onExitCodes.operator: Unsupported value: "Within": supported values: "In", "NotIn""#
+            ),
+            format!(
+                r#"{rules}[1].onExitCodes.containerName: Invalid value: "nope": must be one of the container or initContainer names in the pod template"#
+            ),
+            format!(
+                "{rules}[1].onExitCodes.values: Invalid value: []: at least one value is required"
+            ),
+            format!(
+                "{rules}[2]: Invalid value: specifying both OnExitCodes and OnPodConditions is not supported"
+            ),
+            format!(
+                "{rules}[3]: Invalid value: specifying one of OnExitCodes and OnPodConditions is required"
+            ),
+            format!(
+                r#"{rules}[4].action: Invalid value: "FailIndex": requires the backoffLimitPerIndex to be set"#
+            ),
+            format!(
+                r#"{rules}[4].onPodConditions[0].type: Invalid value: "bad type!": name part must consist of alphanumeric characters"#
+            ),
+            format!(
+                r#"{rules}[4].onPodConditions[0].status: Unsupported value: "Maybe": supported values: "False", "True", "Unknown""#
+            ),
+        ] {
+            assert!(out.contains(&expected), "missing {expected}\nin {out}");
+        }
+        let many: String = (0..21)
+            .map(|i| {
+                format!(
+                    "    - {{action: Ignore, onExitCodes: {{operator: In, values: [{}]}}}}\n",
+                    i + 1
+                )
+            })
+            .collect();
+        let too_many = BAD_FAILURE_POLICY
+            .split_once("    rules:\n")
+            .map(|(head, tail)| {
+                let rest = tail.split_once("  template:").unwrap().1;
+                format!("{head}    rules:\n{many}  template:{rest}")
+            })
+            .unwrap();
+        let (ok, out) = env
+            .run(&kubectl, &["apply", "-f", "-"], Some(&too_many))
+            .await;
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains("spec.podFailurePolicy.rules: Too many: 21: must have at most 20 items"),
+            "{out}"
+        );
+    }
+    let defaulted = BAD_FAILURE_POLICY
+        .split_once("    rules:\n")
+        .map(|(head, tail)| {
+            let rest = tail.split_once("  template:").unwrap().1;
+            format!("{head}    rules:\n    - action: Ignore\n      onPodConditions: [{{type: DisruptionTarget}}]\n  template:{rest}")
+        })
+        .unwrap();
+    let kubectl = kubectls().pop().unwrap();
+    env.apply(&kubectl, &defaulted).await;
+    let job = env.json(&kubectl, &["get", "job", "bad-policy"]).await;
+    let rule = &job["spec"]["podFailurePolicy"]["rules"][0];
+    assert_eq!(rule["onPodConditions"][0]["status"], "True", "{job:#}");
+    assert_eq!(job["spec"]["podReplacementPolicy"], "Failed");
+}
