@@ -1006,3 +1006,116 @@ async fn pod_failure_policy_rules_are_validated_like_the_api_server() {
     assert_eq!(rule["onPodConditions"][0]["status"], "True", "{job:#}");
     assert_eq!(job["spec"]["podReplacementPolicy"], "Failed");
 }
+
+/// The `batch.kubernetes.io/job-index-failure-count` annotations of the Job's pods of
+/// `index`, in creation order, and their phases.
+async fn index_pods(env: &Env, kubectl: &str, job: &str, index: &str) -> Vec<(String, String)> {
+    let selector = format!(
+        "batch.kubernetes.io/job-name={job},batch.kubernetes.io/job-completion-index={index}"
+    );
+    let pods = env
+        .json(
+            kubectl,
+            &[
+                "get",
+                "pods",
+                "-l",
+                &selector,
+                "--sort-by=.metadata.creationTimestamp",
+            ],
+        )
+        .await;
+    pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let count =
+                &p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"];
+            (
+                count.as_str().unwrap_or("-").to_string(),
+                p["status"]["phase"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn indexes_are_retried_on_their_own_with_a_backoff_limit_per_index() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let non_indexed = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec:\n  backoffLimitPerIndex: 1\n  maxFailedIndexes: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+    let (ok, out) = env
+        .run(&kubectl, &["apply", "-f", "-"], Some(non_indexed))
+        .await;
+    assert!(!ok, "{out}");
+    for expected in [
+        "spec.backoffLimitPerIndex: Invalid value: 1: requires indexed completion mode",
+        "spec.maxFailedIndexes: Invalid value: 1: requires indexed completion mode",
+    ] {
+        assert!(out.contains(expected), "missing {expected}\nin {out}");
+    }
+
+    // Index 1 always exits 1 (retried once, then failed), index 2 exits 42, which fails
+    // its index at once; 0 and 3 succeed.
+    let per_index = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: per-index}\nspec:\n  completionMode: Indexed\n  completions: 4\n  parallelism: 4\n  backoffLimitPerIndex: 1\n  podFailurePolicy:\n    rules:\n    - action: FailIndex\n      onExitCodes: {operator: In, values: [42]}\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [sh, -c, 'case $JOB_COMPLETION_INDEX in 1) exit 1;; 2) exit 42;; esac']}]\n";
+    env.apply(&kubectl, per_index).await;
+    let job = env.json(&kubectl, &["get", "job", "per-index"]).await;
+    assert_eq!(job["spec"]["backoffLimit"], 2147483647, "{job:#}");
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=failed",
+            "job/per-index",
+            "--timeout=80s",
+        ],
+    )
+    .await;
+    let job = env.json(&kubectl, &["get", "job", "per-index"]).await;
+    assert_eq!(job["status"]["failedIndexes"], "1-2", "{job:#}");
+    assert!(job["status"]["active"].is_null(), "{job:#}");
+    assert_eq!(job["status"]["completedIndexes"], "0,3", "{job:#}");
+    assert_eq!(job["status"]["failed"], 3, "{job:#}");
+    assert_eq!(condition_types(&job), ["FailureTarget=True", "Failed=True"]);
+    let failed = &job["status"]["conditions"][1];
+    assert_eq!(failed["reason"], "FailedIndexes");
+    assert_eq!(failed["message"], "Job has failed indexes");
+    let failed = |n: &str| (n.to_string(), "Failed".to_string());
+    assert_eq!(
+        index_pods(&env, &kubectl, "per-index", "1").await,
+        [failed("0"), failed("1")]
+    );
+    assert_eq!(
+        index_pods(&env, &kubectl, "per-index", "2").await,
+        [failed("0")]
+    );
+    assert_eq!(
+        index_pods(&env, &kubectl, "per-index", "0").await,
+        [("0".to_string(), "Succeeded".to_string())]
+    );
+
+    // Two failed indexes exceed maxFailedIndexes 1: the Job fails while index 2 still runs.
+    let max_failed = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: max-failed}\nspec:\n  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  backoffLimitPerIndex: 0\n  maxFailedIndexes: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [sh, -c, 'if [ $JOB_COMPLETION_INDEX = 2 ]; then sleep 600; fi; exit 1']}]\n";
+    env.apply(&kubectl, max_failed).await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=failed",
+            "job/max-failed",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let job = env.json(&kubectl, &["get", "job", "max-failed"]).await;
+    assert_eq!(job["status"]["failedIndexes"], "0-1", "{job:#}");
+    assert!(job["status"]["active"].is_null(), "{job:#}");
+    let failed = &job["status"]["conditions"][1];
+    assert_eq!(failed["reason"], "MaxFailedIndexesExceeded", "{job:#}");
+    assert_eq!(
+        failed["message"],
+        "Job has exceeded the specified maximal number of failed indexes"
+    );
+    assert!(job["status"]["completedIndexes"].is_null(), "{job:#}");
+}
