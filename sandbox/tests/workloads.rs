@@ -1119,3 +1119,124 @@ async fn indexes_are_retried_on_their_own_with_a_backoff_limit_per_index() {
     );
     assert!(job["status"]["completedIndexes"].is_null(), "{job:#}");
 }
+
+/// The REVISION and CHANGE-CAUSE rows of `kubectl rollout history`.
+fn history_rows(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter_map(|l| {
+            let (rev, cause) = l.trim().split_once(char::is_whitespace)?;
+            Some((rev.to_string(), cause.trim().to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_set_rollouts_keep_controller_revisions_for_history_and_undo() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let daemon_set = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  annotations: {kubernetes.io/change-cause: first}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    env.apply(&kubectl, daemon_set).await;
+    let status = env
+        .ok(
+            &kubectl,
+            &["rollout", "status", "ds/agent", "--timeout=60s"],
+        )
+        .await;
+    assert!(
+        status.contains(r#"daemon set "agent" successfully rolled out"#),
+        "{status}"
+    );
+    env.ok(&kubectl, &["set", "env", "ds/agent", "ROUND=2"])
+        .await;
+    env.ok(
+        &kubectl,
+        &[
+            "annotate",
+            "--overwrite",
+            "ds/agent",
+            "kubernetes.io/change-cause=second",
+        ],
+    )
+    .await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "ds/agent", "--timeout=60s"],
+    )
+    .await;
+    for k in kubectls() {
+        let out = env.ok(&k, &["rollout", "history", "ds/agent"]).await;
+        let rows = history_rows(&out);
+        assert_eq!(rows.len(), 2, "{out}");
+        assert_eq!(rows[0], ("1".to_string(), "first".to_string()), "{out}");
+        assert_eq!(rows[1].0, "2", "{out}");
+        let second = env
+            .ok(&k, &["rollout", "history", "ds/agent", "--revision=2"])
+            .await;
+        assert!(
+            second.contains("ROUND:") && second.contains("2"),
+            "{second}"
+        );
+    }
+    let revisions = env.json(&kubectl, &["get", "controllerrevisions"]).await;
+    let pods = env
+        .json(&kubectl, &["get", "pods", "-l", "app=agent"])
+        .await;
+    let live: Vec<&Value> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    let hash = live[0]["metadata"]["labels"]["controller-revision-hash"]
+        .as_str()
+        .unwrap();
+    let newest = revisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["revision"] == 2)
+        .unwrap_or_else(|| panic!("no revision 2 in {revisions:#}"));
+    assert_eq!(newest["metadata"]["name"], format!("agent-{hash}"));
+    assert_eq!(
+        newest["metadata"]["labels"]["controller-revision-hash"],
+        hash
+    );
+    assert_eq!(
+        newest["metadata"]["ownerReferences"][0]["kind"],
+        "DaemonSet"
+    );
+    assert_eq!(newest["data"]["spec"]["template"]["$patch"], "replace");
+
+    env.ok(&kubectl, &["rollout", "undo", "ds/agent"]).await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "ds/agent", "--timeout=60s"],
+    )
+    .await;
+    let out = env
+        .wait_for("the undone revision renumbered", async || {
+            let out = env.ok(&kubectl, &["rollout", "history", "ds/agent"]).await;
+            let revs: Vec<String> = history_rows(&out).into_iter().map(|r| r.0).collect();
+            (revs == ["2", "3"]).then_some(out)
+        })
+        .await;
+    assert!(
+        out.contains("first"),
+        "revision 3 is the first template again: {out}"
+    );
+    env.wait_for("the pod back on the first template", async || {
+        let pods = env
+            .json(&kubectl, &["get", "pods", "-l", "app=agent"])
+            .await;
+        let live: Vec<Value> = pods["items"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .cloned()
+            .collect();
+        (live.len() == 1 && live[0]["spec"]["containers"][0]["env"].is_null()).then_some(())
+    })
+    .await;
+}
