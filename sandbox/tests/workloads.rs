@@ -899,3 +899,344 @@ async fn pod_failure_policies_fail_the_job_at_once_or_ignore_the_failure() {
         "the ignored failures were replaced until one succeeded: {phases:?}"
     );
 }
+
+/// A Job whose pod failure policy breaks each of the API server's rules.
+const BAD_FAILURE_POLICY: &str = r#"apiVersion: batch/v1
+kind: Job
+metadata: {name: bad-policy}
+spec:
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes: {operator: In, values: [0, 5, 5, 2]}
+    - action: Restart
+      onExitCodes: {containerName: nope, operator: Within, values: []}
+    - action: Ignore
+      onExitCodes: {operator: NotIn, values: [1]}
+      onPodConditions: [{type: DisruptionTarget}]
+    - action: Count
+    - action: FailIndex
+      onPodConditions: [{type: "bad type!", status: Maybe}]
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_failure_policy_rules_are_validated_like_the_api_server() {
+    let env = start(NodeRuntime::Standin).await;
+    for kubectl in kubectls() {
+        let (ok, out) = env
+            .run(&kubectl, &["apply", "-f", "-"], Some(BAD_FAILURE_POLICY))
+            .await;
+        assert!(!ok, "{out}");
+        let rules = "spec.podFailurePolicy.rules";
+        for expected in [
+            format!(
+                "{rules}[0].onExitCodes.values[0]: Invalid value: 0: must not be 0 for the In operator"
+            ),
+            format!("{rules}[0].onExitCodes.values[2]: Duplicate value: 5"),
+            format!("{rules}[0].onExitCodes.values: Invalid value: [0,5,5,2]: must be ordered"),
+            format!(
+                r#"{rules}[1].action: Unsupported value: "Restart": supported values: "Count", "FailIndex", "FailJob", "Ignore""#
+            ),
+            format!(
+                r#"{rules}[1].onExitCodes.operator: Unsupported value: "Within": supported values: "In", "NotIn""#
+            ),
+            format!(
+                r#"{rules}[1].onExitCodes.containerName: Invalid value: "nope": must be one of the container or initContainer names in the pod template"#
+            ),
+            format!(
+                "{rules}[1].onExitCodes.values: Invalid value: []: at least one value is required"
+            ),
+            format!(
+                "{rules}[2]: Invalid value: specifying both OnExitCodes and OnPodConditions is not supported"
+            ),
+            format!(
+                "{rules}[3]: Invalid value: specifying one of OnExitCodes and OnPodConditions is required"
+            ),
+            format!(
+                r#"{rules}[4].action: Invalid value: "FailIndex": requires the backoffLimitPerIndex to be set"#
+            ),
+            format!(
+                r#"{rules}[4].onPodConditions[0].type: Invalid value: "bad type!": name part must consist of alphanumeric characters"#
+            ),
+            format!(
+                r#"{rules}[4].onPodConditions[0].status: Unsupported value: "Maybe": supported values: "False", "True", "Unknown""#
+            ),
+        ] {
+            assert!(out.contains(&expected), "missing {expected}\nin {out}");
+        }
+        let many: String = (0..21)
+            .map(|i| {
+                format!(
+                    "    - {{action: Ignore, onExitCodes: {{operator: In, values: [{}]}}}}\n",
+                    i + 1
+                )
+            })
+            .collect();
+        let too_many = BAD_FAILURE_POLICY
+            .split_once("    rules:\n")
+            .map(|(head, tail)| {
+                let rest = tail.split_once("  template:").unwrap().1;
+                format!("{head}    rules:\n{many}  template:{rest}")
+            })
+            .unwrap();
+        let (ok, out) = env
+            .run(&kubectl, &["apply", "-f", "-"], Some(&too_many))
+            .await;
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains("spec.podFailurePolicy.rules: Too many: 21: must have at most 20 items"),
+            "{out}"
+        );
+    }
+    let defaulted = BAD_FAILURE_POLICY
+        .split_once("    rules:\n")
+        .map(|(head, tail)| {
+            let rest = tail.split_once("  template:").unwrap().1;
+            format!("{head}    rules:\n    - action: Ignore\n      onPodConditions: [{{type: DisruptionTarget}}]\n  template:{rest}")
+        })
+        .unwrap();
+    let kubectl = kubectls().pop().unwrap();
+    env.apply(&kubectl, &defaulted).await;
+    let job = env.json(&kubectl, &["get", "job", "bad-policy"]).await;
+    let rule = &job["spec"]["podFailurePolicy"]["rules"][0];
+    assert_eq!(rule["onPodConditions"][0]["status"], "True", "{job:#}");
+    assert_eq!(job["spec"]["podReplacementPolicy"], "Failed");
+}
+
+/// The `batch.kubernetes.io/job-index-failure-count` annotations of the Job's pods of
+/// `index`, in creation order, and their phases.
+async fn index_pods(env: &Env, kubectl: &str, job: &str, index: &str) -> Vec<(String, String)> {
+    let selector = format!(
+        "batch.kubernetes.io/job-name={job},batch.kubernetes.io/job-completion-index={index}"
+    );
+    let pods = env
+        .json(
+            kubectl,
+            &[
+                "get",
+                "pods",
+                "-l",
+                &selector,
+                "--sort-by=.metadata.creationTimestamp",
+            ],
+        )
+        .await;
+    pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let count =
+                &p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"];
+            (
+                count.as_str().unwrap_or("-").to_string(),
+                p["status"]["phase"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn indexes_are_retried_on_their_own_with_a_backoff_limit_per_index() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let non_indexed = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec:\n  backoffLimitPerIndex: 1\n  maxFailedIndexes: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+    let (ok, out) = env
+        .run(&kubectl, &["apply", "-f", "-"], Some(non_indexed))
+        .await;
+    assert!(!ok, "{out}");
+    for expected in [
+        "spec.backoffLimitPerIndex: Invalid value: 1: requires indexed completion mode",
+        "spec.maxFailedIndexes: Invalid value: 1: requires indexed completion mode",
+    ] {
+        assert!(out.contains(expected), "missing {expected}\nin {out}");
+    }
+
+    // Index 1 always exits 1 (retried once, then failed), index 2 exits 42, which fails
+    // its index at once; 0 and 3 succeed.
+    let per_index = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: per-index}\nspec:\n  completionMode: Indexed\n  completions: 4\n  parallelism: 4\n  backoffLimitPerIndex: 1\n  podFailurePolicy:\n    rules:\n    - action: FailIndex\n      onExitCodes: {operator: In, values: [42]}\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [sh, -c, 'case $JOB_COMPLETION_INDEX in 1) exit 1;; 2) exit 42;; esac']}]\n";
+    env.apply(&kubectl, per_index).await;
+    let job = env.json(&kubectl, &["get", "job", "per-index"]).await;
+    assert_eq!(job["spec"]["backoffLimit"], 2147483647, "{job:#}");
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=failed",
+            "job/per-index",
+            "--timeout=80s",
+        ],
+    )
+    .await;
+    let job = env.json(&kubectl, &["get", "job", "per-index"]).await;
+    assert_eq!(job["status"]["failedIndexes"], "1-2", "{job:#}");
+    assert!(job["status"]["active"].is_null(), "{job:#}");
+    assert_eq!(job["status"]["completedIndexes"], "0,3", "{job:#}");
+    assert_eq!(job["status"]["failed"], 3, "{job:#}");
+    assert_eq!(condition_types(&job), ["FailureTarget=True", "Failed=True"]);
+    let failed = &job["status"]["conditions"][1];
+    assert_eq!(failed["reason"], "FailedIndexes");
+    assert_eq!(failed["message"], "Job has failed indexes");
+    let failed = |n: &str| (n.to_string(), "Failed".to_string());
+    assert_eq!(
+        index_pods(&env, &kubectl, "per-index", "1").await,
+        [failed("0"), failed("1")]
+    );
+    assert_eq!(
+        index_pods(&env, &kubectl, "per-index", "2").await,
+        [failed("0")]
+    );
+    assert_eq!(
+        index_pods(&env, &kubectl, "per-index", "0").await,
+        [("0".to_string(), "Succeeded".to_string())]
+    );
+
+    // Two failed indexes exceed maxFailedIndexes 1: the Job fails while index 2 still runs.
+    let max_failed = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: max-failed}\nspec:\n  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  backoffLimitPerIndex: 0\n  maxFailedIndexes: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [sh, -c, 'if [ $JOB_COMPLETION_INDEX = 2 ]; then sleep 600; fi; exit 1']}]\n";
+    env.apply(&kubectl, max_failed).await;
+    env.ok(
+        &kubectl,
+        &[
+            "wait",
+            "--for=condition=failed",
+            "job/max-failed",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let job = env.json(&kubectl, &["get", "job", "max-failed"]).await;
+    assert_eq!(job["status"]["failedIndexes"], "0-1", "{job:#}");
+    assert!(job["status"]["active"].is_null(), "{job:#}");
+    let failed = &job["status"]["conditions"][1];
+    assert_eq!(failed["reason"], "MaxFailedIndexesExceeded", "{job:#}");
+    assert_eq!(
+        failed["message"],
+        "Job has exceeded the specified maximal number of failed indexes"
+    );
+    assert!(job["status"]["completedIndexes"].is_null(), "{job:#}");
+}
+
+/// The REVISION and CHANGE-CAUSE rows of `kubectl rollout history`.
+fn history_rows(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter_map(|l| {
+            let (rev, cause) = l.trim().split_once(char::is_whitespace)?;
+            Some((rev.to_string(), cause.trim().to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_set_rollouts_keep_controller_revisions_for_history_and_undo() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let daemon_set = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  annotations: {kubernetes.io/change-cause: first}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    env.apply(&kubectl, daemon_set).await;
+    let status = env
+        .ok(
+            &kubectl,
+            &["rollout", "status", "ds/agent", "--timeout=60s"],
+        )
+        .await;
+    assert!(
+        status.contains(r#"daemon set "agent" successfully rolled out"#),
+        "{status}"
+    );
+    env.ok(&kubectl, &["set", "env", "ds/agent", "ROUND=2"])
+        .await;
+    env.ok(
+        &kubectl,
+        &[
+            "annotate",
+            "--overwrite",
+            "ds/agent",
+            "kubernetes.io/change-cause=second",
+        ],
+    )
+    .await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "ds/agent", "--timeout=60s"],
+    )
+    .await;
+    for k in kubectls() {
+        let out = env.ok(&k, &["rollout", "history", "ds/agent"]).await;
+        let rows = history_rows(&out);
+        assert_eq!(rows.len(), 2, "{out}");
+        assert_eq!(rows[0], ("1".to_string(), "first".to_string()), "{out}");
+        assert_eq!(rows[1].0, "2", "{out}");
+        let second = env
+            .ok(&k, &["rollout", "history", "ds/agent", "--revision=2"])
+            .await;
+        assert!(
+            second.contains("ROUND:") && second.contains("2"),
+            "{second}"
+        );
+    }
+    let revisions = env.json(&kubectl, &["get", "controllerrevisions"]).await;
+    let pods = env
+        .json(&kubectl, &["get", "pods", "-l", "app=agent"])
+        .await;
+    let live: Vec<&Value> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    let hash = live[0]["metadata"]["labels"]["controller-revision-hash"]
+        .as_str()
+        .unwrap();
+    let newest = revisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["revision"] == 2)
+        .unwrap_or_else(|| panic!("no revision 2 in {revisions:#}"));
+    assert_eq!(newest["metadata"]["name"], format!("agent-{hash}"));
+    assert_eq!(
+        newest["metadata"]["labels"]["controller-revision-hash"],
+        hash
+    );
+    assert_eq!(
+        newest["metadata"]["ownerReferences"][0]["kind"],
+        "DaemonSet"
+    );
+    assert_eq!(newest["data"]["spec"]["template"]["$patch"], "replace");
+
+    env.ok(&kubectl, &["rollout", "undo", "ds/agent"]).await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "ds/agent", "--timeout=60s"],
+    )
+    .await;
+    let out = env
+        .wait_for("the undone revision renumbered", async || {
+            let out = env.ok(&kubectl, &["rollout", "history", "ds/agent"]).await;
+            let revs: Vec<String> = history_rows(&out).into_iter().map(|r| r.0).collect();
+            (revs == ["2", "3"]).then_some(out)
+        })
+        .await;
+    assert!(
+        out.contains("first"),
+        "revision 3 is the first template again: {out}"
+    );
+    env.wait_for("the pod back on the first template", async || {
+        let pods = env
+            .json(&kubectl, &["get", "pods", "-l", "app=agent"])
+            .await;
+        let live: Vec<Value> = pods["items"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .cloned()
+            .collect();
+        (live.len() == 1 && live[0]["spec"]["containers"][0]["env"].is_null()).then_some(())
+    })
+    .await;
+}

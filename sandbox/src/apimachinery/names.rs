@@ -106,3 +106,47 @@ pub(crate) fn is_label_key(s: &str) -> bool {
     };
     prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && is_label_value(name)
 }
+
+const LABEL_KEY_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/// `IsQualifiedName`'s messages (none when valid): label keys and condition types.
+pub(crate) fn qualified_name_errors(s: &str) -> Vec<String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let mut out = Vec::new();
+    let name = match parts[..] {
+        [name] => name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                out.push("prefix part must be non-empty".to_string());
+            } else {
+                out.extend(
+                    dns_subdomain_errors(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
+            }
+            name
+        }
+        _ => {
+            return vec![format!(
+                "a valid label key {LABEL_KEY_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
+    };
+    if name.is_empty() {
+        out.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        out.push("name part must be no more than 63 bytes".to_string());
+    }
+    if !is_label_value_shape(name) {
+        out.push(format!("name part {LABEL_KEY_MSG}"));
+    }
+    out
+}
+
+fn is_label_value_shape(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && s.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
+        && s.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric)
+}

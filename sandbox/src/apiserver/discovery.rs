@@ -275,7 +275,7 @@ pub fn openapi_group_version(gv_path: &str) -> Option<Value> {
 }
 
 /// `/openapi/v2` as the gnostic protobuf `Document` kubectl asks for: `swagger: "2.0"`
-/// and `info` only. Kubectl reads it when a manifest names a group version the v3
+/// and `info` only (the JSON answer carries the definitions). Kubectl reads it when a manifest names a group version the v3
 /// document lacks (such as `extensions/v1beta1`), finds no schema, and then reports the
 /// same "no matches for kind" a real cluster gives.
 pub fn openapi_v2_protobuf() -> Vec<u8> {

@@ -140,7 +140,12 @@ fn non_resource(
         ["api"] => Ok(ok(&discovery::core_versions())),
         ["apis"] if discovery::wants_aggregated(accept) => Ok(aggregated(false)),
         ["apis"] => Ok(ok(&discovery::group_list())),
-        ["openapi", "v2"] => Ok(openapi_v2()),
+        ["openapi", "v2"] if accept.contains("protobuf") => Ok(openapi_v2()),
+        ["openapi", "v2"] => Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            openapi::v2_document(),
+        )
+            .into_response()),
         ["openapi", "v3"] => Ok(ok(&openapi::root())),
         ["openapi", "v3", rest @ ..] => openapi::document(&rest.join("/"))
             .map(|doc| ([(header::CONTENT_TYPE, "application/json")], doc).into_response())

@@ -1,7 +1,9 @@
 //! DaemonSet controller: one pod per node its template fits (node selector, taints), each
 //! pinned to its node by node affinity as Kubernetes does; a changed template replaces
 //! pods node by node, at most `maxUnavailable` at a time (RollingUpdate) or only when they
-//! are deleted (OnDelete); the status counts what `kubectl get ds` prints.
+//! are deleted (OnDelete); the status counts what `kubectl get ds` and `kubectl rollout
+//! status` read. Each template is kept as a ControllerRevision ([`history`]), which `kubectl
+//! rollout history` and `undo` use.
 
 use super::util::{
     controller_ref, controller_uid, is_active, is_benign, is_ready, pod_template_hash, write_status,
@@ -21,8 +23,7 @@ use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
 
-/// The label naming the template a pod was made from.
-const REVISION_HASH: &str = "controller-revision-hash";
+use super::history::{self, REVISION_HASH};
 
 struct Ctx {
     shared: Arc<Shared>,
@@ -237,6 +238,17 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         .filter(|p| is_active(p))
         .map(|p| (**p).clone())
         .collect();
+    let in_use = pods
+        .iter()
+        .filter_map(|p| p.labels().get(REVISION_HASH).cloned())
+        .collect();
+    history::record(&ctx.shared.client, &snapshot(&ds), &in_use)
+        .await
+        .map_err(api_error(format!(
+            "recording the revision of daemon set {}/{}",
+            ds.namespace().unwrap_or_default(),
+            ds.name_any()
+        )))?;
     let plan = plan(&ds, &nodes, &pods);
     let managed = manage(&ds, &plan, &ctx).await;
     let api: Api<DaemonSet> = Api::namespaced(ctx.shared.client.clone(), &ns.unwrap_or_default());
@@ -249,6 +261,21 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         )))?;
     managed?;
     Ok(Action::await_change())
+}
+
+/// The revision of the DaemonSet's current template.
+fn snapshot(ds: &DaemonSet) -> history::Snapshot {
+    let template = &ds.spec.template;
+    let labels = template.metadata.as_ref().and_then(|m| m.labels.clone());
+    history::Snapshot {
+        owner: controller_ref(ds),
+        namespace: ds.namespace().unwrap_or_default(),
+        hash: pod_template_hash(template),
+        data: history::template_patch(template),
+        labels: labels.unwrap_or_default(),
+        annotations: ds.metadata.annotations.clone(),
+        limit: ds.spec.revision_history_limit.unwrap_or(10).max(0) as usize,
+    }
 }
 
 async fn manage(ds: &DaemonSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {

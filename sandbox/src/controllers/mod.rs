@@ -39,6 +39,7 @@ mod disruption;
 mod endpoints;
 mod expectations;
 mod garbagecollector;
+mod history;
 mod hpa;
 mod job;
 mod replicaset;

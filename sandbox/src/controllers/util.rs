@@ -125,6 +125,41 @@ where
         .map(Some)
 }
 
+/// As [`write_status`], for controllers that compute the whole status: fields of the
+/// current status that `status` leaves out are removed rather than kept by the merge.
+pub(crate) async fn replace_status<K, S>(
+    api: &Api<K>,
+    name: &str,
+    current: Option<&S>,
+    status: &S,
+) -> Result<Option<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Serialize,
+{
+    let new = serde_json::to_value(status).unwrap_or_default();
+    let old = current.map(|c| serde_json::to_value(c).unwrap_or_default());
+    if old.as_ref().map(|o| comparable(o.clone())) == Some(comparable(new.clone())) {
+        return Ok(None);
+    }
+    let mut body = new;
+    let dropped = old
+        .as_ref()
+        .and_then(|o| o.as_object())
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| !v.is_null() && body[k.as_str()].is_null())
+        .map(|(k, _)| k.clone())
+        .collect::<Vec<_>>();
+    for k in dropped {
+        body[k] = serde_json::Value::Null;
+    }
+    let patch = serde_json::json!({ "status": body });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(Some)
+}
+
 fn comparable(mut v: serde_json::Value) -> serde_json::Value {
     fn strip(v: &mut serde_json::Value) {
         match v {

@@ -13,6 +13,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Mutex, OnceLock};
 
+mod v2;
+
+pub(crate) use v2::document as v2_document;
+
 /// One embedded document of Kubernetes' published specification.
 struct Embedded {
     group: &'static str,

@@ -9,6 +9,8 @@ use crate::apimachinery::selectors::LabelSelector;
 use serde_json::{Value, json};
 use std::str::FromStr;
 
+mod job_policy;
+
 /// The label that ties a Job's pods to it, put in its selector by the server.
 pub(crate) const CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
 pub(crate) const JOB_NAME: &str = "batch.kubernetes.io/job-name";
@@ -48,6 +50,18 @@ fn job_spec(spec: &mut Value) {
     };
     set_default(spec, "podReplacementPolicy", json!(replacement));
     set_default(spec, "manualSelector", json!(false));
+    let rules = spec
+        .get_mut("podFailurePolicy")
+        .and_then(|p| p.get_mut("rules"))
+        .and_then(Value::as_array_mut);
+    for rule in rules.into_iter().flatten() {
+        let patterns = rule
+            .get_mut("onPodConditions")
+            .and_then(Value::as_array_mut);
+        for pattern in patterns.into_iter().flatten() {
+            set_default(pattern, "status", json!("True"));
+        }
+    }
     pod_spec(&mut spec["template"]["spec"]);
 }
 
@@ -166,9 +180,34 @@ pub(super) fn fill_required(kind: &str, obj: &mut Value, fill_pod_spec: fn(&mut 
         }
         _ => &mut obj["spec"],
     };
+    fill_failure_policy(template);
     ensure(template, "template");
     ensure(&mut template["template"], "spec");
     fill_pod_spec(&mut template["template"]["spec"]);
+}
+
+/// The strings a pod failure policy's rules require, so a missing one is a 422 "Required value".
+fn fill_failure_policy(spec: &mut Value) {
+    fn fill(v: Option<&mut Value>, k: &str, empty: Value) {
+        if let Some(m) = v.and_then(Value::as_object_mut) {
+            m.entry(k).or_insert(empty);
+        }
+    }
+    let rules = spec
+        .get_mut("podFailurePolicy")
+        .and_then(|p| p.get_mut("rules"))
+        .and_then(Value::as_array_mut);
+    for rule in rules.into_iter().flatten() {
+        fill(Some(&mut *rule), "action", json!(""));
+        fill(rule.get_mut("onExitCodes"), "operator", json!(""));
+        fill(rule.get_mut("onExitCodes"), "values", json!([]));
+        let patterns = rule
+            .get_mut("onPodConditions")
+            .and_then(Value::as_array_mut);
+        for pattern in patterns.into_iter().flatten() {
+            fill(Some(pattern), "type", json!(""));
+        }
+    }
 }
 
 fn non_negative(spec: &Value, field: &str, keys: &[&str], causes: &mut Vec<Cause>) {
@@ -196,6 +235,8 @@ fn check_job_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
             "activeDeadlineSeconds",
             "backoffLimit",
             "ttlSecondsAfterFinished",
+            "backoffLimitPerIndex",
+            "maxFailedIndexes",
         ],
         causes,
     );
@@ -206,6 +247,7 @@ fn check_job_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
             "must be greater than 0",
         ));
     }
+    job_policy::check_per_index(spec, field, causes);
     check_completion_mode(spec, field, causes);
     let template_field = format!("{field}.template");
     let pod = &spec["template"]["spec"];
@@ -229,29 +271,8 @@ fn check_job_spec(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
             "only \"Never\" is supported when podFailurePolicy is specified",
         ));
     }
-    check_failure_policy(spec, field, causes);
-}
-
-/// The actions of `podFailurePolicy` rules; FailIndex only with `backoffLimitPerIndex`.
-fn check_failure_policy(spec: &Value, field: &str, causes: &mut Vec<Cause>) {
-    let rules = spec["podFailurePolicy"]["rules"].as_array();
-    for (i, rule) in rules.into_iter().flatten().enumerate() {
-        let path = format!("{field}.podFailurePolicy.rules[{i}].action");
-        match rule["action"].as_str().unwrap_or("") {
-            "FailJob" | "Ignore" | "Count" => {}
-            "FailIndex" if spec["backoffLimitPerIndex"].is_null() => causes.push(Cause::invalid(
-                path,
-                "\"FailIndex\"",
-                "requires the backoffLimitPerIndex to be set",
-            )),
-            "FailIndex" => {}
-            other => causes.push(Cause::unsupported(
-                path,
-                other,
-                &["Count", "FailIndex", "FailJob", "Ignore"],
-            )),
-        }
-    }
+    job_policy::check_failure_policy(spec, field, causes);
+    job_policy::check_replacement(spec, field, causes);
 }
 
 /// Indexed Jobs need `completions` and at most 100000 parallel pods (validateJobSpec).
@@ -307,12 +328,19 @@ pub(super) fn check_job(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause
                 "field is immutable",
             ));
         }
-        if old["spec"]["completions"] != spec["completions"] {
-            causes.push(Cause::invalid(
-                "spec.completions",
-                spec["completions"].to_string(),
-                "field is immutable",
-            ));
+        for key in [
+            "completions",
+            "completionMode",
+            "podFailurePolicy",
+            "backoffLimitPerIndex",
+        ] {
+            if old["spec"][key] != spec[key] {
+                causes.push(Cause::invalid(
+                    format!("spec.{key}"),
+                    spec[key].to_string(),
+                    "field is immutable",
+                ));
+            }
         }
         if old["spec"]["template"] != spec["template"] && spec["suspend"] != true {
             causes.push(Cause::invalid(

@@ -48,6 +48,18 @@ pub(super) fn format(indexes: &BTreeSet<i32>) -> String {
         .join(",")
 }
 
+/// Parses indexes written by [`format`], keeping those below `completions`.
+pub(super) fn parse(text: &str, completions: i32) -> BTreeSet<i32> {
+    let mut out = BTreeSet::new();
+    for run in text.split(',').filter(|r| !r.is_empty()) {
+        let (a, b) = run.split_once('-').unwrap_or((run, run));
+        if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
+            out.extend(a.max(0)..=b.min(completions - 1));
+        }
+    }
+    out
+}
+
 /// The lowest `n` indexes that neither succeeded nor have a running pod.
 pub(super) fn to_create(
     completions: i32,
@@ -115,5 +127,7 @@ mod tests {
         assert_eq!(format(&set(&[0, 1, 2, 4])), "0-2,4");
         assert_eq!(format(&set(&[1, 3, 4, 5, 7, 8])), "1,3-5,7-8");
         assert_eq!(format(&set(&[])), "");
+        assert_eq!(parse("1,3-5,7-8", 8), set(&[1, 3, 4, 5, 7]));
+        assert_eq!(parse("", 3), set(&[]));
     }
 }

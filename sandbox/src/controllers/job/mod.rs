@@ -3,14 +3,15 @@
 //! (SuccessCriteriaMet then Complete, FailureTarget then Failed) that `kubectl wait` reads.
 //! Finished Jobs with `ttlSecondsAfterFinished` are deleted when it runs out (the
 //! ttl-after-finished controller). Indexed Jobs give each pod a completion index
-//! ([`indexed`]); a `podFailurePolicy` may fail the Job at once or ignore a failure
-//! ([`policy`]). [`plan`] decides; [`reconcile`] executes.
+//! ([`indexed`]), retried on their own with `backoffLimitPerIndex` ([`per_index`]); a
+//! `podFailurePolicy` may fail the Job or an index at once, or ignore a failure ([`policy`]). [`plan`] decides; [`reconcile`] executes.
 
 mod indexed;
+mod per_index;
 mod plan;
 mod policy;
 
-use super::util::{controller_ref, controller_uid, is_benign, write_status};
+use super::util::{controller_ref, controller_uid, is_benign, replace_status};
 use super::{Error, Shared, api_error};
 use crate::apimachinery::events::{EventType, Recorder};
 use crate::apimachinery::workqueue;
@@ -73,7 +74,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let plan = plan::plan(&job, &pods, now);
     let managed = manage(&job, &plan, &ctx).await;
     let api: Api<Job> = Api::namespaced(ctx.shared.client.clone(), &ns.unwrap_or_default());
-    write_status(&api, &job.name_any(), job.status.as_ref(), &plan.status)
+    replace_status(&api, &job.name_any(), job.status.as_ref(), &plan.status)
         .await
         .map_err(api_error(format!(
             "writing the status of job {}",
@@ -133,7 +134,13 @@ async fn manage(job: &Job, plan: &plan::Plan, ctx: &Ctx) -> Result<(), Error> {
     let expectations = &ctx.shared.expectations;
     expectations.expect_creations(&key, plan.create);
     let templates: Vec<Pod> = (0..plan.create)
-        .map(|i| pod_from_template(job, plan.indexes.get(i).copied()))
+        .map(|i| {
+            let mut pod = pod_from_template(job, plan.indexes.get(i).copied());
+            if let Some(counts) = plan.failure_counts.get(i) {
+                per_index::annotate(&mut pod, *counts);
+            }
+            pod
+        })
         .collect();
     let created = join_all(templates.iter().map(|pod| async {
         let result = pods.create(&PostParams::default(), pod).await;

@@ -3,6 +3,7 @@
 //! again. Pure, as Kubernetes' syncJob minus the API calls.
 
 use super::indexed;
+use super::per_index::{self, PerIndex};
 use super::policy::{self, Verdict};
 use crate::apimachinery::events::EventType;
 use crate::controllers::util::{is_active, is_ready};
@@ -26,6 +27,8 @@ pub(super) struct Plan {
     pub(super) create: usize,
     /// For an Indexed Job, the completion index of each pod to create.
     pub(super) indexes: Vec<i32>,
+    /// With `backoffLimitPerIndex`, the (failure, ignored failure) counts of each new pod.
+    pub(super) failure_counts: Vec<per_index::FailureCounts>,
     pub(super) delete: Vec<Pod>,
     pub(super) status: JobStatus,
     pub(super) events: Vec<(EventType, &'static str, String)>,
@@ -74,7 +77,7 @@ fn phase(p: &Pod) -> &str {
 }
 
 /// When the last failed pod finished: pod creation waits the back-off from then.
-fn last_failure(pods: &[Pod]) -> Option<Timestamp> {
+pub(super) fn last_failure(pods: &[Pod]) -> Option<Timestamp> {
     pods.iter()
         .filter(|p| phase(p) == "Failed")
         .flat_map(|p| {
@@ -116,6 +119,7 @@ fn finishing(
     fatal: Option<&str>,
     failed: i32,
     active: &[&Pod],
+    by_index: Option<(&str, &str)>,
     now: Timestamp,
 ) -> Option<JobCondition> {
     let status = job.status.clone().unwrap_or_default();
@@ -153,7 +157,7 @@ fn finishing(
             now,
         ));
     }
-    None
+    by_index.map(|(reason, message)| new_condition("FailureTarget", reason, message, now))
 }
 
 /// Pods the Job controls, by what they are doing.
@@ -194,10 +198,14 @@ fn count<'a>(job: &Job, pods: &'a [Pod]) -> Counts<'a> {
 }
 
 /// Decides what to do for `job`, given the pods it controls (finished ones too).
-pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
+pub(super) fn plan(job: &Job, all: &[Pod], now: Timestamp) -> Plan {
     let old = job.status.clone().unwrap_or_default();
-    let (pods, fatal) = &judged(job, pods);
+    let (pods, fatal) = &judged(job, all);
     let c = count(job, pods);
+    let per = per_index::evaluate(job, all, c.indexes.as_ref().unwrap_or(&BTreeSet::new()));
+    let by_index = per
+        .as_ref()
+        .and_then(|per| per_index::failure(job, per, c.succeeded as usize));
     let mut plan = Plan {
         status: JobStatus {
             start_time: old.start_time.clone(),
@@ -212,6 +220,7 @@ pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
                 .as_ref()
                 .filter(|i| !i.is_empty())
                 .map(indexed::format),
+            failed_indexes: per.as_ref().map(|p| indexed::format(&p.failed)),
             ..Default::default()
         },
         ..Default::default()
@@ -221,10 +230,10 @@ pub(super) fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     if plan.status.start_time.is_none() && !suspended {
         plan.status.start_time = Some(Time(now));
     }
-    if let Some(interim) = finishing(job, fatal.as_deref(), c.failed, &c.active, now) {
-        finish(&mut plan, interim, &c, now);
-    } else {
-        manage(&mut plan, job, pods, &c, now);
+    let interim = finishing(job, fatal.as_deref(), c.failed, &c.active, by_index, now);
+    match interim {
+        Some(interim) => finish(&mut plan, interim, &c, now),
+        None => manage(&mut plan, job, pods, &c, per.as_ref(), now),
     }
     plan
 }
@@ -245,7 +254,7 @@ fn judged(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Option<String>) {
                     true
                 }
                 Verdict::Ignore => false,
-                Verdict::Count => true,
+                Verdict::FailIndex | Verdict::Count => true,
             }
         })
         .cloned()
@@ -278,6 +287,8 @@ fn finish(plan: &mut Plan, interim: JobCondition, c: &Counts<'_>, now: Timestamp
         let reason = match reason.as_str() {
             "DeadlineExceeded" => "DeadlineExceeded",
             "PodFailurePolicy" => "PodFailurePolicy",
+            "FailedIndexes" => "FailedIndexes",
+            "MaxFailedIndexesExceeded" => "MaxFailedIndexesExceeded",
             _ => "BackoffLimitExceeded",
         };
         plan.events.push((EventType::Warning, reason, message));
@@ -286,7 +297,14 @@ fn finish(plan: &mut Plan, interim: JobCondition, c: &Counts<'_>, now: Timestamp
 
 /// Keeps `parallelism` pods running until `completions` succeeded (or, without
 /// completions, until one did); a failed pod's replacement waits the back-off.
-fn manage(plan: &mut Plan, job: &Job, pods: &[Pod], c: &Counts<'_>, now: Timestamp) {
+fn manage(
+    plan: &mut Plan,
+    job: &Job,
+    pods: &[Pod],
+    c: &Counts<'_>,
+    per: Option<&PerIndex>,
+    now: Timestamp,
+) {
     let spec = job.spec.clone().unwrap_or_default();
     let active = c.active.len() as i32;
     let parallelism = spec.parallelism.unwrap_or(1).max(0);
@@ -298,19 +316,8 @@ fn manage(plan: &mut Plan, job: &Job, pods: &[Pod], c: &Counts<'_>, now: Timesta
     };
     let mut active_after = active;
     if want > active {
-        let wait = backoff_left(c.failed, last_failure(pods), now);
-        match wait {
-            Some(wait) => plan.requeue = Some(wait),
-            None => {
-                plan.create = (want - active) as usize;
-                if let Some(done) = &c.indexes {
-                    let completions = spec.completions.unwrap_or(0);
-                    plan.indexes = indexed::to_create(completions, done, &c.active, plan.create);
-                    plan.create = plan.indexes.len();
-                }
-                active_after = active + plan.create as i32;
-            }
-        }
+        create(plan, job, pods, c, per, (want - active) as usize, now);
+        active_after = active + plan.create as i32;
     } else if want < active && (spec.suspend == Some(true) || spec.completions.is_some()) {
         let mut extra: Vec<&Pod> = c.active.clone();
         extra.sort_by_key(|p| (is_ready(p), std::cmp::Reverse(created(p))));
@@ -344,6 +351,39 @@ fn manage(plan: &mut Plan, job: &Job, pods: &[Pod], c: &Counts<'_>, now: Timesta
     }
 }
 
+/// Up to `n` new pods, once the back-off (global, or per index) allows; for an Indexed Job
+/// the lowest indexes that neither succeeded, failed, nor run.
+fn create(
+    plan: &mut Plan,
+    job: &Job,
+    pods: &[Pod],
+    c: &Counts<'_>,
+    per: Option<&PerIndex>,
+    n: usize,
+    now: Timestamp,
+) {
+    if per.is_none()
+        && let Some(wait) = backoff_left(c.failed, last_failure(pods), now)
+    {
+        plan.requeue = Some(wait);
+        return;
+    }
+    plan.create = n;
+    let Some(done) = &c.indexes else { return };
+    let completions = job.spec.as_ref().and_then(|s| s.completions).unwrap_or(0);
+    let Some(per) = per else {
+        plan.indexes = indexed::to_create(completions, done, &c.active, n);
+        plan.create = plan.indexes.len();
+        return;
+    };
+    let finished: BTreeSet<i32> = done.union(&per.failed).copied().collect();
+    let pending = indexed::to_create(completions, &finished, &c.active, n);
+    let (ready, wait) = per_index::ready(per, job, pending, now);
+    plan.requeue = wait;
+    (plan.indexes, plan.failure_counts) = ready.into_iter().unzip();
+    plan.create = plan.indexes.len();
+}
+
 fn created(p: &Pod) -> i128 {
     p.metadata
         .creation_timestamp
@@ -352,7 +392,11 @@ fn created(p: &Pod) -> i128 {
 }
 
 /// How long pod creation must still wait after `failed` failures, the last at `last`.
-fn backoff_left(failed: i32, last: Option<Timestamp>, now: Timestamp) -> Option<Duration> {
+pub(super) fn backoff_left(
+    failed: i32,
+    last: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Duration> {
     let last = last?;
     if failed == 0 {
         return None;

@@ -1,6 +1,7 @@
 //! `podFailurePolicy`: the first rule a failed pod matches (by a container's non-zero exit
 //! code, or by a pod condition such as DisruptionTarget) decides whether the failure fails
-//! the Job at once, is ignored, or counts toward `backoffLimit` as without a policy.
+//! the Job at once, fails its index, is ignored, or counts toward `backoffLimit` as without
+//! a policy.
 
 use k8s_openapi::api::batch::v1::{
     Job, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
@@ -14,6 +15,8 @@ pub(super) enum Verdict {
     FailJob(String),
     /// Neither count the failure nor wait a back-off for the replacement.
     Ignore,
+    /// Fail the pod's index at once (with `backoffLimitPerIndex`); the failure counts.
+    FailIndex,
     /// Count it toward `backoffLimit` (no rule matched, or a Count rule).
     Count,
 }
@@ -52,6 +55,7 @@ pub(super) fn judge(job: &Job, pod: &Pod) -> Verdict {
         return match rule.action.as_str() {
             "FailJob" => Verdict::FailJob(message),
             "Ignore" => Verdict::Ignore,
+            "FailIndex" => Verdict::FailIndex,
             _ => Verdict::Count,
         };
     }
