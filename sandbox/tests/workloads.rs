@@ -1137,48 +1137,14 @@ async fn daemon_set_rollouts_keep_controller_revisions_for_history_and_undo() {
     let env = start(NodeRuntime::Processes).await;
     let kubectl = kubectls().pop().unwrap();
     let daemon_set = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  annotations: {kubernetes.io/change-cause: first}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
-    env.apply(&kubectl, daemon_set).await;
-    let status = env
-        .ok(
-            &kubectl,
-            &["rollout", "status", "ds/agent", "--timeout=60s"],
-        )
-        .await;
-    assert!(
-        status.contains(r#"daemon set "agent" successfully rolled out"#),
-        "{status}"
-    );
-    env.ok(&kubectl, &["set", "env", "ds/agent", "ROUND=2"])
-        .await;
-    env.ok(
+    roll_out_a_second_template(
+        &env,
         &kubectl,
-        &[
-            "annotate",
-            "--overwrite",
-            "ds/agent",
-            "kubernetes.io/change-cause=second",
-        ],
+        daemon_set,
+        "ds/agent",
+        r#"daemon set "agent" successfully rolled out"#,
     )
     .await;
-    env.ok(
-        &kubectl,
-        &["rollout", "status", "ds/agent", "--timeout=60s"],
-    )
-    .await;
-    for k in kubectls() {
-        let out = env.ok(&k, &["rollout", "history", "ds/agent"]).await;
-        let rows = history_rows(&out);
-        assert_eq!(rows.len(), 2, "{out}");
-        assert_eq!(rows[0], ("1".to_string(), "first".to_string()), "{out}");
-        assert_eq!(rows[1].0, "2", "{out}");
-        let second = env
-            .ok(&k, &["rollout", "history", "ds/agent", "--revision=2"])
-            .await;
-        assert!(
-            second.contains("ROUND:") && second.contains("2"),
-            "{second}"
-        );
-    }
     let revisions = env.json(&kubectl, &["get", "controllerrevisions"]).await;
     let pods = env
         .json(&kubectl, &["get", "pods", "-l", "app=agent"])
@@ -1209,15 +1175,62 @@ async fn daemon_set_rollouts_keep_controller_revisions_for_history_and_undo() {
     );
     assert_eq!(newest["data"]["spec"]["template"]["$patch"], "replace");
 
-    env.ok(&kubectl, &["rollout", "undo", "ds/agent"]).await;
+    undo_to_the_first_template(&env, &kubectl, "ds/agent", "app=agent").await;
+}
+
+/// Applies `manifest` (a workload annotated with change-cause `first`), rolls out a second
+/// template with the change-cause `second` (`rolled_out` is what `rollout status`
+/// says once done), and checks both kubectls' `rollout history`.
+async fn roll_out_a_second_template(
+    env: &Env,
+    kubectl: &str,
+    manifest: &str,
+    target: &str,
+    rolled_out: &str,
+) {
+    env.apply(kubectl, manifest).await;
+    let status = env
+        .ok(kubectl, &["rollout", "status", target, "--timeout=60s"])
+        .await;
+    assert!(status.contains(rolled_out), "{status}");
+    env.ok(kubectl, &["set", "env", target, "ROUND=2"]).await;
     env.ok(
-        &kubectl,
-        &["rollout", "status", "ds/agent", "--timeout=60s"],
+        kubectl,
+        &[
+            "annotate",
+            "--overwrite",
+            target,
+            "kubernetes.io/change-cause=second",
+        ],
     )
     .await;
+    env.ok(kubectl, &["rollout", "status", target, "--timeout=60s"])
+        .await;
+    for k in kubectls() {
+        let out = env.ok(&k, &["rollout", "history", target]).await;
+        let rows = history_rows(&out);
+        assert_eq!(rows.len(), 2, "{out}");
+        assert_eq!(rows[0], ("1".to_string(), "first".to_string()), "{out}");
+        assert_eq!(rows[1].0, "2", "{out}");
+        let second = env
+            .ok(&k, &["rollout", "history", target, "--revision=2"])
+            .await;
+        assert!(
+            second.contains("ROUND:") && second.contains("2"),
+            "{second}"
+        );
+    }
+}
+
+/// `kubectl rollout undo`: the first template's revision is renumbered newest and the one
+/// pod `selector` selects runs it again.
+async fn undo_to_the_first_template(env: &Env, kubectl: &str, target: &str, selector: &str) {
+    env.ok(kubectl, &["rollout", "undo", target]).await;
+    env.ok(kubectl, &["rollout", "status", target, "--timeout=60s"])
+        .await;
     let out = env
         .wait_for("the undone revision renumbered", async || {
-            let out = env.ok(&kubectl, &["rollout", "history", "ds/agent"]).await;
+            let out = env.ok(kubectl, &["rollout", "history", target]).await;
             let revs: Vec<String> = history_rows(&out).into_iter().map(|r| r.0).collect();
             (revs == ["2", "3"]).then_some(out)
         })
@@ -1227,9 +1240,7 @@ async fn daemon_set_rollouts_keep_controller_revisions_for_history_and_undo() {
         "revision 3 is the first template again: {out}"
     );
     env.wait_for("the pod back on the first template", async || {
-        let pods = env
-            .json(&kubectl, &["get", "pods", "-l", "app=agent"])
-            .await;
+        let pods = env.json(kubectl, &["get", "pods", "-l", selector]).await;
         let live: Vec<Value> = pods["items"]
             .as_array()?
             .iter()
@@ -1239,4 +1250,37 @@ async fn daemon_set_rollouts_keep_controller_revisions_for_history_and_undo() {
         (live.len() == 1 && live[0]["spec"]["containers"][0]["env"].is_null()).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stateful_set_rollouts_keep_controller_revisions_for_history_and_undo() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = kubectls().pop().unwrap();
+    let stateful_set = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  annotations: {kubernetes.io/change-cause: first}\nspec:\n  serviceName: db\n  replicas: 1\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    roll_out_a_second_template(
+        &env,
+        &kubectl,
+        stateful_set,
+        "sts/db",
+        "partitioned roll out complete: 1 new pods have been updated",
+    )
+    .await;
+    let sts = env.json(&kubectl, &["get", "sts", "db"]).await;
+    let update = sts["status"]["updateRevision"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revisions = env.json(&kubectl, &["get", "controllerrevisions"]).await;
+    let newest = revisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["revision"] == 2)
+        .unwrap_or_else(|| panic!("no revision 2 in {revisions:#}"));
+    assert_eq!(newest["metadata"]["name"], update, "{revisions:#}");
+    assert_eq!(
+        newest["metadata"]["ownerReferences"][0]["kind"],
+        "StatefulSet"
+    );
+    undo_to_the_first_template(&env, &kubectl, "sts/db", "app=db").await;
 }

@@ -5,7 +5,8 @@
 
 mod plan;
 
-use super::util::{controller_uid, is_benign, write_status};
+use super::history;
+use super::util::{controller_ref, controller_uid, is_benign, pod_template_hash, write_status};
 use super::{Error, Shared, api_error};
 use crate::apimachinery::events::{EventType, Recorder};
 use crate::apimachinery::workqueue;
@@ -17,6 +18,7 @@ use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use plan::{Create, Plan};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -63,6 +65,16 @@ async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Error
         .filter(|c| c.namespace() == ns)
         .map(|c| (**c).clone())
         .collect();
+    history::record(
+        &ctx.shared.client,
+        &snapshot(&sts),
+        &revisions_in_use(&sts, &pods),
+    )
+    .await
+    .map_err(api_error(format!(
+        "recording the revision of stateful set {}",
+        full_name(&sts)
+    )))?;
     let plan = plan::plan(&sts, &pods, &claims);
     let pending = ctx.shared.expectations.pending(&uid);
     let applied = match pending {
@@ -78,6 +90,32 @@ async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Error
         )))?;
     applied?;
     Ok(pending.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// The revision of the StatefulSet's current template, kept for `kubectl rollout history`
+/// and `undo`.
+fn snapshot(sts: &StatefulSet) -> history::Snapshot {
+    let template = &sts.spec.template;
+    let labels = template.metadata.as_ref().and_then(|m| m.labels.clone());
+    history::Snapshot {
+        owner: controller_ref(sts),
+        namespace: sts.namespace().unwrap_or_default(),
+        hash: pod_template_hash(template),
+        data: history::template_patch(template),
+        labels: labels.unwrap_or_default(),
+        annotations: sts.metadata.annotations.clone(),
+        limit: sts.spec.revision_history_limit.unwrap_or(10).max(0) as usize,
+    }
+}
+
+/// The template hashes the pods run: a StatefulSet's pods carry the revision's name
+/// (`<sts>-<hash>`) in their label, where the revision itself carries the hash.
+fn revisions_in_use(sts: &StatefulSet, pods: &[Pod]) -> BTreeSet<String> {
+    let prefix = format!("{}-", sts.name_any());
+    pods.iter()
+        .filter_map(|p| p.labels().get(history::REVISION_HASH))
+        .filter_map(|r| r.strip_prefix(&prefix).map(str::to_string))
+        .collect()
 }
 
 fn full_name(sts: &StatefulSet) -> String {
