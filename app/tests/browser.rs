@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,8 @@ struct Chromium {
 impl Chromium {
     fn start(url: &str) -> Chromium {
         let profile = tempfile::tempdir().expect("profile dir");
-        let child = Command::new("chromium")
+        let log = profile.path().join("chromium.log");
+        let mut child = Command::new("chromium")
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -34,23 +36,43 @@ impl Chromium {
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("chromium log"))
             .spawn()
             .expect("chromium must be installed (Debian package chromium)");
-        let port_file = profile.path().join("DevToolsActivePort");
-        let mut port = 0;
-        support::wait_until("Chromium's DevToolsActivePort file", || {
-            port = std::fs::read_to_string(&port_file)
-                .ok()
-                .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
-                .unwrap_or(0);
-            port != 0
-        });
+        let port = devtools_port(&mut child, &profile.path().join("DevToolsActivePort"), &log);
         Chromium {
             child,
             _profile: profile,
             port,
         }
+    }
+}
+
+/// The DevTools port Chromium writes once it is up. A cold first start on a loaded machine
+/// has taken over 20 s, so this waits longer than the other waits, and shows Chromium's own
+/// output if it exits or never gets there.
+fn devtools_port(child: &mut Child, port_file: &Path, log: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let port = std::fs::read_to_string(port_file)
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()));
+        if let Some(port) = port {
+            return port;
+        }
+        let exited = child.try_wait().ok().flatten();
+        let log_text = || std::fs::read_to_string(log).unwrap_or_default();
+        assert!(
+            exited.is_none(),
+            "Chromium exited ({exited:?}) before it was up:\n{}",
+            log_text()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "Chromium did not write its DevToolsActivePort within 90 s:\n{}",
+            log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -232,10 +232,15 @@ mod tests {
         assert!(path_served("", "v1", "/api/v1/namespaces/{name}"));
         assert!(path_served("", "v1", "/api/v1/"));
         assert!(!path_served("", "v1", "/api/v1/namespaces/{name}/finalize"));
-        assert!(!path_served(
+        assert!(path_served(
             "",
             "v1",
             "/api/v1/namespaces/{namespace}/pods/{name}/binding"
+        ));
+        assert!(!path_served(
+            "",
+            "v1",
+            "/api/v1/namespaces/{namespace}/bindings"
         ));
         assert!(!path_served("", "v1", "/api/v1/componentstatuses"));
         assert!(path_served(
