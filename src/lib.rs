@@ -46,13 +46,17 @@ pub fn main_entry() -> ExitCode {
         }
     };
     let ui = ui::Ui::new(invocation.no_color, invocation.options.yes);
-    match runtime.block_on(commands::run(invocation.job, &invocation.options, ui)) {
+    let code = match runtime.block_on(commands::run(invocation.job, &invocation.options, ui)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", error_chain(err.as_ref()));
             ExitCode::FAILURE
         }
-    }
+    };
+    // The command is over: a background task still retrying a cluster that went away must
+    // not hold the exit (dropping the runtime would wait for it).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 /// `hk8s lesson 3 | head -1`: once the reader closed the pipe, printing fails, and Rust's

@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::HashSet;
 use tokio::task::JoinHandle;
 
@@ -29,7 +29,9 @@ pub(super) fn show_new(
         let mut seen: HashSet<(String, i32)> = HashSet::new();
         let mut replay: Vec<Event> = Vec::new();
         let mut ready = false;
-        let mut stream = watcher(events, watcher::Config::default()).boxed();
+        let mut stream = watcher(events, watcher::Config::default())
+            .default_backoff()
+            .boxed();
         while let Some(item) = stream.next().await {
             match item {
                 Ok(watcher::Event::InitApply(e)) => {

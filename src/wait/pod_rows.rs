@@ -9,7 +9,7 @@ use futures::StreamExt;
 use indicatif::ProgressBar;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::HashMap;
 use tokio::task::JoinHandle;
 
@@ -63,7 +63,7 @@ pub(super) fn show_changes(
         }
         let mut shown: HashMap<String, Row> = HashMap::new();
         let mut header = false;
-        let mut stream = watcher(api, config).boxed();
+        let mut stream = watcher(api, config).default_backoff().boxed();
         while let Some(item) = stream.next().await {
             let pod = match item {
                 Ok(watcher::Event::InitApply(pod) | watcher::Event::Apply(pod)) => pod,
