@@ -413,3 +413,72 @@ async fn pods_run_as_their_security_context_user_and_never_as_root_by_default() 
     assert_eq!(reason, "CreateContainerConfigError");
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_program_under_a_private_directory_runs_as_the_pods_user_and_a_closed_one_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let program = |name: &str, mode: u32| {
+        let path = private.path().join(name);
+        std::fs::write(&path, "#!/bin/sh\necho uid=$(id -u)\nexec sleep 1000\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    };
+    let (open, closed) = (program("open.sh", 0o755), program("closed.sh", 0o700));
+    let images = format!(
+        "{IMAGES}  private-open: {}\n  private-closed: {}\n",
+        open.display(),
+        closed.display()
+    );
+    let env = Env::start(&images).await;
+    if !env.isolated().await {
+        return;
+    }
+    for (name, image, security) in [
+        ("open", "private-open", json!({"runAsUser": 10001})),
+        ("unset", "private-open", json!({})),
+        ("closed", "private-closed", json!({"runAsUser": 10001})),
+    ] {
+        env.apply(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "demo"},
+            "spec": {"securityContext": security,
+                     "containers": [{"name": "main", "image": image}]}
+        }))
+        .await;
+    }
+    for (name, expected) in [("open", "uid=10001"), ("unset", "uid=65534")] {
+        let logs = wait_for(
+            &format!("{name}'s output"),
+            Duration::from_secs(60),
+            async || {
+                let out = env.kubectl(&["logs", name]).await;
+                let logs = String::from_utf8_lossy(&out.stdout).to_string();
+                logs.contains("uid=").then_some(logs)
+            },
+        )
+        .await;
+        assert_eq!(logs.trim(), expected, "{name}");
+    }
+    let message = wait_for("closed's refusal", Duration::from_secs(60), async || {
+        let message = env
+            .kubectl_ok(&[
+                "get",
+                "pod",
+                "closed",
+                "-o",
+                "jsonpath={.status.containerStatuses[0].state.waiting.reason}: {.status.containerStatuses[0].state.waiting.message}",
+            ])
+            .await;
+        message.contains("permission denied").then_some(message)
+    })
+    .await;
+    assert!(
+        message.starts_with("RunContainerError: ")
+            && message.contains("user 10001")
+            && message.contains(&format!("chmod o+rx {}", closed.display())),
+        "{message}"
+    );
+    env.shutdown().await;
+}

@@ -180,7 +180,7 @@ impl Supervisor {
         let process = match spawn(&spec).await {
             Ok(p) => p,
             Err(e) => {
-                let message = format!("failed to start {}: {e}", spec.program.display());
+                let message = start_failure(&spec, &e);
                 return self.fail("RunContainerError", &message).await;
             }
         };
@@ -912,6 +912,23 @@ pub fn waiting(reason: &str, message: &str) -> ContainerState {
             message: (!message.is_empty()).then(|| message.to_string()),
         }),
         ..Default::default()
+    }
+}
+
+/// Why a container's process did not start, and for a refused program what to change.
+fn start_failure(spec: &ProcessSpec, err: &std::io::Error) -> String {
+    let program = spec.program.display();
+    let user = match &spec.isolation {
+        Isolation::Join { container, .. } => container.user,
+        _ => None,
+    };
+    match user {
+        Some((uid, gid)) if err.kind() == std::io::ErrorKind::PermissionDenied => format!(
+            "failed to start {program}: permission denied for user {uid} (group {gid}), the \
+             container's runAsUser or the image's user: the program file must be executable by \
+             that user (e.g. `chmod o+rx {program}`), or set runAsUser to its owner"
+        ),
+        _ => format!("failed to start {program}: {err}"),
     }
 }
 

@@ -194,25 +194,52 @@ impl Entry {
 /// pod runs as root just because the sandbox does.
 pub const DEFAULT_USER: (u32, u32) = (65534, 65534);
 
-/// The user an "image" runs as when the manifest names none: [`DEFAULT_USER`] when its
-/// program can be run by any user, else root, as the program's files (e.g. an interpreter
-/// under root's home) are then root's alone, as in an image whose user is root.
+/// The user an "image" runs as when the manifest names none: [`DEFAULT_USER`], unless its
+/// program is root's alone (not executable by others) or is a script that reads root's
+/// private files (an interpreter under `/root`), as in an image whose user is root. A
+/// program merely under a closed directory still runs as the default user (see
+/// `process::by_descriptor`).
 pub fn image_user(program: &Path) -> (u32, u32) {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     let Ok(real) = std::fs::canonicalize(program) else {
         return DEFAULT_USER;
     };
-    let others_may =
-        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
-    let reachable = real.ancestors().skip(1).all(others_may) && others_may(&real);
-    let interpreted_privately = std::fs::read(&real).ok().is_some_and(|head| {
-        head.starts_with(b"#!") && head.windows(6).take(4096).any(|w| w == b"/root/")
-    });
-    if reachable && !interpreted_privately {
+    let runnable = std::fs::metadata(&real).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    let mut head = Vec::with_capacity(4096);
+    let read = std::fs::File::open(&real).and_then(|f| f.take(4096).read_to_end(&mut head));
+    let interpreted_privately = read.is_ok()
+        && head.starts_with(b"#!")
+        && (head.windows(6).any(|w| w == b"/root/") || interpreter_closed(&head));
+    if runnable && !interpreted_privately {
         DEFAULT_USER
     } else {
         (0, 0)
     }
+}
+
+/// Whether a script's `#!` interpreter lies where other users cannot run it.
+fn interpreter_closed(head: &[u8]) -> bool {
+    let line = head[2..].split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    line.split_whitespace()
+        .next()
+        .is_some_and(|interpreter| closed_to_others(Path::new(interpreter)).is_some())
+}
+
+/// The first of `program` and the directories above it that other users may not execute
+/// or search (a checkout under a 0700 home), or `None` when any user can run it by its path.
+pub fn closed_to_others(program: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let real = std::fs::canonicalize(program).ok()?;
+    let others_may =
+        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    let mut chain: Vec<&Path> = real.ancestors().collect();
+    chain.reverse();
+    chain
+        .into_iter()
+        .find(|p| !others_may(p))
+        .map(Path::to_path_buf)
 }
 
 /// How a process enters one container of a pod: its root, working directory and user.

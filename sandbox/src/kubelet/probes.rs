@@ -206,7 +206,11 @@ impl ProbeAction {
                 env,
                 namespaces,
             } => {
-                let mut command = std::process::Command::new(program);
+                let mut command = match namespaces {
+                    Some((_, container)) => super::process::command_as(program, container)
+                        .map_err(|e| format!("opening {}: {e}", program.display()))?,
+                    None => std::process::Command::new(program),
+                };
                 if let Some((ns, container)) = namespaces {
                     ns.join(&mut command, Some(container)).map_err(|e| {
                         format!("entering the pod to run {}: {e}", program.display())

@@ -132,7 +132,10 @@ pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
         .create(true)
         .append(true)
         .open(&spec.log_path)?;
-    let mut command = Command::new(&spec.program);
+    let mut command = match &spec.isolation {
+        Isolation::Join { container, .. } => command_as(&spec.program, container)?,
+        _ => Command::new(&spec.program),
+    };
     command
         .args(&spec.args)
         .env_clear()
@@ -198,6 +201,50 @@ pub async fn spawn(spec: &ProcessSpec) -> io::Result<Process> {
         process.terminal = Some(master);
     }
     Ok(process)
+}
+
+/// A command for `program` run as `container`'s user: through [`by_descriptor`] when that
+/// user cannot reach it by its path.
+pub(super) fn command_as(
+    program: &Path,
+    container: &super::namespaces::ContainerView,
+) -> io::Result<Command> {
+    let another_user = container
+        .user
+        .is_some_and(|(uid, _)| uid != nix::unistd::geteuid().as_raw());
+    if another_user && super::namespaces::closed_to_others(program).is_some() {
+        by_descriptor(program)
+    } else {
+        Ok(Command::new(program))
+    }
+}
+
+/// A command that runs `program` through a descriptor the sandbox opened, at
+/// `/proc/self/fd/N`: a container's user can then run a mapped program that lies under a
+/// directory closed to it (a checkout in a 0700 home), as a runtime runs an image's files
+/// whatever the host's directories are. Its own permissions still apply.
+#[allow(unsafe_code)]
+fn by_descriptor(program: &Path) -> io::Result<Command> {
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = nix::fcntl::open(
+        program,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let mut command = Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    command.arg0(program);
+    // SAFETY: one fcntl on a descriptor opened before the fork: a script's interpreter
+    // then opens the script through it; nothing is allocated.
+    unsafe {
+        command.pre_exec(move || {
+            fcntl(&fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
+            Ok(())
+        });
+    }
+    Ok(command)
 }
 
 /// Makes the program's terminal its controlling terminal (it leads a session already).
