@@ -38,6 +38,9 @@ pub fn main_entry() -> ExitCode {
         }
     };
     init_tracing(invocation.verbose);
+    if invocation.job.serves_the_sandbox() {
+        hk8s_sandbox::rootless::enter();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {

@@ -711,12 +711,9 @@ async fn down_and_up_keeps_objects_and_volume_data() {
         ])
         .trim()
     );
-    let reply = redis_command(&redis, "SET hk8s-kept still-here").await;
-    assert_eq!(
-        reply.as_deref(),
-        Some("+OK\r\n"),
-        "writing to redis through {redis}"
-    );
+    // The service proxy learns of the ready endpoint a moment after the pod is Ready.
+    let reply = wait_redis(&redis, "SET hk8s-kept still-here").await;
+    assert_eq!(reply, "+OK\r\n", "writing to redis through {redis}");
     c.stop().await;
 
     let config = hk8s_sandbox::SandboxConfig::new(&state);

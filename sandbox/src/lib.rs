@@ -38,6 +38,7 @@ mod node_agent;
 mod node_agent_metrics;
 pub mod paths;
 mod proxy;
+pub mod rootless;
 mod runtime;
 mod sandbox;
 mod scheduler;

@@ -340,13 +340,27 @@ async fn bind(config: &SandboxConfig) -> Result<tokio::net::TcpListener, Sandbox
     let mut last = None;
     for port in ports {
         let addr = SocketAddr::new(config.bind, port);
-        match tokio::net::TcpListener::bind(addr).await {
+        match crate::rootless::listen_for_host(addr).await {
             Ok(l) => return Ok(l),
             Err(e) => last = Some((addr, e)),
         }
     }
     let (addr, source) = last.expect("at least one port tried");
     Err(SandboxError::Bind { addr, source })
+}
+
+/// In the sandbox's own network namespace (rootless), the API server's port on its
+/// loopback too: the controllers, the kubelet and pods (through `default/kubernetes`)
+/// reach it there, while the learner reaches the host-side listener.
+async fn pod_side_listener(port: u16) -> Result<Option<tokio::net::TcpListener>, SandboxError> {
+    if !crate::rootless::active() {
+        return Ok(None);
+    }
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| SandboxError::Bind { addr, source })
 }
 
 /// The pod network for namespace mode, or why pods run as plain processes; the address
@@ -424,7 +438,20 @@ impl Sandbox {
         let stop = ShutdownSignal::new();
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
         let http = http_builder(config.header_read_timeout);
-        let server = tokio::spawn(serve(listener, acceptor, http, router, stop.listener()));
+        let inside = pod_side_listener(addr.port()).await?;
+        let server = tokio::spawn({
+            let inner = inside.map(|l| {
+                let http = http_builder(config.header_read_timeout);
+                serve(l, acceptor.clone(), http, router.clone(), stop.listener())
+            });
+            let outer = serve(listener, acceptor, http, router, stop.listener());
+            async move {
+                match inner {
+                    Some(inner) => drop(tokio::join!(outer, inner)),
+                    None => outer.await,
+                }
+            }
+        });
         let mut sandbox = Sandbox {
             api: Some(api),
             addr,

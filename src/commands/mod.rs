@@ -58,6 +58,21 @@ pub(crate) enum Job {
 }
 
 /// Runs one job; the exit code is its verdict.
+impl Job {
+    /// Whether this job serves the sandbox in this process (`hk8s sandbox up` in the
+    /// foreground, which `up --detach` also starts): it must enter its namespaces before
+    /// the runtime's threads exist.
+    pub(crate) fn serves_the_sandbox(&self) -> bool {
+        matches!(
+            self,
+            Job::Sandbox {
+                action: sandbox::Action::Up { detach: false, .. },
+                ..
+            }
+        )
+    }
+}
+
 pub(crate) async fn run(job: Job, options: &Options, ui: Ui) -> anyhow::Result<ExitCode> {
     match job {
         Job::Home => home::run(&options.cluster, &ui),

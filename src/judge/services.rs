@@ -88,7 +88,18 @@ pub(crate) fn load_balancer_url(svc: &Service) -> Option<String> {
         .first()?
         .clone();
     let host = ingress.ip.or(ingress.hostname)?;
-    let port = svc.spec.as_ref()?.ports.as_ref()?.first()?.port;
+    let port = svc.spec.as_ref()?.ports.as_ref()?.first()?;
+    // A port the load balancer reports it could not open (the sandbox without privileges
+    // for port 80) answers on the node port of the same address.
+    let refused = ingress
+        .ports
+        .iter()
+        .flatten()
+        .any(|p| p.port == port.port && p.error.is_some());
+    let port = match (refused, port.node_port) {
+        (true, Some(node_port)) => node_port,
+        _ => port.port,
+    };
     Some(format!("http://{host}:{port}/"))
 }
 

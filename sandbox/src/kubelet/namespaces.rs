@@ -294,7 +294,8 @@ impl ContainerView {
                 .working_dir
                 .clone()
                 .map_or_else(|| PathBuf::from("/"), PathBuf::from),
-            user: Some((uid, gid)),
+            // Rootless, the user namespace maps one user, the learner's, as root.
+            user: (!crate::rootless::active()).then_some((uid, gid)),
             no_new_privs: own.and_then(|s| s.allow_privilege_escalation) == Some(false),
             shared_pid_namespace: spec.share_process_namespace == Some(true),
             pid_of: None,
@@ -386,8 +387,15 @@ pub fn available() -> Result<(), String> {
     if std::env::var("HK8S_SANDBOX_ISOLATION").is_ok_and(|v| v == "off") {
         return Err("HK8S_SANDBOX_ISOLATION=off".into());
     }
+    if let Some(reason) = crate::rootless::refusal() {
+        return Err(reason.into());
+    }
     if !nix::unistd::geteuid().is_root() {
-        return Err("the sandbox does not run as root (user namespaces are not used yet)".into());
+        return Err(
+            "the sandbox does not run as root, and was not started by `hk8s sandbox up`, which \
+             would give it a user namespace"
+                .into(),
+        );
     }
     let probe = std::thread::spawn(|| {
         nix::sched::unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS)

@@ -123,6 +123,13 @@ impl PodNetwork {
         let gateway = self.plan.gateway().unwrap_or(Ipv4Addr::UNSPECIFIED);
         let (_, len) = self.plan.pod_cidr();
         let links = self.handle.link();
+        if crate::rootless::active() {
+            links
+                .set(LinkUnspec::new_with_name("lo").up().build())
+                .execute()
+                .await
+                .map_err(netlink("bringing up lo in the node's network namespace"))?;
+        }
         let addresses = self.handle.address();
         addresses
             .add(self.bridge, IpAddr::V4(gateway), len)

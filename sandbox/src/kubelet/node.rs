@@ -27,15 +27,33 @@ pub(crate) fn isolation_summary(plan: &AddressPlan, off: Option<&str>) -> String
         (Some(bridge), _) => {
             let (pods, len) = plan.pod_cidr();
             let (svcs, slen) = plan.service_cidr();
+            let (mode, users) = if crate::rootless::active() {
+                (
+                    ", rootless: a user namespace maps your user to root inside the sandbox",
+                    "runAsUser and runAsGroup not honoured (the user namespace maps one user): \
+                     pods run as your user; pod and cluster IPs are reachable only inside the \
+                     sandbox (from your shell use NodePorts, LoadBalancer addresses, the \
+                     ingress or kubectl port-forward), and pods have no route off this machine",
+                )
+            } else {
+                (
+                    "",
+                    "securityContext users honoured, a pod without one runs as nobody (65534) \
+                     unless its program is root's alone",
+                )
+            };
             format!(
-                "namespaces (network, UTS, IPC, mount per pod; pods {pods}/{len} and cluster IPs \
-                 {svcs}/{slen} on bridge {bridge}; cluster DNS on the bridge; per-pod \
-                 resolv.conf and hosts; volumes at their mountPath; PID namespace per \
+                "namespaces{mode} (network, UTS, IPC, mount per pod; pods {pods}/{len} and \
+                 cluster IPs {svcs}/{slen} on bridge {bridge}; cluster DNS on the bridge; \
+                 per-pod resolv.conf and hosts; volumes at their mountPath; PID namespace per \
                  container, or per pod with shareProcessNamespace, with its own /proc; {}; \
-                 securityContext users honoured, a pod without one runs as nobody (65534) \
-                 unless its program is root's alone; NetworkPolicy ingress and egress \
-                 enforced)",
-                killing()
+                 {users}; NetworkPolicy ingress and egress enforced)",
+                match super::cgroups::kill_support() {
+                    Some(_) => killing(),
+                    None => "no writable cgroups, but all a container started dies with its PID \
+                             namespace"
+                        .into(),
+                }
             )
         }
         (None, reason) => format!(

@@ -230,9 +230,10 @@ async fn listen() -> std::io::Result<TcpListener> {
     let mut last = None;
     for host in 1..=16u8 {
         let ip = Ipv4Addr::new(127, 241, 0, host);
-        let bound = match TcpListener::bind(SocketAddr::new(ip.into(), 80)).await {
+        let listen = crate::rootless::listen_for_host;
+        let bound = match listen(SocketAddr::new(ip.into(), 80)).await {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                TcpListener::bind(SocketAddr::new(ip.into(), 8080)).await
+                listen(SocketAddr::new(ip.into(), 8080)).await
             }
             other => other,
         };

@@ -203,6 +203,7 @@ async fn run(
     let mut proxy = Proxy {
         table: ProxyTable::default(),
         recorder: Recorder::new(client.clone(), "service-proxy"),
+        client: client.clone(),
         fallbacks: HashMap::new(),
     };
     loop {
@@ -261,6 +262,7 @@ async fn listeners_now(client: &Client) -> Option<(Vec<Listener>, DnsTable)> {
 struct Proxy {
     table: ProxyTable,
     recorder: Recorder,
+    client: Client,
     /// LoadBalancer addresses that were refused, and where they answer instead.
     fallbacks: HashMap<String, SocketAddr>,
 }
@@ -335,8 +337,42 @@ impl Proxy {
             )
             .await;
         self.fallbacks.insert(addr.to_string(), fallback);
+        self.record_refused_ports(addr.ip(), service).await;
+    }
+
+    /// Writes the refused ports of load balancer address `ip` into the Service's
+    /// `status.loadBalancer.ingress[].ports` with their error, as a cloud controller reports
+    /// a port its load balancer could not open; clients then know to use the node port.
+    async fn record_refused_ports(&self, ip: IpAddr, service: &ObjectReference) {
+        let ports: Vec<serde_json::Value> = self
+            .fallbacks
+            .keys()
+            .filter_map(|a| a.parse::<SocketAddr>().ok())
+            .filter(|a| a.ip() == ip)
+            .map(
+                |a| serde_json::json!({"port": a.port(), "protocol": "TCP", "error": PORT_REFUSED}),
+            )
+            .collect();
+        let patch = serde_json::json!({"status": {"loadBalancer": {"ingress": [
+            {"ip": ip.to_string(), "ipMode": "VIP", "ports": ports}
+        ]}}});
+        let (Some(ns), Some(name)) = (&service.namespace, &service.name) else {
+            return;
+        };
+        let api: Api<Service> = Api::namespaced(self.client.clone(), ns);
+        let params = kube::api::PatchParams::default();
+        if let Err(e) = api
+            .patch_status(name, &params, &kube::api::Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(service = %name, error = %e, "cannot record the refused port");
+        }
     }
 }
+
+/// The error of a load balancer port the proxy may not listen on (below 1024 without
+/// privileges), in a cloud provider's `domain/CamelCase` form: it answers on its node port.
+pub const PORT_REFUSED: &str = "hk8s.dev/PrivilegedPortNodePortInstead";
 
 #[cfg(test)]
 mod tests {

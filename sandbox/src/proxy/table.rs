@@ -99,6 +99,9 @@ impl ProxyTable {
 }
 
 async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    if addr.ip().is_loopback() {
+        return crate::rootless::listen_for_host(addr).await;
+    }
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;

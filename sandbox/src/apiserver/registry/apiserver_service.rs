@@ -4,7 +4,7 @@
 
 use super::{Api, WriteOpts, clusterroles, name_of};
 use crate::apimachinery::errors::ApiError;
-use crate::apimachinery::network::{NODE_IP, SERVICE_CIDR};
+use crate::apimachinery::network::{AddressPlan, NODE_IP};
 use crate::apimachinery::resources::by_kind;
 use crate::apiserver::storage::Write;
 use serde_json::{Value, json};
@@ -21,7 +21,8 @@ impl Api {
         for (kind, obj) in clusterroles::defaults() {
             self.create_missing(rbac, kind, "", obj, opts)?;
         }
-        let first = Ipv4Addr::from(u32::from(SERVICE_CIDR.0) + 1).to_string();
+        let (range, _) = AddressPlan::load(&self.state_dir).service_cidr();
+        let first = Ipv4Addr::from(u32::from(range) + 1).to_string();
         let labels: Value = serde_json::from_str(LABELS).expect("literal JSON");
         let service = json!({
             "metadata": {"name": "kubernetes", "labels": labels},
@@ -33,7 +34,27 @@ impl Api {
                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443}],
             },
         });
-        self.create_missing("v1", "Service", "default", service, opts)
+        self.create_missing("v1", "Service", "default", service, opts)?;
+        self.move_into_service_range(&first)
+    }
+
+    /// A state directory first served in another address plan (process mode, or another
+    /// bridge slot) keeps a `kubernetes` Service its pods cannot reach: it moves to the
+    /// first address of the range now served.
+    fn move_into_service_range(&self, first: &str) -> Result<(), ApiError> {
+        let services = by_kind("v1", "Service").expect("served");
+        self.store.write(services, "default", "kubernetes", |cur| {
+            Ok(match cur {
+                Some(c) if c["spec"]["clusterIP"] != first => {
+                    let mut next = c.clone();
+                    next["spec"]["clusterIP"] = json!(first);
+                    next["spec"]["clusterIPs"] = json!([first]);
+                    Write::Put(next)
+                }
+                _ => Write::Unchanged(None),
+            })
+        })?;
+        Ok(())
     }
 
     fn create_missing(
