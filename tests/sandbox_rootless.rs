@@ -4,6 +4,8 @@
 //! port-forwards; without them it says why pods run as plain processes. The test runs the
 //! real binary as `nobody` (it must itself be root to switch) and drives it with kubectl.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -18,7 +20,7 @@ fn is_root() -> bool {
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
 }
 
-/// Runs `args` as nobody, killed after 60 s.
+/// Runs `args` as nobody, killed after 300 s.
 fn as_nobody(args: &[&str], envs: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new("setpriv");
     cmd.args([
@@ -43,11 +45,11 @@ fn run(cmd: &mut Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the command starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("{cmd:?} did not finish within 60 s");
+            panic!("{cmd:?} did not finish within 300 s");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -73,10 +75,25 @@ fn runnable_binary(dir: &Path) -> PathBuf {
     if open {
         return built;
     }
-    let copy = dir.join("hk8s");
-    std::fs::copy(&built, &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    copy
+    for program in ["hk8s", "hello-k8s-api", "hello-k8s-frontend"] {
+        let source = built.with_file_name(program);
+        if source.exists() {
+            let copy = dir.join(program);
+            std::fs::copy(&source, &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    dir.join("hk8s")
+}
+
+/// A private directory for one rootless sandbox that nobody may write, and hk8s there.
+fn rootless_env() -> Rootless {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    Rootless {
+        hk8s: runnable_binary(dir.path()),
+        dir,
+    }
 }
 
 struct Rootless {
@@ -143,12 +160,7 @@ fn a_sandbox_started_without_root_isolates_pods_in_a_user_namespace_or_says_why_
     if !is_root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let env = Rootless {
-        hk8s: runnable_binary(dir.path()),
-        dir,
-    };
+    let env = rootless_env();
     let up = env.hk8s(&["sandbox", "up", "--detach"]);
     assert!(up.status.success(), "{}", text(&up));
     let status = env.wait_for("the node's isolation in `sandbox status`", || {
@@ -338,5 +350,50 @@ fn pods_run_as_the_learner_on_the_host(env: &Rootless) {
     assert!(
         sleeping.contains(&NOBODY),
         "the pod's process runs as nobody on the host: {sleeping:?}"
+    );
+}
+
+/// The tutorial's first lessons, applied and checked by `hk8s verify` run as nobody on the
+/// sandbox it starts: the app's message goes through the load balancer's node port, which
+/// the Service's status names.
+#[test]
+fn lessons_0_to_3_pass_on_a_sandbox_started_without_root() {
+    if !is_root() || !user_namespaces_allowed() {
+        return;
+    }
+    support::ensure_app_binaries();
+    let env = rootless_env();
+    let out = as_nobody(
+        &[
+            env.hk8s.to_str().unwrap(),
+            "verify",
+            "--sandbox",
+            "--apply",
+            "0",
+            "1",
+            "2",
+            "3",
+        ],
+        &[
+            ("HOME", env.dir.path()),
+            ("HK8S_SANDBOX_DIR", &env.state()),
+            ("HK8S_DATA_DIR", &env.dir.path().join("data")),
+        ],
+    );
+    let report = text(&out);
+    assert!(
+        out.status.success() && report.contains(" passed, 0 failed"),
+        "{report}"
+    );
+    let node_port = env.kubectl_ok(&[
+        "get",
+        "service",
+        "frontend",
+        "-o",
+        "jsonpath={.spec.ports[0].nodePort}",
+    ]);
+    assert!(
+        report.contains(&format!(":{node_port}/ and read it back")),
+        "the message went through the load balancer's node port {node_port}: {report}"
     );
 }
