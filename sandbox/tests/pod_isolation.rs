@@ -107,7 +107,9 @@ async fn a_pod_has_its_own_hostname_resolv_conf_and_reaches_services() {
     .await;
     let script = "cat /proc/sys/kernel/hostname; cat /etc/resolv.conf; \
         until python3 -c \"import urllib.request,os; print('via-service', urllib.request.urlopen('http://'+os.environ['SERVER_SERVICE_HOST']+':8080/').status)\"; \
-        do sleep 0.2; done; sleep 1000";
+        do sleep 0.2; done; \
+        python3 -c \"import os,socket; h=os.environ['KUBERNETES_SERVICE_HOST']; socket.create_connection((h, 443), 5); print('api-service', h)\"; \
+        sleep 1000";
     env.apply(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "client", "namespace": "demo"},
@@ -126,6 +128,18 @@ async fn a_pod_has_its_own_hostname_resolv_conf_and_reaches_services() {
     assert!(logs.contains("search demo.svc.cluster.local svc.cluster.local cluster.local"));
     assert!(logs.contains("options ndots:5"), "{logs}");
     assert!(logs.contains("nameserver 198.18."), "{logs}");
+    let api = wait_for(
+        "the API server's Service",
+        Duration::from_secs(20),
+        async || {
+            let out = env.kubectl(&["logs", "client"]).await;
+            let logs = String::from_utf8_lossy(&out.stdout).to_string();
+            logs.lines()
+                .find_map(|l| l.strip_prefix("api-service ").map(str::to_string))
+        },
+    )
+    .await;
+    assert!(api.starts_with("198.19."), "kubernetes.default at {api}");
     env.shutdown().await;
 }
 

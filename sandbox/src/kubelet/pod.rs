@@ -292,14 +292,24 @@ async fn prepare(kubelet: &KubeletShared, pod: &Pod, ip: Ipv4Addr) -> Result<Set
         }
         volumes.insert(volume.name.clone(), dir);
     }
-    let service_env = if spec.enable_service_links == Some(false) {
+    // As a kubelet: the namespace's services with service links on, and the API server's
+    // `default/kubernetes` always (KUBERNETES_SERVICE_HOST, which in-cluster clients read).
+    let mut services = if spec.enable_service_links == Some(false) {
         Vec::new()
     } else {
-        let services = Api::<Service>::namespaced(kubelet.client.clone(), &namespace)
+        Api::<Service>::namespaced(kubelet.client.clone(), &namespace)
             .list(&ListParams::default())
-            .await?;
-        service_env(&services.items)
+            .await?
+            .items
     };
+    if !services.iter().any(|s| s.name_any() == "kubernetes")
+        && let Some(api) = Api::<Service>::namespaced(kubelet.client.clone(), "default")
+            .get_opt("kubernetes")
+            .await?
+    {
+        services.insert(0, api);
+    }
+    let service_env = service_env(&services);
     let env = EnvSources::new(&kubelet.client, pod, ip);
     let mut manifest_env = HashMap::new();
     for container in &spec.containers {
