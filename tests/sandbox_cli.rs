@@ -1,29 +1,16 @@
 //! `hk8s sandbox up --detach | status | kubeconfig | down` as a learner runs them, with
 //! the real kubectl in between: objects survive down and up; a corrupt store is refused.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 const HK8S: &str = env!("CARGO_BIN_EXE_hk8s");
 
-/// Runs a command to completion, killing it after 30 s.
 fn run(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{cmd:?} did not finish within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    support::run_within(cmd, Duration::from_secs(30))
 }
 
 fn hk8s(state: &Path, args: &[&str]) -> Output {

@@ -3,6 +3,8 @@
 //! two `up` at once leave one sandbox, and a full disk (a small tmpfs the test fills) is
 //! refused at start-up and reported by `status` while it runs.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -11,21 +13,7 @@ use std::time::{Duration, Instant};
 const HK8S: &str = env!("CARGO_BIN_EXE_hk8s");
 
 fn run(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{cmd:?} did not finish within 40 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    support::run_within(cmd, Duration::from_secs(40))
 }
 
 fn hk8s(state: &Path, args: &[&str]) -> Output {

@@ -117,12 +117,7 @@ async fn a_pod_has_its_own_hostname_resolv_conf_and_reaches_services() {
             "command": ["sh", "-c", script]}]}
     }))
     .await;
-    let logs = wait_for("the client's answer", Duration::from_secs(60), async || {
-        let out = env.kubectl(&["logs", "client"]).await;
-        let logs = String::from_utf8_lossy(&out.stdout).to_string();
-        logs.contains("via-service 200").then_some(logs)
-    })
-    .await;
+    let logs = env.logs_with("client", "via-service 200").await;
     let mut lines = logs.lines();
     assert_eq!(lines.next(), Some("client"), "host name: {logs}");
     assert!(logs.contains("search demo.svc.cluster.local svc.cluster.local cluster.local"));
@@ -341,12 +336,7 @@ async fn config_map_and_secret_files_appear_at_their_mount_path() {
                 ]}]}
     }))
     .await;
-    let logs = wait_for("the pod's output", Duration::from_secs(60), async || {
-        let out = env.kubectl(&["logs", "mounts"]).await;
-        let logs = String::from_utf8_lossy(&out.stdout).to_string();
-        logs.contains("read-only").then_some(logs)
-    })
-    .await;
+    let logs = env.logs_with("mounts", "read-only").await;
     assert_eq!(
         logs.lines().collect::<Vec<_>>(),
         ["hello from x.py", "s3cret", "kept", "read-only"],
@@ -394,16 +384,7 @@ async fn pods_run_as_their_security_context_user_and_never_as_root_by_default() 
             vec!["1000 3000", "NoNewPrivs:\t1", "read-only-root"],
         ),
     ] {
-        let logs = wait_for(
-            &format!("{name}'s output"),
-            Duration::from_secs(60),
-            async || {
-                let out = env.kubectl(&["logs", name]).await;
-                let logs = String::from_utf8_lossy(&out.stdout).to_string();
-                logs.contains("NoNewPrivs").then_some(logs)
-            },
-        )
-        .await;
+        let logs = env.logs_with(name, "NoNewPrivs").await;
         for line in expected {
             assert!(
                 logs.lines().any(|l| l == line),
@@ -463,16 +444,7 @@ async fn a_program_under_a_private_directory_runs_as_the_pods_user_and_a_closed_
         .await;
     }
     for (name, expected) in [("open", "uid=10001"), ("unset", "uid=65534")] {
-        let logs = wait_for(
-            &format!("{name}'s output"),
-            Duration::from_secs(60),
-            async || {
-                let out = env.kubectl(&["logs", name]).await;
-                let logs = String::from_utf8_lossy(&out.stdout).to_string();
-                logs.contains("uid=").then_some(logs)
-            },
-        )
-        .await;
+        let logs = env.logs_with(name, "uid=").await;
         assert_eq!(logs.trim(), expected, "{name}");
     }
     let message = wait_for("closed's refusal", Duration::from_secs(60), async || {

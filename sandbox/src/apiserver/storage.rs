@@ -495,7 +495,12 @@ impl Store {
         };
         match result {
             Ok(()) => {
-                *self.fault.write().expect("fault lock") = None;
+                // A small write can fit on a disk that is still all but full: readiness
+                // stays off until `check_writable` finds room for 1 MiB.
+                let mut current = self.fault.write().expect("fault lock");
+                if current.as_ref().is_none_or(|e| e.code != 507) {
+                    *current = None;
+                }
                 Ok(())
             }
             Err(fault) => {

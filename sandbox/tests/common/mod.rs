@@ -89,6 +89,20 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The pod's log once it contains `needle`; fails the test after 60 s.
+    pub async fn logs_with(&self, pod: &str, needle: &str) -> String {
+        wait_for(
+            &format!("{needle:?} in {pod}'s log"),
+            Duration::from_secs(60),
+            async || {
+                let out = self.kubectl(&["logs", pod]).await;
+                let logs = String::from_utf8_lossy(&out.stdout).to_string();
+                logs.contains(needle).then_some(logs)
+            },
+        )
+        .await
+    }
+
     /// `kubectl apply -f` of one object.
     pub async fn apply(&self, object: Value) {
         let path = self.dir.path().join("object.json");
