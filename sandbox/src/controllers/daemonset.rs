@@ -242,13 +242,21 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         .iter()
         .filter_map(|p| p.labels().get(REVISION_HASH).cloned())
         .collect();
-    history::record(&ctx.shared.client, &snapshot(&ds), &in_use)
-        .await
-        .map_err(api_error(format!(
-            "recording the revision of daemon set {}/{}",
-            ds.namespace().unwrap_or_default(),
-            ds.name_any()
-        )))?;
+    history::record(
+        &ctx.shared.client,
+        &history::Snapshot::of(
+            ds.as_ref(),
+            &ds.spec.template,
+            ds.spec.revision_history_limit,
+        ),
+        &in_use,
+    )
+    .await
+    .map_err(api_error(format!(
+        "recording the revision of daemon set {}/{}",
+        ds.namespace().unwrap_or_default(),
+        ds.name_any()
+    )))?;
     let plan = plan(&ds, &nodes, &pods);
     let managed = manage(&ds, &plan, &ctx).await;
     let api: Api<DaemonSet> = Api::namespaced(ctx.shared.client.clone(), &ns.unwrap_or_default());
@@ -264,20 +272,6 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
 }
 
 /// The revision of the DaemonSet's current template.
-fn snapshot(ds: &DaemonSet) -> history::Snapshot {
-    let template = &ds.spec.template;
-    let labels = template.metadata.as_ref().and_then(|m| m.labels.clone());
-    history::Snapshot {
-        owner: controller_ref(ds),
-        namespace: ds.namespace().unwrap_or_default(),
-        hash: pod_template_hash(template),
-        data: history::template_patch(template),
-        labels: labels.unwrap_or_default(),
-        annotations: ds.metadata.annotations.clone(),
-        limit: ds.spec.revision_history_limit.unwrap_or(10).max(0) as usize,
-    }
-}
-
 async fn manage(ds: &DaemonSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
     let key = ds.uid().unwrap_or_default();
     let name = format!("{}/{}", ds.namespace().unwrap_or_default(), ds.name_any());

@@ -6,11 +6,13 @@
 
 use crate::apimachinery::errors::is_benign;
 use k8s_openapi::api::apps::v1::ControllerRevision;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 /// The label naming the revision (template hash) of a revision and of the owner's pods.
 pub(crate) const REVISION_HASH: &str = "controller-revision-hash";
@@ -30,6 +32,30 @@ pub(crate) struct Snapshot {
     pub(crate) limit: usize,
 }
 
+impl Snapshot {
+    /// The revision of `owner` (a DaemonSet or StatefulSet) for its pod `template`.
+    pub(crate) fn of<K: kube::Resource<DynamicType = ()>>(
+        owner: &K,
+        template: &PodTemplateSpec,
+        revision_history_limit: Option<i32>,
+    ) -> Self {
+        let labels = template.metadata.as_ref().and_then(|m| m.labels.clone());
+        Snapshot {
+            owner: super::util::controller_ref(owner),
+            namespace: owner.meta().namespace.clone().unwrap_or_default(),
+            hash: super::util::pod_template_hash(template),
+            data: template_patch(template),
+            labels: labels.unwrap_or_default(),
+            annotations: owner.meta().annotations.clone(),
+            limit: revision_history_limit.unwrap_or(10).max(0) as usize,
+        }
+    }
+}
+
+/// What each owner's revisions were last made to match (its template hash and the hashes
+/// its pods run), so a reconcile that changes neither costs no request.
+static RECORDED: Mutex<BTreeMap<String, (String, BTreeSet<String>)>> = Mutex::new(BTreeMap::new());
+
 /// The patch a DaemonSet or StatefulSet revision holds: its pod template, replacing.
 pub(crate) fn template_patch(template: &impl serde::Serialize) -> serde_json::Value {
     let mut template = serde_json::to_value(template).unwrap_or_default();
@@ -40,6 +66,24 @@ pub(crate) fn template_patch(template: &impl serde::Serialize) -> serde_json::Va
 /// Makes the snapshot the owner's newest revision (creating it, or renumbering the one with
 /// the same hash), then deletes the oldest beyond the limit that no pod in `in_use` runs.
 pub(crate) async fn record(
+    client: &Client,
+    snap: &Snapshot,
+    in_use: &BTreeSet<String>,
+) -> Result<(), kube::Error> {
+    let done = (snap.hash.clone(), in_use.clone());
+    let recorded = |r: &BTreeMap<_, _>| r.get(&snap.owner.uid) == Some(&done);
+    if recorded(&RECORDED.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(());
+    }
+    sync(client, snap, in_use).await?;
+    RECORDED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(snap.owner.uid.clone(), done);
+    Ok(())
+}
+
+async fn sync(
     client: &Client,
     snap: &Snapshot,
     in_use: &BTreeSet<String>,

@@ -6,7 +6,7 @@
 mod plan;
 
 use super::history;
-use super::util::{controller_ref, controller_uid, is_benign, pod_template_hash, write_status};
+use super::util::{controller_uid, is_benign, write_status};
 use super::{Error, Shared, api_error};
 use crate::apimachinery::events::{EventType, Recorder};
 use crate::apimachinery::workqueue;
@@ -67,7 +67,11 @@ async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Error
         .collect();
     history::record(
         &ctx.shared.client,
-        &snapshot(&sts),
+        &history::Snapshot::of(
+            sts.as_ref(),
+            &sts.spec.template,
+            sts.spec.revision_history_limit,
+        ),
         &revisions_in_use(&sts, &pods),
     )
     .await
@@ -94,20 +98,6 @@ async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Error
 
 /// The revision of the StatefulSet's current template, kept for `kubectl rollout history`
 /// and `undo`.
-fn snapshot(sts: &StatefulSet) -> history::Snapshot {
-    let template = &sts.spec.template;
-    let labels = template.metadata.as_ref().and_then(|m| m.labels.clone());
-    history::Snapshot {
-        owner: controller_ref(sts),
-        namespace: sts.namespace().unwrap_or_default(),
-        hash: pod_template_hash(template),
-        data: history::template_patch(template),
-        labels: labels.unwrap_or_default(),
-        annotations: sts.metadata.annotations.clone(),
-        limit: sts.spec.revision_history_limit.unwrap_or(10).max(0) as usize,
-    }
-}
-
 /// The template hashes the pods run: a StatefulSet's pods carry the revision's name
 /// (`<sts>-<hash>`) in their label, where the revision itself carries the hash.
 fn revisions_in_use(sts: &StatefulSet, pods: &[Pod]) -> BTreeSet<String> {
