@@ -114,12 +114,11 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize,
 {
-    let new = comparable(serde_json::to_value(status).unwrap_or_default());
-    let old = current.map(|c| comparable(serde_json::to_value(c).unwrap_or_default()));
-    if old.as_ref() == Some(&new) {
+    let (new, old) = (to_json(status), current.map(to_json));
+    if unchanged(old.as_ref(), &new) {
         return Ok(None);
     }
-    let patch = serde_json::json!({ "status": serde_json::to_value(status).unwrap_or_default() });
+    let patch = serde_json::json!({ "status": new });
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(Some)
@@ -137,9 +136,8 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize,
 {
-    let new = serde_json::to_value(status).unwrap_or_default();
-    let old = current.map(|c| serde_json::to_value(c).unwrap_or_default());
-    if old.as_ref().map(|o| comparable(o.clone())) == Some(comparable(new.clone())) {
+    let (new, old) = (to_json(status), current.map(to_json));
+    if unchanged(old.as_ref(), &new) {
         return Ok(None);
     }
     let mut body = new;
@@ -158,6 +156,15 @@ where
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(Some)
+}
+
+fn to_json<S: Serialize>(status: &S) -> serde_json::Value {
+    serde_json::to_value(status).unwrap_or_default()
+}
+
+/// Whether the status to write is the current one but for timestamps and empty fields.
+fn unchanged(current: Option<&serde_json::Value>, new: &serde_json::Value) -> bool {
+    current.is_some_and(|c| comparable(c.clone()) == comparable(new.clone()))
 }
 
 fn comparable(mut v: serde_json::Value) -> serde_json::Value {
