@@ -27,6 +27,8 @@ need skopeo skopeo # hk8s images: the archives are judged by skopeo, umoci and a
 need umoci umoci
 need docker-registry docker-registry
 need openssl openssl # the reference control plane's throwaway certificates
+need setpriv util-linux # the rootless sandbox test runs hk8s as nobody
+need iptables iptables # NetworkPolicy enforcement in pods' network namespaces
 type -P kill >/dev/null || apt_missing+=(procps) # tests send SIGINT with /usr/bin/kill
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
 if ((${#apt_missing[@]})); then
