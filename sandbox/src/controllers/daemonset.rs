@@ -271,7 +271,6 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     Ok(Action::await_change())
 }
 
-/// The revision of the DaemonSet's current template.
 async fn manage(ds: &DaemonSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
     let key = ds.uid().unwrap_or_default();
     let name = format!("{}/{}", ds.namespace().unwrap_or_default(), ds.name_any());

@@ -96,8 +96,6 @@ async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Error
     Ok(pending.map_or_else(Action::await_change, Action::requeue))
 }
 
-/// The revision of the StatefulSet's current template, kept for `kubectl rollout history`
-/// and `undo`.
 /// The template hashes the pods run: a StatefulSet's pods carry the revision's name
 /// (`<sts>-<hash>`) in their label, where the revision itself carries the hash.
 fn revisions_in_use(sts: &StatefulSet, pods: &[Pod]) -> BTreeSet<String> {
