@@ -201,11 +201,10 @@ pub const DEFAULT_USER: (u32, u32) = (65534, 65534);
 /// `process::by_descriptor`).
 pub fn image_user(program: &Path) -> (u32, u32) {
     use std::io::Read;
-    use std::os::unix::fs::PermissionsExt;
     let Ok(real) = std::fs::canonicalize(program) else {
         return DEFAULT_USER;
     };
-    let runnable = std::fs::metadata(&real).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    let runnable = others_may(&real);
     let mut head = Vec::with_capacity(4096);
     let read = std::fs::File::open(&real).and_then(|f| f.take(4096).read_to_end(&mut head));
     let interpreted_privately = read.is_ok()
@@ -227,13 +226,16 @@ fn interpreter_closed(head: &[u8]) -> bool {
         .is_some_and(|interpreter| closed_to_others(Path::new(interpreter)).is_some())
 }
 
+/// Whether users other than the owner and group may execute the file (search the directory).
+fn others_may(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+}
+
 /// The first of `program` and the directories above it that other users may not execute
 /// or search (a checkout under a 0700 home), or `None` when any user can run it by its path.
 pub fn closed_to_others(program: &Path) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     let real = std::fs::canonicalize(program).ok()?;
-    let others_may =
-        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
     let mut chain: Vec<&Path> = real.ancestors().collect();
     chain.reverse();
     chain
