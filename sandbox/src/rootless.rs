@@ -33,7 +33,7 @@ static STATE: OnceLock<State> = OnceLock::new();
 /// process. A refusal is recorded, and pods then run as plain processes saying why.
 pub fn enter() {
     if nix::unistd::geteuid().is_root()
-        || std::env::var("HK8S_SANDBOX_ISOLATION").is_ok_and(|v| v == "off")
+        || crate::kubelet::namespaces::off_requested()
         || STATE.get().is_some()
     {
         return;

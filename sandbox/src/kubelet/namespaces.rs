@@ -383,10 +383,15 @@ pub(super) fn kill_members(pid: u32) -> usize {
     killed
 }
 
+/// Whether the learner asked for process mode (`HK8S_SANDBOX_ISOLATION=off`).
+pub(crate) fn off_requested() -> bool {
+    std::env::var("HK8S_SANDBOX_ISOLATION").is_ok_and(|v| v == "off")
+}
+
 /// Whether this process may create namespaces and the pod network (root with
 /// CAP_SYS_ADMIN and CAP_NET_ADMIN); `Err` says why not.
 pub fn available() -> Result<(), String> {
-    if std::env::var("HK8S_SANDBOX_ISOLATION").is_ok_and(|v| v == "off") {
+    if off_requested() {
         return Err("HK8S_SANDBOX_ISOLATION=off".into());
     }
     if let Some(reason) = crate::rootless::refusal() {
