@@ -112,11 +112,21 @@ impl Store {
         &self.addr
     }
 
-    async fn bounded<T>(
-        &self,
-        fut: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(OP_TIMEOUT, fut).await {
+    /// Runs `op` on the connection within [`OP_TIMEOUT`]. A refused connection is tried once
+    /// more: the manager answers the first command after a failed connect with that failure
+    /// and only then reconnects, and a refused command was never sent, so repeating it is safe.
+    async fn bounded<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let attempts = async {
+            match op(self.conn.clone()).await {
+                Err(e) if e.is_connection_refusal() => op(self.conn.clone()).await,
+                done => done,
+            }
+        };
+        match tokio::time::timeout(OP_TIMEOUT, attempts).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(source)) => Err(StoreError::Unavailable {
                 addr: self.addr.clone(),
@@ -130,9 +140,8 @@ impl Store {
 
     /// Answers whether Redis replies to PING.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
         let pong: String = self
-            .bounded(redis::cmd("PING").query_async(&mut conn))
+            .bounded(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
             .await?;
         debug_assert_eq!(pong, "PONG");
         Ok(())
@@ -145,7 +154,6 @@ impl Store {
         let time = jiff::Timestamp::now()
             .round(jiff::Unit::Millisecond)
             .unwrap_or_else(|_| jiff::Timestamp::now());
-        let mut conn = self.conn.clone();
         let mut inv = self.append.prepare_invoke();
         inv.key(SEQ_KEY)
             .key(LIST_KEY)
@@ -154,7 +162,10 @@ impl Store {
             .arg(time.to_string())
             .arg(MAX_STORED)
             .arg(key.map_or(String::new(), |_| POSTED_SECONDS.to_string()));
-        let rec: String = self.bounded(inv.invoke_async(&mut conn)).await?;
+        let inv = &inv;
+        let rec: String = self
+            .bounded(|mut c| async move { inv.invoke_async(&mut c).await })
+            .await?;
         serde_json::from_str(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
@@ -163,18 +174,15 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
         let stop = isize::try_from(limit)
             .unwrap_or(isize::MAX)
             .saturating_sub(1);
         let recs: Vec<String> = self
-            .bounded(
-                redis::cmd("LRANGE")
-                    .arg(LIST_KEY)
-                    .arg(0)
-                    .arg(stop)
-                    .query_async(&mut conn),
-            )
+            .bounded(|mut c| async move {
+                let mut range = redis::cmd("LRANGE");
+                range.arg(LIST_KEY).arg(0).arg(stop);
+                range.query_async(&mut c).await
+            })
             .await?;
         recs.iter()
             .map(|r| serde_json::from_str(r).map_err(|e| StoreError::Corrupt(e.to_string())))
