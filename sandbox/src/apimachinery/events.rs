@@ -6,7 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::mpsc;
 
 /// An Event's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,21 +27,33 @@ impl EventType {
 
 type Key = (String, Option<String>, String, String);
 
+/// An event waiting to be written.
+struct Pending {
+    object: ObjectReference,
+    event_type: EventType,
+    reason: String,
+    message: String,
+}
+
 /// Publishes events for one component (e.g. "kubelet", "deployment-controller").
 #[derive(Clone)]
 pub struct Recorder {
-    client: Client,
-    component: String,
-    seen: Arc<Mutex<HashMap<Key, (String, i32)>>>,
+    writer: Writer,
+    /// The component's event queue, written in order by one task, as client-go's event
+    /// broadcaster does: a controller or the kubelet never waits for its events.
+    queue: Arc<OnceLock<mpsc::UnboundedSender<Pending>>>,
 }
 
 impl Recorder {
     /// A recorder whose events name `component` as their source.
     pub fn new(client: Client, component: &str) -> Self {
         Self {
-            client,
-            component: component.to_string(),
-            seen: Arc::default(),
+            writer: Writer {
+                client,
+                component: component.to_string(),
+                seen: Arc::default(),
+            },
+            queue: Arc::default(),
         }
     }
 
@@ -49,7 +62,8 @@ impl Recorder {
         obj.object_ref(&())
     }
 
-    /// Records an event about `object`; failures are logged, never fatal.
+    /// Queues an event about `object` and returns at once; the component's events are
+    /// written in the order published, and failures are logged, never fatal.
     pub async fn publish(
         &self,
         object: &ObjectReference,
@@ -57,8 +71,39 @@ impl Recorder {
         reason: &str,
         message: &str,
     ) {
-        if let Err(e) = self.try_publish(object, event_type, reason, message).await {
-            tracing::debug!(reason, message, error = %e, "could not record an event");
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(self.writer.clone().write_queued(rx));
+            tx
+        });
+        let _ = queue.send(Pending {
+            object: object.clone(),
+            event_type,
+            reason: reason.to_string(),
+            message: message.to_string(),
+        });
+    }
+}
+
+/// Writes one component's events, folding repeats into a count.
+#[derive(Clone)]
+struct Writer {
+    client: Client,
+    component: String,
+    seen: Arc<Mutex<HashMap<Key, (String, i32)>>>,
+}
+
+impl Writer {
+    /// Writes queued events until every handle on the queue is gone.
+    async fn write_queued(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+        while let Some(p) = rx.recv().await {
+            let (reason, message) = (p.reason.as_str(), p.message.as_str());
+            if let Err(e) = self
+                .try_publish(&p.object, p.event_type, reason, message)
+                .await
+            {
+                tracing::debug!(reason, message, error = %e, "could not record an event");
+            }
         }
     }
 

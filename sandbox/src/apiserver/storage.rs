@@ -59,6 +59,15 @@ pub struct Event {
     pub previous: Option<Arc<Value>>,
     /// What this change counts against [`HISTORY_BYTES`].
     bytes: usize,
+    /// `object` as JSON, encoded once for all the watches that send it as it is.
+    encoded: std::sync::OnceLock<String>,
+}
+
+impl Event {
+    /// The changed object as JSON.
+    pub fn object_json(&self) -> &str {
+        self.encoded.get_or_init(|| self.object.to_string())
+    }
 }
 
 /// What a write closure decided.
@@ -447,6 +456,7 @@ impl Store {
             object: stored.clone(),
             previous: current,
             bytes: bytes + EVENT_OVERHEAD,
+            encoded: std::sync::OnceLock::new(),
         });
         self.commit_in_memory(event);
         Ok((kind, Some(as_version(requested, stored))))

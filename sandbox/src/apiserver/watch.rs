@@ -223,7 +223,14 @@ impl Watcher {
             return Ok(());
         }
         self.last_rv = ev.rv;
+        let as_stored = self.shape == Shape::Object
+            && ev.object["apiVersion"].as_str() == Some(self.r.api_version().as_str());
         match seen_as(ev, &|r, ns, o| self.matches(r, ns, o)) {
+            Some(kind) if as_stored => {
+                self.first = false;
+                let line = format!("{{\"type\":\"{kind}\",\"object\":{}}}\n", ev.object_json());
+                self.tx.send(Bytes::from(line)).await.map_err(|_| Closed)
+            }
             Some(kind) => self.send_object(kind, &ev.object).await,
             None => Ok(()),
         }

@@ -163,8 +163,12 @@ pub(super) fn program_pid(shim: u32, depth: usize) -> Option<u32> {
     Some(pid)
 }
 
-/// A child of `parent`, from the parent pids in /proc.
+/// A child of `parent`: from its main thread's `children` list (one read, where the kernel
+/// has it), else from the parent pids of every process in /proc.
 fn child_of(parent: u32) -> Option<u32> {
+    if let Ok(list) = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")) {
+        return list.split_whitespace().find_map(|pid| pid.parse().ok());
+    }
     std::fs::read_dir("/proc")
         .ok()?
         .flatten()

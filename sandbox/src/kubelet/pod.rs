@@ -53,10 +53,12 @@ pub(super) async fn run_pod(
             .unwrap_or_else(|| Time(jiff::Timestamp::now())),
         last: None,
     };
+    let began = std::time::Instant::now();
     writer.write(&pod, &initial).await;
     let Some(mut setup) = set_up(&kubelet, &pod, ip, &mut writer, &initial, &shutdown).await else {
         return;
     };
+    tracing::debug!(pod = %name, elapsed = ?began.elapsed(), "pod sandbox ready");
     let sandbox = setup.sandbox.take();
     let ctx = Arc::new(PodContext {
         pod_ref: pod.object_ref(&()),

@@ -50,12 +50,15 @@ impl Drop for ProxyTable {
 
 impl ProxyTable {
     /// Makes the listeners match `desired`: opens new addresses, closes dropped ones and
-    /// updates backends in place (open connections are kept). Returns addresses that could
-    /// not be bound, with the error.
+    /// updates backends in place (open connections are kept). An address without backends
+    /// is not listened on, so a client is refused at once, as kube-proxy's REJECT rule
+    /// does, instead of connecting and being hung up on. Returns addresses that could not
+    /// be bound, with the error.
     pub async fn sync(
         &mut self,
         desired: &HashMap<SocketAddr, Vec<SocketAddr>>,
     ) -> Vec<(SocketAddr, std::io::Error)> {
+        let desired: HashMap<_, _> = desired.iter().filter(|(_, b)| !b.is_empty()).collect();
         self.listeners.retain(|addr, l| {
             let keep = desired.contains_key(addr) && !l.task.is_finished();
             if !keep {
@@ -64,7 +67,7 @@ impl ProxyTable {
             keep
         });
         let mut failures = Vec::new();
-        for (addr, backends) in desired {
+        for (&addr, &backends) in &desired {
             if let Some(listener) = self.listeners.get(addr) {
                 let mut current = listener
                     .backends
@@ -180,19 +183,25 @@ mod tests {
         table.sync(&HashMap::from([(front, vec![b])])).await;
         assert_eq!(ask(front).await, "b");
         assert_eq!(ask(front).await, "b");
+        table.sync(&HashMap::from([(front, vec![])])).await;
+        refuses(front, "its service lost its last endpoint").await;
+        table.sync(&HashMap::from([(front, vec![a])])).await;
+        assert_eq!(ask(front).await, "a", "the endpoint came back");
         table.sync(&HashMap::new()).await;
-        // The listener closes once its aborted task is dropped.
-        let mut closed = false;
+        refuses(front, "its service went away").await;
+    }
+
+    /// The listener closes once its aborted task is dropped.
+    async fn refuses(front: SocketAddr, after: &str) {
         for _ in 0..100 {
-            if TcpStream::connect(front).await.is_err() {
-                closed = true;
-                break;
+            match TcpStream::connect(front).await {
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+                    return;
+                }
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert!(
-            closed,
-            "{front} still accepts connections after its service went away"
-        );
+        panic!("{front} still accepts connections after {after}");
     }
 }
