@@ -308,7 +308,7 @@ async fn sigterm_drains_an_in_flight_request() {
     conn.write_all(head.as_bytes()).await.expect("write head");
     conn.write_all(&body[..5]).await.expect("write part");
     conn.flush().await.expect("flush");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     api.sigterm();
     api.wait_for_log("shutdown signal received");
@@ -317,7 +317,7 @@ async fn sigterm_drains_an_in_flight_request() {
         "no new connections accepted while draining"
     );
     // The request stays in flight for a while: the server must keep waiting for it.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(api.running(), "still draining the open request");
 
     conn.write_all(&body[5..]).await.expect("write rest");

@@ -241,13 +241,16 @@ async fn drain_evicts_only_what_the_disruption_budget_allows() {
         "the replacement waits for the node: {after}"
     );
     let pending = kubectl
-        .ok(&[
-            "get",
-            "events",
-            "-n",
-            "demo",
-            "--field-selector=reason=FailedScheduling",
-        ])
+        .eventually(
+            &[
+                "get",
+                "events",
+                "-n",
+                "demo",
+                "--field-selector=reason=FailedScheduling",
+            ],
+            |o| o.contains("node(s) were unschedulable"),
+        )
         .await;
     assert!(pending.contains("node(s) were unschedulable"), "{pending}");
 

@@ -106,15 +106,20 @@ async fn an_unknown_tag_stalls_the_rollout_until_undo() {
         |out| out.contains("ImagePullBackOff"),
     )
     .await;
+    // The kubelet writes its events in order, after the status: the last one means all.
     let events = k
-        .ok(&[
-            "get",
-            "events",
-            "-n",
-            "demo",
-            "-o",
-            "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
-        ])
+        .wait_for(
+            "the pull events",
+            &[
+                "get",
+                "events",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+            ],
+            |out| out.contains("Failed: Error: ImagePullBackOff"),
+        )
         .await;
     let reference = "example.com/team/web:9.9.9";
     for expected in [

@@ -91,12 +91,23 @@ impl Env {
             .expect("kubectl runs")
     }
 
-    async fn events(&self) -> Vec<Event> {
-        self.api::<Event>()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
+    /// The events once `wanted` holds for them, or after 10 s for the caller's assertion to
+    /// show them: components queue their events, which land just after the status changes
+    /// a test waits for.
+    async fn events_when(&self, wanted: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        let start = Instant::now();
+        loop {
+            let events = self
+                .api::<Event>()
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items;
+            if wanted(&events) || start.elapsed() > Duration::from_secs(10) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -232,21 +243,28 @@ async fn crashes_back_off_missing_programs_wait_and_memory_hogs_are_oom_killed()
             && p["status"]["containerStatuses"][0]["started"] == false
     })
     .await;
-    let events = env.events().await;
-    assert!(
-        events.iter().any(|e| e.message.as_deref()
-            == Some("Container main failed startup probe, will be restarted")),
-        "{events:?}"
-    );
-    let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
-    for reason in [
+    let expected = [
         "Scheduled",
         "Pulled",
         "Created",
         "Started",
         "BackOff",
         "Failed",
-    ] {
+    ];
+    let restarted = |e: &Event| {
+        e.message.as_deref() == Some("Container main failed startup probe, will be restarted")
+    };
+    let events = env
+        .events_when(|events| {
+            events.iter().any(restarted)
+                && expected
+                    .iter()
+                    .all(|r| events.iter().any(|e| e.reason.as_deref() == Some(r)))
+        })
+        .await;
+    assert!(events.iter().any(restarted), "{events:?}");
+    let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+    for reason in expected {
         assert!(
             reasons.iter().any(|r| r == reason),
             "no {reason} event in {reasons:?}"
@@ -281,16 +299,14 @@ async fn pods_that_do_not_fit_stay_pending_with_failed_scheduling() {
         message.starts_with("0/1 nodes are available: 1 Insufficient cpu."),
         "{message}"
     );
-    let events = env.events().await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("FailedScheduling")
-                && e.message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("Insufficient cpu"))),
-        "{events:?}"
-    );
+    let failed = |e: &Event| {
+        e.reason.as_deref() == Some("FailedScheduling")
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("Insufficient cpu"))
+    };
+    let events = env.events_when(|events| events.iter().any(failed)).await;
+    assert!(events.iter().any(failed), "{events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -723,13 +739,9 @@ async fn the_hpa_scales_a_busy_deployment_up() {
     })
     .await;
     assert!(utilization > 50, "{utilization}");
-    let events = env.events().await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("SuccessfulRescale")),
-        "{events:?}"
-    );
+    let rescaled = |e: &Event| e.reason.as_deref() == Some("SuccessfulRescale");
+    let events = env.events_when(|events| events.iter().any(rescaled)).await;
+    assert!(events.iter().any(rescaled), "{events:?}");
     deployments
         .delete("burner", &Default::default())
         .await
