@@ -11,6 +11,12 @@ set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 replicas="${1:-20}"
+for program in redis-server kubectl curl bc; do
+  command -v "$program" >/dev/null || {
+    echo "pod_isolation.sh needs $program on PATH (bash scripts/test.sh installs the test tools)" >&2
+    exit 1
+  }
+done
 profile="${HK8S_BENCH_PROFILE:-release}"
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 
