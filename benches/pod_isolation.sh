@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 replicas="${1:-20}"
 for program in redis-server kubectl curl bc; do
   command -v "$program" >/dev/null || {
-    echo "pod_isolation.sh needs $program on PATH (bash scripts/test.sh installs the test tools)" >&2
+    echo "pod_isolation.sh needs $program on PATH; install it and run again" >&2
     exit 1
   }
 done
