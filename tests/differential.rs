@@ -18,7 +18,10 @@
 //! - `watchSeconds`: the response is a watch stream, read for that long, compared event by event;
 //! - `untilCode`: repeat the request (up to 30 s) until it answers with this status code;
 //! - `waitSeconds`: pause before the request; `timeoutSeconds`: how long to wait for an
-//!   answer (default 60; a server that gives none answers `{code: 0}`);
+//!   answer (default 60; a server that gives none answers `{code: 0}`). A step with its own
+//!   `timeoutSeconds` that the reference leaves unanswered is printed and not compared: the
+//!   kube-apiserver 1.37.2 built here answers a list at a future resourceVersion with 504
+//!   after 3 s on some machines and not at all on others;
 //! - `ignore: [POINTER]`: left out of the comparison on both sides (what controllers write,
 //!   which the API-only sandbox does not run; the sequence's description says why).
 
@@ -633,6 +636,15 @@ async fn run_sequence(
         );
         if started.elapsed() > Duration::from_secs(2) {
             eprintln!("{name}:{} took {:?}", step.name, started.elapsed());
+        }
+        if step.timeout_seconds.is_some() && r["code"] == json!(0) {
+            eprintln!(
+                "{name}:{}: the reference gave no answer within {:?}; not compared (the sandbox answered {})",
+                step.name,
+                timeout(step),
+                s["code"]
+            );
+            continue;
         }
         normalize(&mut s, "");
         normalize(&mut r, "");
