@@ -228,8 +228,8 @@ impl Watcher {
         match seen_as(ev, &|r, ns, o| self.matches(r, ns, o)) {
             Some(kind) if as_stored => {
                 self.first = false;
-                let line = format!("{{\"type\":\"{kind}\",\"object\":{}}}\n", ev.object_json());
-                self.tx.send(Bytes::from(line)).await.map_err(|_| Closed)
+                let line = format!("{{\"type\":\"{kind}\",\"object\":{}}}", ev.object_json());
+                self.send_line(line).await
             }
             Some(kind) => self.send_object(kind, &ev.object).await,
             None => Ok(()),
@@ -281,7 +281,11 @@ impl Watcher {
     }
 
     async fn send(&self, event: Value) -> Result<(), Closed> {
-        let mut line = event.to_string();
+        self.send_line(event.to_string()).await
+    }
+
+    /// Sends one event already encoded as JSON, as one line.
+    async fn send_line(&self, mut line: String) -> Result<(), Closed> {
         line.push('\n');
         self.tx.send(Bytes::from(line)).await.map_err(|_| Closed)
     }
