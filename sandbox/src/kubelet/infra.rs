@@ -113,7 +113,6 @@ impl PodSandbox {
         kubelet: &KubeletShared,
         pod: &Pod,
         ip: Ipv4Addr,
-        volumes: &HashMap<String, PathBuf>,
     ) -> Result<Self, String> {
         let network = kubelet
             .network
@@ -174,14 +173,22 @@ impl PodSandbox {
             sandbox.stop(kubelet).await;
             return Err(format!("cannot record the pod's namespaces: {e}"));
         }
-        for container in &spec.containers {
-            let built = build_root(kubelet, &sandbox.namespaces, &pod_dir, container, volumes);
-            if let Err(e) = built.await {
-                sandbox.stop(kubelet).await;
-                return Err(e);
-            }
-        }
         Ok(sandbox)
+    }
+
+    /// Builds each container's root (its volumes at their mountPath) in the pod's mount
+    /// namespace; on failure the caller stops the sandbox.
+    pub(super) async fn build_roots(
+        &self,
+        kubelet: &KubeletShared,
+        pod: &Pod,
+        volumes: &HashMap<String, PathBuf>,
+    ) -> Result<(), String> {
+        let pod_dir = crate::paths::pod_dir(&kubelet.state_dir, &pod.uid().unwrap_or_default());
+        for container in pod.spec.iter().flat_map(|s| &s.containers) {
+            build_root(kubelet, &self.namespaces, &pod_dir, container, volumes).await?;
+        }
+        Ok(())
     }
 
     /// Kills every process left in the pod (its containers have been stopped) and then

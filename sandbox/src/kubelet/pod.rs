@@ -42,20 +42,21 @@ pub(super) async fn run_pod(
     let name = pod.name_any();
     let uid = pod.uid().unwrap_or_default();
     let initial = initial_statuses(&pod);
-    let mut writer = StatusWriter {
-        api: Api::namespaced(kubelet.client.clone(), &namespace),
-        name: name.clone(),
+    let start_time = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.start_time.clone())
+        .unwrap_or_else(|| Time(jiff::Timestamp::now()));
+    let writer = StatusWriter::spawn(
+        Api::namespaced(kubelet.client.clone(), &namespace),
+        name.clone(),
         ip,
-        start_time: pod
-            .status
-            .as_ref()
-            .and_then(|s| s.start_time.clone())
-            .unwrap_or_else(|| Time(jiff::Timestamp::now())),
-        last: None,
-    };
+        start_time,
+    );
     let began = std::time::Instant::now();
-    writer.write(&pod, &initial).await;
-    let Some(mut setup) = set_up(&kubelet, &pod, ip, &mut writer, &initial, &shutdown).await else {
+    writer.write(&pod, &initial);
+    let Some(mut setup) = set_up(&kubelet, &pod, ip, &writer, &initial, &shutdown).await else {
+        writer.finish().await;
         return;
     };
     tracing::debug!(pod = %name, elapsed = ?began.elapsed(), "pod sandbox ready");
@@ -111,27 +112,20 @@ fn initial_statuses(pod: &Pod) -> BTreeMap<String, ContainerStatus> {
         .collect()
 }
 
-/// Prepares the pod's volumes and environment, retrying (and showing why in the
-/// containers' waiting message) until it can; `None` when the pod is stopped first.
+/// Prepares the pod's volumes and environment and (namespace mode) its sandbox, retrying
+/// (and showing why in the containers' waiting message) until it can; `None` when the pod
+/// is stopped first.
 async fn set_up(
     kubelet: &KubeletShared,
     pod: &Pod,
     ip: Ipv4Addr,
-    writer: &mut StatusWriter,
+    writer: &StatusWriter,
     initial: &BTreeMap<String, ContainerStatus>,
     shutdown: &Shutdown,
 ) -> Option<Setup> {
+    let mut sandbox = None;
     loop {
-        let e = match prepare(kubelet, pod, ip).await {
-            Ok(mut setup) if kubelet.network.is_some() => {
-                match PodSandbox::start(kubelet, pod, ip, &setup.volumes).await {
-                    Ok(sandbox) => {
-                        setup.sandbox = Some(sandbox);
-                        return Some(setup);
-                    }
-                    Err(message) => PodSetupError::Message(message),
-                }
-            }
+        let e = match attempt(kubelet, pod, ip, &mut sandbox).await {
             Ok(setup) => return Some(setup),
             Err(e) => e,
         };
@@ -144,12 +138,46 @@ async fn set_up(
                 (k.clone(), s)
             })
             .collect();
-        writer.write(pod, &statuses).await;
+        writer.write(pod, &statuses);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown.recv() => return None,
+            _ = shutdown.recv() => {
+                if let Some(sandbox) = sandbox {
+                    sandbox.stop(kubelet).await;
+                }
+                return None;
+            }
         }
     }
+}
+
+/// One try at [`set_up`]: the pod's sandbox (namespaces and network) starts while its
+/// volumes and environment are prepared, and is kept for the next try if those are not
+/// ready; the containers' roots are built once both are.
+async fn attempt(
+    kubelet: &KubeletShared,
+    pod: &Pod,
+    ip: Ipv4Addr,
+    sandbox: &mut Option<PodSandbox>,
+) -> Result<Setup, PodSetupError> {
+    let starting = async {
+        if sandbox.is_none() && kubelet.network.is_some() {
+            let started = PodSandbox::start(kubelet, pod, ip).await;
+            *sandbox = Some(started.map_err(PodSetupError::Message)?);
+        }
+        Ok::<(), PodSetupError>(())
+    };
+    let (prepared, started) = tokio::join!(prepare(kubelet, pod, ip), starting);
+    started?;
+    let mut setup = prepared?;
+    if let Some(started) = sandbox.take() {
+        if let Err(e) = started.build_roots(kubelet, pod, &setup.volumes).await {
+            started.stop(kubelet).await;
+            return Err(PodSetupError::Message(e));
+        }
+        setup.sandbox = Some(started);
+    }
+    Ok(setup)
 }
 
 /// One supervisor per container, and one per ephemeral container as they are added; their
@@ -157,7 +185,7 @@ async fn set_up(
 /// once the pod is.
 async fn run_containers(
     ctx: Arc<PodContext>,
-    mut writer: StatusWriter,
+    writer: StatusWriter,
     mut updates: watch::Receiver<Pod>,
     shutdown: Shutdown,
 ) {
@@ -183,17 +211,13 @@ async fn run_containers(
     };
     loop {
         tokio::select! {
-            _ = ctx.changed.notified() => {
-                // Coalesce bursts of changes (Created, Started, ready) into one write.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                writer.write(&latest, &snapshot(&ctx)).await;
-            }
+            _ = ctx.changed.notified() => writer.write(&latest, &snapshot(&ctx)),
             Ok(()) = updates.changed() => {
                 latest = updates.borrow_and_update().clone();
                 start_ephemeral(&ctx, &latest, &mut started, &mut supervisors, &shutdown);
             }
             _ = shutdown.recv() => break,
-            Some(_) = supervisors.join_next() => writer.write(&latest, &snapshot(&ctx)).await,
+            Some(_) = supervisors.join_next() => writer.write(&latest, &snapshot(&ctx)),
         }
     }
     while tokio::time::timeout(Duration::from_secs(20), supervisors.join_next())
@@ -202,6 +226,7 @@ async fn run_containers(
         .flatten()
         .is_some()
     {}
+    writer.finish().await;
 }
 
 /// Starts a supervisor for each ephemeral container of `pod` not started yet, Waiting
@@ -615,39 +640,40 @@ impl<'a> EnvSources<'a> {
     }
 }
 
-/// Writes the pod's status when it changed since the last write.
+/// The pod's status reporter, as the kubelet's status manager: a task of its own patches
+/// `pods/status` with the latest status, so starting containers never waits for a write,
+/// and changes made while a write is in flight go out together in the next one.
 struct StatusWriter {
-    api: Api<Pod>,
-    name: String,
     ip: Ipv4Addr,
     start_time: Time,
-    last: Option<serde_json::Value>,
+    latest: watch::Sender<Option<serde_json::Value>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl StatusWriter {
-    /// Patches `pods/status` with the phase, conditions and container statuses, unless
-    /// nothing but condition times changed since the last write.
-    async fn write(&mut self, pod: &Pod, containers: &BTreeMap<String, ContainerStatus>) {
+    fn spawn(api: Api<Pod>, name: String, ip: Ipv4Addr, start_time: Time) -> Self {
+        let (latest, pending) = watch::channel(None);
+        let task = tokio::spawn(write_statuses(api, name, pending));
+        StatusWriter {
+            ip,
+            start_time,
+            latest,
+            task,
+        }
+    }
+
+    /// Hands the phase, conditions and container statuses to the writer task.
+    fn write(&self, pod: &Pod, containers: &BTreeMap<String, ContainerStatus>) {
         let status = self.status(pod, containers.values().cloned().collect());
-        let Ok(mut value) = serde_json::to_value(&status) else {
-            return;
-        };
-        let comparable = strip_times(&value);
-        if self.last.as_ref() == Some(&comparable) {
-            return;
+        if let Ok(value) = serde_json::to_value(&status) {
+            self.latest.send_replace(Some(value));
         }
-        if let Some(obj) = value.as_object_mut() {
-            obj.retain(|_, v| !v.is_null());
-        }
-        let patch = serde_json::json!({ "status": value });
-        match self
-            .api
-            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => self.last = Some(comparable),
-            Err(e) => tracing::debug!(pod = %self.name, error = %e, "pod status not written"),
-        }
+    }
+
+    /// Waits (at most 5 s) until the last status handed over has been written or refused.
+    async fn finish(self) {
+        drop(self.latest);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
 
     fn status(&self, pod: &Pod, statuses: Vec<ContainerStatus>) -> PodStatus {
@@ -681,6 +707,36 @@ impl StatusWriter {
             ephemeral_container_statuses: (!ephemeral.is_empty()).then_some(ephemeral),
             qos_class: pod.status.as_ref().and_then(|s| s.qos_class.clone()),
             ..Default::default()
+        }
+    }
+}
+
+/// Patches `pods/status` with each new status, unless nothing but condition times
+/// changed since the last write; ends once the pod's writer is dropped and all is written.
+async fn write_statuses(
+    api: Api<Pod>,
+    name: String,
+    mut pending: watch::Receiver<Option<serde_json::Value>>,
+) {
+    let mut last: Option<serde_json::Value> = None;
+    while pending.changed().await.is_ok() {
+        let Some(mut value) = pending.borrow_and_update().clone() else {
+            continue;
+        };
+        let comparable = strip_times(&value);
+        if last.as_ref() == Some(&comparable) {
+            continue;
+        }
+        if let Some(obj) = value.as_object_mut() {
+            obj.retain(|_, v| !v.is_null());
+        }
+        let patch = serde_json::json!({ "status": value });
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => last = Some(comparable),
+            Err(e) => tracing::debug!(pod = %name, error = %e, "pod status not written"),
         }
     }
 }

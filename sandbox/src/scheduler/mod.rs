@@ -258,8 +258,9 @@ async fn unschedulable(ctx: &Ctx, pod: &Pod, message: String) -> Result<(), Erro
     Ok(())
 }
 
-/// Binds through the `binding` subresource like kube-scheduler; falls back to setting
-/// `spec.nodeName` on an API server without it.
+/// Binds through the `binding` subresource like kube-scheduler (the API server sets
+/// PodScheduled with the node); falls back to setting `spec.nodeName` and the condition on
+/// an API server without it.
 async fn bind(ctx: &Ctx, pod: &Pod) -> Result<(), Error> {
     let name = pod.name_any();
     let ns = pod.namespace().unwrap_or_default();
@@ -287,7 +288,7 @@ async fn bind(ctx: &Ctx, pod: &Pod) -> Result<(), Error> {
         )
         .await;
     match bound {
-        Ok(_) => {}
+        Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 405 => {
             // Either the pod is gone or binding is unsupported: try the plain field.
             let patch = serde_json::json!({ "spec": { "nodeName": NODE_NAME } });
@@ -299,15 +300,16 @@ async fn bind(ctx: &Ctx, pod: &Pod) -> Result<(), Error> {
                 Err(e) if is_benign(&e) => return Ok(()),
                 Err(e) => return Err(api_error(what())(e)),
             }
+            let patch = serde_json::json!({ "status": { "conditions": [ {
+                "type": "PodScheduled", "status": "True",
+                "lastTransitionTime": Time(jiff::Timestamp::now()),
+            } ] } });
+            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+                .map_err(api_error(format!("marking pod {ns}/{name} scheduled")))
         }
-        Err(e) if is_benign(&e) => return Ok(()),
-        Err(e) => return Err(api_error(what())(e)),
+        Err(e) if is_benign(&e) => Ok(()),
+        Err(e) => Err(api_error(what())(e)),
     }
-    let patch = serde_json::json!({ "status": { "conditions": [ {
-        "type": "PodScheduled", "status": "True", "lastTransitionTime": Time(jiff::Timestamp::now()),
-    } ] } });
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(api_error(format!("marking pod {ns}/{name} scheduled")))?;
-    Ok(())
 }
