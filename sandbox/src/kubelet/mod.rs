@@ -35,7 +35,8 @@ use crate::kubelet::images::{ImageError, ImageResolver};
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams};
+use kube::runtime::reflector::{self, reflector, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use metrics::Metrics;
@@ -211,12 +212,15 @@ impl Drop for Kubelet {
     }
 }
 
-/// The kubelet's loop: on every pod change (or every 2 s) it lists the pods bound to the
-/// node and starts, stops or finishes their workers.
+/// The kubelet's loop: a reflector keeps the pods bound to the node (a `spec.nodeName`
+/// field selector, as the kubelet's own watch); on every change (or every 2 s) the workers
+/// are brought in line with it.
 async fn run(shared: Arc<KubeletShared>, isolation: String, shutdown: Shutdown) {
+    let (pods, writer) = reflector::store();
     let trigger = Arc::new(Notify::new());
-    let watch_task = tokio::spawn(notify_on_pod_changes(
+    let watch_task = tokio::spawn(reflect_pods_on_this_node(
         shared.client.clone(),
+        writer,
         trigger.clone(),
     ));
     let heartbeat = tokio::spawn(node::heartbeat(
@@ -226,52 +230,41 @@ async fn run(shared: Arc<KubeletShared>, isolation: String, shutdown: Shutdown) 
         isolation,
     ));
     let mut workers = PodWorkers::new(shared.clone());
-    let mut pruned = false;
-    loop {
+    tokio::select! {
+        ready = pods.wait_until_ready() => {
+            if ready.is_ok() {
+                prune_leftovers(&shared, &pods.state());
+            }
+        }
+        _ = shutdown.recv() => {}
+    }
+    while !shutdown.is_shutdown() {
+        workers.sync(&pods.state());
         tokio::select! {
             _ = trigger.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = shutdown.recv() => break,
         }
-        let Some(mine) = pods_on_this_node(&shared.client).await else {
-            continue;
-        };
-        if !pruned {
-            prune_leftovers(&shared, &mine);
-            pruned = true;
-        }
-        workers.sync(&mine);
     }
     watch_task.abort();
     heartbeat.abort();
     workers.stop_all().await;
 }
 
-/// Wakes the kubelet's loop on every change to a pod.
-async fn notify_on_pod_changes(client: Client, trigger: Arc<Notify>) {
-    let mut events = watcher(Api::<Pod>::all(client), watcher::Config::default())
+/// Mirrors the pods bound to this node into the store and wakes the kubelet's loop on
+/// every change.
+async fn reflect_pods_on_this_node(client: Client, writer: Writer<Pod>, trigger: Arc<Notify>) {
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={NODE_NAME}"));
+    let mut events = reflector(writer, watcher(Api::<Pod>::all(client), config))
         .default_backoff()
         .boxed();
-    while events.next().await.is_some() {
-        trigger.notify_one();
-    }
-}
-
-/// The pods bound to this node; `None` when the API cannot be read right now.
-async fn pods_on_this_node(client: &Client) -> Option<Vec<Pod>> {
-    let pods = match Api::<Pod>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-    {
-        Ok(list) => list.items,
-        Err(e) => {
-            tracing::debug!(error = %e, "kubelet cannot list pods");
-            return None;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            Ok(_) => trigger.notify_one(),
+            Err(e) => tracing::debug!(error = %e, "kubelet's pod watch failed; retrying"),
         }
-    };
-    let bound_here =
-        |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(NODE_NAME);
-    Some(pods.into_iter().filter(bound_here).collect())
+    }
 }
 
 /// The pod workers: one per running pod, and the pods being stopped.
@@ -301,14 +294,14 @@ impl PodWorkers {
     }
 
     /// Brings the workers in line with the node's pods.
-    fn sync(&mut self, pods: &[Pod]) {
+    fn sync(&mut self, pods: &[Arc<Pod>]) {
         for pod in pods {
             let Some(uid) = pod.uid() else { continue };
             if self.is_stopping(&uid) {
                 continue;
             }
             if pod.metadata.deletion_timestamp.is_some() {
-                self.finish(pod.clone(), true);
+                self.finish(Pod::clone(pod), true);
             } else {
                 self.start(pod, uid);
             }
@@ -444,7 +437,7 @@ async fn finish_pod(
 }
 
 /// Removes scratch directories and logs of pods that no longer exist.
-fn prune_leftovers(shared: &KubeletShared, pods: &[Pod]) {
+fn prune_leftovers(shared: &KubeletShared, pods: &[Arc<Pod>]) {
     let uids: HashSet<String> = pods.iter().filter_map(|p| p.uid()).collect();
     if let Ok(entries) = std::fs::read_dir(crate::paths::pods_dir(&shared.state_dir)) {
         for entry in entries.flatten() {
