@@ -94,6 +94,7 @@ impl<K> Kind for K where
 /// One kind's watch, store and change fan-out.
 pub(crate) struct Informer<K: Kind> {
     api: Api<K>,
+    config: watcher::Config,
     store: Store<K>,
     writer: Mutex<Option<Writer<K>>>,
     handlers: RwLock<Vec<Handler<K>>>,
@@ -102,9 +103,16 @@ pub(crate) struct Informer<K: Kind> {
 
 impl<K: Kind> Informer<K> {
     pub(crate) fn new(client: &Client) -> Arc<Self> {
+        Self::selecting(client, watcher::Config::default())
+    }
+
+    /// An informer of only the objects `config` selects (e.g. the kubelet's pods, by a
+    /// `spec.nodeName` field selector).
+    pub(crate) fn selecting(client: &Client, config: watcher::Config) -> Arc<Self> {
         let writer = Writer::default();
         Arc::new(Self {
             api: Api::all(client.clone()),
+            config,
             store: writer.as_reader(),
             writer: Mutex::new(Some(writer)),
             handlers: RwLock::default(),
@@ -157,7 +165,7 @@ impl<K: Kind> Informer<K> {
             else {
                 return;
             };
-            let mut events = watcher(this.api.clone(), watcher::Config::default())
+            let mut events = watcher(this.api.clone(), this.config.clone())
                 .default_backoff()
                 .boxed();
             let mut relist = None;

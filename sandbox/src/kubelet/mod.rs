@@ -29,15 +29,14 @@ pub use node::{ISOLATION_ANNOTATION, LIMITS_ANNOTATION};
 pub(crate) mod standin;
 
 use crate::apimachinery::events::Recorder;
+use crate::apimachinery::informers::Informer;
 use crate::apimachinery::network::{AddressPlan, NODE_NAME};
 use crate::kubelet::cgroups::Enforcement;
 use crate::kubelet::images::{ImageError, ImageResolver};
 use crate::shutdown::{Shutdown, ShutdownSignal};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
-use kube::runtime::reflector::{self, reflector, store::Writer};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use metrics::Metrics;
 use process::PidRegistry;
@@ -212,17 +211,17 @@ impl Drop for Kubelet {
     }
 }
 
-/// The kubelet's loop: a reflector keeps the pods bound to the node (a `spec.nodeName`
+/// The kubelet's loop: an informer keeps the pods bound to the node (a `spec.nodeName`
 /// field selector, as the kubelet's own watch); on every change (or every 2 s) the workers
 /// are brought in line with it.
 async fn run(shared: Arc<KubeletShared>, isolation: String, shutdown: Shutdown) {
-    let (pods, writer) = reflector::store();
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={NODE_NAME}"));
+    let informer = Informer::<Pod>::selecting(&shared.client, config);
     let trigger = Arc::new(Notify::new());
-    let watch_task = tokio::spawn(reflect_pods_on_this_node(
-        shared.client.clone(),
-        writer,
-        trigger.clone(),
-    ));
+    let changed = trigger.clone();
+    informer.on_change(move |_| changed.notify_one());
+    let watch_task = informer.start(shutdown.clone());
+    let pods = informer.store();
     let heartbeat = tokio::spawn(node::heartbeat(
         shared.client.clone(),
         shared.enforcement.clone(),
@@ -249,22 +248,6 @@ async fn run(shared: Arc<KubeletShared>, isolation: String, shutdown: Shutdown) 
     watch_task.abort();
     heartbeat.abort();
     workers.stop_all().await;
-}
-
-/// Mirrors the pods bound to this node into the store and wakes the kubelet's loop on
-/// every change.
-async fn reflect_pods_on_this_node(client: Client, writer: Writer<Pod>, trigger: Arc<Notify>) {
-    let config = watcher::Config::default().fields(&format!("spec.nodeName={NODE_NAME}"));
-    let mut events = reflector(writer, watcher(Api::<Pod>::all(client), config))
-        .default_backoff()
-        .boxed();
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-            Ok(_) => trigger.notify_one(),
-            Err(e) => tracing::debug!(error = %e, "kubelet's pod watch failed; retrying"),
-        }
-    }
 }
 
 /// The pod workers: one per running pod, and the pods being stopped.
