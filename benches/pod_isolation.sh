@@ -67,22 +67,25 @@ message_round_trip() {
 }
 
 # lesson3: the tutorial's six manifests applied -> three Deployments Available and a
-# message read back through the LoadBalancer; prints "available total" seconds (the api and
-# frontend manifests' readinessProbe initialDelaySeconds: 2 is a floor, as on a cluster).
+# message read back through the LoadBalancer; prints "applied available total" seconds. Two
+# floors are not the sandbox's: "applied" (when `kubectl apply` returns) is mostly kubectl's
+# own start and its parse of the OpenAPI document before its first POST, as on any cluster,
+# and the api and frontend manifests' readinessProbe initialDelaySeconds: 2.
 lesson3() {
-  local m=embedded-manifests t0 available msg="bench-$RANDOM$RANDOM"
+  local m=embedded-manifests t0 applied available msg="bench-$RANDOM$RANDOM"
   t0=$(now)
   kubectl apply -n demo -f $m/01-redis-deployment.yml -f $m/02-redis-service.yml \
     -f $m/03-api-deployment.yml -f $m/04-api-service.yml \
     -f $m/05-frontend-deployment.yml -f $m/06-frontend-service.yml >/dev/null
+  applied=$(since "$t0")
   kubectl wait -n demo --for=condition=Available --timeout=120s \
     deployment/redis deployment/hello-k8s-api deployment/hello-k8s-frontend >/dev/null
   available=$(since "$t0")
   until_ok 60 "a message through the LoadBalancer" message_round_trip "" "$msg"
-  echo "$available $(since "$t0")"
+  echo "$applied $available $(since "$t0")"
 }
 
-# run MODE: a fresh sandbox with isolation MODE; prints "single available lesson3 scale"
+# run MODE: a fresh sandbox with isolation MODE; prints "single applied available lesson3 scale"
 # seconds.
 run() {
   local mode="$1" kubeconfig t0 single lesson scale
@@ -118,11 +121,12 @@ echo "namespace mode:" >&2
 ns=$(run on)
 echo "process mode (reference):" >&2
 pr=$(run off)
-read -r ns_single ns_available ns_lesson ns_scale <<<"$ns"
-read -r pr_single pr_available pr_lesson pr_scale <<<"$pr"
+read -r ns_single ns_applied ns_available ns_lesson ns_scale <<<"$ns"
+read -r pr_single pr_applied pr_available pr_lesson pr_scale <<<"$pr"
 printf '%-34s %12s %12s %8s\n' "" namespaces processes ratio
 printf '%-34s %10s s %10s s %8s\n' "one pod created -> Ready" "$ns_single" "$pr_single" "$(ratio "$ns_single" "$pr_single")"
-printf '%-34s %10s s %10s s %8s\n' "lesson 3: 3 Deployments Available" "$ns_available" "$pr_available" "$(ratio "$ns_available" "$pr_available")"
+printf '%-34s %10s s %10s s %8s\n' "lesson 3: kubectl apply returned" "$ns_applied" "$pr_applied" "$(ratio "$ns_applied" "$pr_applied")"
+printf '%-34s %10s s %10s s %8s\n' "  3 Deployments Available" "$ns_available" "$pr_available" "$(ratio "$ns_available" "$pr_available")"
 printf '%-34s %10s s %10s s %8s\n' "  + message via LB (target < 3 s)" "$ns_lesson" "$pr_lesson" "$(ratio "$ns_lesson" "$pr_lesson")"
 printf '%-34s %10s s %10s s %8s\n' "$replicas pods created -> Ready" "$ns_scale" "$pr_scale" "$(ratio "$ns_scale" "$pr_scale")"
 printf '%-34s %8s/s %8s/s %8s\n' "  pods per second" "$(rate "$ns_scale")" "$(rate "$pr_scale")" "$(ratio "$(rate "$ns_scale")" "$(rate "$pr_scale")")"
