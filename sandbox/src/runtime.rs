@@ -16,9 +16,8 @@ use tokio::task::JoinHandle;
 pub struct Runtime {
     kubelet: Kubelet,
     control_plane: ControlPlane,
+    /// Also keeps the NetworkPolicy rules in pods' network namespaces (namespace mode).
     proxy: ServiceProxy,
-    /// The NetworkPolicy rules in pods' network namespaces (namespace mode only).
-    policies: Option<JoinHandle<()>>,
 }
 
 /// The controllers and the scheduler (for [`Scope::All`]), and the informers they share.
@@ -103,24 +102,18 @@ impl Runtime {
             },
             Scope::All,
         );
-        let policies = bridged.map(|plan| {
-            let enforce =
-                crate::proxy::networkpolicy::enforce(client.clone(), state_dir.clone(), plan);
-            tokio::spawn(enforce)
-        });
-        let proxy = ServiceProxy::start(client, dns).await;
+        let mut proxy = ServiceProxy::start(client, dns).await;
+        if let Some(plan) = bridged {
+            proxy.enforce_policies(state_dir, plan);
+        }
         Ok(Self {
             kubelet,
             control_plane,
             proxy,
-            policies,
         })
     }
 
     pub async fn shutdown(self) {
-        if let Some(policies) = &self.policies {
-            policies.abort();
-        }
         self.control_plane.shutdown().await;
         self.proxy.shutdown().await;
         self.kubelet.shutdown().await;

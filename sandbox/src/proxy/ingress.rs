@@ -3,8 +3,8 @@
 //! host and path to the backend Service's cluster IP and port, and writes that address to
 //! each Ingress's `status.loadBalancer`.
 
+use super::watched::{Watched, all};
 use bytes::Bytes;
-use futures::StreamExt;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -13,8 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -291,26 +290,10 @@ async fn publish_status(client: &Client, ingresses: &[Ingress], addr: SocketAddr
     }
 }
 
-async fn wake_on<K>(client: Client, trigger: Arc<Notify>)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + 'static,
-{
-    let mut events = watcher(Api::<K>::all(client), watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    while events.next().await.is_some() {
-        trigger.notify_one();
-    }
-}
-
 /// Runs the ingress controller until the task is aborted: listens, and on every Ingress
-/// or Service change (or every 2 s) rebuilds the routes and publishes the address.
-pub(crate) async fn run(client: Client) {
+/// or Service change in the proxy's stores (or every 2 s) rebuilds the routes and
+/// publishes the address.
+pub(crate) async fn run(client: Client, watched: Arc<Watched>) {
     let listener = match listen().await {
         Ok(l) => l,
         Err(e) => {
@@ -322,23 +305,14 @@ pub(crate) async fn run(client: Client) {
         return;
     };
     let routes = Arc::new(RwLock::new(Routes::default()));
-    let server = tokio::spawn(serve(listener, routes.clone()));
+    let _server = AbortOnDrop(tokio::spawn(serve(listener, routes.clone())));
     let trigger = Arc::new(Notify::new());
-    let watchers = [
-        tokio::spawn(wake_on::<Ingress>(client.clone(), trigger.clone())),
-        tokio::spawn(wake_on::<Service>(client.clone(), trigger.clone())),
-    ];
-    let _guards = (AbortOnDrop(server), watchers.map(AbortOnDrop));
+    watched.wake_on_ingresses(&trigger);
+    watched.synced().await;
     loop {
-        let lp = ListParams::default();
-        let (ing_api, svc_api) = (
-            Api::<Ingress>::all(client.clone()),
-            Api::<Service>::all(client.clone()),
-        );
-        if let Ok((ings, svcs)) = tokio::try_join!(ing_api.list(&lp), svc_api.list(&lp)) {
-            *routes.write().expect("routes lock") = build_routes(&ings.items, &svcs.items);
-            publish_status(&client, &ings.items, addr).await;
-        }
+        let (ings, svcs) = (all(&watched.ingresses), all(&watched.services));
+        *routes.write().expect("routes lock") = build_routes(&ings, &svcs);
+        publish_status(&client, &ings, addr).await;
         tokio::select! {
             _ = trigger.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}

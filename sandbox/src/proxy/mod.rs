@@ -7,24 +7,24 @@ pub(crate) mod dns;
 pub(crate) mod ingress;
 pub(crate) mod networkpolicy;
 mod table;
+mod watched;
 
 use crate::apimachinery::events::{EventType, Recorder};
-use crate::apimachinery::network::NODE_IP;
+use crate::apimachinery::network::{AddressPlan, NODE_IP};
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use dns::{ClusterDns, DnsTable};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, ObjectReference, Pod, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{Api, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Service};
+use kube::api::Api;
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use table::ProxyTable;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use watched::Watched;
 
 /// One listening address of a service and where it forwards.
 #[derive(Debug, Clone)]
@@ -112,7 +112,8 @@ pub fn desired_listeners(services: &[Service], endpoints: &[Endpoints]) -> Vec<L
 /// the Service, which is how the CLI and the learner find out.
 pub struct ServiceProxy {
     stop: ShutdownSignal,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+    watched: Arc<Watched>,
 }
 
 impl ServiceProxy {
@@ -136,32 +137,49 @@ impl ServiceProxy {
             Some(IpAddr::V4(ip)) => Some(ip),
             _ => None,
         };
-        let task = tokio::spawn(run(client, table, server, enforce, stop.listener()));
-        Self { stop, task }
+        let watched = Watched::new(&client, enforce.is_some());
+        let trigger = Arc::new(Notify::new());
+        watched.wake_on_services(&trigger);
+        watched.wake_on_policies(&trigger);
+        let mut tasks = watched.start(&stop.listener());
+        tasks.push(tokio::spawn(run(
+            client,
+            watched.clone(),
+            trigger,
+            table,
+            server,
+            enforce,
+            stop.listener(),
+        )));
+        Self {
+            stop,
+            tasks,
+            watched,
+        }
+    }
+
+    /// Also keeps each pod's own iptables rules in line with the NetworkPolicies (see
+    /// [`networkpolicy::enforce`]); only where the proxy was started with a pod network.
+    pub(crate) fn enforce_policies(&mut self, state_dir: PathBuf, plan: AddressPlan) {
+        if self.watched.policy.is_none() {
+            return;
+        }
+        let enforce =
+            networkpolicy::enforce(self.watched.clone(), state_dir, plan, self.stop.listener());
+        self.tasks.push(tokio::spawn(enforce));
     }
 
     /// Stops listening.
     pub async fn shutdown(self) {
         self.stop.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
-    }
-}
-
-/// Wakes the proxy's loop on every change to a resource of kind `K`.
-async fn notify_on_changes<K>(client: Client, trigger: Arc<Notify>)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + 'static,
-{
-    let mut events = watcher(Api::<K>::all(client), watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    while events.next().await.is_some() {
-        trigger.notify_one();
+        let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .is_err()
+        {
+            aborts.iter().for_each(|a| a.abort());
+        }
     }
 }
 
@@ -170,55 +188,29 @@ where
 /// `enforce` (the cluster DNS server's address) it also follows the NetworkPolicies.
 async fn run(
     client: Client,
+    watched: Arc<Watched>,
+    trigger: Arc<Notify>,
     table: Arc<RwLock<DnsTable>>,
     dns: Option<ClusterDns>,
     enforce: Option<Ipv4Addr>,
     shutdown: Shutdown,
 ) {
-    let trigger = Arc::new(Notify::new());
-    let mut watchers = vec![
-        tokio::spawn(ingress::run(client.clone())),
-        tokio::spawn(notify_on_changes::<Service>(
-            client.clone(),
-            trigger.clone(),
-        )),
-        tokio::spawn(notify_on_changes::<Endpoints>(
-            client.clone(),
-            trigger.clone(),
-        )),
-    ];
-    if enforce.is_some() {
-        watchers.extend([
-            tokio::spawn(notify_on_changes::<NetworkPolicy>(
-                client.clone(),
-                trigger.clone(),
-            )),
-            tokio::spawn(notify_on_changes::<Pod>(client.clone(), trigger.clone())),
-            tokio::spawn(notify_on_changes::<Namespace>(
-                client.clone(),
-                trigger.clone(),
-            )),
-        ]);
-    }
+    let ingress = tokio::spawn(ingress::run(client.clone(), watched.clone()));
     let mut proxy = Proxy {
         table: ProxyTable::default(),
         recorder: Recorder::new(client.clone(), "service-proxy"),
-        client: client.clone(),
+        client,
         fallbacks: HashMap::new(),
     };
-    loop {
-        tokio::select! {
-            _ = trigger.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = shutdown.recv() => break,
-        }
-        let Some((listeners, names)) = listeners_now(&client).await else {
-            continue;
-        };
+    tokio::select! {
+        () = watched.synced() => {}
+        _ = shutdown.recv() => {}
+    }
+    while !shutdown.is_shutdown() {
+        let (listeners, names) = listeners_now(&watched);
         *table.write().unwrap_or_else(|e| e.into_inner()) = names;
-        if let Some(dns) = enforce
-            && let Some(objects) = networkpolicy::Objects::list(&client, Some(dns)).await
-        {
+        if let (Some(dns), Some(kinds)) = (enforce, &watched.policy) {
+            let objects = networkpolicy::Objects::from_stores(kinds, Some(dns));
             let policies = networkpolicy::Policies::build(&objects);
             *proxy
                 .table
@@ -229,33 +221,26 @@ async fn run(
         if proxy.sync(listeners).await {
             trigger.notify_one();
         }
+        tokio::select! {
+            _ = trigger.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.recv() => {}
+        }
     }
-    for w in watchers {
-        w.abort();
-    }
+    ingress.abort();
     if let Some(dns) = dns {
         dns.shutdown().await;
     }
 }
 
-/// The listeners and DNS names the current services and endpoints ask for; `None` when
-/// the API cannot be read right now.
-async fn listeners_now(client: &Client) -> Option<(Vec<Listener>, DnsTable)> {
-    let lp = ListParams::default();
-    let (svc_api, ep_api) = (
-        Api::<Service>::all(client.clone()),
-        Api::<Endpoints>::all(client.clone()),
-    );
-    match tokio::try_join!(svc_api.list(&lp), ep_api.list(&lp)) {
-        Ok((s, e)) => Some((
-            desired_listeners(&s.items, &e.items),
-            DnsTable::build(&s.items, &e.items),
-        )),
-        Err(e) => {
-            tracing::debug!(error = %e, "service proxy cannot list services");
-            None
-        }
-    }
+/// The listeners and DNS names the current services and endpoints ask for.
+fn listeners_now(watched: &Watched) -> (Vec<Listener>, DnsTable) {
+    let services = watched::all(&watched.services);
+    let endpoints = watched::all(&watched.endpoints);
+    (
+        desired_listeners(&services, &endpoints),
+        DnsTable::build(&services, &endpoints),
+    )
 }
 
 /// The proxy's listening sockets and what it learned about refused addresses.

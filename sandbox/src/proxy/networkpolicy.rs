@@ -10,13 +10,11 @@
 //! admit, as real CNIs admit the kubelet's probes). The cluster DNS server counts as the
 //! CoreDNS pod it stands for (see [`dns_pod`]).
 
+use super::watched::{PolicyKinds, Watched, all};
 use crate::apimachinery::network::AddressPlan;
 use crate::apimachinery::selectors::LabelSelector;
 use crate::kubelet::namespaces::PodNamespaces;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::Client;
-use kube::api::{Api, ListParams};
+use crate::shutdown::Shutdown;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -450,34 +448,23 @@ impl Objects {
             .collect()
     }
 
-    /// The policies, pods and namespaces now, with the cluster DNS server at `dns` as a
-    /// destination; `None` when the API cannot be read.
-    pub(crate) async fn list(client: &Client, dns: Option<Ipv4Addr>) -> Option<Objects> {
-        let lp = ListParams::default();
-        let (policies, pods, namespaces) = (
-            Api::<NetworkPolicy>::all(client.clone()),
-            Api::<Pod>::all(client.clone()),
-            Api::<Namespace>::all(client.clone()),
-        );
-        let listed = tokio::try_join!(policies.list(&lp), pods.list(&lp), namespaces.list(&lp));
-        let (policies, pods, namespaces) = match listed {
-            Ok(lists) => lists,
-            Err(e) => {
-                tracing::debug!(error = %e, "network policies cannot be listed");
-                return None;
-            }
-        };
-        Some(Objects {
-            policies: values(&policies.items)?,
-            pods: values(&pods.items)?,
-            namespaces: values(&namespaces.items)?,
+    /// The policies, pods and namespaces in the proxy's stores, with the cluster DNS
+    /// server at `dns` as a destination.
+    pub(crate) fn from_stores(kinds: &PolicyKinds, dns: Option<Ipv4Addr>) -> Objects {
+        Objects {
+            policies: values(&all(&kinds.policies)),
+            pods: values(&all(&kinds.pods)),
+            namespaces: values(&all(&kinds.namespaces)),
             dns: dns.map(dns_pod),
-        })
+        }
     }
 }
 
-fn values<T: serde::Serialize>(items: &[T]) -> Option<Vec<Value>> {
-    items.iter().map(|i| serde_json::to_value(i).ok()).collect()
+fn values<T: serde::Serialize>(items: &[T]) -> Vec<Value> {
+    items
+        .iter()
+        .filter_map(|i| serde_json::to_value(i).ok())
+        .collect()
 }
 
 fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -488,37 +475,30 @@ fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
 
 /// Keeps every running pod's iptables rules in line with the policies: on each change to
 /// a NetworkPolicy, Pod or Namespace (or every 2 s), rewrites the rules of pods whose
-/// rules changed. The pod network's gateway is the node's address on the bridge and the
-/// cluster DNS server's.
-pub(crate) async fn enforce(client: Client, state_dir: PathBuf, plan: AddressPlan) {
-    let Some(node) = plan.gateway() else { return };
+/// rules changed. A new pod's network namespace starts open, so a pod no policy isolates
+/// needs no write at all. The pod network's gateway is the node's address on the bridge
+/// and the cluster DNS server's.
+pub(crate) async fn enforce(
+    watched: Arc<Watched>,
+    state_dir: PathBuf,
+    plan: AddressPlan,
+    shutdown: Shutdown,
+) {
+    let (Some(node), Some(kinds)) = (plan.gateway(), &watched.policy) else {
+        return;
+    };
     let trigger = Arc::new(Notify::new());
-    let watchers = [
-        tokio::spawn(super::notify_on_changes::<NetworkPolicy>(
-            client.clone(),
-            trigger.clone(),
-        )),
-        tokio::spawn(super::notify_on_changes::<Pod>(
-            client.clone(),
-            trigger.clone(),
-        )),
-        tokio::spawn(super::notify_on_changes::<Namespace>(
-            client.clone(),
-            trigger.clone(),
-        )),
-    ];
-    let _abort = AbortOnDrop(watchers);
+    watched.wake_on_policies(&trigger);
+    tokio::select! {
+        () = watched.synced() => {}
+        _ = shutdown.recv() => return,
+    }
     // The rules written, by the pod's infra process (a new sandbox for the pod starts clean).
     let mut applied: HashMap<u32, String> = HashMap::new();
-    loop {
-        tokio::select! {
-            _ = trigger.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-        let Some(objects) = Objects::list(&client, Some(node)).await else {
-            continue;
-        };
+    while !shutdown.is_shutdown() {
+        let objects = Objects::from_stores(kinds, Some(node));
         let policies = Policies::build(&objects);
+        let open = Policies::default();
         let mut seen = Vec::new();
         for pod in &objects.pods {
             let (Some(uid), Some(ip)) = (pod["metadata"]["uid"].as_str(), pod_ip(pod)) else {
@@ -529,26 +509,22 @@ pub(crate) async fn enforce(client: Client, state_dir: PathBuf, plan: AddressPla
             };
             seen.push(ns.pid);
             let rules = policies.iptables(ip, node, plan.service_cidr());
-            if applied.get(&ns.pid) == Some(&rules) {
+            let written = applied
+                .entry(ns.pid)
+                .or_insert_with(|| open.iptables(ip, node, plan.service_cidr()));
+            if *written == rules {
                 continue;
             }
             match restore(&ns.ns_path("net"), &rules).await {
-                Ok(()) => {
-                    applied.insert(ns.pid, rules);
-                }
+                Ok(()) => *written = rules,
                 Err(e) => tracing::warn!(pod = uid, error = %e, "network policy rules not written"),
             }
         }
         applied.retain(|pid, _| seen.contains(pid));
-    }
-}
-
-struct AbortOnDrop<const N: usize>([tokio::task::JoinHandle<()>; N]);
-
-impl<const N: usize> Drop for AbortOnDrop<N> {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
+        tokio::select! {
+            _ = trigger.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.recv() => {}
         }
     }
 }
