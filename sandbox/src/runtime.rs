@@ -61,15 +61,7 @@ impl ControlPlane {
 
     /// Stops starting reconciles, lets running ones finish (for up to 5 s), then stops.
     pub(crate) async fn shutdown(self) {
-        self.stop.trigger();
-        let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
-        let all = futures::future::join_all(self.tasks);
-        if tokio::time::timeout(Duration::from_secs(5), all)
-            .await
-            .is_err()
-        {
-            aborts.iter().for_each(|a| a.abort());
-        }
+        self.stop.stop(self.tasks, Duration::from_secs(5)).await;
     }
 }
 

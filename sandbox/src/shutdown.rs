@@ -22,6 +22,22 @@ impl ShutdownSignal {
     pub(crate) fn trigger(&self) {
         self.0.cancel();
     }
+
+    /// Triggers the shutdown, lets `tasks` finish for up to `grace`, then aborts the rest.
+    pub(crate) async fn stop(
+        &self,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+        grace: std::time::Duration,
+    ) {
+        self.trigger();
+        let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+        if tokio::time::timeout(grace, futures::future::join_all(tasks))
+            .await
+            .is_err()
+        {
+            aborts.iter().for_each(|a| a.abort());
+        }
+    }
 }
 
 impl Drop for ShutdownSignal {
