@@ -7,8 +7,11 @@
 
 use crate::apimachinery::network::AddressPlan;
 use futures::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::packet_route::route::{RouteScope, RouteType};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
@@ -160,44 +163,35 @@ impl PodNetwork {
     }
 
     /// Connects a pod's network namespace (held by process `pid`) to the bridge: a veth
-    /// pair whose pod end becomes `eth0` with `ip`, the default route via the gateway, and
+    /// pair created with its pod end already in the pod as `eth0` (one request, and no move
+    /// between namespaces, which waits for the kernel's RCU grace periods), the host end on
+    /// the bridge and up; then inside the pod `ip`, the default route via the gateway, and
     /// loopback up.
     pub async fn attach(&self, pid: u32, ip: Ipv4Addr) -> Result<(), NetworkError> {
         let slot = self.plan.slot.unwrap_or_default();
         let host = format!("hk{slot}p{}", ip.octets()[3]);
-        let peer = format!("hk{slot}c{}", ip.octets()[3]);
         remove_link(&self.handle, &host).await;
-        let links = self.handle.link();
-        links
-            .add(LinkVeth::new(&host, &peer).build())
+        let pod_end = LinkUnspec::new_with_name(POD_INTERFACE)
+            .setns_by_pid(pid)
+            .build();
+        let pair = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(host.clone())
+            .controller(self.bridge)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(pod_end)))
+            .build();
+        self.handle
+            .link()
+            .add(pair)
             .execute()
             .await
-            .map_err(netlink(format!("creating veth {host}")))?;
-        let host_index = link_index(&self.handle, &host).await?.unwrap_or_default();
-        let peer_index = link_index(&self.handle, &peer).await?.unwrap_or_default();
-        links
-            .set(
-                LinkUnspec::new_with_index(host_index)
-                    .controller(self.bridge)
-                    .up()
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(netlink(format!("attaching {host} to the bridge")))?;
-        links
-            .set(
-                LinkUnspec::new_with_index(peer_index)
-                    .setns_by_pid(pid)
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(netlink(format!("moving {peer} into pod process {pid}")))?;
+            .map_err(netlink(format!(
+                "creating veth {host} into pod process {pid}"
+            )))?;
         let gateway = self.plan.gateway().unwrap_or(Ipv4Addr::UNSPECIFIED);
         let len = self.plan.pod_cidr().1;
         inside(pid, move |handle| {
-            configure_pod_side(handle, peer, ip, len, gateway)
+            configure_pod_side(handle, ip, len, gateway)
         })
         .await
     }
@@ -229,10 +223,12 @@ impl Drop for PodNetwork {
     }
 }
 
-/// Inside the pod: `lo` up, the veth end renamed `eth0` with the pod IP, default route.
+/// The pod's end of its veth pair, as a CNI plugin names it.
+const POD_INTERFACE: &str = "eth0";
+
+/// Inside the pod: `lo` up, the pod IP on `eth0`, `eth0` up, the default route.
 async fn configure_pod_side(
     handle: Handle,
-    peer: String,
     ip: Ipv4Addr,
     len: u8,
     gateway: Ipv4Addr,
@@ -245,17 +241,12 @@ async fn configure_pod_side(
             .await
             .map_err(netlink("bringing the pod's lo up"))?;
     }
-    let index = link_index(&handle, &peer)
+    let index = link_index(&handle, POD_INTERFACE)
         .await?
         .ok_or_else(|| NetworkError::Io {
-            what: format!("{peer} did not arrive in the pod's namespace"),
+            what: format!("{POD_INTERFACE} did not arrive in the pod's namespace"),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         })?;
-    links
-        .set(LinkUnspec::new_with_index(index).name("eth0").build())
-        .execute()
-        .await
-        .map_err(netlink("renaming the pod's interface to eth0"))?;
     handle
         .address()
         .add(index, IpAddr::V4(ip), len)
