@@ -1,6 +1,7 @@
 //! The real `hk8s sandbox up | down | status` around faults: a stale pid in the state
 //! directory is never signalled and never blocks `up`, a crashed sandbox does not either,
-//! two `up` at once leave one sandbox, and a full disk (a small tmpfs the test fills) is
+//! two `up` at once leave one sandbox, the bridge a killed sandbox left is taken back by
+//! the next sandbox that asks for its slot, and a full disk (a small tmpfs the test fills) is
 //! refused at start-up and reported by `status` while it runs.
 
 mod support;
@@ -139,6 +140,60 @@ fn a_crashed_sandbox_does_not_block_the_next_up() {
     assert!(started.elapsed() < Duration::from_secs(20));
     let status = hk8s(&state, &["status"]);
     assert!(status.status.success(), "{}", text(&status));
+}
+
+/// The slot of the pod network a sandbox recorded (`None` in process mode).
+fn slot(state: &Path) -> Option<u64> {
+    let plan = std::fs::read_to_string(state.join("network.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&plan).ok()?["slot"].as_u64()
+}
+
+fn bridge_exists(slot: u64) -> bool {
+    Path::new(&format!("/sys/class/net/hk8s{slot}")).exists()
+}
+
+#[test]
+fn the_bridge_of_a_killed_sandbox_is_taken_back_by_another_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let _guards = (StopOnDrop(first.clone()), StopOnDrop(second.clone()));
+    let up = hk8s(&first, &["up", "--detach"]);
+    assert!(up.status.success(), "{}", text(&up));
+    let Some(taken) = slot(&first) else {
+        return; // process mode: no bridge to leave behind
+    };
+    let crashed = pid_in(&text(&up));
+    let killed = Command::new("kill")
+        .args(["-KILL", &crashed.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{crashed}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(bridge_exists(taken), "a killed sandbox leaves its bridge");
+
+    // Another state directory that asks for the same slot (as its own previous one) and
+    // has no record of who held it: the bridge's own alias says its sandbox is gone.
+    std::fs::create_dir_all(&second).unwrap();
+    for file in ["hk8s-sandbox.json", "network.json"] {
+        std::fs::copy(first.join(file), second.join(file)).unwrap();
+    }
+    std::fs::remove_dir_all(&first).unwrap();
+    let up = hk8s(&second, &["up", "--detach"]);
+    assert!(up.status.success(), "{}", text(&up));
+    assert_eq!(
+        slot(&second),
+        Some(taken),
+        "the abandoned slot is taken back: {}",
+        text(&up)
+    );
+    let status = hk8s(&second, &["status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    let down = hk8s(&second, &["down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(!bridge_exists(taken), "`down` removes the bridge");
 }
 
 #[test]

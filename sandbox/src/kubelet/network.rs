@@ -7,7 +7,7 @@
 
 use crate::apimachinery::network::AddressPlan;
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::packet_route::route::{RouteScope, RouteType};
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -88,15 +88,15 @@ impl PodNetwork {
             if Some(slot) == previous && owner_is_gone(state_dir) {
                 remove_link(&handle, &name).await;
             }
-            let created = handle.link().add(LinkBridge::new(&name).build()).execute();
-            match created.await {
-                Ok(()) => {}
-                Err(rtnetlink::Error::NetlinkError(e))
-                    if e.raw_code() == -(nix::errno::Errno::EEXIST as i32) =>
-                {
+            if !create_bridge(&handle, &name).await? {
+                if !left_by_ended_sandbox(&handle, &name).await {
                     continue;
                 }
-                Err(e) => return Err(netlink(format!("creating bridge {name}"))(e)),
+                tracing::info!(bridge = %name, "removing the bridge of a sandbox that ended without removing it");
+                remove_link(&handle, &name).await;
+                if !create_bridge(&handle, &name).await? {
+                    continue;
+                }
             }
             let bridge = link_index(&handle, &name)
                 .await?
@@ -120,12 +120,22 @@ impl PodNetwork {
         Err(NetworkError::NoSlot)
     }
 
-    /// Gateway address on the bridge, the bridge up, and the slot's cluster IPs local.
+    /// The owner's alias, gateway address on the bridge, the bridge up, and the slot's
+    /// cluster IPs local.
     async fn configure_bridge(&self) -> Result<(), NetworkError> {
         let name = self.plan.bridge_name().unwrap_or_default();
         let gateway = self.plan.gateway().unwrap_or(Ipv4Addr::UNSPECIFIED);
         let (_, len) = self.plan.pod_cidr();
         let links = self.handle.link();
+        links
+            .set(
+                LinkUnspec::new_with_index(self.bridge)
+                    .alias(owner_alias())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(netlink(format!("naming the owner of bridge {name}")))?;
         if crate::rootless::active() {
             links
                 .set(LinkUnspec::new_with_name("lo").up().build())
@@ -319,6 +329,68 @@ async fn remove_link(handle: &Handle, name: &str) {
     }
 }
 
+/// Creates bridge `name`; false when a bridge of that name exists (its slot is taken).
+async fn create_bridge(handle: &Handle, name: &str) -> Result<bool, NetworkError> {
+    let created = handle.link().add(LinkBridge::new(name).build()).execute();
+    match created.await {
+        Ok(()) => Ok(true),
+        Err(rtnetlink::Error::NetlinkError(e))
+            if e.raw_code() == -(nix::errno::Errno::EEXIST as i32) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(netlink(format!("creating bridge {name}"))(e)),
+    }
+}
+
+/// What a bridge's alias records of the sandbox that made it, so that the bridge of a
+/// sandbox that died without removing it (killed, its state directory deleted) can be
+/// taken back by any later sandbox instead of holding its slot until the machine reboots.
+fn owner_alias() -> String {
+    let pid = std::process::id();
+    let start = super::process::process_start_time(pid).unwrap_or_default();
+    let pidns = pid_namespace().unwrap_or_default();
+    format!("{ALIAS_PREFIX} pid={pid} start={start} pidns={pidns}")
+}
+
+const ALIAS_PREFIX: &str = "hk8s-sandbox";
+
+fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+/// Whether `alias` names a sandbox of this PID namespace that has ended; a bridge without
+/// our alias, or made by a process this one cannot see, is never judged abandoned.
+fn alias_owner_is_gone(alias: &str) -> bool {
+    let field = |key: &str| {
+        alias
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+    };
+    let pid = field("pid").and_then(|p| p.parse::<u32>().ok());
+    let start = field("start").and_then(|s| s.parse::<u64>().ok());
+    let (Some(pid), Some(start), Some(pidns)) = (pid, start, field("pidns")) else {
+        return false;
+    };
+    alias.starts_with(ALIAS_PREFIX)
+        && pid_namespace().as_deref() == Some(pidns)
+        && super::process::process_start_time(pid) != Some(start)
+}
+
+/// Whether bridge `name` was made by a sandbox that has ended.
+async fn left_by_ended_sandbox(handle: &Handle, name: &str) -> bool {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    let Ok(Some(link)) = links.try_next().await else {
+        return false;
+    };
+    link.attributes.iter().any(|a| match a {
+        LinkAttribute::IfAlias(alias) => alias_owner_is_gone(alias),
+        _ => false,
+    })
+}
+
 /// The file naming the process that owns this state directory's bridge.
 const OWNER_FILE: &str = "network.owner";
 
@@ -340,5 +412,32 @@ fn owner_is_gone(state_dir: &Path) -> bool {
             super::process::process_start_time(pid as u32) != Some(start)
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_alias_naming_an_ended_process_of_this_pid_namespace_is_abandoned() {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("run true");
+        let pid = child.id();
+        let start = super::super::process::process_start_time(pid).expect("start time");
+        child.wait().expect("wait for true");
+        let pidns = pid_namespace().expect("own pid namespace");
+        let ended = format!("{ALIAS_PREFIX} pid={pid} start={start} pidns={pidns}");
+        assert!(alias_owner_is_gone(&ended), "{ended}");
+        assert!(
+            !alias_owner_is_gone(&owner_alias()),
+            "this process is alive"
+        );
+        let elsewhere = format!("{ALIAS_PREFIX} pid={pid} start={start} pidns=pid:[1]");
+        assert!(!alias_owner_is_gone(&elsewhere), "another pid namespace");
+        let foreign = format!("my-bridge pid={pid} start={start} pidns={pidns}");
+        assert!(!alias_owner_is_gone(&foreign), "not a sandbox's alias");
+        assert!(!alias_owner_is_gone("hk8s-sandbox"), "no owner recorded");
     }
 }
