@@ -67,6 +67,19 @@ impl Drop for Bystander {
     }
 }
 
+/// Kills the sandbox `pid` with SIGKILL, as a crash would, and waits until it is gone.
+fn crash(pid: i32) {
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_stale_pid_is_never_signalled_and_never_blocks_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,15 +131,7 @@ fn a_crashed_sandbox_does_not_block_the_next_up() {
     let up = hk8s(&state, &["up", "--detach"]);
     assert!(up.status.success(), "{}", text(&up));
     let crashed = pid_in(&text(&up));
-    let killed = Command::new("kill")
-        .args(["-KILL", &crashed.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{crashed}")).exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crash(crashed);
 
     let started = Instant::now();
     let up = hk8s(&state, &["up", "--detach"]);
@@ -163,15 +168,7 @@ fn the_bridge_of_a_killed_sandbox_is_taken_back_by_another_state_directory() {
         return; // process mode: no bridge to leave behind
     };
     let crashed = pid_in(&text(&up));
-    let killed = Command::new("kill")
-        .args(["-KILL", &crashed.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{crashed}")).exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crash(crashed);
     assert!(bridge_exists(taken), "a killed sandbox leaves its bridge");
 
     // Another state directory that asks for the same slot (as its own previous one) and
