@@ -498,14 +498,25 @@ async fn killing_the_sandbox_kills_its_pods_and_a_restart_brings_them_back() {
             .spawn()
             .unwrap()
     };
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
+    /// Stops the sandbox as `Ctrl-C` would when the test ends, so it takes its pod network
+    /// down with it; SIGKILL only if it has not stopped within 30 s.
+    struct StopOnDrop(std::process::Child);
+    impl Drop for StopOnDrop {
         fn drop(&mut self) {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
     }
-    let mut child = KillOnDrop(spawn_child());
+    let mut child = StopOnDrop(spawn_child());
     let marker = state.join("sandbox.pid");
     let start = Instant::now();
     while !marker.exists() {
@@ -557,7 +568,7 @@ async fn killing_the_sandbox_kills_its_pods_and_a_restart_brings_them_back() {
     let _ = std::fs::remove_file(&marker);
 
     // Starting again runs the stored pods again.
-    let _child = KillOnDrop(spawn_child());
+    let _child = StopOnDrop(spawn_child());
     let start = Instant::now();
     while !marker.exists() {
         assert!(
