@@ -4,104 +4,15 @@
 //! `kubectl create token`, RBAC enforced for ServiceAccount tokens, `kubectl auth can-i
 //! --as`, and the token volume the kubelet writes into a pod.
 
+mod common;
+
 use base64::Engine;
+use common::kubectl::Kubectl;
 use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-struct Kubectl {
-    program: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    /// The machine's kubectl, and kubectl 1.37 when the test script provides it.
-    fn all(kubeconfig: &Path) -> Vec<Kubectl> {
-        let mut programs = vec![PathBuf::from("kubectl")];
-        if let Some(new) = std::env::var_os("HK8S_TEST_KUBECTL_NEW").filter(|p| !p.is_empty()) {
-            programs.push(PathBuf::from(new));
-        }
-        programs
-            .into_iter()
-            .map(|program| Kubectl {
-                program,
-                kubeconfig: kubeconfig.to_path_buf(),
-            })
-            .collect()
-    }
-
-    async fn run(&self, args: &[&str]) -> Out {
-        let child = tokio::process::Command::new(&self.program)
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("kubectl is installed");
-        let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {TIMEOUT:?}"))
-            .unwrap();
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.ok,
-            "{} {args:?} failed:\n{}\n{}",
-            self.program.display(),
-            out.stdout,
-            out.stderr
-        );
-        out.stdout
-    }
-
-    async fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            !out.ok,
-            "{} {args:?} succeeded but should not:\n{}",
-            self.program.display(),
-            out.stdout
-        );
-        out.stderr
-    }
-
-    /// Polls `args` until its output satisfies `check`.
-    async fn eventually(&self, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let out = self.run(args).await;
-            if out.ok && check(&out.stdout) {
-                return out.stdout;
-            }
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "kubectl {args:?} never gave the expected answer:\n{}\n{}",
-                out.stdout,
-                out.stderr
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
 
 async fn start(runtime: NodeRuntime) -> (Sandbox, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -129,7 +40,7 @@ fn claims(token: &str) -> Value {
 #[tokio::test]
 async fn namespaces_get_a_default_service_account_and_the_root_ca_and_the_api_has_a_service() {
     let (sandbox, _dir) = start(NodeRuntime::Processes).await;
-    let kubectl = &Kubectl::all(sandbox.kubeconfig_path())[0];
+    let kubectl = &Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)[0];
     kubectl.ok(&["create", "namespace", "team"]).await;
     kubectl
         .eventually(&["get", "serviceaccounts", "-n", "team"], |o| {
@@ -219,7 +130,10 @@ async fn namespaces_get_a_default_service_account_and_the_root_ca_and_the_api_ha
 #[tokio::test]
 async fn service_account_tokens_get_what_rbac_grants_and_nothing_else() {
     let (sandbox, _dir) = start(NodeRuntime::Standin).await;
-    for (i, kubectl) in Kubectl::all(sandbox.kubeconfig_path()).iter().enumerate() {
+    for (i, kubectl) in Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)
+        .iter()
+        .enumerate()
+    {
         let ns = format!("rbac{i}");
         let sa_user = format!("system:serviceaccount:{ns}:robot");
         kubectl.ok(&["create", "namespace", &ns]).await;
@@ -394,7 +308,7 @@ async fn the_python_client_is_refused_and_allowed_by_the_rules() {
         return;
     };
     let (sandbox, dir) = start(NodeRuntime::Standin).await;
-    let kubectl = &Kubectl::all(sandbox.kubeconfig_path())[0];
+    let kubectl = &Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)[0];
     kubectl.ok(&["create", "namespace", "py"]).await;
     kubectl
         .ok(&["create", "serviceaccount", "app", "-n", "py"])
@@ -457,7 +371,7 @@ async fn pods_get_a_token_volume_the_api_server_accepts() {
         "images:\n  sleeper: { program: sleep, args: [\"300\"] }\n",
     )
     .unwrap();
-    let kubectl = &Kubectl::all(sandbox.kubeconfig_path())[0];
+    let kubectl = &Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)[0];
     kubectl.ok(&["create", "namespace", "demo"]).await;
     kubectl
         .eventually(

@@ -3,84 +3,17 @@
 //! controller's status, `kubectl cordon`/`uncordon`, and `kubectl drain
 //! --ignore-daemonsets` evicting only what the budget allows.
 
+mod common;
+
+use common::kubectl::Kubectl;
 use hk8s_sandbox::{Sandbox, SandboxConfig};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const NODE: &str = "hk8s-sandbox";
 const VIOLATES: &str = "Cannot evict pod as it would violate the pod's disruption budget.";
 
-struct Kubectl {
-    program: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
 impl Kubectl {
-    fn new(program: impl Into<PathBuf>, kubeconfig: &Path) -> Self {
-        Kubectl {
-            program: program.into(),
-            kubeconfig: kubeconfig.to_path_buf(),
-        }
-    }
-
-    async fn run(&self, args: &[&str]) -> Out {
-        let child = tokio::process::Command::new(&self.program)
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("kubectl is installed");
-        let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {TIMEOUT:?}"))
-            .unwrap();
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.ok,
-            "{} {args:?} failed:\n{}\n{}",
-            self.program.display(),
-            out.stdout,
-            out.stderr
-        );
-        out.stdout
-    }
-
-    async fn eventually(&self, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let out = self.run(args).await;
-            if out.ok && check(&out.stdout) {
-                return out.stdout;
-            }
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "kubectl {args:?} never gave the expected answer:\n{}\n{}",
-                out.stdout,
-                out.stderr
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
     /// The names of the `app=web` pods, sorted, with their phases.
     async fn web_pods(&self) -> Vec<String> {
         let out = self
@@ -116,7 +49,7 @@ async fn drain_evicts_only_what_the_disruption_budget_allows() {
         "images:\n  sleeper: { program: sleep, args: [\"300\"] }\n",
     )
     .unwrap();
-    let kubectl = Kubectl::new("kubectl", sandbox.kubeconfig_path());
+    let kubectl = Kubectl::new(sandbox.kubeconfig_path(), TIMEOUT);
     let pods_args = [
         "get",
         "pods",
@@ -283,10 +216,8 @@ async fn drain_evicts_only_what_the_disruption_budget_allows() {
             |o| o == "2",
         )
         .await;
-    let newer = std::env::var_os("HK8S_TEST_KUBECTL_NEW")
-        .filter(|p| !p.is_empty())
-        .map(|p| Kubectl::new(p, sandbox.kubeconfig_path()));
-    let last = newer.as_ref().unwrap_or(&kubectl);
+    let kubectls = Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT);
+    let last = kubectls.last().unwrap();
     let drained = last
         .ok(&["drain", NODE, "--ignore-daemonsets", "--timeout=50s"])
         .await;

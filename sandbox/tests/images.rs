@@ -3,55 +3,13 @@
 //! ImagePullBackOff (and the kubelet's events) until `rollout undo`, and imagePullPolicy
 //! defaults as on a cluster.
 
+mod common;
+
+use common::kubectl::Kubectl;
 use hk8s_sandbox::{Sandbox, SandboxConfig};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = tokio::process::Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(TIMEOUT, out)
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish"))
-            .expect("kubectl is installed");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.run(args).await;
-        assert!(ok, "kubectl {args:?} failed:\n{stdout}\n{stderr}");
-        stdout
-    }
-
-    async fn wait_for(&self, what: &str, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let (_, out, _) = self.run(args).await;
-            if check(&out) {
-                return out;
-            }
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "timed out waiting for {what}: {out}"
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-}
 
 #[tokio::test]
 async fn an_unknown_tag_stalls_the_rollout_until_undo() {
@@ -66,9 +24,7 @@ async fn an_unknown_tag_stalls_the_rollout_until_undo() {
     let sandbox = Sandbox::start(SandboxConfig::new(&state))
         .await
         .expect("images.yaml written before the first start is kept");
-    let k = Kubectl {
-        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
-    };
+    let k = Kubectl::new(sandbox.kubeconfig_path(), TIMEOUT);
     k.ok(&["create", "namespace", "demo"]).await;
     k.ok(&[
         "create",
@@ -100,16 +56,13 @@ async fn an_unknown_tag_stalls_the_rollout_until_undo() {
     .await;
     let reasons =
         "jsonpath={range .items[*]}{.status.containerStatuses[0].state.waiting.reason} {end}";
-    k.wait_for(
-        "ImagePullBackOff",
-        &["get", "pods", "-n", "demo", "-o", reasons],
-        |out| out.contains("ImagePullBackOff"),
-    )
+    k.eventually(&["get", "pods", "-n", "demo", "-o", reasons], |out| {
+        out.contains("ImagePullBackOff")
+    })
     .await;
     // The kubelet writes its events in order, after the status: the last one means all.
     let events = k
-        .wait_for(
-            "the pull events",
+        .eventually(
             &[
                 "get",
                 "events",
@@ -136,7 +89,7 @@ async fn an_unknown_tag_stalls_the_rollout_until_undo() {
             "missing {expected:?} in:\n{events}"
         );
     }
-    let (stalled, _, _) = k
+    let stalled = k
         .run(&[
             "rollout",
             "status",
@@ -147,7 +100,7 @@ async fn an_unknown_tag_stalls_the_rollout_until_undo() {
         ])
         .await;
     assert!(
-        !stalled,
+        !stalled.ok,
         "the rollout must not complete with an image that has no such tag"
     );
     let available = k
@@ -172,11 +125,9 @@ async fn an_unknown_tag_stalls_the_rollout_until_undo() {
     ])
     .await;
     let images = "jsonpath={range .items[*]}{.spec.containers[0].image} {end}";
-    k.wait_for(
-        "the bad pod to go",
-        &["get", "pods", "-n", "demo", "-o", images],
-        |out| !out.contains("9.9.9") && out.contains("web:1.0"),
-    )
+    k.eventually(&["get", "pods", "-n", "demo", "-o", images], |out| {
+        !out.contains("9.9.9") && out.contains("web:1.0")
+    })
     .await;
     sandbox.shutdown().await;
 }
@@ -187,9 +138,7 @@ async fn image_pull_policy_defaults_as_on_a_cluster() {
     let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
         .await
         .unwrap();
-    let k = Kubectl {
-        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
-    };
+    let k = Kubectl::new(sandbox.kubeconfig_path(), TIMEOUT);
     let policy = "jsonpath={.spec.containers[0].imagePullPolicy}";
     for (name, image, expected) in [
         ("untagged", "redis", "Always"),
@@ -214,11 +163,9 @@ async fn image_pull_policy_defaults_as_on_a_cluster() {
 async fn running_argv(k: &Kubectl, pod: &str) -> Vec<String> {
     let id = "jsonpath={.status.containerStatuses[0].containerID}";
     let out = k
-        .wait_for(
-            &format!("{pod} to run"),
-            &["get", "pod", pod, "-o", id],
-            |out| out.starts_with("hk8s://"),
-        )
+        .eventually(&["get", "pod", pod, "-o", id], |out| {
+            out.starts_with("hk8s://")
+        })
         .await;
     let pid = out.trim_start_matches("hk8s://");
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
@@ -239,9 +186,7 @@ async fn command_and_args_replace_the_images_entrypoint_and_cmd() {
     )
     .unwrap();
     let sandbox = Sandbox::start(SandboxConfig::new(&state)).await.unwrap();
-    let k = Kubectl {
-        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
-    };
+    let k = Kubectl::new(sandbox.kubeconfig_path(), TIMEOUT);
     let api = "--image=hello-k8s-api:0.1.0";
     k.ok(&["run", "api-args", api, "--", "--flag", "x"]).await;
     k.ok(&["run", "api-command", api, "--command", "--", "sleep", "300"])
@@ -298,11 +243,9 @@ async fn command_and_args_replace_the_images_entrypoint_and_cmd() {
     let argv = running_argv(&k, "redis-port").await.join(" ");
     assert!(argv.contains("7100"), "redis-server with the args: {argv}");
     let phase = "jsonpath={.status.phase}";
-    k.wait_for(
-        "redis-cli to finish",
-        &["get", "pod", "redis-cli", "-o", phase],
-        |out| out == "Succeeded",
-    )
+    k.eventually(&["get", "pod", "redis-cli", "-o", phase], |out| {
+        out == "Succeeded"
+    })
     .await;
     let logs = k.ok(&["logs", "redis-cli"]).await;
     assert!(

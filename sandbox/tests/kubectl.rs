@@ -2,6 +2,9 @@
 //! commands: create namespace, create/apply (client- and server-side) of every manifest,
 //! get with the usual columns, watch, delete by label and by file, the old-API error.
 
+mod common;
+
+use common::kubectl::Kubectl;
 use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -10,62 +13,6 @@ use tokio::io::AsyncReadExt;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-struct Kubectl {
-    kubeconfig: PathBuf,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> Out {
-        self.run_with_input(args, None).await
-    }
-
-    async fn run_with_input(&self, args: &[&str], input: Option<&str>) -> Out {
-        let mut cmd = tokio::process::Command::new("kubectl");
-        cmd.args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env_remove("KUBECTL_EXTERNAL_DIFF")
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("kubectl is installed");
-        if let Some(text) = input {
-            use tokio::io::AsyncWriteExt;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(text.as_bytes()).await.unwrap();
-        }
-        let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {TIMEOUT:?}"))
-            .unwrap();
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.ok,
-            "kubectl {args:?} failed:\n{}\n{}",
-            out.stdout, out.stderr
-        );
-        out.stdout
-    }
-}
-
 async fn start() -> (Sandbox, Kubectl, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(
@@ -73,9 +20,7 @@ async fn start() -> (Sandbox, Kubectl, tempfile::TempDir) {
     )
     .await
     .unwrap();
-    let kubectl = Kubectl {
-        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
-    };
+    let kubectl = Kubectl::new(sandbox.kubeconfig_path(), TIMEOUT);
     (sandbox, kubectl, dir)
 }
 

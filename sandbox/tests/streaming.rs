@@ -2,6 +2,9 @@
 //! (kubectl 1.32 and, with HK8S_TEST_KUBECTL_NEW, 1.37), `exec -it` under tmux, `kubectl cp`
 //! both ways, and the Python client's `stream()` exec (HK8S_TEST_PYTHON).
 
+mod common;
+
+use common::kubectl::Kubectl;
 use hk8s_sandbox::{Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -9,70 +12,13 @@ use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-struct Kubectl {
-    program: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str], input: Option<&str>) -> Out {
-        let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("kubectl is installed");
-        if let Some(text) = input {
-            use tokio::io::AsyncWriteExt;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(text.as_bytes()).await.unwrap();
-        }
-        let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {TIMEOUT:?}"))
-            .unwrap();
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args, None).await;
-        assert_eq!(
-            out.code,
-            Some(0),
-            "kubectl {args:?} failed:\n{}\n{}",
-            out.stdout,
-            out.stderr
-        );
-        out.stdout
-    }
-}
-
 /// A sandbox running pods, with a Redis Deployment in `demo` whose pod is Ready.
 async fn start_with_redis() -> (Sandbox, Kubectl, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
         .await
         .unwrap();
-    let kubectl = Kubectl {
-        program: "kubectl".into(),
-        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
-    };
+    let kubectl = Kubectl::new(sandbox.kubeconfig_path(), TIMEOUT);
     kubectl.ok(&["create", "namespace", "demo"]).await;
     kubectl
         .ok(&[
@@ -87,7 +33,7 @@ async fn start_with_redis() -> (Sandbox, Kubectl, tempfile::TempDir, String) {
     let start = Instant::now();
     loop {
         let out = kubectl
-            .run(
+            .run_with_input(
                 &[
                     "get", "pods", "-n", "demo", "-l", "app=redis", "-o",
                     "jsonpath={.items[0].metadata.name} {.items[0].status.containerStatuses[0].ready}",
@@ -107,22 +53,6 @@ async fn start_with_redis() -> (Sandbox, Kubectl, tempfile::TempDir, String) {
     }
 }
 
-/// The kubectl binaries to test: the machine's and, when given, kubectl 1.37.
-fn kubectls(kubeconfig: &Path) -> Vec<Kubectl> {
-    let mut programs = vec![PathBuf::from("kubectl")];
-    match std::env::var_os("HK8S_TEST_KUBECTL_NEW") {
-        Some(p) => programs.push(p.into()),
-        None => eprintln!("HK8S_TEST_KUBECTL_NEW unset: testing the machine's kubectl only"),
-    }
-    programs
-        .into_iter()
-        .map(|program| Kubectl {
-            program,
-            kubeconfig: kubeconfig.to_path_buf(),
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn exec_runs_in_the_container_and_passes_exit_codes_back() {
     let (sandbox, kubectl, _dir, pod) = start_with_redis().await;
@@ -137,7 +67,7 @@ async fn exec_runs_in_the_container_and_passes_exit_codes_back() {
             "jsonpath={.status.podIP}",
         ])
         .await;
-    for k in kubectls(sandbox.kubeconfig_path()) {
+    for k in Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT) {
         let who = k.program.display().to_string();
         let ping = k
             .ok(&[
@@ -154,7 +84,7 @@ async fn exec_runs_in_the_container_and_passes_exit_codes_back() {
             .await;
         assert_eq!(ping.trim(), "PONG", "{who}");
         let exit = k
-            .run(
+            .run_with_input(
                 &[
                     "exec",
                     "-n",
@@ -190,14 +120,14 @@ async fn exec_runs_in_the_container_and_passes_exit_codes_back() {
             .await;
         assert_eq!(env.trim(), pod, "{who}: the container's environment");
         let echoed = k
-            .run(
+            .run_with_input(
                 &["exec", "-i", "-n", "demo", &pod, "--", "cat"],
                 Some("through stdin\n"),
             )
             .await;
         assert_eq!(echoed.stdout, "through stdin\n", "{who}: {}", echoed.stderr);
         let missing = k
-            .run(
+            .run_with_input(
                 &["exec", "-n", "demo", &pod, "--", "hk8s-no-such-tool"],
                 None,
             )
@@ -211,7 +141,7 @@ async fn exec_runs_in_the_container_and_passes_exit_codes_back() {
             missing.stderr
         );
         let wrong = k
-            .run(
+            .run_with_input(
                 &["exec", "-n", "demo", &pod, "-c", "nope", "--", "true"],
                 None,
             )
@@ -398,7 +328,7 @@ async fn start_with_shell() -> (Sandbox, tempfile::TempDir) {
         "images:\n  shell: sh\n",
     )
     .unwrap();
-    kubectls(sandbox.kubeconfig_path())[0]
+    Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)[0]
         .ok(&["create", "namespace", "demo"])
         .await;
     (sandbox, dir)
@@ -407,7 +337,10 @@ async fn start_with_shell() -> (Sandbox, tempfile::TempDir) {
 #[tokio::test]
 async fn attach_streams_a_running_containers_output() {
     let (sandbox, _dir) = start_with_shell().await;
-    for (i, kubectl) in kubectls(sandbox.kubeconfig_path()).iter().enumerate() {
+    for (i, kubectl) in Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)
+        .iter()
+        .enumerate()
+    {
         let pod = format!("ticker-{i}");
         kubectl
             .ok(&[
@@ -433,7 +366,9 @@ async fn attach_streams_a_running_containers_output() {
                 &format!("pod/{pod}"),
             ])
             .await;
-        let out = kubectl.run(&["attach", "-n", "demo", &pod], None).await;
+        let out = kubectl
+            .run_with_input(&["attach", "-n", "demo", &pod], None)
+            .await;
         let lines: Vec<&str> = out
             .stdout
             .lines()
@@ -454,10 +389,13 @@ async fn attach_streams_a_running_containers_output() {
 #[tokio::test]
 async fn run_with_stdin_attaches_and_the_container_reads_it() {
     let (sandbox, _dir) = start_with_shell().await;
-    for (i, kubectl) in kubectls(sandbox.kubeconfig_path()).iter().enumerate() {
+    for (i, kubectl) in Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)
+        .iter()
+        .enumerate()
+    {
         let pod = format!("reader-{i}");
         let out = kubectl
-            .run(
+            .run_with_input(
                 &[
                     "run",
                     "-i",
@@ -484,7 +422,9 @@ async fn run_with_stdin_attaches_and_the_container_reads_it() {
             out.stderr
         );
         assert_eq!(out.code, Some(0), "{}", out.stderr);
-        let gone = kubectl.run(&["get", "pod", "-n", "demo", &pod], None).await;
+        let gone = kubectl
+            .run_with_input(&["get", "pod", "-n", "demo", &pod], None)
+            .await;
         assert!(
             gone.stderr.contains("NotFound"),
             "--rm left the pod: {}",
@@ -541,10 +481,7 @@ async fn start_with_app() -> (Sandbox, Kubectl, tempfile::TempDir) {
     let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
         .await
         .unwrap();
-    let kubectl = Kubectl {
-        program: "kubectl".into(),
-        kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
-    };
+    let kubectl = Kubectl::new(sandbox.kubeconfig_path(), TIMEOUT);
     kubectl.ok(&["create", "namespace", "demo"]).await;
     let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../embedded-manifests");
     for file in [
@@ -668,7 +605,7 @@ async fn port_forward_serves_the_frontend_through_its_service_deployment_and_pod
             "jsonpath={.items[0].metadata.name}",
         ])
         .await;
-    for k in kubectls(sandbox.kubeconfig_path()) {
+    for k in Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT) {
         let who = k.program.display().to_string();
         let pod_target = format!("pod/{pod}");
         for (target, remote) in [
@@ -698,7 +635,7 @@ async fn port_forward_serves_the_frontend_through_its_service_deployment_and_pod
 #[tokio::test]
 async fn port_forward_to_a_closed_port_reports_the_refusal_and_ends() {
     let (sandbox, _kubectl, _dir, pod) = start_with_redis().await;
-    for k in kubectls(sandbox.kubeconfig_path()) {
+    for k in Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT) {
         let who = k.program.display().to_string();
         let pod_target = format!("pod/{pod}");
         let forward = k.port_forward(&pod_target, 6390).await;
@@ -790,7 +727,7 @@ async fn ephemeral_terminated(kubectl: &Kubectl, pod: &str, name: &str) {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let out = kubectl
-            .run(&["get", "pod", "-n", "demo", pod, "-o", &path], None)
+            .run_with_input(&["get", "pod", "-n", "demo", pod, "-o", &path], None)
             .await;
         if !out.stdout.trim().is_empty() {
             return;
@@ -803,7 +740,10 @@ async fn ephemeral_terminated(kubectl: &Kubectl, pod: &str, name: &str) {
 #[tokio::test]
 async fn debug_runs_an_ephemeral_container_in_the_targets_pid_namespace() {
     let (sandbox, _dir) = start_with_shell().await;
-    for (i, kubectl) in kubectls(sandbox.kubeconfig_path()).iter().enumerate() {
+    for (i, kubectl) in Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)
+        .iter()
+        .enumerate()
+    {
         let pod = format!("app-{i}");
         let args = ["--image=shell", "--restart=Never", "--command", "--"];
         let run = [
@@ -851,7 +791,7 @@ async fn debug_runs_an_ephemeral_container_in_the_targets_pid_namespace() {
             "-c",
             "read l; echo got $l; ps ax",
         ];
-        let out = kubectl.run(&piped, Some("hello debug\n")).await;
+        let out = kubectl.run_with_input(&piped, Some("hello debug\n")).await;
         assert!(
             out.stdout.contains("got hello debug") && !out.stdout.contains("sleep 4321"),
             "{}: debug -i: {}\n{}",
@@ -896,7 +836,7 @@ async fn ephemeral_containers_may_be_added_but_not_changed_or_removed() {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, Patch, PatchParams};
     let (sandbox, _dir) = start_with_shell().await;
-    let kubectl = &kubectls(sandbox.kubeconfig_path())[0];
+    let kubectl = &Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)[0];
     let discovery = kubectl.ok(&["get", "--raw", "/api/v1"]).await;
     assert!(
         discovery.contains("\"pods/ephemeralcontainers\""),
@@ -974,7 +914,7 @@ async fn ephemeral_containers_may_be_added_but_not_changed_or_removed() {
 #[tokio::test]
 async fn an_ended_ephemeral_container_is_not_run_again_after_a_sandbox_restart() {
     let (sandbox, dir) = start_with_shell().await;
-    let kubectl = &kubectls(sandbox.kubeconfig_path())[0];
+    let kubectl = &Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)[0];
     let run = [
         "run",
         "app",
@@ -1010,7 +950,7 @@ async fn an_ended_ephemeral_container_is_not_run_again_after_a_sandbox_restart()
     let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("state")))
         .await
         .unwrap();
-    let kubectl = &kubectls(sandbox.kubeconfig_path())[0];
+    let kubectl = &Kubectl::all(sandbox.kubeconfig_path(), TIMEOUT)[0];
     let ready = "--for=condition=Ready";
     kubectl
         .ok(&["wait", "-n", "demo", ready, "pod/app", "--timeout=60s"])

@@ -4,15 +4,16 @@
 //! with raw HTTP, kubectl (the machine's and `HK8S_TEST_KUBECTL_NEW`) and, when
 //! `HK8S_TEST_PYTHON` names a Python with the official client, that client.
 
+mod common;
+
+use common::kubectl::{Kubectl, Out, programs};
 use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -49,50 +50,10 @@ async fn raw(
     (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// The kubectl binaries to check with: the machine's, and the newer one when given.
-fn kubectls() -> Vec<String> {
-    let mut out = vec!["kubectl".to_string()];
-    if let Ok(new) = std::env::var("HK8S_TEST_KUBECTL_NEW")
-        && Path::new(&new).exists()
-    {
-        out.push(new);
-    }
-    out
-}
-
 async fn run(program: &str, kubeconfig: &Path, args: &[&str], input: Option<&str>) -> Out {
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    if let Some(text) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(text.as_bytes()).await.unwrap();
-    }
-    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+    Kubectl::with_program(program, kubeconfig, TIMEOUT)
+        .run_with_input(args, input)
         .await
-        .unwrap_or_else(|_| panic!("{program} {args:?} did not finish"))
-        .unwrap();
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn deployment(name: &str) -> Value {
@@ -135,7 +96,7 @@ async fn create_answers_carry_the_zeroed_status() {
         "a client's status is reset on create: {body}"
     );
 
-    for kubectl in kubectls() {
+    for kubectl in programs() {
         let out = run(
             &kubectl,
             sandbox.kubeconfig_path(),
@@ -261,7 +222,7 @@ async fn unsupported_field_selectors_are_bad_requests() {
         status["message"],
         r#""spec.replicas" is not a known field selector: only "metadata.name", "metadata.namespace""#
     );
-    for kubectl in kubectls() {
+    for kubectl in programs() {
         let out = run(
             &kubectl,
             sandbox.kubeconfig_path(),
@@ -303,7 +264,7 @@ async fn names_and_sizes_follow_each_kinds_limits() {
     let long64 = "a".repeat(64);
     let long253 = format!("{}.{}", "b".repeat(200), "c".repeat(52));
     let long254 = "d".repeat(254);
-    for kubectl in kubectls() {
+    for kubectl in programs() {
         let ok = |out: &Out| assert!(out.ok, "{kubectl}: {}", out.stderr);
         ok(&run(
             &kubectl,
@@ -568,7 +529,7 @@ async fn uid_and_resource_version_preconditions_are_enforced() {
         s.message
     );
 
-    for kubectl in kubectls() {
+    for kubectl in programs() {
         let out = run(
             &kubectl,
             sandbox.kubeconfig_path(),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod kubectl;
+
 use hk8s_sandbox::{Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
