@@ -34,22 +34,6 @@ pub(crate) const PROTOCOLS: [&str; 2] = [SPDY_TUNNEL, CHANNELS_V4];
 
 const CHUNK: usize = 32 * 1024;
 
-/// The first subprotocol the client offers that is served; `Some("")` when it offers none
-/// (the channel protocol), `None` when it offers only unknown ones.
-pub(crate) fn negotiate<'a>(offered: impl Iterator<Item = &'a str>) -> Option<&'static str> {
-    let offered: Vec<&str> = offered
-        .flat_map(|h| h.split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    if offered.is_empty() {
-        return Some("");
-    }
-    offered
-        .iter()
-        .find_map(|o| PROTOCOLS.iter().find(|p| **p == *o).copied())
-}
-
 /// Where a pod's ports are reached, or why they cannot be.
 struct Target {
     namespace: String,
@@ -518,15 +502,22 @@ async fn forward_channel(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kubelet::server::negotiate;
 
     #[test]
     fn the_spdy_tunnel_is_preferred_and_channels_are_the_default() {
         let kubectl = ["SPDY/3.1+portforward.k8s.io"];
-        assert_eq!(negotiate(kubectl.into_iter()), Some(SPDY_TUNNEL));
+        assert_eq!(
+            negotiate(kubectl.into_iter(), &PROTOCOLS),
+            Some(SPDY_TUNNEL)
+        );
         let python = ["v5.channel.k8s.io,v4.channel.k8s.io"];
-        assert_eq!(negotiate(python.into_iter()), Some(CHANNELS_V4));
-        assert_eq!(negotiate(std::iter::empty()), Some(""));
-        assert_eq!(negotiate(["v5.channel.k8s.io"].into_iter()), None);
+        assert_eq!(negotiate(python.into_iter(), &PROTOCOLS), Some(CHANNELS_V4));
+        assert_eq!(negotiate(std::iter::empty(), &PROTOCOLS), Some(""));
+        assert_eq!(
+            negotiate(["v5.channel.k8s.io"].into_iter(), &PROTOCOLS),
+            None
+        );
     }
 
     #[test]

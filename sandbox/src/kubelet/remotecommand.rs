@@ -49,22 +49,6 @@ impl Version {
     }
 }
 
-/// The first subprotocol the client offers that is served; `Some("")` when it offers none
-/// (the unversioned protocol), `None` when it offers only unknown ones.
-pub(crate) fn negotiate<'a>(offered: impl Iterator<Item = &'a str>) -> Option<&'static str> {
-    let offered: Vec<&str> = offered
-        .flat_map(|h| h.split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    if offered.is_empty() {
-        return Some("");
-    }
-    offered
-        .iter()
-        .find_map(|o| PROTOCOLS.iter().find(|p| **p == *o).copied())
-}
-
 /// How a command ended, as the error channel reports it.
 pub(crate) enum Outcome {
     Exited { argv: Vec<String>, code: i32 },
@@ -281,17 +265,24 @@ pub(crate) async fn write_frames<S>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kubelet::server::negotiate;
 
     #[test]
     fn the_newest_offered_protocol_is_chosen_and_unknown_ones_refused() {
         let offered = ["v5.channel.k8s.io, v4.channel.k8s.io"];
-        assert_eq!(negotiate(offered.into_iter()), Some("v5.channel.k8s.io"));
         assert_eq!(
-            negotiate(["v4.channel.k8s.io"].into_iter()),
+            negotiate(offered.into_iter(), &PROTOCOLS),
+            Some("v5.channel.k8s.io")
+        );
+        assert_eq!(
+            negotiate(["v4.channel.k8s.io"].into_iter(), &PROTOCOLS),
             Some("v4.channel.k8s.io")
         );
-        assert_eq!(negotiate(std::iter::empty()), Some(""));
-        assert_eq!(negotiate(["SPDY/3.1+portforward.k8s.io"].into_iter()), None);
+        assert_eq!(negotiate(std::iter::empty(), &PROTOCOLS), Some(""));
+        assert_eq!(
+            negotiate(["SPDY/3.1+portforward.k8s.io"].into_iter(), &PROTOCOLS),
+            None
+        );
     }
 
     #[test]

@@ -142,14 +142,11 @@ fn parse(req: &Request) -> Result<Target, Box<ErrorResponse>> {
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|h| h.to_str().ok());
-    let (protocol, served) = match kind {
-        "portForward" => (portforward::negotiate(offered), &portforward::PROTOCOLS[..]),
-        _ => (
-            remotecommand::negotiate(offered),
-            &remotecommand::PROTOCOLS[..],
-        ),
+    let served: &[&'static str] = match kind {
+        "portForward" => &portforward::PROTOCOLS,
+        _ => &remotecommand::PROTOCOLS,
     };
-    let protocol = protocol.ok_or_else(|| {
+    let protocol = negotiate(offered, served).ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
             format!("requested protocol(s) are not supported; supports {served:?}"),
@@ -166,6 +163,25 @@ fn parse(req: &Request) -> Result<Target, Box<ErrorResponse>> {
         query,
         protocol,
     })
+}
+
+/// The first of the client's subprotocols that is `served`; `Some("")` when it offers none
+/// (the unversioned channel protocol), `None` when it offers only unknown ones.
+pub(super) fn negotiate<'a>(
+    offered: impl Iterator<Item = &'a str>,
+    served: &[&'static str],
+) -> Option<&'static str> {
+    let offered: Vec<&str> = offered
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if offered.is_empty() {
+        return Some("");
+    }
+    offered
+        .iter()
+        .find_map(|o| served.iter().find(|p| **p == *o).copied())
 }
 
 /// The main process of the named running container, or the kubelet's error for it.
