@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProgressError {
@@ -50,6 +50,22 @@ pub fn data_dir() -> Result<PathBuf, ProgressError> {
         .ok_or(ProgressError::NoDataDir)
 }
 
+/// Writes `value` as pretty JSON to `path` atomically (a temporary file renamed over the old
+/// one), so a crash mid-write never leaves a learner's saved state half written.
+pub(crate) fn save_json(path: &Path, value: &impl Serialize) -> Result<(), ProgressError> {
+    let err = |source| ProgressError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    std::fs::write(&tmp, text).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
 fn file() -> Result<PathBuf, ProgressError> {
     Ok(data_dir()?.join("progress.json"))
 }
@@ -71,20 +87,9 @@ impl Progress {
         }
     }
 
-    /// Saves atomically (write a temporary file, then rename it over the old one).
+    /// Saves atomically (see [`save_json`]).
     pub fn save(&self) -> Result<(), ProgressError> {
-        let path = file()?;
-        let err = |source| ProgressError::Write {
-            path: path.display().to_string(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, &path).map_err(err)
+        save_json(&file()?, self)
     }
 
     pub fn lesson(&self, key: &str, lesson: u32) -> LessonProgress {

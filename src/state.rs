@@ -2,7 +2,7 @@
 //! built-in sandbox, so that later commands use it without `--sandbox` and do not ask again.
 //! Kept beside the progress in the data directory (`state.json`).
 
-use crate::progress::{ProgressError, data_dir};
+use crate::progress::{ProgressError, data_dir, save_json};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -40,17 +40,6 @@ impl AppState {
     }
 
     fn save(&self) -> Result<(), ProgressError> {
-        let path = file()?;
-        let err = |source| ProgressError::Write {
-            path: path.display().to_string(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, &path).map_err(err)
+        save_json(&file()?, self)
     }
 }
