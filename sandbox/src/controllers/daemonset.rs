@@ -5,18 +5,19 @@
 //! status` read. Each template is kept as a ControllerRevision ([`history`]), which `kubectl
 //! rollout history` and `undo` use.
 
+use super::pod_control::PodControl;
 use super::util::{
-    controller_ref, controller_uid, is_active, is_benign, is_ready, pod_template_hash, write_status,
+    controller_ref, controller_uid, is_active, is_ready, pod_template_hash, write_status,
 };
 use super::{Error, Shared, api_error};
-use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::events::Recorder;
 use crate::apimachinery::workqueue;
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{Node, Pod, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::api::{Api, ObjectMeta};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use serde_json::json;
@@ -271,57 +272,13 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     Ok(Action::await_change())
 }
 
+/// Creates the pods the plan puts on nodes and deletes the ones it takes off.
 async fn manage(ds: &DaemonSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
-    let key = ds.uid().unwrap_or_default();
-    let name = format!("{}/{}", ds.namespace().unwrap_or_default(), ds.name_any());
-    let pods: Api<Pod> = Api::namespaced(
-        ctx.shared.client.clone(),
-        &ds.namespace().unwrap_or_default(),
-    );
-    let reference = Recorder::reference(ds);
-    let expectations = &ctx.shared.expectations;
-    expectations.expect_creations(&key, plan.create.len());
-    expectations.expect_deletions(&key, plan.delete.iter().filter_map(|p| p.uid()));
-    let mut first_error = None;
-    for node in &plan.create {
-        match pods
-            .create(&PostParams::default(), &pod_for(ds, node))
-            .await
-        {
-            Ok(pod) => {
-                let message = format!("Created pod: {}", pod.name_any());
-                ctx.events
-                    .publish(&reference, EventType::Normal, "SuccessfulCreate", &message)
-                    .await;
-            }
-            Err(e) => {
-                expectations.creation_observed(&key);
-                first_error.get_or_insert(api_error(format!(
-                    "creating a pod for daemon set {name} on node {node}"
-                ))(e));
-            }
-        }
-    }
-    for pod in &plan.delete {
-        match pods.delete(&pod.name_any(), &DeleteParams::default()).await {
-            Ok(_) => {
-                let message = format!("Deleted pod: {}", pod.name_any());
-                ctx.events
-                    .publish(&reference, EventType::Normal, "SuccessfulDelete", &message)
-                    .await;
-            }
-            Err(e) => {
-                expectations.deletion_observed(&key, &pod.uid().unwrap_or_default());
-                if !is_benign(&e) {
-                    first_error.get_or_insert(api_error(format!(
-                        "deleting pod {} of daemon set {name}",
-                        pod.name_any()
-                    ))(e));
-                }
-            }
-        }
-    }
-    first_error.map_or(Ok(()), Err)
+    let create = plan.create.iter().map(|node| pod_for(ds, node)).collect();
+    let shared = &ctx.shared;
+    PodControl::new(ds, shared.client.clone(), &shared.expectations, &ctx.events)
+        .apply(create, &plan.delete)
+        .await
 }
 
 /// A pod from the template for `node`, held there by required node affinity.

@@ -42,6 +42,7 @@ mod garbagecollector;
 mod history;
 mod hpa;
 mod job;
+mod pod_control;
 mod replicaset;
 mod replicationcontroller;
 mod rootca;

@@ -3,16 +3,16 @@
 //! until the pod informer observed them (expectations), so a stale store never makes it
 //! create or delete twice.
 
-use super::util::{controller_ref, controller_uid, is_active, is_benign, is_ready, write_status};
+use super::pod_control::PodControl;
+use super::util::{controller_ref, controller_uid, is_active, is_ready, write_status};
 use super::{Error, Shared, api_error};
-use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::events::Recorder;
 use crate::apimachinery::names::random_suffix;
 use crate::apimachinery::workqueue;
 use crate::shutdown::Shutdown;
-use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec};
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use kube::api::{Api, ObjectMeta};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -127,73 +127,20 @@ fn full_name<K: Resource<DynamicType = ()>>(rs: &K) -> String {
     )
 }
 
-/// Creates and deletes pods of `rs` (a ReplicaSet or a ReplicationController), expecting
-/// each to be observed; the first failure is returned after every other call was made.
+/// Creates and deletes pods of `rs` (a ReplicaSet or a ReplicationController).
 pub(super) async fn manage<K: Resource<DynamicType = ()>>(
     rs: &K,
     template: Option<PodTemplateSpec>,
     plan: &Plan,
     ctx: &Ctx,
 ) -> Result<(), Error> {
-    let key = rs.uid().unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(
-        ctx.shared.client.clone(),
-        &rs.namespace().unwrap_or_default(),
-    );
-    let reference = Recorder::reference(rs);
-    let expectations = &ctx.shared.expectations;
-    expectations.expect_creations(&key, plan.create);
-    let created = join_all((0..plan.create).map(|_| async {
-        let result = pods
-            .create(
-                &PostParams::default(),
-                &pod_from_template(rs, template.clone()),
-            )
-            .await;
-        match &result {
-            Ok(pod) => {
-                publish(ctx, &reference, "SuccessfulCreate", "Created", pod).await;
-            }
-            Err(_) => expectations.creation_observed(&key),
-        }
-        result
-            .map(drop)
-            .map_err(api_error(format!("creating a pod for {}", full_name(rs))))
-    }))
-    .await;
-    expectations.expect_deletions(&key, plan.delete.iter().filter_map(|p| p.uid()));
-    let deleted = join_all(plan.delete.iter().map(|pod| async {
-        match pods.delete(&pod.name_any(), &DeleteParams::default()).await {
-            Ok(_) => {
-                publish(ctx, &reference, "SuccessfulDelete", "Deleted", pod).await;
-                Ok(())
-            }
-            Err(e) => {
-                expectations.deletion_observed(&key, &pod.uid().unwrap_or_default());
-                if is_benign(&e) {
-                    return Ok(());
-                }
-                Err(api_error(format!(
-                    "deleting pod {} of {}",
-                    pod.name_any(),
-                    full_name(rs)
-                ))(e))
-            }
-        }
-    }))
-    .await;
-    created.into_iter().chain(deleted).collect()
-}
-
-async fn publish(ctx: &Ctx, reference: &ObjectReference, reason: &str, verb: &str, pod: &Pod) {
-    ctx.events
-        .publish(
-            reference,
-            EventType::Normal,
-            reason,
-            &format!("{verb} pod: {}", pod.name_any()),
-        )
-        .await;
+    let create = (0..plan.create)
+        .map(|_| pod_from_template(rs, template.clone()))
+        .collect();
+    let shared = &ctx.shared;
+    PodControl::new(rs, shared.client.clone(), &shared.expectations, &ctx.events)
+        .apply(create, &plan.delete)
+        .await
 }
 
 fn pod_from_template<K: Resource<DynamicType = ()>>(

@@ -11,16 +11,16 @@ mod per_index;
 mod plan;
 mod policy;
 
+use super::pod_control::PodControl;
 use super::util::{controller_ref, controller_uid, is_benign, replace_status};
 use super::{Error, Shared, api_error};
-use crate::apimachinery::events::{EventType, Recorder};
+use crate::apimachinery::events::Recorder;
 use crate::apimachinery::workqueue;
 use crate::shutdown::Shutdown;
-use futures::future::join_all;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, ObjectMeta, PropagationPolicy};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use std::future::Future;
@@ -123,17 +123,9 @@ async fn expire(
     }
 }
 
-/// Creates and deletes pods, expecting each to be observed.
+/// Creates and deletes the Job's pods.
 async fn manage(job: &Job, plan: &plan::Plan, ctx: &Ctx) -> Result<(), Error> {
-    let key = job.uid().unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(
-        ctx.shared.client.clone(),
-        &job.namespace().unwrap_or_default(),
-    );
-    let reference = Recorder::reference(job);
-    let expectations = &ctx.shared.expectations;
-    expectations.expect_creations(&key, plan.create);
-    let templates: Vec<Pod> = (0..plan.create)
+    let create = (0..plan.create)
         .map(|i| {
             let mut pod = pod_from_template(job, plan.indexes.get(i).copied());
             if let Some(counts) = plan.failure_counts.get(i) {
@@ -142,48 +134,15 @@ async fn manage(job: &Job, plan: &plan::Plan, ctx: &Ctx) -> Result<(), Error> {
             pod
         })
         .collect();
-    let created = join_all(templates.iter().map(|pod| async {
-        let result = pods.create(&PostParams::default(), pod).await;
-        match &result {
-            Ok(pod) => {
-                let message = format!("Created pod: {}", pod.name_any());
-                ctx.events
-                    .publish(&reference, EventType::Normal, "SuccessfulCreate", &message)
-                    .await;
-            }
-            Err(_) => expectations.creation_observed(&key),
-        }
-        result.map(drop).map_err(api_error(format!(
-            "creating a pod for job {}",
-            full_name(job)
-        )))
-    }))
-    .await;
-    expectations.expect_deletions(&key, plan.delete.iter().filter_map(|p| p.uid()));
-    let deleted = join_all(plan.delete.iter().map(|pod| async {
-        match pods.delete(&pod.name_any(), &DeleteParams::default()).await {
-            Ok(_) => {
-                let message = format!("Deleted pod: {}", pod.name_any());
-                ctx.events
-                    .publish(&reference, EventType::Normal, "SuccessfulDelete", &message)
-                    .await;
-                Ok(())
-            }
-            Err(e) => {
-                expectations.deletion_observed(&key, &pod.uid().unwrap_or_default());
-                if is_benign(&e) {
-                    return Ok(());
-                }
-                Err(api_error(format!(
-                    "deleting pod {} of job {}",
-                    pod.name_any(),
-                    full_name(job)
-                ))(e))
-            }
-        }
-    }))
-    .await;
-    created.into_iter().chain(deleted).collect()
+    let shared = &ctx.shared;
+    PodControl::new(
+        job,
+        shared.client.clone(),
+        &shared.expectations,
+        &ctx.events,
+    )
+    .apply(create, &plan.delete)
+    .await
 }
 
 /// A pod from the Job's template, named `<job>-<random>` (`<job>-<index>-<random>` in an
