@@ -327,6 +327,11 @@ async fn jobs_complete_fail_at_their_backoff_limit_and_print_like_a_cluster() {
         ],
     )
     .await;
+    env.wait_for("the job's pod event in kubectl describe", async || {
+        let out = env.ok(&kubectl, &["describe", "job", "hello"]).await;
+        (out.contains("SuccessfulCreate") && out.contains("Created pod: hello-")).then_some(())
+    })
+    .await;
     let logs = env.ok(&kubectl, &["logs", "job/hello"]).await;
     assert!(logs.contains("hello from the job"), "{logs}");
     let job = env.json(&kubectl, &["get", "job", "hello"]).await;
@@ -582,6 +587,18 @@ async fn a_daemon_set_runs_a_pod_on_the_node_and_replication_controllers_scale()
         "the pod was replaced"
     );
     assert_eq!(live[0]["spec"]["containers"][0]["env"][0]["value"], "2");
+    let second = live[0]["metadata"]["name"].as_str().unwrap().to_string();
+    env.wait_for(
+        "the daemon set's pod events in kubectl describe",
+        async || {
+            let out = env.ok(&kubectl, &["describe", "ds", "agent"]).await;
+            (out.contains(&format!("Created pod: {second}"))
+                && out.contains("SuccessfulDelete")
+                && out.contains(&format!("Deleted pod: {first}")))
+            .then_some(())
+        },
+    )
+    .await;
 
     let rc = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: old}\nspec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: old}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
     env.apply(&kubectl, rc).await;
@@ -610,6 +627,11 @@ async fn a_daemon_set_runs_a_pod_on_the_node_and_replication_controllers_scale()
             .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
             .count();
         (live == 1).then_some(())
+    })
+    .await;
+    env.wait_for("the scale-down's event in kubectl describe", async || {
+        let out = env.ok(&kubectl, &["describe", "rc", "old"]).await;
+        out.contains("Deleted pod: old-").then_some(())
     })
     .await;
     let top = env
