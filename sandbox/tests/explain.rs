@@ -5,24 +5,15 @@
 //! JSON with the same definitions as Swagger 2.0 (validated with openapi-spec-validator
 //! through the official Python client when `HK8S_TEST_PYTHON` is given), protobuf to kubectl.
 
+mod common;
+
+use common::kubectl::{Kubectl, programs};
 use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn kubectls() -> Vec<String> {
-    let mut out = vec!["kubectl".to_string()];
-    if let Ok(new) = std::env::var("HK8S_TEST_KUBECTL_NEW")
-        && Path::new(&new).exists()
-    {
-        out.push(new);
-    }
-    out
-}
 
 /// Runs kubectl with `home` as its HOME (a fresh discovery and OpenAPI cache) and
 /// returns its stdout, failing the test when it fails.
@@ -33,35 +24,10 @@ async fn kubectl(
     args: &[&str],
     input: Option<&str>,
 ) -> String {
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
+    Kubectl::with_program(program, kubeconfig, TIMEOUT)
         .env("HOME", home)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    if let Some(text) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(text.as_bytes()).await.unwrap();
-    }
-    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+        .ok_with_input(args, input)
         .await
-        .unwrap_or_else(|_| panic!("{program} {args:?} did not finish"))
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 #[tokio::test]
@@ -73,7 +39,7 @@ async fn kubectl_explain_prints_the_kubernetes_field_documentation() {
     .await
     .unwrap();
     let kc = sandbox.kubeconfig_path();
-    for (i, program) in kubectls().iter().enumerate() {
+    for (i, program) in programs().iter().enumerate() {
         let home = dir.path().join(format!("home-{i}"));
         std::fs::create_dir_all(&home).unwrap();
         let out = kubectl(
@@ -158,7 +124,7 @@ async fn client_side_apply_merges_lists_by_their_keys() {
     .await
     .unwrap();
     let kc = sandbox.kubeconfig_path();
-    for (i, program) in kubectls().iter().enumerate() {
+    for (i, program) in programs().iter().enumerate() {
         let home = dir.path().join(format!("home-{i}"));
         std::fs::create_dir_all(&home).unwrap();
         let ns = format!("apply-{i}");

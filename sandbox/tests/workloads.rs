@@ -3,10 +3,12 @@
 //! autoscaling/v1 HPAs read as v2 and back, Jobs that complete and fail, a CronJob firing
 //! when the controllers' clock moves a minute on, DaemonSets, and `kubectl get` tables.
 
+mod common;
+
+use common::kubectl::{Kubectl, programs};
 use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -60,48 +62,18 @@ async fn start(runtime: NodeRuntime) -> Env {
     env
 }
 
-/// The kubectl binaries to test with: the machine's, and the newer one when configured.
-fn kubectls() -> Vec<String> {
-    let mut all = vec!["kubectl".to_string()];
-    if let Ok(new) = std::env::var("HK8S_TEST_KUBECTL_NEW")
-        && !new.is_empty()
-    {
-        all.push(new);
-    }
-    all
-}
-
 impl Env {
     fn sandbox(&self) -> &Sandbox {
         self.sandbox.as_ref().expect("running")
     }
 
+    /// Runs kubectl in namespace `demo`; whether it succeeded, and its stdout then stderr.
     async fn run(&self, kubectl: &str, args: &[&str], input: Option<&str>) -> (bool, String) {
-        let mut cmd = tokio::process::Command::new(kubectl);
-        cmd.args(["-n", "demo"])
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("kubectl is installed");
-        if let Some(text) = input {
-            use tokio::io::AsyncWriteExt;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(text.as_bytes()).await.unwrap();
-        }
-        let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("{kubectl} {args:?} did not finish in {TIMEOUT:?}"))
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.success(), text)
+        let args: Vec<&str> = ["-n", "demo"].iter().chain(args).copied().collect();
+        let out = Kubectl::with_program(kubectl, &self.kubeconfig, TIMEOUT)
+            .run_with_input(&args, input)
+            .await;
+        (out.ok, out.stdout + &out.stderr)
     }
 
     async fn ok(&self, kubectl: &str, args: &[&str]) -> String {
@@ -175,7 +147,7 @@ fn header(table: &str) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_original_v1_hpa_is_accepted_and_reads_the_same_in_v1_and_v2() {
     let env = start(NodeRuntime::Standin).await;
-    for kubectl in kubectls() {
+    for kubectl in programs() {
         let versions = env.ok(&kubectl, &["api-versions"]).await;
         for gv in ["autoscaling/v1", "autoscaling/v2", "batch/v1", "apps/v1"] {
             assert!(versions.lines().any(|l| l == gv), "{gv} in\n{versions}");
@@ -269,7 +241,7 @@ async fn the_original_v1_hpa_is_accepted_and_reads_the_same_in_v1_and_v2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kinds_are_discovered_and_validated_like_a_cluster() {
     let env = start(NodeRuntime::Standin).await;
-    for kubectl in kubectls() {
+    for kubectl in programs() {
         let resources = env.ok(&kubectl, &["api-resources"]).await;
         for (name, short) in [
             ("jobs", ""),
@@ -302,7 +274,7 @@ async fn kinds_are_discovered_and_validated_like_a_cluster() {
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_complete_fail_at_their_backoff_limit_and_print_like_a_cluster() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     env.ok(
         &kubectl,
         &[
@@ -424,7 +396,7 @@ async fn jobs_complete_fail_at_their_backoff_limit_and_print_like_a_cluster() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cron_job_fires_when_its_minute_comes_and_jobs_can_be_made_from_it() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     env.ok(
         &kubectl,
         &[
@@ -531,7 +503,7 @@ async fn a_cron_job_fires_when_its_minute_comes_and_jobs_can_be_made_from_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_set_runs_a_pod_on_the_node_and_replication_controllers_scale() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     let daemon_set = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
     env.apply(&kubectl, daemon_set).await;
     env.ok(
@@ -648,7 +620,7 @@ async fn a_daemon_set_runs_a_pod_on_the_node_and_replication_controllers_scale()
 #[tokio::test(flavor = "multi_thread")]
 async fn rollout_history_renumbers_an_undone_revision_and_shows_change_causes() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     env.ok(
         &kubectl,
         &[
@@ -718,7 +690,7 @@ async fn rollout_history_renumbers_an_undone_revision_and_shows_change_causes() 
 #[tokio::test(flavor = "multi_thread")]
 async fn indexed_jobs_give_each_pod_its_index_and_record_completed_indexes() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     let unindexed = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec:\n  completionMode: Indexed\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
     let (ok, out) = env
         .run(&kubectl, &["apply", "-f", "-"], Some(unindexed))
@@ -809,7 +781,7 @@ fn job_with_failure_policy(name: &str, backoff_limit: i32, script: &str, restart
 #[tokio::test(flavor = "multi_thread")]
 async fn pod_failure_policies_fail_the_job_at_once_or_ignore_the_failure() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     let on_failure = job_with_failure_policy("bad", 1, "true", "OnFailure");
     let (ok, out) = env
         .run(&kubectl, &["apply", "-f", "-"], Some(&on_failure))
@@ -948,7 +920,7 @@ spec:
 #[tokio::test(flavor = "multi_thread")]
 async fn pod_failure_policy_rules_are_validated_like_the_api_server() {
     let env = start(NodeRuntime::Standin).await;
-    for kubectl in kubectls() {
+    for kubectl in programs() {
         let (ok, out) = env
             .run(&kubectl, &["apply", "-f", "-"], Some(BAD_FAILURE_POLICY))
             .await;
@@ -1021,7 +993,7 @@ async fn pod_failure_policy_rules_are_validated_like_the_api_server() {
             format!("{head}    rules:\n    - action: Ignore\n      onPodConditions: [{{type: DisruptionTarget}}]\n  template:{rest}")
         })
         .unwrap();
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     env.apply(&kubectl, &defaulted).await;
     let job = env.json(&kubectl, &["get", "job", "bad-policy"]).await;
     let rule = &job["spec"]["podFailurePolicy"]["rules"][0];
@@ -1065,7 +1037,7 @@ async fn index_pods(env: &Env, kubectl: &str, job: &str, index: &str) -> Vec<(St
 #[tokio::test(flavor = "multi_thread")]
 async fn indexes_are_retried_on_their_own_with_a_backoff_limit_per_index() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     let non_indexed = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec:\n  backoffLimitPerIndex: 1\n  maxFailedIndexes: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
     let (ok, out) = env
         .run(&kubectl, &["apply", "-f", "-"], Some(non_indexed))
@@ -1157,7 +1129,7 @@ fn history_rows(out: &str) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_set_rollouts_keep_controller_revisions_for_history_and_undo() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     let daemon_set = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  annotations: {kubernetes.io/change-cause: first}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
     roll_out_a_second_template(
         &env,
@@ -1228,7 +1200,7 @@ async fn roll_out_a_second_template(
     .await;
     env.ok(kubectl, &["rollout", "status", target, "--timeout=60s"])
         .await;
-    for k in kubectls() {
+    for k in programs() {
         let out = env.ok(&k, &["rollout", "history", target]).await;
         let rows = history_rows(&out);
         assert_eq!(rows.len(), 2, "{out}");
@@ -1277,7 +1249,7 @@ async fn undo_to_the_first_template(env: &Env, kubectl: &str, target: &str, sele
 #[tokio::test(flavor = "multi_thread")]
 async fn stateful_set_rollouts_keep_controller_revisions_for_history_and_undo() {
     let env = start(NodeRuntime::Processes).await;
-    let kubectl = kubectls().pop().unwrap();
+    let kubectl = programs().pop().unwrap();
     let stateful_set = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  annotations: {kubernetes.io/change-cause: first}\nspec:\n  serviceName: db\n  replicas: 1\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
     roll_out_a_second_template(
         &env,

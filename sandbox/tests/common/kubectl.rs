@@ -12,6 +12,8 @@ pub struct Kubectl {
     pub kubeconfig: PathBuf,
     /// How long one command may run, and how long [`Kubectl::eventually`] polls.
     pub timeout: Duration,
+    /// Environment variables set besides `KUBECONFIG` (a test's own `HOME`, say).
+    pub envs: Vec<(String, PathBuf)>,
 }
 
 /// What one kubectl command gave.
@@ -38,7 +40,14 @@ impl Kubectl {
             program: program.into(),
             kubeconfig: kubeconfig.to_path_buf(),
             timeout,
+            envs: Vec::new(),
         }
+    }
+
+    /// The same kubectl with `name` set to `value` in its environment.
+    pub fn env(mut self, name: &str, value: &Path) -> Kubectl {
+        self.envs.push((name.to_string(), value.to_path_buf()));
+        self
     }
 
     /// The machine's kubectl, then kubectl 1.37 when `HK8S_TEST_KUBECTL_NEW` names it.
@@ -59,6 +68,7 @@ impl Kubectl {
         let mut child = tokio::process::Command::new(&self.program)
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env_remove("KUBECTL_EXTERNAL_DIFF")
             .stdin(if input.is_some() {
                 Stdio::piped()
