@@ -3,30 +3,18 @@
 
 mod support;
 
+use support::text;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-
-const HK8S: &str = env!("CARGO_BIN_EXE_hk8s");
 
 fn run(cmd: &mut Command) -> Output {
     support::run_within(cmd, Duration::from_secs(30))
 }
 
 fn hk8s(state: &Path, args: &[&str]) -> Output {
-    run(Command::new(HK8S)
-        .args(["sandbox"])
-        .args(args)
-        .arg("--state-dir")
-        .arg(state))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    support::sandbox_command(state, args, Duration::from_secs(30))
 }
 
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {

@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::text;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -18,19 +20,7 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn hk8s(state: &Path, args: &[&str]) -> Output {
-    run(Command::new(HK8S)
-        .arg("sandbox")
-        .args(args)
-        .arg("--state-dir")
-        .arg(state))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    support::sandbox_command(state, args, Duration::from_secs(40))
 }
 
 /// The pid in "(pid N)".

@@ -1,6 +1,8 @@
 //! kube-rs against an in-process sandbox over HTTPS: CRUD, server-side apply, watches,
 //! cascading delete, and the error answers.
 
+mod common;
+
 use futures::{StreamExt, TryStreamExt};
 use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -11,17 +13,6 @@ use serde_json::json;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn start() -> (Sandbox, kube::Client, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(
-        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
-    )
-    .await
-    .expect("sandbox starts");
-    let client = sandbox.client().expect("client");
-    (sandbox, client, dir)
-}
 
 async fn namespace(client: &kube::Client, name: &str) {
     let ns: Api<Namespace> = Api::all(client.clone());
@@ -53,7 +44,7 @@ fn api_error(e: kube::Error) -> kube::core::Status {
 
 #[tokio::test]
 async fn typed_crud_round_trips() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     namespace(&client, "demo").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "demo");
     let cm: ConfigMap = serde_json::from_value(
@@ -132,7 +123,7 @@ async fn typed_crud_round_trips() {
 
 #[tokio::test]
 async fn error_answers_name_the_problem() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     namespace(&client, "demo").await;
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "demo");
     deploys
@@ -243,7 +234,7 @@ async fn error_answers_name_the_problem() {
 
 #[tokio::test]
 async fn server_side_apply_is_idempotent_and_tracks_managers() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     namespace(&client, "demo").await;
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "demo");
     let pp = PatchParams::apply("hk8s-test");
@@ -308,7 +299,7 @@ async fn server_side_apply_is_idempotent_and_tracks_managers() {
 
 #[tokio::test]
 async fn watcher_and_await_condition_see_pods_start() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     namespace(&client, "demo").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "demo");
     let stream = watcher(pods.clone(), watcher::Config::default().labels("app=redis"));
@@ -346,7 +337,7 @@ async fn watcher_and_await_condition_see_pods_start() {
 
 #[tokio::test]
 async fn deleting_an_owner_deletes_its_dependents() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     namespace(&client, "demo").await;
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "demo");
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "demo");
@@ -470,7 +461,7 @@ async fn objects_survive_a_restart() {
 
 #[tokio::test]
 async fn logs_scale_and_collections() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     namespace(&client, "demo").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "demo");
     let pod: Pod = serde_json::from_value(json!({
@@ -642,7 +633,7 @@ async fn terminating_pods_are_reaped_even_across_a_restart() {
 /// view) is collected, as Kubernetes' garbage collector does; one whose owner lives stays.
 #[tokio::test]
 async fn objects_created_for_a_deleted_owner_are_collected() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     namespace(&client, "demo").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "demo");
     let owner_of = |name: &str, uid: &str| {

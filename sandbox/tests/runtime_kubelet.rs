@@ -1,6 +1,9 @@
 //! The process kubelet and controllers against an in-process sandbox, through kube-rs:
 //! real processes (sh, python3, sleep) mapped from images in the sandbox's images.yaml.
 
+mod common;
+
+use common::wait_for;
 use hk8s_sandbox::{Sandbox, SandboxConfig};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -126,24 +129,6 @@ fn pod(name: &str, image: &str, extra: Value) -> Value {
         }
     }
     json!({"metadata": {"name": name, "labels": {"app": name}}, "spec": {"containers": [container]}})
-}
-
-async fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,7 +7,6 @@
 mod common;
 
 use common::kubectl::{Kubectl, Out, programs};
-use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
@@ -16,17 +15,6 @@ use std::path::Path;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-async fn start() -> (Sandbox, kube::Client, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = Sandbox::start(
-        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
-    )
-    .await
-    .expect("sandbox starts");
-    let client = sandbox.client().expect("client");
-    (sandbox, client, dir)
-}
 
 /// A request's status and body exactly as sent.
 async fn raw(
@@ -65,7 +53,7 @@ fn deployment(name: &str) -> Value {
 
 #[tokio::test]
 async fn create_answers_carry_the_zeroed_status() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     let (code, body) = raw(
         &client,
         "POST",
@@ -143,7 +131,7 @@ print("available", d.status.available_replicas)
 
 #[tokio::test]
 async fn status_errors_have_the_api_server_member_order() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     let (code, body) = raw(
         &client,
         "GET",
@@ -189,7 +177,7 @@ async fn status_errors_have_the_api_server_member_order() {
 
 #[tokio::test]
 async fn unsupported_field_selectors_are_bad_requests() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     let (code, body) = raw(
         &client,
         "GET",
@@ -259,7 +247,7 @@ async fn unsupported_field_selectors_are_bad_requests() {
 
 #[tokio::test]
 async fn names_and_sizes_follow_each_kinds_limits() {
-    let (sandbox, _client, dir) = start().await;
+    let (sandbox, _client, dir) = common::start_standin().await;
     let kc = sandbox.kubeconfig_path();
     let long64 = "a".repeat(64);
     let long253 = format!("{}.{}", "b".repeat(200), "c".repeat(52));
@@ -433,7 +421,7 @@ async fn names_and_sizes_follow_each_kinds_limits() {
 
 #[tokio::test]
 async fn uid_and_resource_version_preconditions_are_enforced() {
-    let (sandbox, client, _dir) = start().await;
+    let (sandbox, client, _dir) = common::start_standin().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let cm: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"k": "v"}}))

@@ -2,7 +2,7 @@
 //! where the sandbox kubelet looks for them, and a command's output as one readable text.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,18 @@ pub fn ensure_app_binaries() {
             .expect("running cargo build -p hello-k8s");
         assert!(status.success(), "cargo build -p hello-k8s failed");
     });
+}
+
+/// `hk8s sandbox ARGS --state-dir STATE` run to completion; fails the test after `limit`.
+pub fn sandbox_command(state: &Path, args: &[&str], limit: Duration) -> Output {
+    run_within(
+        Command::new(env!("CARGO_BIN_EXE_hk8s"))
+            .arg("sandbox")
+            .args(args)
+            .arg("--state-dir")
+            .arg(state),
+        limit,
+    )
 }
 
 /// stdout, then stderr under a marker: what an assertion message should show.

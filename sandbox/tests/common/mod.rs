@@ -5,7 +5,7 @@
 
 pub mod kubectl;
 
-use hk8s_sandbox::{Sandbox, SandboxConfig};
+use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use serde_json::Value;
@@ -120,6 +120,20 @@ impl Env {
     }
 }
 
+/// A sandbox whose kubelet runs stand-in pods (no processes), for tests of the API alone,
+/// and a client of it.
+pub async fn start_standin() -> (Sandbox, kube::Client, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = Sandbox::start(
+        SandboxConfig::new(dir.path().join("state")).with_runtime(NodeRuntime::Standin),
+    )
+    .await
+    .expect("sandbox starts");
+    let client = sandbox.client().expect("client");
+    (sandbox, client, dir)
+}
+
+/// Polls `check` every 200 ms until it answers; fails the test after `timeout`.
 pub async fn wait_for<T>(
     what: &str,
     timeout: Duration,
