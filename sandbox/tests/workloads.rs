@@ -1278,3 +1278,58 @@ async fn stateful_set_rollouts_keep_controller_revisions_for_history_and_undo() 
     );
     undo_to_the_first_template(&env, &kubectl, "sts/db", "app=db").await;
 }
+
+/// A Deployment whose pods name a ServiceAccount that does not exist: as on a cluster, its
+/// ReplicaSet writes `FailedCreate` events with the API server's message, and both carry a
+/// `ReplicaFailure` condition until the account exists and the pod is created.
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_that_cannot_be_created_show_as_failed_create_and_replica_failure() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = programs().pop().unwrap();
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, labels: {app: web}}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      serviceAccountName: missing\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    env.apply(&kubectl, deployment).await;
+    let refused =
+        "error looking up service account demo/missing: serviceaccount \"missing\" not found";
+    let described = env
+        .wait_for("FailedCreate in kubectl describe rs", async || {
+            let out = env.ok(&kubectl, &["describe", "rs", "-l", "app=web"]).await;
+            (out.contains("FailedCreate") && out.contains(refused)).then_some(out)
+        })
+        .await;
+    assert!(described.contains("Error creating: pods"), "{described}");
+    let failure = "jsonpath={.items[*].status.conditions[?(@.type==\"ReplicaFailure\")].reason}";
+    for kind in ["rs", "deploy"] {
+        env.wait_for(&format!("ReplicaFailure on the {kind}"), async || {
+            let out = env
+                .ok(&kubectl, &["get", kind, "-l", "app=web", "-o", failure])
+                .await;
+            (out.trim() == "FailedCreate").then_some(())
+        })
+        .await;
+    }
+    let deploy = env.ok(&kubectl, &["describe", "deploy", "web"]).await;
+    assert!(
+        deploy.contains("ReplicaFailure") && deploy.contains("FailedCreate"),
+        "{deploy}"
+    );
+
+    env.ok(&kubectl, &["create", "serviceaccount", "missing"])
+        .await;
+    env.ok(
+        &kubectl,
+        &["rollout", "status", "deploy/web", "--timeout=60s"],
+    )
+    .await;
+    for kind in ["rs", "deploy"] {
+        env.wait_for(
+            &format!("ReplicaFailure gone from the {kind}"),
+            async || {
+                let out = env
+                    .ok(&kubectl, &["get", kind, "-l", "app=web", "-o", failure])
+                    .await;
+                out.trim().is_empty().then_some(())
+            },
+        )
+        .await;
+    }
+}

@@ -108,6 +108,20 @@ pub(crate) enum Error {
     },
 }
 
+impl Error {
+    /// The API server's own message for a failed call, as Kubernetes' controllers put it in
+    /// events and conditions (`pods "web-x" is forbidden: …`); else the whole error.
+    pub(crate) fn api_message(&self) -> String {
+        match self {
+            Error::Api {
+                source: kube::Error::Api(status),
+                ..
+            } => status.message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Wraps a failed API call with what was being done to which object.
 pub(crate) fn api_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
     let what = what.into();

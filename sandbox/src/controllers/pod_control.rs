@@ -1,5 +1,6 @@
 //! Creating and deleting the pods of a ReplicaSet, Job or DaemonSet as Kubernetes'
-//! `PodControl` does: a `SuccessfulCreate` or `SuccessfulDelete` event on the owner for each,
+//! `PodControl` does: a `SuccessfulCreate` or `SuccessfulDelete` event on the owner for each
+//! (`FailedCreate`/`FailedDelete` warnings with the API server's message when one fails),
 //! with expectations raised first and lowered for every call that fails, so the owner's next
 //! reconcile waits for the pod informer instead of acting twice.
 
@@ -55,6 +56,7 @@ impl<'a> PodControl<'a> {
         match self.pods.create(&PostParams::default(), pod).await {
             Ok(pod) => {
                 self.event(
+                    EventType::Normal,
                     "SuccessfulCreate",
                     &format!("Created pod: {}", pod.name_any()),
                 )
@@ -64,7 +66,15 @@ impl<'a> PodControl<'a> {
             Err(e) => {
                 self.expectations.creation_observed(&self.key);
                 let what = format!("creating pod {} for {}", pod.name_any(), self.owner);
-                Err(api_error(what)(e))
+                let error = api_error(what)(e);
+                let message = error.api_message();
+                // As Kubernetes does, no event when the namespace is being deleted.
+                if !message.contains("because it is being terminated") {
+                    let message = format!("Error creating: {message}");
+                    self.event(EventType::Warning, "FailedCreate", &message)
+                        .await;
+                }
+                Err(error)
             }
         }
     }
@@ -77,6 +87,7 @@ impl<'a> PodControl<'a> {
         {
             Ok(_) => {
                 self.event(
+                    EventType::Normal,
                     "SuccessfulDelete",
                     &format!("Deleted pod: {}", pod.name_any()),
                 )
@@ -90,14 +101,18 @@ impl<'a> PodControl<'a> {
                     return Ok(());
                 }
                 let what = format!("deleting pod {} of {}", pod.name_any(), self.owner);
-                Err(api_error(what)(e))
+                let error = api_error(what)(e);
+                let message = format!("Error deleting: {}", error.api_message());
+                self.event(EventType::Warning, "FailedDelete", &message)
+                    .await;
+                Err(error)
             }
         }
     }
 
-    async fn event(&self, reason: &str, message: &str) {
+    async fn event(&self, kind: EventType, reason: &str, message: &str) {
         self.events
-            .publish(&self.reference, EventType::Normal, reason, message)
+            .publish(&self.reference, kind, reason, message)
             .await;
     }
 }

@@ -4,20 +4,24 @@
 //! create or delete twice.
 
 use super::pod_control::PodControl;
-use super::util::{controller_ref, controller_uid, is_active, is_ready, write_status};
+use super::util::{controller_ref, controller_uid, is_active, is_ready, replace_status};
 use super::{Error, Shared, api_error};
 use crate::apimachinery::events::Recorder;
 use crate::apimachinery::names::random_suffix;
 use crate::apimachinery::workqueue;
 use crate::shutdown::Shutdown;
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ObjectMeta};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use std::future::Future;
 use std::sync::Arc;
+
+/// The condition a ReplicaSet carries while it cannot create or delete its pods.
+pub(crate) const REPLICA_FAILURE: &str = "ReplicaFailure";
 
 pub(super) struct Ctx {
     pub(super) shared: Arc<Shared>,
@@ -107,8 +111,17 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
         Some(_) => Ok(()),
         None => manage(&*rs, rs.spec.template.clone(), &plan, &ctx).await,
     };
+    let current = rs.status.as_ref();
+    let status = ReplicaSetStatus {
+        conditions: replica_failure(
+            current.and_then(|s| s.conditions.as_deref()),
+            &managed,
+            plan.create > 0,
+        ),
+        ..plan.status
+    };
     let api: Api<ReplicaSet> = Api::namespaced(ctx.shared.client.clone(), &ns.unwrap_or_default());
-    write_status(&api, &rs.name_any(), rs.status.as_ref(), &plan.status)
+    replace_status(&api, &rs.name_any(), current, &status)
         .await
         .map_err(api_error(format!(
             "writing the status of {}",
@@ -116,6 +129,41 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
         )))?;
     managed?;
     Ok(pending.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// The conditions with `ReplicaFailure` kept as Kubernetes' ReplicaSet controller keeps it:
+/// added with the API server's message when creating (`FailedCreate`) or deleting
+/// (`FailedDelete`) pods failed, unchanged while failures go on, removed once a sync works.
+fn replica_failure(
+    current: Option<&[ReplicaSetCondition]>,
+    managed: &Result<(), Error>,
+    creating: bool,
+) -> Option<Vec<ReplicaSetCondition>> {
+    let mut conditions = current.unwrap_or_default().to_vec();
+    let existing = conditions
+        .iter()
+        .position(|c| c.type_.as_deref() == Some(REPLICA_FAILURE));
+    match (managed, existing) {
+        (Err(e), None) => conditions.push(ReplicaSetCondition {
+            type_: Some(REPLICA_FAILURE.into()),
+            status: Some("True".into()),
+            reason: Some(
+                if creating {
+                    "FailedCreate"
+                } else {
+                    "FailedDelete"
+                }
+                .into(),
+            ),
+            message: Some(e.api_message()),
+            last_transition_time: Some(Time(jiff::Timestamp::now())),
+        }),
+        (Ok(()), Some(i)) => {
+            conditions.remove(i);
+        }
+        _ => {}
+    }
+    (!conditions.is_empty()).then_some(conditions)
 }
 
 fn full_name<K: Resource<DynamicType = ()>>(rs: &K) -> String {
@@ -168,7 +216,27 @@ mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::ReplicaSetSpec;
     use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn refused(message: &str) -> Result<(), Error> {
+        let status = kube::core::Status::failure(message, "Forbidden").with_code(403);
+        Err(api_error("creating a pod")(kube::Error::Api(Box::new(
+            status,
+        ))))
+    }
+
+    #[test]
+    fn replica_failure_keeps_its_first_message_while_failing_and_goes_on_success() {
+        let first = replica_failure(None, &refused("quota"), true).unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].reason.as_deref(), Some("FailedCreate"));
+        assert_eq!(first[0].message.as_deref(), Some("quota"));
+        let again = replica_failure(Some(&first), &refused("other"), true).unwrap();
+        assert_eq!(again, first, "unchanged while failures go on");
+        let deleting = replica_failure(None, &refused("no"), false).unwrap();
+        assert_eq!(deleting[0].reason.as_deref(), Some("FailedDelete"));
+        assert_eq!(replica_failure(Some(&first), &Ok(()), true), None);
+        assert_eq!(replica_failure(None, &Ok(()), true), None);
+    }
 
     fn replica_set(replicas: i32) -> ReplicaSet {
         ReplicaSet {

@@ -2,6 +2,7 @@
 //! `kubectl rollout status` waits on, with the progress deadline.
 
 use super::{available, spec_replicas};
+use crate::controllers::replicaset::REPLICA_FAILURE;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -94,11 +95,44 @@ pub(super) fn status(
         ready_replicas: Some(c.ready),
         available_replicas: Some(c.available),
         unavailable_replicas: Some((replicas - c.available).max(0)).filter(|n| *n > 0),
-        conditions: Some(vec![available, progressing]),
+        conditions: Some(
+            [available, progressing]
+                .into_iter()
+                .chain(replica_failure(owned, new_rs))
+                .collect(),
+        ),
         collision_count: previous.collision_count,
         ..Default::default()
     };
     (status, recheck)
+}
+
+/// The new ReplicaSet's `ReplicaFailure` condition, else an old one's, as the Deployment's
+/// own (Kubernetes' `getReplicaFailures`): why its pods cannot be created shows on it.
+fn replica_failure(
+    owned: &[ReplicaSet],
+    new_rs: Option<&ReplicaSet>,
+) -> Option<DeploymentCondition> {
+    let failure = |rs: &ReplicaSet| {
+        rs.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_.as_deref() == Some(REPLICA_FAILURE))
+            .cloned()
+    };
+    let c = new_rs
+        .and_then(failure)
+        .or_else(|| owned.iter().find_map(failure))?;
+    Some(DeploymentCondition {
+        type_: c.type_,
+        status: c.status,
+        reason: c.reason,
+        message: c.message,
+        last_update_time: c.last_transition_time.clone(),
+        last_transition_time: c.last_transition_time,
+    })
 }
 
 fn deadline_seconds(d: &Deployment) -> i64 {
