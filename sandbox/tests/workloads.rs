@@ -1290,13 +1290,21 @@ async fn pods_that_cannot_be_created_show_as_failed_create_and_replica_failure()
     env.apply(&kubectl, deployment).await;
     let refused =
         "error looking up service account demo/missing: serviceaccount \"missing\" not found";
+    // Admission names the pod by its generateName prefix, so the retries' events are one,
+    // counted ("x3 over 2s").
     let described = env
-        .wait_for("FailedCreate in kubectl describe rs", async || {
+        .wait_for("repeated FailedCreate in kubectl describe rs", async || {
             let out = env.ok(&kubectl, &["describe", "rs", "-l", "app=web"]).await;
-            (out.contains("FailedCreate") && out.contains(refused)).then_some(out)
+            (out.contains("FailedCreate") && out.contains(refused) && out.contains("(x"))
+                .then_some(out)
         })
         .await;
-    assert!(described.contains("Error creating: pods"), "{described}");
+    let message = described
+        .lines()
+        .find(|l| l.contains("Error creating: pods \"web-"))
+        .unwrap_or_else(|| panic!("{described}"));
+    assert!(message.contains("-\" is forbidden: "), "{message}");
+    assert_eq!(described.matches("FailedCreate").count(), 2, "{described}");
     let failure = "jsonpath={.items[*].status.conditions[?(@.type==\"ReplicaFailure\")].reason}";
     for kind in ["rs", "deploy"] {
         env.wait_for(&format!("ReplicaFailure on the {kind}"), async || {

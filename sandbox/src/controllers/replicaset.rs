@@ -7,7 +7,6 @@ use super::pod_control::PodControl;
 use super::util::{controller_ref, controller_uid, is_active, is_ready, replace_status};
 use super::{Error, Shared, api_error};
 use crate::apimachinery::events::Recorder;
-use crate::apimachinery::names::random_suffix;
 use crate::apimachinery::workqueue;
 use crate::shutdown::Shutdown;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
@@ -199,7 +198,7 @@ fn pod_from_template<K: Resource<DynamicType = ()>>(
     let meta = template.metadata.unwrap_or_default();
     Pod {
         metadata: ObjectMeta {
-            name: Some(format!("{}-{}", rs.name_any(), random_suffix())),
+            generate_name: Some(format!("{}-", rs.name_any())),
             namespace: rs.namespace(),
             labels: meta.labels,
             annotations: meta.annotations,

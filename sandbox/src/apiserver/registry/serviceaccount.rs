@@ -35,7 +35,12 @@ impl Api {
                 return Ok(());
             }
             let pods = by_kind("v1", "Pod").expect("served");
-            let pod_name = name_of(pod).to_string();
+            // Admission runs before a generated name is filled in: the prefix is what it names.
+            let pod_name = pod["metadata"]["generateName"]
+                .as_str()
+                .filter(|g| !g.is_empty())
+                .unwrap_or(name_of(pod))
+                .to_string();
             return Err(ApiError::new(
                 403,
                 "Forbidden",
