@@ -1320,6 +1320,14 @@ async fn pods_that_cannot_be_created_show_as_failed_create_and_replica_failure()
         deploy.contains("ReplicaFailure") && deploy.contains("FailedCreate"),
         "{deploy}"
     );
+    let progressing = "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}";
+    assert_eq!(
+        env.ok(&kubectl, &["get", "deploy", "web", "-o", progressing])
+            .await
+            .trim(),
+        "NewReplicaSetCreated",
+        "no progress: the condition stays as the new ReplicaSet left it"
+    );
 
     env.ok(&kubectl, &["create", "serviceaccount", "missing"])
         .await;

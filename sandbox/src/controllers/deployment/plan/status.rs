@@ -257,7 +257,9 @@ impl Conditions<'_> {
                 format!("ReplicaSet \"{new_name}\" has timed out progressing."),
             )
         } else {
-            updating()
+            // No progress and no deadline passed: the condition stays as it was (a rollout
+            // whose pods cannot be created keeps "NewReplicaSetCreated", as on a cluster).
+            progressing_before.cloned().unwrap_or_else(updating)
         }
     }
 }
