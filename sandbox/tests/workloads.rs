@@ -1349,3 +1349,29 @@ async fn pods_that_cannot_be_created_show_as_failed_create_and_replica_failure()
         .await;
     }
 }
+
+/// A StatefulSet's pod events read as Kubernetes v1.37 writes them (`Create Pod db-0 in
+/// StatefulSet db failed error: …`, then `… successful`, `Delete Pod …`).
+#[tokio::test(flavor = "multi_thread")]
+async fn stateful_set_pod_events_read_as_on_a_cluster() {
+    let env = start(NodeRuntime::Processes).await;
+    let kubectl = programs().pop().unwrap();
+    let set = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      serviceAccountName: missing\n      containers: [{name: a, image: busybox, command: [sh, -c, 'sleep 600']}]\n";
+    env.apply(&kubectl, set).await;
+    let refused = "Create Pod db-0 in StatefulSet db failed error: pods \"db-0\" is forbidden: error looking up service account demo/missing: serviceaccount \"missing\" not found";
+    let events = async |needle: &str| {
+        env.wait_for(needle, async || {
+            let out = env.ok(&kubectl, &["describe", "sts", "db"]).await;
+            out.contains(needle).then_some(out)
+        })
+        .await
+    };
+    let described = events(refused).await;
+    assert!(described.contains("Warning  FailedCreate"), "{described}");
+    env.ok(&kubectl, &["create", "serviceaccount", "missing"])
+        .await;
+    events("Create Pod db-0 in StatefulSet db successful").await;
+    env.ok(&kubectl, &["scale", "sts", "db", "--replicas=0"])
+        .await;
+    events("Delete Pod db-0 in StatefulSet db successful").await;
+}

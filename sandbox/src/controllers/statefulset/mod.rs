@@ -136,7 +136,7 @@ async fn apply(sts: &StatefulSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
     match api.delete(&pod.name_any(), &DeleteParams::default()).await {
         Ok(_) => {
             let message = format!(
-                "delete Pod {} in StatefulSet {} successful",
+                "Delete Pod {} in StatefulSet {} successful",
                 pod.name_any(),
                 sts.name_any()
             );
@@ -148,11 +148,19 @@ async fn apply(sts: &StatefulSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
             if is_benign(&e) {
                 return Ok(());
             }
-            Err(api_error(format!(
+            let error = api_error(format!(
                 "deleting pod {} of stateful set {}",
                 pod.name_any(),
                 full_name(sts)
-            ))(e))
+            ))(e);
+            let message = format!(
+                "Delete Pod {} in StatefulSet {} failed error: {}",
+                pod.name_any(),
+                sts.name_any(),
+                error.api_message()
+            );
+            warn(ctx, &reference, "FailedDelete", &message).await;
+            Err(error)
         }
     }
 }
@@ -172,24 +180,35 @@ async fn create_pod(
         match claims.create(&PostParams::default(), claim).await {
             Ok(_) => {
                 let message = format!(
-                    "create Claim {} Pod {pod_name} in StatefulSet {name} success",
+                    "Create Claim {} Pod {pod_name} in StatefulSet {name} success",
                     claim.name_any()
                 );
                 publish(ctx, reference, "SuccessfulCreate", &message).await;
             }
             Err(e) if is_benign(&e) => {}
             Err(e) => {
-                return Err(api_error(format!(
+                let error = api_error(format!(
                     "creating claim {ns}/{} for pod {pod_name}",
                     claim.name_any()
-                ))(e));
+                ))(e);
+                let cause = error.api_message();
+                let claim = claim.name_any();
+                let message = format!(
+                    "Create Claim {claim} for Pod {pod_name} in StatefulSet {name} failed error: {cause}"
+                );
+                warn(ctx, reference, "FailedCreate", &message).await;
+                let message = format!(
+                    "Create Pod {pod_name} in StatefulSet {name} failed error: failed to create PVC {claim}: {cause}"
+                );
+                warn(ctx, reference, "FailedCreate", &message).await;
+                return Err(error);
             }
         }
     }
     let pods: Api<Pod> = Api::namespaced(ctx.shared.client.clone(), &ns);
     match pods.create(&PostParams::default(), &create.pod).await {
         Ok(_) => {
-            let message = format!("create Pod {pod_name} in StatefulSet {name} successful");
+            let message = format!("Create Pod {pod_name} in StatefulSet {name} successful");
             publish(ctx, reference, "SuccessfulCreate", &message).await;
             Ok(())
         }
@@ -199,14 +218,29 @@ async fn create_pod(
                 .creation_observed(&sts.uid().unwrap_or_default());
             Ok(())
         }
-        Err(e) => Err(api_error(format!(
-            "creating pod {ns}/{pod_name} of stateful set {ns}/{name}"
-        ))(e)),
+        Err(e) => {
+            let error = api_error(format!(
+                "creating pod {ns}/{pod_name} of stateful set {ns}/{name}"
+            ))(e);
+            let message = format!(
+                "Create Pod {pod_name} in StatefulSet {name} failed error: {}",
+                error.api_message()
+            );
+            warn(ctx, reference, "FailedCreate", &message).await;
+            Err(error)
+        }
     }
 }
 
 async fn publish(ctx: &Ctx, reference: &ObjectReference, reason: &str, message: &str) {
     ctx.events
         .publish(reference, EventType::Normal, reason, message)
+        .await;
+}
+
+/// A failed pod or claim call, as Kubernetes' StatefulPodControl reports it on the set.
+async fn warn(ctx: &Ctx, reference: &ObjectReference, reason: &str, message: &str) {
+    ctx.events
+        .publish(reference, EventType::Warning, reason, message)
         .await;
 }
