@@ -2,6 +2,9 @@
 //! path through the built-in ingress controller (`curl -H 'Host: …' http://<ingress ip>/`),
 //! the default IngressClass, Table output, validation; NetworkPolicies stored and printed.
 
+mod common;
+
+use common::kubectl::Kubectl;
 use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig, ServiceProxy};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -9,38 +12,12 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
+/// kubectl against the sandbox: whether it succeeded, its stdout and its stderr.
 async fn kubectl(kubeconfig: &Path, args: &[&str], input: Option<&str>) -> (bool, String, String) {
-    let mut child = tokio::process::Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("kubectl is installed");
-    if let Some(text) = input {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .await
-            .unwrap();
-    }
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("kubectl finishes")
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Kubectl::new(kubeconfig, Duration::from_secs(30))
+        .run_with_input(args, input)
+        .await;
+    (out.ok, out.stdout, out.stderr)
 }
 
 /// An HTTP server on 127.0.0.1 answering `<name> <path>` to every request.

@@ -140,7 +140,14 @@ async fn apply(sts: &StatefulSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
                 pod.name_any(),
                 sts.name_any()
             );
-            publish(ctx, &reference, "SuccessfulDelete", &message).await;
+            event(
+                ctx,
+                &reference,
+                EventType::Normal,
+                "SuccessfulDelete",
+                &message,
+            )
+            .await;
             Ok(())
         }
         Err(e) => {
@@ -159,7 +166,14 @@ async fn apply(sts: &StatefulSet, plan: &Plan, ctx: &Ctx) -> Result<(), Error> {
                 sts.name_any(),
                 error.api_message()
             );
-            warn(ctx, &reference, "FailedDelete", &message).await;
+            event(
+                ctx,
+                &reference,
+                EventType::Warning,
+                "FailedDelete",
+                &message,
+            )
+            .await;
             Err(error)
         }
     }
@@ -183,7 +197,14 @@ async fn create_pod(
                     "Create Claim {} Pod {pod_name} in StatefulSet {name} success",
                     claim.name_any()
                 );
-                publish(ctx, reference, "SuccessfulCreate", &message).await;
+                event(
+                    ctx,
+                    reference,
+                    EventType::Normal,
+                    "SuccessfulCreate",
+                    &message,
+                )
+                .await;
             }
             Err(e) if is_benign(&e) => {}
             Err(e) => {
@@ -196,11 +217,11 @@ async fn create_pod(
                 let message = format!(
                     "Create Claim {claim} for Pod {pod_name} in StatefulSet {name} failed error: {cause}"
                 );
-                warn(ctx, reference, "FailedCreate", &message).await;
+                event(ctx, reference, EventType::Warning, "FailedCreate", &message).await;
                 let message = format!(
                     "Create Pod {pod_name} in StatefulSet {name} failed error: failed to create PVC {claim}: {cause}"
                 );
-                warn(ctx, reference, "FailedCreate", &message).await;
+                event(ctx, reference, EventType::Warning, "FailedCreate", &message).await;
                 return Err(error);
             }
         }
@@ -209,7 +230,14 @@ async fn create_pod(
     match pods.create(&PostParams::default(), &create.pod).await {
         Ok(_) => {
             let message = format!("Create Pod {pod_name} in StatefulSet {name} successful");
-            publish(ctx, reference, "SuccessfulCreate", &message).await;
+            event(
+                ctx,
+                reference,
+                EventType::Normal,
+                "SuccessfulCreate",
+                &message,
+            )
+            .await;
             Ok(())
         }
         Err(e) if is_benign(&e) => {
@@ -226,21 +254,20 @@ async fn create_pod(
                 "Create Pod {pod_name} in StatefulSet {name} failed error: {}",
                 error.api_message()
             );
-            warn(ctx, reference, "FailedCreate", &message).await;
+            event(ctx, reference, EventType::Warning, "FailedCreate", &message).await;
             Err(error)
         }
     }
 }
 
-async fn publish(ctx: &Ctx, reference: &ObjectReference, reason: &str, message: &str) {
-    ctx.events
-        .publish(reference, EventType::Normal, reason, message)
-        .await;
-}
-
-/// A failed pod or claim call, as Kubernetes' StatefulPodControl reports it on the set.
-async fn warn(ctx: &Ctx, reference: &ObjectReference, reason: &str, message: &str) {
-    ctx.events
-        .publish(reference, EventType::Warning, reason, message)
-        .await;
+/// An event on the set for a pod or claim call, as Kubernetes' StatefulPodControl records
+/// it (a warning when the call failed).
+async fn event(
+    ctx: &Ctx,
+    reference: &ObjectReference,
+    kind: EventType,
+    reason: &str,
+    message: &str,
+) {
+    ctx.events.publish(reference, kind, reason, message).await;
 }
