@@ -8,9 +8,7 @@ use common::kubectl::Kubectl;
 use hk8s_sandbox::{NodeRuntime, Sandbox, SandboxConfig, ServiceProxy};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// kubectl against the sandbox: whether it succeeded, its stdout and its stderr.
 async fn kubectl(kubeconfig: &Path, args: &[&str], input: Option<&str>) -> (bool, String, String) {
